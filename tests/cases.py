@@ -1,0 +1,93 @@
+"""Awkward-shape cases shared by every backend's tests: sizes that are multiples of no tile (7, 9, 3, 5),
+batch 1 and 3, stride 2, dilation 2, groups, depthwise, every padding form and mode, empty batch."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class ConvCase(NamedTuple):
+    id: str
+    x: tuple  # (N, C, H, W) or (N, C, L)
+    w: tuple  # (K, C/groups, R, S) or (K, C/groups, S)
+    kw: dict
+    bias: bool = True
+
+
+CONV2D_CASES = [
+    ConvCase("basic_p1", (3, 5, 9, 7), (7, 5, 3, 3), dict(padding=1)),
+    ConvCase("batch1_nobias", (1, 3, 7, 7), (2, 3, 3, 3), dict(), bias=False),
+    ConvCase("stride2_rect", (1, 3, 11, 9), (4, 3, 3, 5), dict(stride=2, padding=(1, 2))),
+    ConvCase("stride3_nontiling", (2, 3, 7, 7), (5, 3, 3, 3), dict(stride=3)),
+    ConvCase("dilated2", (3, 4, 13, 11), (5, 4, 3, 3), dict(dilation=2, padding=2)),
+    ConvCase("dilated_strided", (2, 3, 15, 12), (4, 3, 3, 2), dict(dilation=(2, 3), stride=(2, 1), padding=1)),
+    ConvCase("grouped3", (2, 6, 9, 7), (9, 2, 3, 3), dict(groups=3, padding=1)),
+    ConvCase("grouped_strided", (3, 8, 9, 9), (12, 2, 3, 3), dict(groups=4, stride=2, padding=1)),
+    ConvCase("depthwise", (3, 7, 9, 9), (7, 1, 3, 3), dict(groups=7, padding=1)),
+    ConvCase("depthwise_mult2", (2, 5, 7, 9), (10, 1, 5, 3), dict(groups=5, stride=2, padding=((2, 1), (0, 1)))),
+    ConvCase("pointwise", (3, 9, 7, 5), (5, 9, 1, 1), dict()),
+    ConvCase("pointwise_strided", (2, 9, 7, 5), (5, 9, 1, 1), dict(stride=2)),
+    ConvCase("pointwise_grouped", (2, 6, 5, 7), (9, 2, 1, 1), dict(groups=3)),
+    ConvCase("same_stride1_even", (3, 4, 9, 7), (6, 4, 4, 2), dict(padding="same")),
+    ConvCase("same_stride3", (3, 4, 10, 7), (6, 4, 4, 3), dict(padding="same", stride=3)),
+    ConvCase("valid", (2, 3, 9, 7), (4, 3, 5, 3), dict(padding="valid")),
+    ConvCase("asymmetric_pad", (1, 3, 7, 7), (2, 3, 3, 3), dict(padding=((0, 2), (1, 0)), stride=(1, 2))),
+    ConvCase("stem7x7_s2", (2, 3, 19, 17), (4, 3, 7, 7), dict(stride=2, padding=3)),
+    ConvCase("kernel_is_input", (2, 3, 5, 5), (4, 3, 5, 5), dict()),
+    ConvCase("one_pixel", (3, 5, 1, 1), (4, 5, 1, 1), dict()),
+    ConvCase("wide_channels", (1, 33, 5, 6), (17, 33, 3, 3), dict(padding=1)),
+    ConvCase("reflect", (2, 3, 7, 9), (4, 3, 3, 3), dict(padding=2, padding_mode="reflect")),
+    ConvCase("replicate_strided", (2, 3, 7, 9), (4, 3, 3, 5), dict(padding=(1, 3), stride=2,
+                                                                    padding_mode="replicate")),
+    ConvCase("circular_grouped", (2, 4, 6, 5), (6, 2, 3, 3), dict(padding=((2, 1), (3, 0)), groups=2,
+                                                                  padding_mode="circular")),
+    ConvCase("empty_batch", (0, 4, 7, 7), (3, 4, 3, 3), dict(padding=1)),
+]
+
+CONV1D_CASES = [
+    ConvCase("basic", (3, 5, 17), (7, 5, 3), dict(padding=1)),
+    ConvCase("strided_dilated", (2, 4, 19), (6, 2, 3), dict(stride=2, dilation=3, groups=2, padding=(2, 1))),
+    ConvCase("same_reflect", (2, 3, 11), (4, 3, 4), dict(padding="same", padding_mode="reflect")),
+    ConvCase("empty_batch", (0, 3, 9), (2, 3, 3), dict()),
+]
+
+
+class PoolCase(NamedTuple):
+    id: str
+    x: tuple
+    kw: dict
+
+
+MAX_POOL_CASES = [
+    PoolCase("k2s2", (3, 5, 9, 7), dict(kernel_size=2)),
+    PoolCase("k3s2p1", (2, 4, 9, 11), dict(kernel_size=3, stride=2, padding=1)),
+    PoolCase("k3s2_ceil", (2, 3, 10, 7), dict(kernel_size=3, stride=2, ceil_mode=True)),
+    PoolCase("rect_ceil_pad", (1, 3, 9, 8), dict(kernel_size=(3, 2), stride=(2, 3), padding=(1, 1),
+                                                  ceil_mode=True)),
+    PoolCase("dilated", (2, 3, 13, 11), dict(kernel_size=3, stride=1, padding=1, dilation=2)),
+    PoolCase("dilated_ceil", (2, 3, 12, 9), dict(kernel_size=2, stride=3, padding=1, dilation=3, ceil_mode=True)),
+    PoolCase("global_like", (3, 2, 5, 5), dict(kernel_size=5)),
+    PoolCase("empty_batch", (0, 3, 7, 7), dict(kernel_size=3, stride=2)),
+]
+
+AVG_POOL_CASES = [
+    PoolCase("k2s2", (3, 5, 9, 7), dict(kernel_size=2)),
+    PoolCase("k3s2p1_incl", (2, 4, 9, 11), dict(kernel_size=3, stride=2, padding=1)),
+    PoolCase("k3s2p1_excl", (2, 4, 9, 11), dict(kernel_size=3, stride=2, padding=1, count_include_pad=False)),
+    PoolCase("ceil_incl", (2, 3, 10, 7), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
+    PoolCase("ceil_excl", (2, 3, 10, 7), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True,
+                                               count_include_pad=False)),
+    PoolCase("rect", (1, 3, 9, 8), dict(kernel_size=(3, 2), stride=(2, 3), padding=(1, 0), ceil_mode=True)),
+    PoolCase("empty_batch", (0, 3, 7, 7), dict(kernel_size=3)),
+]
+
+ADAPTIVE_CASES = [
+    PoolCase("7to3", (3, 4, 7, 9), dict(output_size=3)),
+    PoolCase("rect_up", (2, 3, 5, 4), dict(output_size=(7, 6))),
+    PoolCase("keep_h", (2, 3, 5, 9), dict(output_size=(None, 2))),
+    PoolCase("to1", (3, 5, 9, 7), dict(output_size=1)),
+    PoolCase("empty_batch", (0, 3, 7, 7), dict(output_size=2)),
+]
+
+BN_SHAPES = [(3, 5, 7, 9), (4, 3, 1, 1), (2, 6, 11), (5, 7), (1, 3, 9, 7)]
+ELTWISE_SHAPES = [(3, 5, 7, 9), (17,), (2, 3), (0, 4, 5, 5)]

@@ -1,0 +1,156 @@
+"""Checks any (backend, algo) against the float64 NumPy reference, on fresh random data, with outputs poisoned.
+
+Every backend's test file parametrises these over the cases in cases.py and the dtypes it supports. Each check
+also asserts that the inputs come back unmodified and that the result has the input's dtype and array kind.
+`to_device`/`from_device` move data for backends working on CuPy arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from cases import ConvCase, PoolCase
+from helpers import assert_close, rand
+
+import fastconv as fc
+
+F64 = np.float64
+
+
+def _ident(a):
+    return a
+
+
+def _same_inputs(before: list[np.ndarray], after: list, from_device: Callable) -> None:
+    for i, (b, a) in enumerate(zip(before, after)):
+        if b is not None:
+            assert np.array_equal(b, from_device(a), equal_nan=True), f"input {i} was modified"
+
+
+def _conv_fns(case: ConvCase):
+    return (fc.conv2d, fc.conv2d_backward) if len(case.x) == 4 else (fc.conv1d, fc.conv1d_backward)
+
+
+def check_conv_forward(backend: str, algo: str, case: ConvCase, dtype, rng, non_contiguous: bool = False,
+                       to_device: Callable = _ident, from_device: Callable = _ident) -> None:
+    fwd, _ = _conv_fns(case)
+    x = rand(rng, case.x, dtype)
+    if non_contiguous:  # a strided view of a larger array, in non-native byte order
+        big = rand(rng, case.x[:-1] + (2 * case.x[-1],), dtype).astype(np.dtype(dtype).newbyteorder())
+        x = big[..., ::2]
+    w = rand(rng, case.w, dtype)
+    b = rand(rng, (case.w[0],), dtype) if case.bias else None
+    kept = [a if a is None else a.copy() for a in (x, w, b)]
+    dx, dw, db = (None if a is None else to_device(a) for a in (x, w, b))
+    y = fwd(dx, dw, db, backend=backend, algo=algo, **case.kw)
+    ref = fwd(x.astype(F64), w.astype(F64), None if b is None else b.astype(F64), backend="numpy", **case.kw)
+    y = from_device(y)
+    assert y.dtype == dtype
+    assert_close(y, ref, "conv", dtype, f"{fwd.__name__}[{backend}/{algo}] {case.id}")
+    _same_inputs(kept, [dx, dw, db], from_device)
+
+
+def check_conv_backward(backend: str, algo: str, case: ConvCase, dtype, rng, to_device: Callable = _ident,
+                        from_device: Callable = _ident, need: tuple[bool, bool, bool] = (True, True, True)) -> None:
+    fwd, bwd = _conv_fns(case)
+    x, w = rand(rng, case.x, dtype), rand(rng, case.w, dtype)
+    y_shape = fwd(x.astype(F64), w.astype(F64), backend="numpy", **case.kw).shape
+    gy = rand(rng, y_shape, dtype)
+    kept = [gy.copy(), x.copy(), w.copy()]
+    dgy, dx, dw = to_device(gy), to_device(x), to_device(w)
+    flags = dict(need_input=need[0], need_weight=need[1], need_bias=need[2])
+    got = bwd(dgy, dx, dw, backend=backend, algo=algo, **flags, **case.kw)
+    ref = bwd(gy.astype(F64), x.astype(F64), w.astype(F64), backend="numpy", **case.kw)
+    for name, g, r, wanted in zip(("grad_x", "grad_weight", "grad_bias"), got, ref, need):
+        if not wanted:
+            assert g is None, f"{name} was not asked for but returned"
+            continue
+        g = from_device(g)
+        assert g.dtype == dtype
+        assert_close(g, r, "conv", dtype, f"{bwd.__name__}[{backend}/{algo}] {case.id} {name}")
+    _same_inputs(kept, [dgy, dx, dw], from_device)
+
+
+def check_max_pool(backend: str, case: PoolCase, dtype, rng, to_device=_ident, from_device=_ident) -> None:
+    x = rand(rng, case.x, dtype)
+    kept = x.copy()
+    dx = to_device(x)
+    y, idx = fc.max_pool2d(dx, **case.kw, return_indices=True, backend=backend)
+    y_ref, idx_ref = fc.max_pool2d(x.astype(F64), **case.kw, return_indices=True, backend="numpy")
+    assert_close(from_device(y), y_ref, "pool", dtype, f"max_pool2d[{backend}] {case.id}")
+    idx = from_device(idx)
+    assert idx.dtype == np.int64
+    assert np.array_equal(idx, idx_ref), f"max_pool2d[{backend}] {case.id}: indices differ"
+    gy = rand(rng, y_ref.shape, dtype)
+    gx = fc.max_pool2d_backward(to_device(gy), dx, **case.kw, backend=backend)
+    gx_ref = fc.max_pool2d_backward(gy.astype(F64), x.astype(F64), **case.kw, backend="numpy")
+    assert_close(from_device(gx), gx_ref, "pool", dtype, f"max_pool2d_backward[{backend}] {case.id}")
+    _same_inputs([kept], [dx], from_device)
+
+
+def check_avg_pool(backend: str, case: PoolCase, dtype, rng, to_device=_ident, from_device=_ident) -> None:
+    x = rand(rng, case.x, dtype)
+    kept = x.copy()
+    dx = to_device(x)
+    y = fc.avg_pool2d(dx, **case.kw, backend=backend)
+    y_ref = fc.avg_pool2d(x.astype(F64), **case.kw, backend="numpy")
+    assert_close(from_device(y), y_ref, "pool", dtype, f"avg_pool2d[{backend}] {case.id}")
+    gy = rand(rng, y_ref.shape, dtype)
+    gx = fc.avg_pool2d_backward(to_device(gy), dx, **case.kw, backend=backend)
+    gx_ref = fc.avg_pool2d_backward(gy.astype(F64), x.astype(F64), **case.kw, backend="numpy")
+    assert_close(from_device(gx), gx_ref, "pool", dtype, f"avg_pool2d_backward[{backend}] {case.id}")
+    _same_inputs([kept], [dx], from_device)
+
+
+def check_adaptive_pool(backend: str, case: PoolCase, dtype, rng, to_device=_ident, from_device=_ident) -> None:
+    x = rand(rng, case.x, dtype)
+    dx = to_device(x)
+    for fwd, bwd, kw in ((fc.adaptive_avg_pool2d, fc.adaptive_avg_pool2d_backward, case.kw),
+                         (fc.global_avg_pool2d, fc.global_avg_pool2d_backward, {})):
+        y = fwd(dx, **kw, backend=backend)
+        y_ref = fwd(x.astype(F64), **kw, backend="numpy")
+        assert_close(from_device(y), y_ref, "pool", dtype, f"{fwd.__name__}[{backend}] {case.id}")
+        gy = rand(rng, y_ref.shape, dtype)
+        gx = bwd(to_device(gy), dx, **kw, backend=backend)
+        gx_ref = bwd(gy.astype(F64), x.astype(F64), **kw, backend="numpy")
+        assert_close(from_device(gx), gx_ref, "pool", dtype, f"{bwd.__name__}[{backend}] {case.id}")
+
+
+def check_batch_norm(backend: str, shape: tuple, training: bool, dtype, rng, to_device=_ident,
+                     from_device=_ident) -> None:
+    C = shape[1]
+    x = rand(rng, shape, dtype) * 3 + 1
+    w, b = rand(rng, (C,), dtype), rand(rng, (C,), dtype)
+    rm, rv = rand(rng, (C,), dtype), np.abs(rand(rng, (C,), dtype)) + 0.5
+    kept = [a.copy() for a in (x, w, b)]
+    dx, dw, db, drm, drv = (to_device(a) for a in (x, w, b, rm.copy(), rv.copy()))
+    rm64, rv64 = rm.astype(F64), rv.astype(F64)
+    y = fc.batch_norm(dx, dw, db, drm, drv, training=training, momentum=0.3, eps=1e-3, backend=backend)
+    y_ref = fc.batch_norm(x.astype(F64), w.astype(F64), b.astype(F64), rm64, rv64, training=training,
+                          momentum=0.3, eps=1e-3, backend="numpy")
+    what = f"batch_norm[{backend}] {shape} training={training}"
+    assert_close(from_device(y), y_ref, "bn", dtype, what)
+    assert_close(from_device(drm), rm64, "bn", dtype, what + " running_mean")
+    assert_close(from_device(drv), rv64, "bn", dtype, what + " running_var")
+    gy = rand(rng, shape, dtype)
+    got = fc.batch_norm_backward(to_device(gy), dx, dw, drm, drv, training, eps=1e-3, backend=backend)
+    ref = fc.batch_norm_backward(gy.astype(F64), x.astype(F64), w.astype(F64), rm64, rv64, training, eps=1e-3,
+                                 backend="numpy")
+    for name, g, r in zip(("grad_x", "grad_weight", "grad_bias"), got, ref):
+        assert_close(from_device(g), r, "bn", dtype, f"{what} {name}")
+    _same_inputs(kept, [dx, dw, db], from_device)
+
+
+def check_relu(backend: str, shape: tuple, dtype, rng, to_device=_ident, from_device=_ident) -> None:
+    x = rand(rng, shape, dtype)
+    if x.size:
+        x.flat[0] = np.nan
+    dx = to_device(x)
+    y = fc.relu(dx, backend=backend)
+    y_ref = fc.relu(x.astype(F64), backend="numpy")
+    assert_close(from_device(y), y_ref, "eltwise", dtype, f"relu[{backend}] {shape}")
+    gy = rand(rng, shape, dtype)
+    gx = fc.relu_backward(to_device(gy), y, backend=backend)
+    gx_ref = fc.relu_backward(gy.astype(F64), y_ref, backend="numpy")
+    assert_close(from_device(gx), gx_ref, "eltwise", dtype, f"relu_backward[{backend}] {shape}")

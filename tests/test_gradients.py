@@ -1,0 +1,77 @@
+"""Every backward of the reference checked by central finite differences in float64 on random data.
+
+The scalar checked is L = sum(op(inputs) * r) for a fixed random r, so dL/d(input) is the op's backward applied
+to grad_out = r; each input is perturbed along random directions (helpers.directional_grad_check).
+"""
+
+import numpy as np
+import pytest
+from cases import ADAPTIVE_CASES, AVG_POOL_CASES, BN_SHAPES, CONV1D_CASES, CONV2D_CASES, MAX_POOL_CASES
+from helpers import directional_grad_check, rand
+
+import fastconv as fc
+
+B = dict(backend="numpy")
+nonempty = lambda cases: [c for c in cases if c.x[0] > 0]  # noqa: E731
+
+
+@pytest.mark.parametrize("case", nonempty(CONV2D_CASES + CONV1D_CASES),
+                         ids=[c.id + f"_{len(c.x) - 2}d" for c in nonempty(CONV2D_CASES + CONV1D_CASES)])
+def test_conv_gradients(case, rng):
+    fwd, bwd = (fc.conv2d, fc.conv2d_backward) if len(case.x) == 4 else (fc.conv1d, fc.conv1d_backward)
+    x, w, b = rand(rng, case.x), rand(rng, case.w), rand(rng, (case.w[0],))
+    r = rand(rng, fwd(x, w, b, **case.kw, **B).shape)
+    gx, gw, gb = bwd(r, x, w, **case.kw, **B)
+    directional_grad_check(lambda x, w, b: float(np.sum(fwd(x, w, b, **case.kw, **B) * r)),
+                           {"x": x, "w": w, "b": b}, {"x": gx, "w": gw, "b": gb}, rng)
+
+
+@pytest.mark.parametrize("case", nonempty(MAX_POOL_CASES), ids=[c.id for c in nonempty(MAX_POOL_CASES)])
+def test_max_pool_gradient(case, rng):
+    x = rand(rng, case.x)
+    r = rand(rng, fc.max_pool2d(x, **case.kw, **B).shape)
+    gx = fc.max_pool2d_backward(r, x, **case.kw, **B)
+    directional_grad_check(lambda x: float(np.sum(fc.max_pool2d(x, **case.kw, **B) * r)), {"x": x}, {"x": gx},
+                           rng, h=1e-7)
+
+
+@pytest.mark.parametrize("case", nonempty(AVG_POOL_CASES), ids=[c.id for c in nonempty(AVG_POOL_CASES)])
+def test_avg_pool_gradient(case, rng):
+    x = rand(rng, case.x)
+    r = rand(rng, fc.avg_pool2d(x, **case.kw, **B).shape)
+    gx = fc.avg_pool2d_backward(r, x, **case.kw, **B)
+    directional_grad_check(lambda x: float(np.sum(fc.avg_pool2d(x, **case.kw, **B) * r)), {"x": x}, {"x": gx},
+                           rng)
+
+
+@pytest.mark.parametrize("case", nonempty(ADAPTIVE_CASES), ids=[c.id for c in nonempty(ADAPTIVE_CASES)])
+def test_adaptive_and_global_pool_gradient(case, rng):
+    x = rand(rng, case.x)
+    for fwd, bwd, kw in ((fc.adaptive_avg_pool2d, fc.adaptive_avg_pool2d_backward, case.kw),
+                         (fc.global_avg_pool2d, fc.global_avg_pool2d_backward, {})):
+        r = rand(rng, fwd(x, **kw, **B).shape)
+        gx = bwd(r, x, **kw, **B)
+        directional_grad_check(lambda x, fwd=fwd, kw=kw, r=r: float(np.sum(fwd(x, **kw, **B) * r)), {"x": x},
+                               {"x": gx}, rng)
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", BN_SHAPES)
+def test_batch_norm_gradients(shape, training, rng):
+    C = shape[1]
+    x, w, b = rand(rng, shape) * 2 + 0.5, rand(rng, (C,)), rand(rng, (C,))
+    rm, rv = rand(rng, (C,)), np.abs(rand(rng, (C,))) + 0.5
+
+    def loss(x, w, b):  # running stats are copied so the check does not drift them
+        return float(np.sum(fc.batch_norm(x, w, b, rm.copy(), rv.copy(), training, eps=1e-3, **B) * r))
+
+    r = rand(rng, shape)
+    gx, gw, gb = fc.batch_norm_backward(r, x, w, rm, rv, training, eps=1e-3, **B)
+    directional_grad_check(loss, {"x": x, "w": w, "b": b}, {"x": gx, "w": gw, "b": gb}, rng)
+
+
+def test_relu_gradient(rng):
+    x = rand(rng, (3, 4, 5, 6))
+    r = rand(rng, x.shape)
+    gx = fc.relu_backward(r, fc.relu(x, **B), **B)
+    directional_grad_check(lambda x: float(np.sum(fc.relu(x, **B) * r)), {"x": x}, {"x": gx}, rng)
