@@ -1,0 +1,1 @@
+"""Benchmarking: the shared case tables (cases.py); the runner, results and reports build on them."""
