@@ -1,0 +1,149 @@
+"""`fastconv bench` runs: a smoke run of tiny cases on every available backend and baseline (no timing asserted),
+check-then-time catching a wrong kernel, the architecture-suite derivation, the ceilings' environment handling and
+the command line end to end."""
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+import fastconv as fc
+from fastconv.bench import ceilings, runner, suites
+from fastconv.bench.cases import Case, ConvProblem, NormProblem, PoolProblem
+from fastconv.bench.impls import FastconvImpl, baseline, torch_status
+from fastconv.bench.schema import SCHEMA, errors
+from fastconv.bench.timing import Policy
+from fastconv.cli import main
+
+TINY = [Case(ConvProblem("tiny_conv", 2, 6, 7, 9, 4, 3, 2, stride=(2, 1), padding=((1, 0), (0, 1)), groups=2), op)
+        for op in ("fwd", "bwd-data", "bwd-weight")]
+TINY += [Case(PoolProblem("tiny_pool", 2, 3, 7, 9, kernel=3, stride=2, padding=1), op) for op in ("pool-fwd",
+                                                                                                   "pool-bwd")]
+TINY += [Case(NormProblem("tiny_bn", 3, 4, 5, 7), op) for op in ("bn-fwd", "bn-bwd")]
+FAST = Policy(warmup=0, min_repeats=1, min_time_s=0.0, max_time_s=0.0)
+AVAILABLE = [name for name, s in fc.backends().items() if s.available and s.array_kind == "numpy"]
+
+
+def _run(impls, cases=TINY, dtype="float32"):
+    return runner.run(runner.RunConfig(cases, impls, dtype, threads=[1], policy=FAST, rotate_bytes=4096))
+
+
+@pytest.mark.parametrize("backend", AVAILABLE)
+def test_every_op_checks_and_times_on_each_backend(backend):
+    records = _run([FastconvImpl(backend)])
+    assert [(r["case"], r["op"]) for r in records] == [(c.problem.name, c.op) for c in TINY]
+    for r in records:
+        assert r["status"] == "ok", r
+        assert r["max_rel_err"] <= r["tolerance"] and r["time_s"]["repeats"] >= 1
+        assert r["selected_algo"] in fc.dispatch.algos(runner.REGISTRY_OP[r["op"]], backend)
+        assert r["copies"] > 1  # 4 KiB of rotation holds several copies of these inputs
+    assert errors(records, SCHEMA["properties"]["results"]) == []
+
+
+@pytest.mark.skipif(torch_status("cpu") is not None, reason="torch is not installed (optional baseline)")
+@pytest.mark.parametrize("name", ["torch-nchw", "torch-cl"])
+def test_torch_baselines_agree_with_the_reference(name):
+    for dtype in ("float32", "float64"):
+        assert [r["status"] for r in _run([baseline(name)], dtype=dtype)] == ["ok"] * len(TINY)
+
+
+@dataclass(frozen=True)
+class _Wrong(FastconvImpl):
+    """The numpy backend with every output off by 1e-3 of its largest value."""
+
+    def call(self, case):
+        right = super().call(case)
+        return lambda a: tuple(o + 1e-3 * np.abs(o).max() for o in right(a))
+
+
+def test_a_wrong_result_is_reported_and_not_timed():
+    records = _run([_Wrong("numpy")], cases=TINY[:1])
+    assert records[0]["status"] == "wrong" and records[0]["time_s"] is None
+    assert records[0]["max_rel_err"] == pytest.approx(1e-3, rel=1e-3)
+    assert "not timed" in records[0]["message"]
+
+
+def test_a_named_algorithm_that_does_not_fit_is_unsupported(monkeypatch):
+    fc.dispatch.algos("conv2d", "numpy")  # loads the backend, so the registry entry below is undone on exit
+    impl = fc.dispatch.Impl("conv2d", "numpy", "only_1x1", lambda p, x, w, b: None, supports=lambda p: p.is_1x1,
+                            requires="a 1x1 kernel")
+    monkeypatch.setitem(fc.dispatch._IMPLS[("conv2d", "numpy")], "only_1x1", impl)
+    records = _run([FastconvImpl("numpy", "only_1x1")], cases=TINY[:2])
+    assert len(records) == 1  # the algorithm is registered for fwd only: bwd-data is not attempted
+    assert records[0]["status"] == "unsupported" and "a 1x1 kernel" in records[0]["message"]
+
+
+class _Param:
+    def __init__(self, shape):
+        self.data = np.ones(shape, np.float32)
+
+
+class _TinyNet:
+    """A model by DESIGN.md §5's Module contract: callable, eval(), named_parameters(); two layers share a shape."""
+
+    def __init__(self):
+        self.params = {"stem.weight": _Param((8, 3, 3, 3)), "stem.bias": _Param((8,)),
+                       "block.0.weight": _Param((8, 8, 3, 3)), "block.1.weight": _Param((8, 8, 3, 3)),
+                       "down.weight": _Param((16, 8, 1, 1)), "bn.weight": _Param((16,))}
+
+    def eval(self):
+        return self
+
+    def named_parameters(self):
+        return iter(self.params.items())
+
+    def __call__(self, x):
+        p = self.params
+        y = fc.conv2d(x, p["stem.weight"].data, p["stem.bias"].data, stride=2, padding=1)
+        y = fc.max_pool2d(y, 2)
+        y = fc.conv2d(fc.conv2d(y, p["block.0.weight"].data, padding=1), p["block.1.weight"].data, padding=1)
+        return fc.conv2d(y, p["down.weight"].data, stride=2)
+
+
+def test_architecture_layers_are_derived_by_running_the_model():
+    layers = suites.conv_layers(_TinyNet(), np.zeros((1, 3, 32, 30), np.float32), "tiny")
+    assert layers == [
+        (ConvProblem("tiny:stem", 1, 3, 32, 30, 8, 3, 3, stride=2, padding=1), 1),
+        (ConvProblem("tiny:block.0", 1, 8, 8, 7, 8, 3, 3, padding=1), 2),
+        (ConvProblem("tiny:down", 1, 8, 8, 7, 16, 1, 1, stride=2), 1),
+    ]
+    assert fc.dispatch.select.__name__ == "select"  # the recorder is gone
+
+
+def test_architecture_suites_say_they_wait_for_the_models(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "fastconv.models", None)  # as in a build without fastconv.models
+    assert suites.suite_names() == ["quick"]
+    with pytest.raises(LookupError, match="fastconv.models"):
+        suites.suite_cases("resnet50")
+    assert main(["bench", "--suite", "resnet50", "--no-save"]) == 2
+    assert "issue 6" in capsys.readouterr().err
+
+
+def test_ceiling_probe_environment_and_both_gemm_measurements(monkeypatch):
+    env = ceilings.probe_env({"OPENBLAS_CORETYPE": "Haswell", "PATH": "/bin"}, 3, keep_coretype=False)
+    assert "OPENBLAS_CORETYPE" not in env and env["OPENBLAS_NUM_THREADS"] == "3" and env["PATH"] == "/bin"
+    assert ceilings.probe_env({"OPENBLAS_CORETYPE": "Haswell"}, 1, True)["OPENBLAS_CORETYPE"] == "Haswell"
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    found = ceilings.cpu_ceilings([1], gemm_n=64, copy_mib=1, min_time=0.0)
+    assert [(c["name"], c["env"]) for c in found] == [("sgemm", "clean"), ("sgemm", "inherited"), ("copy", "clean")]
+    assert all(c["value"] > 0 and c["value"] >= c["median"] for c in found)
+    assert "OPENBLAS_CORETYPE=Haswell" in found[1]["how"] and "unset" in found[0]["how"]
+
+
+def test_command_line_run_writes_valid_results(tmp_path):
+    out = tmp_path / "r.json"
+    cmd = [sys.executable, "-m", "fastconv", "bench", "--case", 'mb2ic3ih9oc4oh9kh3ph1n"tiny"', "--case",
+           "mb2ic3ih8oh4kh2sh2", "--ops", "fwd,pool", "--threads", "1", "--repeats", "1", "--min-time", "0",
+           "--no-ceilings", "--out", str(out), "--baselines", "numpy-ref", "--note", "test run"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(out.read_text())
+    assert errors(doc) == []
+    unnamed = "ic3ih8oh4kh2sh2ph0"  # a case without a name goes by its descriptor (benchdnn's short form)
+    assert {(r["case"], r["op"]) for r in doc["results"] if r["impl"] == "numpy-ref"} == {
+        ("tiny", "fwd"), (unnamed, "pool-fwd"), (unnamed, "pool-bwd")}
+    assert doc["note"] == "test run" and doc["settings"]["threads"] == [1]
+    assert "| tiny | fwd | GFLOP/s |" in done.stdout
