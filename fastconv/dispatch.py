@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import importlib
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -93,6 +94,7 @@ _GLOBAL_BACKEND: list[str | None] = [None]
 _CONTEXT_BACKEND: contextvars.ContextVar[str | None] = contextvars.ContextVar("fastconv_backend", default=None)
 _AUTOTUNE: contextvars.ContextVar[bool] = contextvars.ContextVar("fastconv_autotune", default=False)
 _TUNED: dict[tuple[str, str, Any], str] = {}  # (op, backend, params) -> fastest algo measured
+_LOAD_LOCK = threading.RLock()
 
 
 # ---------------------------------------------------------------------------------------------- registration
@@ -136,10 +138,14 @@ def register_backend(name: str, impl: Mapping[str, Callable] | Any, *, array_kin
 
 
 def _load(backend: Backend) -> None:
-    if not backend.loaded:
-        backend.loaded = True
-        if backend.module:
-            importlib.import_module(backend.module)
+    """Import the backend's module once; other threads wait until its registrations are complete."""
+    if backend.loaded:
+        return
+    with _LOAD_LOCK:
+        if not backend.loaded:
+            if backend.module:
+                importlib.import_module(backend.module)
+            backend.loaded = True
 
 
 def backend_status(name: str) -> BackendStatus:
