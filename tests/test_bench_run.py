@@ -5,6 +5,7 @@ the command line end to end."""
 import json
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -147,3 +148,18 @@ def test_command_line_run_writes_valid_results(tmp_path):
         ("tiny", "fwd"), (unnamed, "pool-fwd"), (unnamed, "pool-bwd")}
     assert doc["note"] == "test run" and doc["settings"]["threads"] == [1]
     assert "| tiny | fwd | GFLOP/s |" in done.stdout
+
+
+def test_autotune_times_the_algorithms_and_auto_keeps_the_by_shape_choice(monkeypatch):
+    fc.dispatch.algos("conv2d", "numpy")
+    reference = fc.dispatch._IMPLS[("conv2d", "numpy")]["reference"]
+
+    def slow(p, x, w, b):
+        time.sleep(0.02)
+        return reference.fn(p, x, w, b)
+
+    monkeypatch.setitem(fc.dispatch._IMPLS[("conv2d", "numpy")], "slow_ref",
+                        fc.dispatch.Impl("conv2d", "numpy", "slow_ref", slow, priority=10))
+    records = _run([FastconvImpl("numpy", "autotune"), FastconvImpl("numpy", "auto")], cases=TINY[:1])
+    assert [(r["impl"], r["status"], r["selected_algo"]) for r in records] == [
+        ("numpy/autotune", "ok", "reference"), ("numpy/auto", "ok", "slow_ref")]

@@ -72,7 +72,7 @@ def _algos_for(backend: str, cases: list[Case], wanted: list[str]) -> list[str]:
     for name in wanted:
         if name == "all":
             out += registered
-        elif name == "auto" or name in registered:
+        elif name in ("auto", "autotune") or name in registered:
             out.append(name)
         else:
             raise ValueError(f"backend {backend!r} has no algorithm {name!r} for these ops; it has "
@@ -201,7 +201,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add = bench.add_argument
     add("--backends", default="default", metavar="LIST", help="fastconv backends to time: 'default' (those "
         "fastconv picks by itself, except the numpy reference), 'none', or a comma-separated list")
-    add("--algos", default="auto", metavar="LIST", help="'auto' (default: what dispatch picks), 'all', or names")
+    add("--algos", default="auto", metavar="LIST", help="'auto' (default: what dispatch picks by shape), "
+        "'autotune' (auto inside fastconv.autotune()), 'all' (every registered algorithm), or names")
     add("--baselines", default="default", metavar="LIST",
         help=f"'default' (all of {', '.join(BASELINES)} that can run here), 'none', or a list")
     add("--dtype", default="float32", choices=("float32", "float64"))

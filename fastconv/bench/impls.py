@@ -31,7 +31,8 @@ BASELINES = ("numpy-ref", "torch-nchw", "torch-cl", "torch-cuda-fp32", "torch-cu
 
 @dataclass(frozen=True)
 class FastconvImpl:
-    """One fastconv backend with one algorithm ('auto' = what the dispatcher picks)."""
+    """One fastconv backend with one algorithm: a name, 'auto' (what the dispatcher picks by shape) or 'autotune'
+    ('auto' inside fastconv.autotune(): the first call times every algorithm and keeps the fastest)."""
 
     backend: str
     algo: str = "auto"
@@ -58,11 +59,15 @@ class FastconvImpl:
 
         return {k: cupy.asarray(v) for k, v in host.items()}
 
+    @property
+    def api_algo(self) -> str:
+        return "auto" if self.algo == "autotune" else self.algo
+
     def call(self, case: Case) -> Callable[[dict[str, Any]], tuple]:
-        return fastconv_call(case, self.backend, self.algo)
+        return fastconv_call(case, self.backend, self.api_algo)
 
     def selected(self, case: Case, inputs: dict[str, Any]) -> str:
-        return selected_algo(case, self.backend, self.algo, inputs)
+        return selected_algo(case, self.backend, self.api_algo, inputs)
 
     def timer(self) -> Callable:
         if self.array_kind == "numpy":
@@ -71,8 +76,18 @@ class FastconvImpl:
 
         return CudaEventTimer(cupy.cuda.Event, cupy.cuda.get_current_stream().synchronize)
 
-    def settings(self) -> contextlib.AbstractContextManager:
-        return contextlib.nullcontext()
+    @contextlib.contextmanager
+    def settings(self) -> Iterator[None]:
+        """For 'autotune': fastconv.autotune() around the checked and timed calls, its cache cleared afterwards so
+        that an 'auto' implementation timed later still runs the by-shape choice."""
+        if self.algo != "autotune":
+            yield
+            return
+        try:
+            with fc.autotune():
+                yield
+        finally:
+            fc.clear_autotune_cache()
 
     @staticmethod
     def to_host(outputs: tuple) -> list[np.ndarray]:

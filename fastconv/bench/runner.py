@@ -51,8 +51,8 @@ def case_label(case: Case) -> str:
 
 
 def applies(impl: Impl, case: Case) -> bool:
-    """A named algorithm runs only on the ops that register it ('auto' and baselines run everywhere)."""
-    if isinstance(impl, TorchImpl) or impl.algo == "auto":
+    """A named algorithm runs only on the ops that register it ('auto', 'autotune' and baselines run everywhere)."""
+    if isinstance(impl, TorchImpl) or impl.api_algo == "auto":
         return True
     return impl.algo in dispatch.algos(REGISTRY_OP[case.op], impl.backend)
 
@@ -124,6 +124,7 @@ def _check_and_time(case: Case, impl: Impl, inputs: list[dict[str, Any]], refere
                 return rec(status="wrong", selected_algo=selected, max_rel_err=err,
                            message=f"max relative error {err:.3g} > tolerance {tol:.3g}; not timed")
             stats = measure(lambda i: call(inputs[i]), impl.timer(), len(inputs), cfg.policy)
+            selected = impl.selected(case, inputs[0])  # after the calls: what autotuning chose
     except Exception as exc:  # one failing implementation must not end the run
         return rec(status="error", selected_algo=selected, message=f"{type(exc).__name__}: {exc}"[:2000])
     return rec(selected_algo=selected, max_rel_err=err, time_s=stats)
