@@ -47,9 +47,9 @@ def input_shapes(case: Case) -> dict[str, tuple[int, ...]]:
                 "bwd-weight": {"gy": p.y_shape, "x": pr.x_shape}}[op]
     if isinstance(pr, PoolProblem):
         return {"x": pr.x_shape} if op == "pool-fwd" else {"gy": p.y_shape, "x": pr.x_shape}
-    channels = {"gamma": (pr.C,)}
-    return {"x": pr.x_shape, **channels, "beta": (pr.C,)} if op == "bn-fwd" else {"gy": pr.x_shape,
-                                                                                     "x": pr.x_shape, **channels}
+    if op == "bn-fwd":
+        return {"x": pr.x_shape, "gamma": (pr.C,), "beta": (pr.C,)}
+    return {"gy": pr.x_shape, "x": pr.x_shape, "gamma": (pr.C,)}
 
 
 def output_shapes(case: Case) -> list[tuple[int, ...]]:

@@ -46,6 +46,10 @@ class RunConfig:
     seed: int = 0
 
 
+def tolerance(impl: Impl, op: str, dtype: str) -> float:
+    return max(TOLERANCE[dtype][op], impl.tolerance_floor)
+
+
 def case_label(case: Case) -> str:
     return case.problem.name or to_descriptor(case.problem)
 
@@ -101,7 +105,7 @@ def _record(case: Case, impl: Impl, cfg: RunConfig, threads: int, copies: int, *
               "backend": impl.backend, "algo": impl.algo, "selected_algo": None, "device": impl.device,
               "dtype": cfg.dtype, "threads": threads, "flops": flops(case), "bytes": traffic_bytes(case, itemsize),
               "status": "ok", "message": None, "max_rel_err": None,
-              "tolerance": TOLERANCE[cfg.dtype][case.op] * impl.tolerance_scale, "copies": copies, "time_s": None}
+              "tolerance": tolerance(impl, case.op, cfg.dtype), "copies": copies, "time_s": None}
     record.update(fields)
     return record
 
@@ -119,7 +123,7 @@ def _check_and_time(case: Case, impl: Impl, inputs: list[dict[str, Any]], refere
     try:
         with impl.settings(), threads_set(threads):
             err = relative_error(impl.to_host(call(inputs[0])), reference)
-            tol = TOLERANCE[cfg.dtype][case.op] * impl.tolerance_scale
+            tol = tolerance(impl, case.op, cfg.dtype)
             if not err <= tol:  # also catches NaN
                 return rec(status="wrong", selected_algo=selected, max_rel_err=err,
                            message=f"max relative error {err:.3g} > tolerance {tol:.3g}; not timed")
