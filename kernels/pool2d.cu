@@ -83,6 +83,7 @@ __device__ __forceinline__ int avg_divisor(int p, int q, int include_pad, POOL_G
     return (h1 - h0) * (w1 - w0);
 }
 
+// Output i sums its window clipped to the input (padding adds 0) and divides by PyTorch's divisor; written once.
 template <typename T>
 __device__ void avg_pool2d_fwd_v1(const T* __restrict__ x, T* __restrict__ y, int include_pad, POOL_GEOMETRY_PARAMS) {
     const long long total = (long long)N * C * P * Q;
@@ -112,6 +113,7 @@ FC_ENTRY_POINTS(avg_pool2d_bwd_v1, AVG_BWD_PARAMS, gy, gx, include_pad, POOL_GEO
 __device__ __forceinline__ int window_start(int p, int H, int P) { return (int)((long long)p * H / P); }
 __device__ __forceinline__ int window_end(int p, int H, int P) { return (int)(((long long)(p + 1) * H + P - 1) / P); }
 
+// Output i averages its adaptive window; written once.
 template <typename T>
 __device__ void adaptive_avg_pool2d_fwd_v1(const T* __restrict__ x, T* __restrict__ y, int NC, int H, int W, int P, int Q) {
     for (long long i = global_thread_index(); i < (long long)NC * P * Q; i += global_thread_count()) {

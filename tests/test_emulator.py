@@ -160,3 +160,15 @@ def test_python_tunables_match_the_defaults_in_the_sources():
         in_source = {k: int(v) for k, v in re.findall(r"#ifndef (\w+)\n#define \1 (\d+)", text)}
         assert in_source == TUNABLES[name], name
     assert set(SMALL_TUNABLES) == {k for t in TUNABLES.values() for k in t}
+
+
+def test_tunables_the_kernels_cannot_use_are_rejected():
+    with pytest.raises(ValueError, match="V3_BM % V3_TM"):
+        with emu().override({"V3_BM": 10, "V3_TM": 4}):
+            pass
+    with pytest.raises(ValueError, match="BN_BLOCK % 32"):
+        with emu().override({"BN_BLOCK": 48}):
+            pass
+    with pytest.raises(ValueError, match="unknown tunables"):
+        with emu().override({"TILE": 4}):
+            pass

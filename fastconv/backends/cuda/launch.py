@@ -42,6 +42,15 @@ MAX_GRID_X = 2**31 - 1
 MAX_GRID_YZ = 65535
 
 
+def check_tunables(t: dict[str, int]) -> None:
+    """Reject tunables the kernels cannot work with: register tiles must divide block tiles, and blocks that reduce
+    with warp shuffles (block_sum, warp_sum) must be whole warps."""
+    bad = [f"{a} % {b}" for a, b in (("V3_BM", "V3_TM"), ("V3_BN", "V3_TN")) if t[a] % t[b]]
+    bad += [f"{n} % 32" for n in ("BWD_REDUCE_BLOCK", "BN_BLOCK", "POOL_BLOCK") if t[n] % 32 or not 0 < t[n] <= 1024]
+    if bad:
+        raise ValueError(f"tunables: these must be 0 (and blocks at most 1024 threads): {', '.join(bad)}")
+
+
 def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
@@ -79,6 +88,7 @@ class Launcher(abc.ABC):
         unknown = set(values) - {n for t in TUNABLES.values() for n in t}
         if unknown:
             raise ValueError(f"override: unknown tunables {sorted(unknown)}")
+        check_tunables({**{n: v for t in TUNABLES.values() for n, v in t.items()}, **self.overrides, **values})
         before = self.overrides
         self.overrides = {**before, **values}
         try:

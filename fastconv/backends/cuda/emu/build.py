@@ -89,9 +89,9 @@ def _listing(source: Path, defines: dict[str, int]) -> tuple[dict[str, tuple[str
 
 def _key(source: Path, defines: dict[str, int]) -> str:
     h = hashlib.sha256()
-    for part in (source.read_bytes(), (EMU_DIR / "fcemu.h").read_bytes(), (EMU_DIR / "fcemu_runtime.h").read_bytes(),
-                 headers_digest().encode(), repr(sorted(defines.items())).encode(), " ".join(FLAGS).encode(),
-                 _compiler_id().encode(), str(source).encode()):
+    emu_headers = [path.read_bytes() for path in sorted(EMU_DIR.glob("*.h"))]
+    for part in (source.read_bytes(), *emu_headers, headers_digest().encode(), repr(sorted(defines.items())).encode(),
+                 " ".join(FLAGS).encode(), _compiler_id().encode(), str(source).encode()):
         h.update(hashlib.sha256(part).digest())
     return h.hexdigest()[:20]
 
