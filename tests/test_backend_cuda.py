@@ -159,3 +159,31 @@ def test_weight_gradient_is_deterministic_by_default(target, rng):
     runs = [target.from_device(fc.conv2d_backward(gy, x, w, need_input=False, need_bias=False,
                                                   backend=target.backend)[1]) for _ in range(3)]
     assert all(np.array_equal(runs[0], r) for r in runs[1:])
+
+
+def _nvrtc():
+    try:
+        from cupy_backends.cuda.libs import nvrtc
+
+        nvrtc.getVersion()
+        return nvrtc
+    except Exception as exc:  # CuPy or its NVRTC library missing
+        pytest.skip(f"NVRTC is not available through CuPy here ({type(exc).__name__})")
+
+
+@pytest.mark.parametrize("small", [False, True], ids=["default", "small"])
+def test_nvrtc_compiles_every_kernel_with_the_cupy_options(small):
+    """What CuPyLauncher hands to NVRTC (source, options) compiles without a log line; needs no GPU."""
+    from fastconv.backends.cuda.cupy_launcher import nvrtc_options
+    from fastconv.backends.cuda.launch import SMALL_TUNABLES, TUNABLES
+    from fastconv.backends.cuda.loader import cu_files
+
+    nvrtc = _nvrtc()
+    for path in cu_files():
+        tunables = {k: SMALL_TUNABLES[k] if small else v for k, v in TUNABLES[path.name].items()}
+        program = nvrtc.createProgram(path.read_text(), path.name, (), ())
+        try:
+            nvrtc.compileProgram(program, ("-arch=compute_80", *nvrtc_options(path.name, tunables)))
+        except Exception:
+            pytest.fail(f"NVRTC rejected {path.name}:\n{nvrtc.getProgramLog(program)}")
+        assert nvrtc.getProgramLog(program).strip() == "", path.name
