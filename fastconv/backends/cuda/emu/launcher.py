@@ -25,6 +25,9 @@ _ERRORS = {1: "invalid launch", 2: "bad memory access", 3: "fault", 4: "barrier 
            6: "shared memory overflow"}
 
 
+_LOCK = threading.Lock()  # a library's buffers and state are global to it: one launch at a time, whichever launcher
+
+
 class EmuError(RuntimeError):
     """A kernel misbehaved under the emulator (out-of-bounds access, barrier divergence, bad launch ...)."""
 
@@ -65,7 +68,6 @@ class EmuLauncher(Launcher):
         self.seed, self.guard = seed, guard
         self.launches = 0
         self._libraries: dict[Path, ctypes.CDLL] = {}
-        self._lock = threading.Lock()
 
     def module(self, file: str | Path) -> tuple[Built, ctypes.CDLL]:
         """The compiled library of `file` with this launcher's tunables (built or taken from the cache)."""
@@ -88,7 +90,7 @@ class EmuLauncher(Launcher):
         signature_fn.restype = ctypes.c_char_p
         expected = signature_fn().decode().split(",") if built.params[kernel] else []
         self._check_args(kernel, built.params[kernel], expected, args)
-        with self._lock:
+        with _LOCK:
             seed, self.launches = (self.seed << 32) + self.launches, self.launches + 1
             self._run(lib, kernel, built.params[kernel], expected, cfg, args, seed)
 
@@ -116,6 +118,8 @@ class EmuLauncher(Launcher):
                     if id(arg) not in device:
                         const = want.startswith("const ")
                         ptr = lib.fcemu_buffer(arg.nbytes, int(side), int(const))
+                        if not ptr:
+                            raise MemoryError(f"{kernel}: no memory for argument {name!r} ({arg.nbytes} bytes)")
                         if arg.nbytes:
                             ctypes.memmove(ptr, arg.ctypes.data, arg.nbytes)
                         device[id(arg)] = (ptr, arg, name, const)
