@@ -12,6 +12,7 @@ The torch calls do the same work as fastconv's API except where noted in `torch_
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import numpy as np
 
 import fastconv as fc
 
+from .. import dispatch
 from ..arrays import array_kind
 from .cases import Case, ConvProblem, PoolProblem
 from .ops import fastconv_call, selected_algo
@@ -42,9 +44,9 @@ class FastconvImpl:
     def label(self) -> str:
         return "numpy-ref" if self.baseline else f"{self.backend}/{self.algo}"
 
-    @property
+    @functools.cached_property
     def array_kind(self) -> str:
-        return fc.backends()[self.backend].array_kind
+        return dispatch.backend_status(self.backend).array_kind
 
     @property
     def device(self) -> str:
