@@ -17,7 +17,7 @@ from fastconv.bench.cases import Case, ConvProblem, NormProblem, PoolProblem
 from fastconv.bench.descriptor import to_descriptor
 from fastconv.bench.impls import FastconvImpl, baseline, torch_status
 from fastconv.bench.schema import SCHEMA, errors
-from fastconv.bench.timing import Policy
+from fastconv.bench.timing import Policy, measure
 from fastconv.cli import main
 
 TINY = [Case(ConvProblem("tiny_conv", 2, 6, 7, 9, 4, 3, 2, stride=(2, 1), padding=((1, 0), (0, 1)), groups=2), op)
@@ -165,3 +165,20 @@ def test_autotune_times_the_algorithms_and_auto_keeps_the_by_shape_choice(monkey
     records = _run([FastconvImpl("numpy", "autotune"), FastconvImpl("numpy", "auto")], cases=TINY[:1])
     assert [(r["impl"], r["status"], r["selected_algo"]) for r in records] == [
         ("numpy/autotune", "ok", "reference"), ("numpy/auto", "ok", "slow_ref")]
+
+
+def test_repeat_policy_and_rotation():
+    """measure() with a fake clock: which copy each call gets, and when it stops."""
+    used = []
+
+    def timer_of(seconds):
+        return lambda fn: fn() or seconds
+
+    policy = Policy(warmup=2, min_repeats=5, min_time_s=1.0, max_time_s=4.0)
+    fast = measure(used.append, timer_of(0.125), 3, policy)  # 1/8 s calls: min_time needs 8 of them
+    assert fast["repeats"] == 8 and fast["median"] == 0.125
+    assert used == [i % 3 for i in range(10)]  # warm-up calls first, then the rotation goes on
+    assert measure(lambda i: None, timer_of(0.5), 1, policy)["repeats"] == 5  # min_repeats after min_time
+    assert measure(lambda i: None, timer_of(3.0), 1, policy)["repeats"] == 2  # max_time reached
+    assert measure(lambda i: None, timer_of(9.0), 1, policy)["repeats"] == 1
+    assert measure(lambda i: None, timer_of(0.0), 1, Policy(0, 0, 0.0, 0.0))["repeats"] == 1  # never none

@@ -210,7 +210,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add("--warmup", type=int, default=1, help="untimed calls after the checked one (default 1)")
     add("--repeats", type=int, default=5, help="at least this many timed calls (default 5)")
     add("--min-time", type=float, default=0.25, help="and at least this many seconds of them (default 0.25)")
-    add("--max-time", type=float, default=2.0, help="but stop after this many seconds once 3 are timed")
+    add("--max-time", type=float, default=2.0, help="but stop once the timed calls took this long (default 2)")
     add("--rotate-mib", type=int, default=256, help="rotate input copies filling this much memory (default 256)")
     add("--seed", type=int, default=0)
     add("--label", help="machine name for report columns (default: CPU model, cores, GPU)")

@@ -25,7 +25,7 @@ class Policy:
     warmup: int = 1  # untimed calls after the checked one
     min_repeats: int = 5
     min_time_s: float = 0.25  # keep repeating until both min_repeats and min_time_s are reached ...
-    max_time_s: float = 2.0  # ... but stop after this much once 3 calls are timed
+    max_time_s: float = 2.0  # ... but stop once the timed calls took this long (a slow one is timed once)
     max_repeats: int = 200
 
 
@@ -78,7 +78,7 @@ def measure(call: Callable[[int], Any], timer: Callable[[Callable[[], Any]], flo
     spent = 0.0
     while len(times) < policy.max_repeats:
         enough = len(times) >= policy.min_repeats and spent >= policy.min_time_s
-        if enough or (len(times) >= 3 and spent >= policy.max_time_s):
+        if times and (enough or spent >= policy.max_time_s):
             break
         i = len(times) + policy.warmup
         times.append(timer(lambda i=i: call(i % copies)))
