@@ -131,6 +131,8 @@ def _run(args: argparse.Namespace) -> int:
     fingerprint = machine.fingerprint(args.label)
     print(f"fastconv bench on {fingerprint['label']}: {len(cases)} cases x {len(impls)} implementations x "
           f"threads {threads}, {args.dtype}", file=sys.stderr)
+    if not args.no_ceilings:
+        print("measuring the ceilings (GEMM peak, copy bandwidth) ...", file=sys.stderr)
     ceiling = [] if args.no_ceilings else ceilings.cpu_ceilings(threads, args.dtype) + ceilings.gpu_ceilings(
         args.dtype)
     policy = Policy(args.warmup, args.repeats, args.min_time, args.max_time)
