@@ -8,6 +8,7 @@ Importing fastconv loads no compiler and needs neither CuPy nor a GPU: backends 
 """
 
 from . import backends as _backends  # noqa: F401  (declares the built-in backends)
+from . import nn, optim
 from .dispatch import BackendStatus, Selection, backends, register_backend, set_backend, use_backend
 from .functional import (
     adaptive_avg_pool2d,
@@ -36,5 +37,6 @@ __all__ = [
     "BackendStatus", "Selection", "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "avg_pool2d",
     "avg_pool2d_backward", "backends", "batch_norm", "batch_norm_backward", "conv1d", "conv1d_backward", "conv2d",
     "conv2d_backward", "conv_output_size", "global_avg_pool2d", "global_avg_pool2d_backward", "max_pool2d",
-    "max_pool2d_backward", "register_backend", "relu", "relu_backward", "select", "set_backend", "use_backend",
+    "max_pool2d_backward", "nn", "optim", "register_backend", "relu", "relu_backward", "select", "set_backend",
+    "use_backend",
 ]
