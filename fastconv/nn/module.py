@@ -255,8 +255,9 @@ class Module:
         if self._tape is None:
             raise RuntimeError(f"{where}: nothing to differentiate; call the module in training mode first (each "
                                "forward allows one backward; eval mode records nothing)")
+        seeds = self._tape.seed(grad_out, where)  # a bad grad_out leaves the tape for a corrected call
         tape, self._tape = self._tape, None
-        return tape.backward(grad_out, where)
+        return tape.backward(seeds)
 
     # ------------------------------------------------------------------------------------------ printing
     def extra_repr(self) -> str:

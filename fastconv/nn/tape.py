@@ -61,7 +61,7 @@ class Tape:
     def source(self, a: Any, op: str) -> int:
         """The slot that produced array `a`; refuses arrays this forward did not produce."""
         if array_kind(a) is None:
-            raise TypeError(f"{op}: inputs must be NumPy or CuPy arrays, got {describe(a)}")
+            raise TypeError(f"{op}: expected a NumPy or CuPy array, got {describe(a)}")
         slot = self._slots.get(id(a))
         if slot is None:
             raise ValueError(
@@ -87,11 +87,11 @@ class Tape:
             else slot_of(outputs)
         self._slots, self._alive = {}, []
 
-    def backward(self, grad_out: Any, where: str) -> Any:
-        """Replay the nodes in reverse; returns the gradient of each root array input (one array when there is one
-        input; None for an input no output depends on)."""
+    def backward(self, seeds: list[tuple[int, Any]]) -> Any:
+        """Replay the nodes in reverse from `seeds` (see `seed`); returns the gradient of each root array input
+        (one array when there is one input; None for an input no output depends on)."""
         grads: list[Any] = [None] * (self.n_inputs + len(self.nodes))
-        for slot, g in self._seed(grad_out, where):
+        for slot, g in seeds:
             grads[slot] = accumulate(grads[slot], g)
         for k in range(len(self.nodes) - 1, -1, -1):
             node, g = self.nodes[k], grads[self.n_inputs + k]
@@ -108,7 +108,7 @@ class Tape:
         self.nodes = []
         return grads[0] if self.n_inputs == 1 else tuple(grads[:self.n_inputs])
 
-    def _seed(self, grad_out: Any, where: str) -> Iterator[tuple[int, Any]]:
+    def seed(self, grad_out: Any, where: str) -> list[tuple[int, Any]]:
         """(slot, gradient) pairs for the root outputs, checked against what forward returned."""
         if isinstance(self._outputs, tuple):
             if not isinstance(grad_out, (tuple, list)) or len(grad_out) != len(self._outputs):
@@ -118,6 +118,7 @@ class Tape:
             pairs = list(zip(self._outputs, grad_out))
         else:
             pairs = [(self._outputs, grad_out)]
+        seeds = []
         for slot, g in pairs:
             if g is None or slot is None:
                 continue
@@ -126,7 +127,8 @@ class Tape:
             if tuple(g.shape) != shape or g.dtype != dtype or array_kind(g) != kind:
                 raise ValueError(f"{where}: 'grad_out' is a {array_kind(g)} {describe(g)}, but the output it "
                                  f"belongs to is a {kind} {dtype} array of shape {shape}")
-            yield slot, g
+            seeds.append((slot, g))
+        return seeds
 
 
 def accumulate(total: Any, g: Any) -> Any:
