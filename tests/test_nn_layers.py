@@ -148,3 +148,35 @@ def test_bad_input_names_the_layer_and_shapes(make, x, error, match):
 def test_bad_constructor_arguments(make, match):
     with pytest.raises((TypeError, ValueError), match=match):
         make()
+
+
+@requires_torch
+@pytest.mark.torch
+@pytest.mark.parametrize("dtype, reduction", [(np.float64, "mean"), (np.float64, "sum"), (np.float32, "mean")])
+def test_cross_entropy_matches_torch(dtype, reduction, rng):
+    logits = (rng.standard_normal((7, 5)) * 4 + 30).astype(dtype)  # large offsets: the max-shift matters
+    labels = rng.integers(0, 5, 7)
+    loss = nn.CrossEntropyLoss(reduction)
+    value = loss(logits, labels)
+    grad = loss.backward()
+    t_logits = torch.tensor(logits, requires_grad=True)
+    t_value = torch.nn.CrossEntropyLoss(reduction=reduction)(t_logits, torch.from_numpy(labels))
+    t_value.backward()
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    assert isinstance(value, float) and value == pytest.approx(t_value.item(), rel=tol)
+    assert grad.dtype == dtype
+    np.testing.assert_allclose(grad, t_logits.grad.numpy(), rtol=tol, atol=tol)
+    with pytest.raises(RuntimeError, match="one backward per call"):
+        loss.backward()
+
+
+@pytest.mark.parametrize("logits, labels, error, match", [
+    (np.zeros((3, 4)), np.array([0, 4, 1]), ValueError, r"\[0, 4\)"),
+    (np.zeros((3, 4)), np.array([0, 1]), ValueError, r"shape \(3,\)"),
+    (np.zeros((3, 4)), np.array([0.0, 1.0, 2.0]), ValueError, "integer"),
+    (np.zeros(4), np.array([0]), ValueError, "2-D"),
+    (np.zeros((3, 4), np.int64), np.array([0, 1, 2]), TypeError, "float32 or float64"),
+])
+def test_cross_entropy_rejects_bad_input(logits, labels, error, match):
+    with pytest.raises(error, match=match):
+        nn.CrossEntropyLoss()(logits, labels)

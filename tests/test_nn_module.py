@@ -280,3 +280,30 @@ def test_to_cuda_moves_parameters_and_buffers_and_matches_numpy(rng):
         np.testing.assert_allclose(p.grad.get(), grads[n], rtol=1e-3, atol=1e-5, err_msg=n)
     model.to("numpy")
     assert all(isinstance(v, np.ndarray) for v in model.state_dict().values())
+
+
+class _Glue(nn.Module):
+    def forward(self, x):
+        a, b = x[:, :2], x[:, 2:]  # slices of the root input itself are not recorded: refused below
+        return nn.add(a, b)
+
+
+def test_glue_ops_gradients_and_errors(rng):
+    x = rng.standard_normal((2, 3, 4))
+
+    class ThreeWay(nn.Module):
+        def forward(self, x):
+            y = nn.flatten(x, 1)  # (2, 12)
+            return nn.cat([nn.add(y, y, y), y], dim=-1)  # (2, 24): d/dy = 3 + 1
+
+    m = ThreeWay()
+    out = m(x)
+    assert out.shape == (2, 24)
+    np.testing.assert_allclose(m.backward(np.ones_like(out)), np.full(x.shape, 4.0))
+    with pytest.raises(ValueError, match="no recorded op produced"):
+        _Glue()(rng.standard_normal((2, 4)))
+    for call, match in ((lambda: nn.add(x, x[:1]), "one shape"), (lambda: nn.cat([x, x[:, :, :2]], 1), "every dim"),
+                        (lambda: nn.cat([x, x], 3), "out of range"), (lambda: nn.flatten(x, 2, 1), "do not fit"),
+                        (lambda: nn.add(x, x.astype(np.float32)), "dtype"), (lambda: nn.cat([]), "at least one")):
+        with pytest.raises((ValueError, TypeError), match=match):
+            call()
