@@ -212,9 +212,10 @@ class Module:
         """`to("numba")`, `to("cuda")`, ...: run every op on that backend and move parameters and buffers to its
         array kind (CuPy for "cuda"); `to(np.float64)`: cast parameters, gradients and float buffers."""
         if isinstance(target, str):
-            status = dispatch.backends().get(target)
-            if status is None:
-                raise ValueError(f"Module.to: unknown backend {target!r}; known: {', '.join(dispatch.backends())}")
+            try:
+                status = dispatch.backend_status(target)  # loads only that backend
+            except KeyError:
+                raise ValueError(f"Module.to: unknown backend {target!r}; fastconv.backends() lists them") from None
             if not status.available:
                 raise RuntimeError(f"Module.to: backend {target!r} is not available here: {status.reason}")
             convert = lambda a: _to_kind(a, status.array_kind)  # noqa: E731
