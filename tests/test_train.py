@@ -2,6 +2,7 @@
 the default backend; the same training steps give the same losses on 'numpy' and 'numba'; the CLI, the example
 script, the shipped dataset and the model zoo entry."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -92,5 +93,5 @@ def test_cli_train_prints_progress_loss_and_accuracy(capsys):
 def test_example_script_runs():
     out = subprocess.run([sys.executable, str(ROOT / "examples" / "train_lenet5_digits.py"), "1", "numpy"],
                          check=True, capture_output=True, text=True, cwd=ROOT,
-                         env={"PYTHONPATH": str(ROOT), "PATH": ""}).stdout
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
     assert out.startswith("epoch 1: loss ") and "held-out accuracy" in out
