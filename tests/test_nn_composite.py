@@ -91,3 +91,7 @@ def test_block_matches_torch_autograd(name, rng):
     t_state = t_model.state_dict()
     for k, v in model.state_dict().items():  # running statistics and num_batches_tracked after one step
         np.testing.assert_allclose(v, t_state[k].numpy(), rtol=1e-12, atol=1e-14, err_msg=k)
+    model.eval(), t_model.eval()  # eval mode: running statistics, nothing recorded
+    with torch.no_grad():
+        np.testing.assert_allclose(model(x), t_model(torch.from_numpy(x)).numpy(), rtol=1e-10, atol=1e-12)
+    assert all(m._tape is None for m in model.modules())
