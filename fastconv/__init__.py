@@ -9,7 +9,16 @@ Importing fastconv loads no compiler and needs neither CuPy nor a GPU: backends 
 
 from . import backends as _backends  # noqa: F401  (declares the built-in backends)
 from . import nn, optim
-from .dispatch import BackendStatus, Selection, backends, register_backend, set_backend, use_backend
+from .dispatch import (
+    BackendStatus,
+    Selection,
+    autotune,
+    backends,
+    clear_autotune_cache,
+    register_backend,
+    set_backend,
+    use_backend,
+)
 from .functional import (
     adaptive_avg_pool2d,
     adaptive_avg_pool2d_backward,
@@ -34,9 +43,32 @@ from .params import conv_output_size
 __version__ = "0.1.0"
 
 __all__ = [
-    "BackendStatus", "Selection", "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "avg_pool2d",
-    "avg_pool2d_backward", "backends", "batch_norm", "batch_norm_backward", "conv1d", "conv1d_backward", "conv2d",
-    "conv2d_backward", "conv_output_size", "global_avg_pool2d", "global_avg_pool2d_backward", "max_pool2d",
-    "max_pool2d_backward", "nn", "optim", "register_backend", "relu", "relu_backward", "select", "set_backend",
+    "BackendStatus",
+    "Selection",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+    "autotune",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "backends",
+    "batch_norm",
+    "batch_norm_backward",
+    "clear_autotune_cache",
+    "conv1d",
+    "conv1d_backward",
+    "conv2d",
+    "conv2d_backward",
+    "conv_output_size",
+    "global_avg_pool2d",
+    "global_avg_pool2d_backward",
+    "max_pool2d",
+    "max_pool2d_backward",
+    "nn",
+    "optim",
+    "register_backend",
+    "relu",
+    "relu_backward",
+    "select",
+    "set_backend",
     "use_backend",
 ]

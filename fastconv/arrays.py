@@ -34,6 +34,13 @@ def array_module(kind: str):
     return cupy
 
 
+def synchronize(kind: str, result: Any = None) -> Any:
+    """Wait until the device has finished the work queued so far (a no-op for NumPy); returns `result`."""
+    if kind == "cupy":
+        array_module(kind).cuda.get_current_stream().synchronize()
+    return result
+
+
 def describe(a: Any) -> str:
     """Short description of a value for error messages: 'float32 array of shape (2, 3)' or its type."""
     if array_kind(a) is not None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import importlib
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -91,6 +92,9 @@ _BACKENDS: dict[str, Backend] = {}
 _IMPLS: dict[tuple[str, str], dict[str, Impl]] = {}  # (op, backend) -> algo -> Impl, in registration order
 _GLOBAL_BACKEND: list[str | None] = [None]
 _CONTEXT_BACKEND: contextvars.ContextVar[str | None] = contextvars.ContextVar("fastconv_backend", default=None)
+_AUTOTUNE: contextvars.ContextVar[bool] = contextvars.ContextVar("fastconv_autotune", default=False)
+_TUNED: dict[tuple[str, str, Any], str] = {}  # (op, backend, params) -> fastest algo measured
+_LOAD_LOCK = threading.RLock()
 
 
 # ---------------------------------------------------------------------------------------------- registration
@@ -134,10 +138,14 @@ def register_backend(name: str, impl: Mapping[str, Callable] | Any, *, array_kin
 
 
 def _load(backend: Backend) -> None:
-    if not backend.loaded:
-        backend.loaded = True
-        if backend.module:
-            importlib.import_module(backend.module)
+    """Import the backend's module once; other threads wait until its registrations are complete."""
+    if backend.loaded:
+        return
+    with _LOAD_LOCK:
+        if not backend.loaded:
+            if backend.module:
+                importlib.import_module(backend.module)
+            backend.loaded = True
 
 
 def backend_status(name: str) -> BackendStatus:
@@ -191,6 +199,36 @@ def use_backend(name: str) -> Iterator[None]:
         yield
     finally:
         _CONTEXT_BACKEND.reset(token)
+
+
+# ---------------------------------------------------------------------------------------------- autotuning
+@contextlib.contextmanager
+def autotune(enabled: bool = True) -> Iterator[None]:
+    """Inside the block, an algo='auto' conv call whose (op, backend, params) has not been tuned yet times every
+    supported algorithm on its own inputs and remembers the fastest; later 'auto' calls with the same params use
+    it, inside the block or not. `clear_autotune_cache()` forgets."""
+    token = _AUTOTUNE.set(enabled)
+    try:
+        yield
+    finally:
+        _AUTOTUNE.reset(token)
+
+
+def autotuning() -> bool:
+    return _AUTOTUNE.get()
+
+
+def remember(op: str, backend: str, p: Any, algo: str) -> None:
+    _TUNED[(op, backend, p)] = algo
+
+
+def clear_autotune_cache() -> None:
+    _TUNED.clear()
+
+
+def supported(op: str, backend: str, p: Any) -> list[Impl]:
+    """Every implementation of (op, backend) that supports params p, in registration order."""
+    return [i for i in _IMPLS.get((op, backend), {}).values() if i.supports(p)]
 
 
 # ---------------------------------------------------------------------------------------------- selection
@@ -248,6 +286,8 @@ def select(op: str, p: Any, array_kind: str, backend: str | None = None, algo: s
     errors = []
     for b in tried:
         impls = list(_IMPLS.get((op, b.name), {}).values())
+        if algo == "auto" and (op, b.name, p) in _TUNED:
+            return _IMPLS[(op, b.name)][_TUNED[(op, b.name, p)]]
         if algo != "auto" and len(tried) > 1 and not any(i.algo == algo for i in impls):
             errors.append(f"{b.name}: no algorithm {algo!r}")
             continue

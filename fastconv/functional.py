@@ -8,12 +8,13 @@ that knows which registry ops it needs and how to run them. `fastconv.conv2d(...
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from . import dispatch, padding
-from .arrays import array_module, check_array, check_same, native
+from .arrays import array_module, check_array, check_same, native, synchronize
 from .dispatch import Selection
 from .params import (
     ConvParams,
@@ -37,16 +38,42 @@ class _Call:
     backend: str | None
     algo: str
 
+    def _impls(self) -> list[dispatch.Impl]:
+        return [dispatch.select(op, p, self.kind, self.backend, self.algo if op in _ALGO_OPS else "auto", self.fn)
+                for op, p in self.steps]
+
     def select(self) -> tuple[Selection, ...]:
-        impls = [dispatch.select(op, p, self.kind, self.backend, self.algo if op in _ALGO_OPS else "auto", self.fn)
-                 for op, p in self.steps]
-        return tuple(Selection(i.op, i.backend, i.algo) for i in impls)
+        return tuple(Selection(i.op, i.backend, i.algo) for i in self._impls())
 
     def __call__(self) -> Any:
-        impls = {op: dispatch.select(op, p, self.kind, self.backend, self.algo if op in _ALGO_OPS else "auto",
-                                     self.fn).fn
-                 for op, p in self.steps}
-        return self.run(impls)
+        impls = self._impls()
+        if self.algo == "auto" and dispatch.autotuning():
+            impls = self._tune(impls)
+        return self.run({i.op: i.fn for i in impls})
+
+    def _tune(self, impls: list[dispatch.Impl]) -> list[dispatch.Impl]:
+        """Time each supported algorithm of every untuned conv step (the call's other steps fixed) and keep the
+        fastest. Only conv steps are tuned: running them repeatedly has no side effects."""
+        impls = list(impls)
+        for k, (op, p) in enumerate(self.steps):
+            key = (op, impls[k].backend, p)
+            if op not in _ALGO_OPS or key in dispatch._TUNED:
+                continue
+            options = dispatch.supported(op, impls[k].backend, p)
+            if len(options) > 1:
+                fixed = {i.op: i.fn for i in impls}
+                impls[k] = min(options, key=lambda cand: self._median_time({**fixed, op: cand.fn}))
+            dispatch.remember(op, impls[k].backend, p, impls[k].algo)
+        return impls
+
+    def _median_time(self, fns: dict[str, Callable], repeat: int = 3) -> float:
+        self.run(fns)  # warm-up: JIT compilation, caches
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            synchronize(self.kind, self.run(fns))
+            times.append(time.perf_counter() - start)
+        return sorted(times)[repeat // 2]
 
 
 # `algo=` names a conv algorithm; other ops of the same call (the bias gradient) always use "auto".

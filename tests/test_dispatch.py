@@ -131,3 +131,38 @@ def test_backend_of_another_array_kind_is_a_type_error():
     finally:
         dispatch._BACKENDS.pop("test-gpu")
         dispatch._IMPLS.pop(("relu", "test-gpu"))
+
+
+def test_autotune_times_the_supported_algorithms_and_remembers_the_fastest():
+    import time
+
+    calls = []
+
+    def slow(p, x, w, b):
+        calls.append("slow")
+        time.sleep(0.02)
+        return fc.conv2d(x, w, b, backend="numpy")
+
+    def fast(p, x, w, b):
+        calls.append("fast")
+        return fc.conv2d(x, w, b, backend="numpy")
+
+    fc.register_backend("test-tune", {"conv2d": slow})
+    dispatch.register("conv2d", "test-tune", "fast", fast)
+    dispatch.register("conv2d", "test-tune", "never", fast, supports=lambda p: False)
+    try:
+        assert fc.select(fc.conv2d, X, W, backend="test-tune")[0].algo == "default", "registration order wins ties"
+        with fc.autotune():
+            y = fc.conv2d(X, W, backend="test-tune")
+        assert np.array_equal(y, fc.conv2d(X, W, backend="numpy"))
+        assert set(calls) == {"slow", "fast"}, "both supported algorithms were timed, the unsupported one not"
+        assert fc.select(fc.conv2d, X, W, backend="test-tune")[0].algo == "fast"
+        calls.clear()
+        fc.conv2d(X, W, backend="test-tune")
+        assert calls == ["fast"], "the tuned choice holds outside the block, without timing again"
+        other = np.ones((1, 2, 6, 6))
+        assert fc.select(fc.conv2d, other, W, backend="test-tune")[0].algo == "default", "keyed by params"
+    finally:
+        fc.clear_autotune_cache()
+        dispatch._BACKENDS.pop("test-tune")
+        dispatch._IMPLS.pop(("conv2d", "test-tune"))

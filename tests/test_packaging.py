@@ -46,3 +46,21 @@ def test_cli_demo_runs():
     out = subprocess.run([sys.executable, "-m", "fastconv", "demo", "--shape", "1", "3", "9", "7", "4", "3",
                           "--backend", "numpy", "--repeat", "1"], check=True, capture_output=True, text=True).stdout
     assert "numpy/reference" in out and "max relative error" in out
+
+
+def test_first_calls_from_many_threads_all_find_the_backend():
+    # the backend module is imported on first use; threads arriving meanwhile must wait for its registrations
+    _run("""
+import threading, numpy as np, fastconv as fc
+barrier, errors = threading.Barrier(8), []
+def first_call():
+    barrier.wait()
+    try:
+        fc.max_pool2d(np.ones((1, 1, 4, 4)), 2)
+    except Exception as exc:
+        errors.append(exc)
+threads = [threading.Thread(target=first_call) for _ in range(8)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+assert not errors, errors
+""")
