@@ -59,16 +59,18 @@ def _kaiming_std(p: Parameter, a: float, mode: str, nonlinearity: str) -> float:
     return gain(nonlinearity, a) / math.sqrt(fan)
 
 
-def uniform_(p: Parameter, low: float = 0.0, high: float = 1.0, generator: np.random.Generator | None = None):
+def uniform_(p: Parameter, low: float = 0.0, high: float = 1.0,
+             generator: np.random.Generator | None = None) -> Parameter:
     return _fill(p, (generator or default_generator()).uniform(low, high, p.shape))
 
 
-def normal_(p: Parameter, mean: float = 0.0, std: float = 1.0, generator: np.random.Generator | None = None):
+def normal_(p: Parameter, mean: float = 0.0, std: float = 1.0,
+            generator: np.random.Generator | None = None) -> Parameter:
     return _fill(p, (generator or default_generator()).normal(mean, std, p.shape))
 
 
 def trunc_normal_(p: Parameter, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
-                  generator: np.random.Generator | None = None):
+                  generator: np.random.Generator | None = None) -> Parameter:
     """Normal(mean, std) restricted to [a, b] (absolute bounds, as torch), by redrawing what falls outside."""
     gen = generator or default_generator()
     values = gen.normal(mean, std, p.shape)
@@ -84,7 +86,7 @@ def constant_(p: Parameter, value: float) -> Parameter:
 
 
 def kaiming_uniform_(p: Parameter, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
-                     generator: np.random.Generator | None = None):
+                     generator: np.random.Generator | None = None) -> Parameter:
     """U(-bound, bound) with bound = gain * sqrt(3 / fan). PyTorch's default Conv/Linear weight init is
     a = sqrt(5), which gives bound = 1 / sqrt(fan_in)."""
     bound = math.sqrt(3.0) * _kaiming_std(p, a, mode, nonlinearity)
@@ -92,7 +94,7 @@ def kaiming_uniform_(p: Parameter, a: float = 0.0, mode: str = "fan_in", nonline
 
 
 def kaiming_normal_(p: Parameter, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
-                    generator: np.random.Generator | None = None):
+                    generator: np.random.Generator | None = None) -> Parameter:
     """N(0, std) with std = gain / sqrt(fan) (torchvision's ResNets: mode='fan_out', nonlinearity='relu')."""
     return normal_(p, 0.0, _kaiming_std(p, a, mode, nonlinearity), generator)
 
