@@ -254,13 +254,13 @@ def test_parameters_are_listed_once_and_registration_rules():
         Broken()
 
 
-def _cuda_available():
+def _cuda_unavailable():
     status = fc.backends().get("cuda")
-    return status is not None and status.available
+    return "the 'cuda' backend is not registered" if status is None else status.reason
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not _cuda_available(), reason="the 'cuda' backend is not registered or has no GPU here")
+@pytest.mark.skipif(bool(_cuda_unavailable()), reason=f"cuda: {_cuda_unavailable()}")
 def test_to_cuda_moves_parameters_and_buffers_and_matches_numpy(rng):
     import cupy
 
