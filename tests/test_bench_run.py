@@ -114,13 +114,22 @@ def test_architecture_layers_are_derived_by_running_the_model():
     assert fc.dispatch.select.__name__ == "select"  # the recorder is gone
 
 
-def test_architecture_suites_say_they_wait_for_the_models(monkeypatch, capsys):
+def test_architecture_suites_say_when_the_models_are_missing(monkeypatch):
     monkeypatch.setitem(sys.modules, "fastconv.models", None)  # as in a build without fastconv.models
+    monkeypatch.delattr(fc, "models", raising=False)
     assert suites.suite_names() == ["quick"]
     with pytest.raises(LookupError, match="fastconv.models"):
         suites.suite_cases("resnet50")
-    assert main(["bench", "--suite", "resnet50", "--no-save"]) == 2
-    assert "issue 6" in capsys.readouterr().err
+
+
+def test_a_model_of_fastconv_models_is_a_suite(capsys):
+    # LeNet-5 on 1x32x32: conv 6@5x5 -> 28x28, 2x2 pool -> 14x14, conv 16@5x5 -> 10x10
+    assert "lenet5" in suites.suite_names()
+    assert [(c.problem, c.op) for c in suites.suite_cases("lenet5", ("fwd",))] == [
+        (ConvProblem("lenet5:features.0", 1, 1, 32, 32, 6, 5, 5), "fwd"),
+        (ConvProblem("lenet5:features.3", 1, 6, 14, 14, 16, 5, 5), "fwd")]
+    assert main(["bench", "--suite", "no_such_net", "--no-save"]) == 2
+    assert "unknown suite 'no_such_net'; suites: quick, lenet5" in capsys.readouterr().err
 
 
 def test_ceiling_probe_environment_and_both_gemm_measurements(monkeypatch):
