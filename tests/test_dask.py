@@ -6,11 +6,11 @@ import time
 
 import numpy as np
 import pytest
+from helpers import assert_close, rand
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastconv as fc
-from helpers import assert_close, rand
 
 da = pytest.importorskip("dask.array")
 fcd = pytest.importorskip("fastconv.dask")
