@@ -8,6 +8,7 @@ Importing fastconv loads no compiler and needs neither CuPy nor a GPU: backends 
 """
 
 from . import backends as _backends  # noqa: F401  (declares the built-in backends)
+from . import nn, optim
 from .dispatch import (
     BackendStatus,
     Selection,
@@ -62,6 +63,8 @@ __all__ = [
     "global_avg_pool2d_backward",
     "max_pool2d",
     "max_pool2d_backward",
+    "nn",
+    "optim",
     "register_backend",
     "relu",
     "relu_backward",

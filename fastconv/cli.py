@@ -11,7 +11,7 @@ import importlib
 
 from . import __version__
 
-COMMAND_MODULES = ("fastconv.demo",)
+COMMAND_MODULES = ("fastconv.demo", "fastconv.train")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,110 @@
+"""What both launchers share: tunables, launch geometry and the Launcher interface.
+
+Launch configurations (grid, block, shared memory) are computed in Python by the op modules (conv.py, pool.py,
+norm.py) from `ceil_div` and the tunables below, and handed to a Launcher: CuPyLauncher runs them on a GPU,
+EmuLauncher on the CPU. Tunables reach the .cu files as -D options, so the C side always sees the values the
+Python side computed with; each .cu repeats the defaults under `#ifndef` so it also compiles standalone (a test
+checks that the two agree).
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ... import arrays
+
+TUNABLES: dict[str, dict[str, int]] = {  # per .cu file; "launch": Python-only limits of the launch code
+    "launch": {"MAX_BLOCKS": 65536},
+    "conv2d_fwd.cu": {"V1_BLOCK": 256, "V2_TP": 8, "V2_TQ": 16, "V2_KPB": 4, "V3_BM": 64, "V3_BN": 64, "V3_BK": 8,
+                      "V3_TM": 4, "V3_TN": 4, "V4_BLOCK": 256},
+    "conv2d_bwd.cu": {"BWD_BLOCK": 256, "BWD_REDUCE_BLOCK": 256, "BWD_SPLIT": 8},
+    "pool2d.cu": {"POOL_BLOCK": 256},
+    "batchnorm.cu": {"BN_BLOCK": 256},
+    "relu.cu": {"ELTWISE_BLOCK": 256},
+}
+
+# Launch sizes for tests: small enough that the tiny test shapes span several blocks and partial tiles (grid-stride
+# loops capped lower than the data, so they wrap), while reductions keep two warps.
+SMALL_TUNABLES: dict[str, int] = {
+    "V1_BLOCK": 32, "V2_TP": 2, "V2_TQ": 4, "V2_KPB": 3, "V3_BM": 8, "V3_BN": 16, "V3_BK": 4, "V3_TM": 2,
+    "V3_TN": 2, "V4_BLOCK": 16, "BWD_BLOCK": 32, "BWD_REDUCE_BLOCK": 64, "BWD_SPLIT": 3, "POOL_BLOCK": 64,
+    "BN_BLOCK": 64, "ELTWISE_BLOCK": 32, "MAX_BLOCKS": 3,
+}
+
+MAX_GRID_X = 2**31 - 1
+MAX_GRID_YZ = 65535
+
+
+def check_tunables(t: dict[str, int]) -> None:
+    """Reject tunables the kernels cannot work with: register tiles must divide block tiles, and blocks that reduce
+    with warp shuffles (block_sum, warp_sum) must be whole warps."""
+    bad = [f"{a} % {b}" for a, b in (("V3_BM", "V3_TM"), ("V3_BN", "V3_TN")) if t[a] % t[b]]
+    bad += [f"{n} % 32" for n in ("BWD_REDUCE_BLOCK", "BN_BLOCK", "POOL_BLOCK") if t[n] % 32 or not 0 < t[n] <= 1024]
+    if bad:
+        raise ValueError(f"tunables: these must be 0 (and blocks at most 1024 threads): {', '.join(bad)}")
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+@dataclass(frozen=True)
+class Launch:
+    """One kernel launch: grid and block in threads per dimension (x, y, z), dynamic shared memory in bytes."""
+
+    grid: tuple[int, int, int]
+    block: tuple[int, int, int]
+    shared_bytes: int = 0
+
+
+def suffix(dtype: Any) -> str:
+    """Entry-point suffix of a dtype: each kernel has one extern "C" entry point per float type."""
+    return {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}[np.dtype(dtype)]
+
+
+class Launcher(abc.ABC):
+    """Runs kernels of kernels/*.cu. Subclasses implement `launch` and set `kind` ('numpy' or 'cupy')."""
+
+    kind = "numpy"
+
+    def __init__(self) -> None:
+        self.overrides: dict[str, int] = {}
+
+    def tunables(self, file: str) -> dict[str, int]:
+        """The tunables of `file`: the defaults with this launcher's overrides."""
+        base = TUNABLES.get(Path(file).name, {})
+        return {name: self.overrides.get(name, value) for name, value in base.items()}
+
+    @contextlib.contextmanager
+    def override(self, values: dict[str, int]) -> Iterator[None]:
+        """Within the block, launch with these tunables (e.g. SMALL_TUNABLES in tests)."""
+        unknown = set(values) - {n for t in TUNABLES.values() for n in t}
+        if unknown:
+            raise ValueError(f"override: unknown tunables {sorted(unknown)}")
+        check_tunables({**{n: v for t in TUNABLES.values() for n, v in t.items()}, **self.overrides, **values})
+        before = self.overrides
+        self.overrides = {**before, **values}
+        try:
+            yield
+        finally:
+            self.overrides = before
+
+    def grid_stride(self, n: int, block: int) -> Launch:
+        """A 1-D launch for a grid-stride loop over n items: at least one block, at most MAX_BLOCKS."""
+        return Launch((max(1, min(ceil_div(n, block), self.tunables("launch")["MAX_BLOCKS"])), 1, 1), (block, 1, 1))
+
+    def empty(self, shape: tuple, dtype: Any) -> Any:
+        """An output buffer (poisoned under tests) of this launcher's array kind."""
+        return arrays.empty(shape, dtype, self.kind)
+
+    @abc.abstractmethod
+    def launch(self, file: str, kernel: str, cfg: Launch, args: Sequence[Any]) -> None:
+        """Run entry point `kernel` of `file` compiled with this launcher's tunables. `args` are arrays of the
+        launcher's kind (passed as device pointers) and NumPy scalars of the kernel's exact parameter types."""

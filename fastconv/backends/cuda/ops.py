@@ -1,0 +1,46 @@
+"""The registry entries of the CUDA kernels, for one backend name and one Launcher.
+
+"cuda" (CuPyLauncher) and "cuda-emu" (EmuLauncher) call `register_all` with their own launcher, so both run the
+same launch code and differ only in who executes the launch. Algorithm names are the kernel names (without the
+dtype suffix). Priorities order the ladder for algo="auto"; they are not tuned on measurements yet.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from ...dispatch import register
+from . import conv, norm, pool
+from .launch import Launcher
+
+_FITS = "a launch within CUDA's grid limits and 48 KiB of shared memory"
+_CONV_FORWARD = (  # algo, priority, what it needs
+    ("conv2d_fwd_v1_naive", 0, _FITS),
+    ("conv2d_fwd_v2_smem_tiled", 10, _FITS),
+    ("conv2d_fwd_v3_implicit_gemm", 20, _FITS),
+    ("conv2d_fwd_v4_depthwise", 30, f"groups == C (depthwise) and {_FITS}"),
+)
+
+
+def register_all(backend: str, launcher: Launcher) -> None:
+    """Register every op of fastconv.dispatch.OPS for `backend`, launched by `launcher`."""
+    for algo, priority, needs in _CONV_FORWARD:
+        register("conv2d", backend, algo, partial(conv.forward, launcher, algo), priority=priority, requires=needs,
+                 supports=partial(conv.forward_supports, launcher, algo))
+    register("conv2d_bwd_data", backend, "conv2d_bwd_data_v1_naive",
+             partial(conv.backward_data, launcher, "conv2d_bwd_data_v1_naive"))
+    for algo, priority in (("conv2d_bwd_weight_v1_reduce", 10), ("conv2d_bwd_weight_v2_atomic", 0)):
+        register("conv2d_bwd_weight", backend, algo, partial(conv.backward_weight, launcher, algo), priority=priority)
+    register("conv2d_bwd_bias", backend, "conv2d_bwd_bias_v1_reduce", partial(conv.backward_bias, launcher))
+    for op, algo, fn in (
+        ("max_pool2d", "max_pool2d_fwd_v1", pool.max_pool), ("max_pool2d_bwd", "max_pool2d_bwd_v1", pool.max_pool_bwd),
+        ("avg_pool2d", "avg_pool2d_fwd_v1", pool.avg_pool), ("avg_pool2d_bwd", "avg_pool2d_bwd_v1", pool.avg_pool_bwd),
+        ("adaptive_avg_pool2d", "adaptive_avg_pool2d_fwd_v1", pool.adaptive_pool),
+        ("adaptive_avg_pool2d_bwd", "adaptive_avg_pool2d_bwd_v1", pool.adaptive_pool_bwd),
+        ("global_avg_pool2d", "global_avg_pool2d_fwd_v1", pool.global_pool),
+        ("global_avg_pool2d_bwd", "adaptive_avg_pool2d_bwd_v1", pool.adaptive_pool_bwd),
+        ("batch_norm", "batch_norm_fwd_v1", norm.batch_norm),
+        ("batch_norm_bwd", "batch_norm_bwd_v1", norm.batch_norm_bwd),
+        ("relu", "relu_fwd_v1", norm.relu), ("relu_bwd", "relu_bwd_v1", norm.relu_bwd),
+    ):
+        register(op, backend, algo, partial(fn, launcher))

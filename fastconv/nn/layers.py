@@ -1,0 +1,225 @@
+"""Layers over the fastconv kernels: Conv2d, Conv1d, BatchNorm2d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d.
+
+Each calls the public functional API (fastconv.conv2d, conv2d_backward, ...) with `backend=self.backend`, so it
+runs on whatever backend is selected (`Module.to(name)`, `fastconv.use_backend`, or the array kind's default).
+Constructor arguments and defaults are PyTorch's; validation of the call itself happens in the functional op.
+Each forward saves only what its backward reads: conv, max pool and batch norm their input, ReLU its output,
+average pools nothing but the input's shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import functional as F
+from ..arrays import array_kind, array_module
+from ..params import PADDING_MODES, _int_tuple
+from . import init
+from .module import Layer, Parameter
+
+
+def _add_grad(p: Parameter | None, g: Any) -> None:
+    if p is not None and g is not None:
+        p.grad = g if p.grad is None else p.grad + g
+
+
+def _shape_only(x: Any) -> Any:
+    """A zero-strided stand-in with x's shape and dtype: what average pooling's backward needs of x (its
+    backend op reads only grad_out), without keeping x alive."""
+    xp = array_module(array_kind(x))
+    return xp.broadcast_to(xp.zeros((), x.dtype), x.shape)
+
+
+class _ConvNd(Layer):
+    """Conv2d and Conv1d: weight (out_channels, in_channels/groups, *kernel), bias (out_channels,)."""
+
+    _nd = 2
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple, stride: int | tuple = 1,
+                 padding: int | tuple | str = 0, dilation: int | tuple = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros") -> None:
+        super().__init__()
+        fn, nd = type(self).__name__, self._nd
+        for name, v in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
+            _int_tuple(fn, name, v, 1, 1)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"{fn}: groups={groups} must divide in_channels={in_channels} and "
+                             f"out_channels={out_channels}")
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"{fn}: 'padding_mode' must be one of {PADDING_MODES}, got {padding_mode!r}")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size = _int_tuple(fn, "kernel_size", kernel_size, nd, 1)
+        self.stride = _int_tuple(fn, "stride", stride, nd, 1)
+        self.dilation = _int_tuple(fn, "dilation", dilation, nd, 1)
+        self.padding = (padding,) * nd if isinstance(padding, int) else padding
+        self.padding_mode = padding_mode
+        self.weight = init.new_parameter((out_channels, in_channels // groups, *self.kernel_size))
+        self.bias = init.new_parameter((out_channels,)) if bias else None
+        init.default_weight_and_bias(self.weight, self.bias)
+
+    def _args(self) -> tuple:
+        return self.stride, self.padding, self.dilation, self.groups, self.padding_mode
+
+    def forward_op(self, x: Any) -> tuple[Any, Any]:
+        conv = F.conv2d if self._nd == 2 else F.conv1d
+        b = None if self.bias is None else self.bias.data
+        return conv(x, self.weight.data, b, *self._args(), backend=self.backend), x
+
+    def backward_op(self, x: Any, gy: Any) -> Any:
+        conv_backward = F.conv2d_backward if self._nd == 2 else F.conv1d_backward
+        gx, gw, gb = conv_backward(gy, x, self.weight.data, *self._args(), need_bias=self.bias is not None,
+                                   backend=self.backend)
+        _add_grad(self.weight, gw)
+        _add_grad(self.bias, gb)
+        return gx
+
+    def extra_repr(self) -> str:
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        for name, default in (("padding", (0,) * self._nd), ("dilation", (1,) * self._nd), ("groups", 1),
+                              ("padding_mode", "zeros")):
+            if getattr(self, name) != default:
+                s += f", {name}={getattr(self, name)!r}"
+        return s + ("" if self.bias is not None else ", bias=False")
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution over (N, C, H, W), as torch.nn.Conv2d (padding may also be ((top, bottom), (left, right)),
+    and 'same' works with any stride)."""
+
+    _nd = 2
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution over (N, C, L), as torch.nn.Conv1d."""
+
+    _nd = 1
+
+
+class BatchNorm2d(Layer):
+    """Batch norm over (N, C, H, W) as torch.nn.BatchNorm2d: batch statistics in training mode (updating the
+    running ones with `momentum`, or a cumulative average when momentum is None), running statistics in eval
+    mode; without track_running_stats always the batch's."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True) -> None:
+        super().__init__()
+        _int_tuple("BatchNorm2d", "num_features", num_features, 1, 1)
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        self.weight = init.new_parameter((num_features,), 1.0) if affine else None
+        self.bias = init.new_parameter((num_features,), 0.0) if affine else None
+        tracked = track_running_stats
+        self.register_buffer("running_mean", np.zeros(num_features, np.float32) if tracked else None)
+        self.register_buffer("running_var", np.ones(num_features, np.float32) if tracked else None)
+        self.register_buffer("num_batches_tracked", np.zeros((), np.int64) if tracked else None)
+
+    def forward_op(self, x: Any) -> tuple[Any, Any]:
+        if getattr(x, "ndim", None) != 4:
+            raise ValueError(f"BatchNorm2d: expected a 4-D input (N, C, H, W), got shape {getattr(x, 'shape', x)}")
+        batch_stats = self.training or self.running_mean is None
+        momentum = self.momentum
+        if self.training and self.running_mean is not None:
+            self.num_batches_tracked += 1
+            if momentum is None:
+                momentum = 1.0 / float(self.num_batches_tracked)
+        w = None if self.weight is None else self.weight.data
+        b = None if self.bias is None else self.bias.data
+        y = F.batch_norm(x, w, b, self.running_mean, self.running_var, batch_stats, momentum or 0.0, self.eps,
+                         backend=self.backend)
+        return y, (x, batch_stats)
+
+    def backward_op(self, saved: tuple, gy: Any) -> Any:
+        x, batch_stats = saved
+        w = None if self.weight is None else self.weight.data
+        gx, gw, gb = F.batch_norm_backward(gy, x, w, self.running_mean, self.running_var, batch_stats, self.eps,
+                                           backend=self.backend)
+        _add_grad(self.weight, gw)
+        _add_grad(self.bias, gb)
+        return gx
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class ReLU(Layer):
+    """max(x, 0). `inplace` is accepted for torchvision's constructors; the output is always a new array (the
+    tape tells arrays apart by identity, so nothing is overwritten)."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
+    def forward_op(self, x: Any) -> tuple[Any, Any]:
+        y = F.relu(x, backend=self.backend)
+        return y, y
+
+    def backward_op(self, y: Any, gy: Any) -> Any:
+        return F.relu_backward(gy, y, backend=self.backend)
+
+
+class MaxPool2d(Layer):
+    """As torch.nn.MaxPool2d (return_indices is not supported by the layer; the functional op has it)."""
+
+    def __init__(self, kernel_size: int | tuple, stride: int | tuple | None = None, padding: int | tuple = 0,
+                 dilation: int | tuple = 1, return_indices: bool = False, ceil_mode: bool = False) -> None:
+        super().__init__()
+        if return_indices:
+            raise ValueError("MaxPool2d: return_indices=True is not supported by the layer; use "
+                             "fastconv.max_pool2d(..., return_indices=True)")
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.dilation, self.ceil_mode = dilation, ceil_mode
+
+    def _args(self) -> tuple:
+        return self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode
+
+    def forward_op(self, x: Any) -> tuple[Any, Any]:
+        return F.max_pool2d(x, *self._args(), backend=self.backend), x
+
+    def backward_op(self, x: Any, gy: Any) -> Any:
+        return F.max_pool2d_backward(gy, x, *self._args(), backend=self.backend)
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
+class AvgPool2d(Layer):
+    """As torch.nn.AvgPool2d (without divisor_override)."""
+
+    def __init__(self, kernel_size: int | tuple, stride: int | tuple | None = None, padding: int | tuple = 0,
+                 ceil_mode: bool = False, count_include_pad: bool = True) -> None:
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+
+    def _args(self) -> tuple:
+        return self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad
+
+    def forward_op(self, x: Any) -> tuple[Any, Any]:
+        return F.avg_pool2d(x, *self._args(), backend=self.backend), _shape_only(x)
+
+    def backward_op(self, like_x: Any, gy: Any) -> Any:
+        return F.avg_pool2d_backward(gy, like_x, *self._args(), backend=self.backend)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool2d(Layer):
+    """As torch.nn.AdaptiveAvgPool2d: output_size an int or pair (None keeps that input size)."""
+
+    def __init__(self, output_size: int | tuple) -> None:
+        super().__init__()
+        self.output_size = output_size
+
+    def forward_op(self, x: Any) -> tuple[Any, Any]:
+        return F.adaptive_avg_pool2d(x, self.output_size, backend=self.backend), _shape_only(x)
+
+    def backward_op(self, like_x: Any, gy: Any) -> Any:
+        return F.adaptive_avg_pool2d_backward(gy, like_x, self.output_size, backend=self.backend)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"

@@ -1,0 +1,79 @@
+// probes.cu: small kernels that test the emulator itself (tests/test_emulator.py), some of them deliberately wrong.
+#include "common.cuh"
+
+// y = x reversed within each block, through static shared memory; without the barrier a thread may read a slot
+// that its partner has not written yet.
+template <bool SYNC>
+__device__ void reverse(const float* x, float* y) {
+    __shared__ float s[256];
+    const int t = threadIdx.x;
+    const long long i = (long long)blockIdx.x * blockDim.x + t;
+    s[t] = x[i];
+    if (SYNC) __syncthreads();
+    y[i] = s[blockDim.x - 1 - t];
+}
+extern "C" __global__ void reverse_synced(const float* x, float* y) { reverse<true>(x, y); }
+extern "C" __global__ void reverse_unsynced(const float* x, float* y) { reverse<false>(x, y); }
+
+// The same through dynamic shared memory (blockDim.x floats).
+extern "C" __global__ void reverse_dynamic(const float* x, float* y) {
+    float* s = dynamic_smem<float>();  // common.cuh: extern __shared__ unsigned char fc_dynamic_smem[]
+    const int t = threadIdx.x;
+    const long long i = (long long)blockIdx.x * blockDim.x + t;
+    s[t] = x[i];
+    __syncthreads();
+    y[i] = s[blockDim.x - 1 - t];
+}
+
+// Writes `extra` floats past the blockDim.x floats of dynamic shared memory it was given.
+extern "C" __global__ void dynamic_overflow(int extra) {
+    dynamic_smem<float>()[threadIdx.x + extra] = 1.0f;
+}
+
+// sums[b] = sum of block b's elements of x (block_sum of common.cuh: shuffles, shared memory, barriers).
+extern "C" __global__ void block_sums(const double* x, double* sums) {
+    __shared__ double scratch[32];
+    const double total = block_sum(x[(long long)blockIdx.x * blockDim.x + threadIdx.x], scratch);
+    if (threadIdx.x == 0) sums[blockIdx.x] = total;
+}
+
+// out[4 t + k]: lane values v = 100 * warp + lane through shfl down 3, xor 5, up 2, idx 7 (width 8).
+extern "C" __global__ void shuffles(int* out) {
+    const int t = threadIdx.x, v = 100 * (t / 32) + t % 32;
+    out[4 * t + 0] = __shfl_down_sync(0xffffffffu, v, 3);
+    out[4 * t + 1] = __shfl_xor_sync(0xffffffffu, v, 5);
+    out[4 * t + 2] = __shfl_up_sync(0xffffffffu, v, 2);
+    out[4 * t + 3] = __shfl_sync(0xffffffffu, v, 7, 8);
+}
+
+// order[global thread] = the rank in which it ran its first step, across the whole grid.
+extern "C" __global__ void run_order(int* counter, int* order) {
+    order[blockIdx.x * blockDim.x + threadIdx.x] = atomicAdd(counter, 1);
+}
+
+// Every thread adds its value into one cell.
+extern "C" __global__ void atomic_total(const float* x, float* total, double* total64) {
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    atomicAdd(total, x[i]);
+    atomicAdd(total64, (double)x[i]);
+}
+
+// Deliberately wrong kernels: each must stop the launch with a clear error.
+extern "C" __global__ void early_exit_then_barrier(int n) {
+    if ((int)threadIdx.x >= n) return;
+    __syncthreads();
+}
+extern "C" __global__ void divergent_barriers() {
+    if (threadIdx.x % 2) {
+        __syncthreads();
+    } else {
+        __syncthreads();
+    }
+}
+extern "C" __global__ void shuffle_with_exited_lanes(int* out) {
+    if (threadIdx.x >= 16) return;
+    out[threadIdx.x] = __shfl_down_sync(0xffffffffu, (int)threadIdx.x, 1);
+}
+extern "C" __global__ void read_at(const float* x, float* y, long long offset) { y[0] = x[offset]; }
+extern "C" __global__ void write_const(const float* x) { const_cast<float*>(x)[threadIdx.x] = 0.0f; }
+extern "C" __global__ void divide(const int* x, int* y) { y[threadIdx.x] = 7 / x[threadIdx.x]; }

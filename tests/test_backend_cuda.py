@@ -1,0 +1,189 @@
+"""Every CUDA kernel against the float64 reference, on both launchers of the same launch code: "cuda-emu" (the .cu
+files run on the CPU by the emulator, everywhere) and "cuda" (CuPy on a GPU; marked gpu, skipped without a device).
+Launch sizes are forced small (SMALL_TUNABLES) so the tiny shapes span several blocks, partial tiles and wrapping
+grid-stride loops. Outputs are poisoned (conftest)."""
+
+import importlib
+from typing import NamedTuple
+
+import conformance as cf
+import numpy as np
+import pytest
+from cases import (
+    ADAPTIVE_CASES,
+    AVG_POOL_CASES,
+    BN_SHAPES,
+    CONV1D_CASES,
+    CONV2D_CASES,
+    ELTWISE_SHAPES,
+    MAX_POOL_CASES,
+)
+
+import fastconv as fc
+
+
+class Target(NamedTuple):
+    backend: str
+    to_device: object
+    from_device: object
+
+
+def _unavailable(name: str) -> pytest.MarkDecorator:
+    status = fc.backends()[name]
+    return pytest.mark.skipif(not status.available, reason=f"{name}: {status.reason}")
+
+
+@pytest.fixture(scope="module", params=[
+    pytest.param("cuda-emu", marks=_unavailable("cuda-emu")),
+    pytest.param("cuda", marks=[pytest.mark.gpu, _unavailable("cuda")]),
+])
+def target(request):
+    module = importlib.import_module({"cuda": "fastconv.backends.cuda",
+                                      "cuda-emu": "fastconv.backends.cuda.emu"}[request.param])
+    from fastconv.backends.cuda.launch import SMALL_TUNABLES
+
+    if request.param == "cuda":
+        import cupy
+
+        moves = (cupy.asarray, cupy.asnumpy)
+    else:
+        moves = (cf._ident, cf._ident)
+    with module.LAUNCHER.override(SMALL_TUNABLES):
+        yield Target(request.param, *moves)
+
+
+def check(fn, target, *args, **kw):
+    """Run a conformance check on the target backend, with its device transfers."""
+    fn(target.backend, *args, to_device=target.to_device, from_device=target.from_device, **kw)
+
+
+ids = lambda cases: [c.id for c in cases]  # noqa: E731
+CONV = CONV2D_CASES + CONV1D_CASES
+DEPTHWISE = [c for c in CONV2D_CASES if c.id.startswith("depthwise")]
+F64_CONV = [c for c in CONV2D_CASES if c.id in ("basic_p1", "dilated_strided", "grouped_strided", "stem7x7_s2",
+                                                "asymmetric_pad", "empty_batch")]
+DENSE = ("conv2d_fwd_v1_naive", "conv2d_fwd_v2_smem_tiled", "conv2d_fwd_v3_implicit_gemm")
+
+
+@pytest.mark.parametrize("algo", DENSE)
+@pytest.mark.parametrize("case", CONV, ids=ids(CONV))
+def test_conv_forward_float32(case, algo, target, rng):
+    check(cf.check_conv_forward, target, algo, case, np.float32, rng)
+
+
+F64_FORWARD = [pytest.param(c, a, id=f"{c.id}-{a}") for c in F64_CONV for a in DENSE] + \
+              [pytest.param(c, "conv2d_fwd_v4_depthwise", id=c.id) for c in DEPTHWISE]
+
+
+@pytest.mark.parametrize("case, algo", F64_FORWARD)
+def test_conv_forward_float64(case, algo, target, rng):
+    check(cf.check_conv_forward, target, algo, case, np.float64, rng)
+
+
+@pytest.mark.parametrize("case", DEPTHWISE, ids=ids(DEPTHWISE))
+def test_conv_forward_depthwise_float32(case, target, rng):
+    check(cf.check_conv_forward, target, "conv2d_fwd_v4_depthwise", case, np.float32, rng)
+
+
+def test_conv_auto_picks_the_ladder_top(target):
+    x, w = target.to_device(np.zeros((1, 4, 5, 5))), target.to_device(np.zeros((4, 1, 3, 3)))
+    assert fc.select(fc.conv2d, x, w, groups=4, backend=target.backend)[0].algo == "conv2d_fwd_v4_depthwise"
+    w = target.to_device(np.zeros((3, 4, 3, 3)))
+    assert fc.select(fc.conv2d, x, w, backend=target.backend)[0].algo == "conv2d_fwd_v3_implicit_gemm"
+
+
+@pytest.mark.parametrize("case", CONV, ids=ids(CONV))
+def test_conv_backward_float32(case, target, rng):
+    check(cf.check_conv_backward, target, "auto", case, np.float32, rng)
+
+
+@pytest.mark.parametrize("case", F64_CONV, ids=ids(F64_CONV))
+def test_conv_backward_float64(case, target, rng):
+    check(cf.check_conv_backward, target, "auto", case, np.float64, rng)
+
+
+@pytest.mark.parametrize("case", F64_CONV[:4], ids=ids(F64_CONV[:4]))
+def test_conv_backward_weight_atomic(case, target, rng):
+    check(cf.check_conv_backward, target, "conv2d_bwd_weight_v2_atomic", case, np.float64, rng,
+          need=(False, True, False))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", MAX_POOL_CASES, ids=ids(MAX_POOL_CASES))
+def test_max_pool(case, dtype, target, rng):
+    check(cf.check_max_pool, target, case, dtype, rng)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", AVG_POOL_CASES, ids=ids(AVG_POOL_CASES))
+def test_avg_pool(case, dtype, target, rng):
+    check(cf.check_avg_pool, target, case, dtype, rng)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", ADAPTIVE_CASES, ids=ids(ADAPTIVE_CASES))
+def test_adaptive_and_global_pool(case, dtype, target, rng):
+    check(cf.check_adaptive_pool, target, case, dtype, rng)
+
+
+def test_max_pool_nan_propagates(target, rng):
+    x = rng.standard_normal((1, 2, 5, 5)).astype(np.float32)
+    x[0, 1, 2, 3] = np.nan
+    y, idx = fc.max_pool2d(target.to_device(x), 3, stride=2, return_indices=True, backend=target.backend)
+    y, idx = target.from_device(y), target.from_device(idx)
+    y_ref, idx_ref = fc.max_pool2d(x, 3, stride=2, return_indices=True, backend="numpy")
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(idx, idx_ref)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", BN_SHAPES)
+def test_batch_norm(shape, training, dtype, target, rng):
+    check(cf.check_batch_norm, target, shape, training, dtype, rng)
+
+
+def test_batch_norm_empty_batch_eval(target, rng):
+    check(cf.check_batch_norm, target, (0, 3, 4, 4), False, np.float32, rng)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", ELTWISE_SHAPES)
+def test_relu(shape, dtype, target, rng):
+    check(cf.check_relu, target, shape, dtype, rng)
+
+
+def test_weight_gradient_is_deterministic_by_default(target, rng):
+    gy, x, w = rng.standard_normal((3, 4, 7, 7)), rng.standard_normal((3, 5, 9, 9)), rng.standard_normal((4, 5, 3, 3))
+    gy, x, w = (target.to_device(a) for a in (gy, x, w))
+    runs = [target.from_device(fc.conv2d_backward(gy, x, w, need_input=False, need_bias=False,
+                                                  backend=target.backend)[1]) for _ in range(3)]
+    assert all(np.array_equal(runs[0], r) for r in runs[1:])
+
+
+def _nvrtc():
+    try:
+        from cupy_backends.cuda.libs import nvrtc
+
+        nvrtc.getVersion()
+        return nvrtc
+    except Exception as exc:  # CuPy or its NVRTC library missing
+        pytest.skip(f"NVRTC is not available through CuPy here ({type(exc).__name__})")
+
+
+@pytest.mark.parametrize("small", [False, True], ids=["default", "small"])
+def test_nvrtc_compiles_every_kernel_with_the_cupy_options(small):
+    """What CuPyLauncher hands to NVRTC (source, options) compiles without a log line; needs no GPU."""
+    from fastconv.backends.cuda.cupy_launcher import nvrtc_options
+    from fastconv.backends.cuda.launch import SMALL_TUNABLES, TUNABLES
+    from fastconv.backends.cuda.loader import cu_files
+
+    nvrtc = _nvrtc()
+    for path in cu_files():
+        tunables = {k: SMALL_TUNABLES[k] if small else v for k, v in TUNABLES[path.name].items()}
+        program = nvrtc.createProgram(path.read_text(), path.name, (), ())
+        try:
+            nvrtc.compileProgram(program, ("-arch=compute_80", *nvrtc_options(path.name, tunables)))
+        except Exception:
+            pytest.fail(f"NVRTC rejected {path.name}:\n{nvrtc.getProgramLog(program)}")
+        assert nvrtc.getProgramLog(program).strip() == "", path.name
