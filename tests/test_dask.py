@@ -172,3 +172,70 @@ def test_worker_killed_mid_computation_is_survived(client, rng):
     after = set(client.scheduler_info()["workers"])
     assert busy[0] not in after and after != before, "the worker was not killed"
     same(result, fc.conv2d(x, w, padding=2, backend="numpy"), "numpy")
+
+
+# ---------------------------------------------------------------------------------------------- predict
+class _ResidualNet:
+    """A small eval-mode network with a residual add, batch norm and a classifier head."""
+
+    def __new__(cls):
+        import fastconv.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
+                self.body = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8))
+                self.pool = nn.AdaptiveAvgPool2d(1)
+                self.fc = nn.Linear(8, 5)
+
+            def forward(self, x):
+                h = self.stem(x)
+                return self.fc(nn.flatten(self.pool(nn.add(h, self.body(h)))))
+
+        return Net()
+
+
+def _models():
+    import fastconv.nn as nn
+    from fastconv.models import lenet5
+
+    nn.manual_seed(3)
+    return [("lenet5", lenet5().eval(), (1, 32, 32)), ("residual", _ResidualNet().eval(), (3, 12, 10))]
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["lenet5", "residual"])
+def test_predict_equals_model_on_threads(index, rng):
+    _, model, sample = _models()[index]
+    x = rand(rng, (11, *sample), np.float32)
+    y = fcd.predict(model, da.from_array(x, chunks=(3, 1, 7, 7)))
+    assert y.chunks == ((3, 3, 3, 2), (model(x[:1]).shape[1],))
+    # Linear layers multiply with BLAS, whose rounding follows the batch size: equal to rounding
+    assert_close(y.compute(scheduler="threads"), model(x), "conv", np.float32, "predict vs model")
+
+
+def test_predict_ships_the_weights_once(rng):
+    import pickle
+
+    _, model, sample = _models()[0]
+    y = fcd.predict(model, da.from_array(rand(rng, (64, *sample), np.float32), chunks=(4, 1, 32, 32)))
+    weights = sum(p.data.nbytes for p in model.parameters())
+    # a scheduler ships each task on its own: the weights must sit in one task that the 16 blocks depend on
+    heavy = [k for k, task in dict(y.__dask_graph__()).items() if len(pickle.dumps(task)) >= weights]
+    assert len(heavy) == 1, f"{len(heavy)} tasks carry the weights"
+
+
+def test_predict_rejects_training_mode_and_non_models(rng):
+    _, model, sample = _models()[0]
+    x = da.from_array(rand(rng, (4, *sample), np.float32), chunks=2)
+    with pytest.raises(ValueError, match="training mode; call model.eval"):
+        fcd.predict(model.train(), x)
+    with pytest.raises(TypeError, match="'model' must be a callable"):
+        fcd.predict("lenet5", x)
+
+
+def test_predict_on_local_cluster(client, rng):
+    _, model, sample = _models()[1]
+    x = rand(rng, (10, *sample), np.float32)
+    y = client.compute(fcd.predict(model, da.from_array(x, chunks=(2, 3, 12, 10)))).result()
+    assert_close(y, model(x), "conv", np.float32, "predict on a cluster vs model")
