@@ -62,7 +62,9 @@ def test_load_names_the_file_and_the_place(tmp_path):
 
 def test_report_tables_and_plots(tmp_path):
     pytest.importorskip("matplotlib")
-    report = write_report(results.load_all([DATA]), tmp_path, ["tests/data"])
+    files, docs, skipped = results.load_all([DATA])
+    assert files == FILES and skipped == []
+    report = write_report(docs, tmp_path, ["tests/data"])
     text = report.read_text()
     # machines side by side, ceilings included
     assert "|  | Xeon A 2c | EPYC B 4c |" in text
@@ -108,8 +110,13 @@ def test_compare_ratios():
 
 
 def test_cli_report_and_compare(tmp_path, capsys):
-    assert main(["bench", "report", *map(str, FILES), "--out", str(tmp_path), "--no-plots"]) == 0
-    assert (tmp_path / "REPORT.md").is_file()
+    (tmp_path / "in").mkdir()
+    for f in FILES:
+        (tmp_path / "in" / f.name).write_text(f.read_text())
+    (tmp_path / "in" / "other_tool.json").write_text('{"cases": []}')  # another tool's output: skipped
+    assert main(["bench", "report", str(tmp_path / "in"), "--out", str(tmp_path), "--no-plots"]) == 0
+    assert "skipped" in capsys.readouterr().err and (tmp_path / "REPORT.md").is_file()
+    assert main(["bench", "report", str(tmp_path / "in" / "other_tool.json"), "--no-plots"]) == 2  # named: invalid
     assert main(["bench", "compare", str(FILES[0]), str(FILES[1]), "--ignore-threads"]) == 0
     assert "2.50x" in capsys.readouterr().out
     assert main(["bench", "compare", str(FILES[0]), str(tmp_path / "missing.json")]) == 2

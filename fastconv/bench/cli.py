@@ -171,8 +171,10 @@ def _list_cases(args: argparse.Namespace) -> int:
 
 @_clean_errors
 def _report(args: argparse.Namespace) -> int:
-    docs = results.load_all(args.files)
-    path = write_report(docs, Path(args.out), [str(f) for f in args.files], plots=not args.no_plots)
+    files, docs, skipped = results.load_all(args.files)
+    for f in skipped:
+        print(f"note: skipped {f}: not a fastconv bench results file", file=sys.stderr)
+    path = write_report(docs, Path(args.out), [str(f) for f in files], plots=not args.no_plots)
     print(f"report: {path}")
     return 0
 

@@ -53,11 +53,22 @@ def load(path: Path) -> dict[str, Any]:
     return doc
 
 
-def load_all(paths: Sequence[Path]) -> list[dict[str, Any]]:
-    """Read results files; a directory stands for the *.json files in it."""
+def load_all(paths: Sequence[Path]) -> tuple[list[Path], list[dict[str, Any]], list[Path]]:
+    """Read results files: (their paths, their documents, the files skipped). A directory stands for the *.json
+    files in it that are results files (they carry "schema_version"); its other JSON files (other tools' outputs
+    in bench_results/) are skipped. A file named explicitly must be a valid results file."""
     files: list[Path] = []
+    skipped: list[Path] = []
     for p in map(Path, paths):
-        files += sorted(p.glob("*.json")) if p.is_dir() else [p]
+        if not p.is_dir():
+            files.append(p)
+            continue
+        for f in sorted(p.glob("*.json")):
+            try:
+                is_results = "schema_version" in json.loads(f.read_text())
+            except (json.JSONDecodeError, TypeError, OSError):
+                is_results = False
+            (files if is_results else skipped).append(f)
     if not files:
         raise ValueError(f"no results files in {', '.join(map(str, paths))}")
-    return [load(f) for f in files]
+    return files, [load(f) for f in files], skipped
