@@ -75,8 +75,11 @@ def test_report_tables_and_plots(tmp_path):
     assert "| a_3x3 | fwd | numba/auto | GFLOP/s | 200.0 | 500.0 |" in text
     assert "| maxpool_3x3_s2_p1 | pool-fwd | numba/auto | GB/s | 10.0 | wrong |" in text
     assert "| maxpool_3x3_s2_p1 | pool-fwd | torch-nchw | GB/s | 2.0 | - |" in text
-    # per-run table with the speed-up over torch: 20 ms / 10 ms and 0.5 s / 0.1 s, geomean sqrt(2 * 5)
-    assert "| a_3x3 | fwd | GFLOP/s | 200.0 | 100.0 | 2.00x (numba/auto) |" in text
+    # per-run table with the speed-up over torch (20 ms / 10 ms and 0.5 s / 0.1 s, geomean sqrt(2 * 5)) and the
+    # share of the clean-environment ceiling: 200 of 400 GFLOP/s, 10 of 40 GB/s; B: 500 of 800
+    assert "| a_3x3 | fwd | GFLOP/s | 200.0 | 100.0 | 2.00x (numba/auto) | 50% |" in text
+    assert "| maxpool_3x3_s2_p1 | pool-fwd | GB/s | 10.0 | 2.0 | 5.00x (numba/auto) | 25% |" in text
+    assert "| a_3x3 | fwd | GFLOP/s | 500.0 | - | 62% |" in text
     assert "3.16x over 2 cases" in text
     assert "EPYC B 4c pool-fwd" not in text and "maxpool_3x3_s2_p1 pool-fwd numba/auto (4t): wrong" in text
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))

@@ -148,7 +148,7 @@ def _run(args: argparse.Namespace) -> int:
     if ceiling:
         print(f"ceilings: {tables.ceilings_line(ceiling)}")
     for (t, dtype), group in tables.groups(records).items():
-        print(f"\n{fingerprint['label']}, {t} thread(s), {dtype} (median rates):\n\n{tables.run_table(group)}")
+        print(f"\n{fingerprint['label']}, {t} thread(s), {dtype} (median rates):\n\n{tables.run_table(group, ceiling)}")
     bad = tables.failures(records)
     for line in bad:
         print(f"FAILED {line}")

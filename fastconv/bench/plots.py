@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - after choosing the backend
 
 from .ops import UNIT  # noqa: E402
-from .tables import rate  # noqa: E402
+from .tables import ceiling, rate  # noqa: E402
 
 MARKERS = {"fwd": "o", "bwd-data": "s", "bwd-weight": "D", "pool-fwd": "^", "pool-bwd": "v", "bn-fwd": "P",
            "bn-bwd": "X"}
@@ -55,15 +55,6 @@ def bars(records: Sequence[dict[str, Any]], path: Path, title: str) -> Path | No
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
-
-
-def _ceiling(ceilings: Sequence[dict[str, Any]], names: tuple[str, ...], threads: int | None) -> float | None:
-    """The measured value (clean environment) of the first named ceiling for this thread count."""
-    for name in names:
-        for c in ceilings:
-            if c["name"] == name and c["env"] in ("clean", "device") and c["threads"] in (threads, None):
-                return c["value"]
-    return None
 
 
 def roofline(records: Sequence[dict[str, Any]], peak: float | None, bandwidth: float | None, path: Path,
@@ -108,12 +99,7 @@ def rooflines(records: Sequence[dict[str, Any]], ceilings: Sequence[dict[str, An
     for device in dict.fromkeys(r["device"] for r in records):
         mine = [r for r in records if r["device"] == device]
         threads = mine[0]["threads"]
-        if device == "cpu":
-            peak = _ceiling(ceilings, ("sgemm", "dgemm"), threads)
-            bandwidth = _ceiling(ceilings, ("copy",), threads)
-        else:
-            peak, bandwidth = _ceiling(ceilings, ("gpu_sgemm", "gpu_dgemm"), None), _ceiling(ceilings,
-                                                                                             ("gpu_copy",), None)
+        peak, bandwidth = ceiling(ceilings, "GFLOP/s", device, threads), ceiling(ceilings, "GB/s", device, threads)
         out.append(roofline(mine, peak, bandwidth, out_dir / f"roofline-{stem}-{device}.png",
                             f"roofline {title} ({device})"))
     return out

@@ -112,7 +112,7 @@ def write_report(docs: Sequence[dict[str, Any]], out_dir: Path, sources: Sequenc
               machines_as_columns(docs), ""]
     for name, doc in zip(_run_names(docs), docs):
         for (threads, dtype), records in tables.groups(doc["results"]).items():
-            parts += [f"## {name}: {threads} thread(s), {dtype}", "", tables.run_table(records), ""]
+            parts += [f"## {name}: {threads} thread(s), {dtype}", "", tables.run_table(records, doc["ceilings"]), ""]
             if can_plot:
                 stem = f"{slug(name)}-{threads}t-{dtype}"
                 bars = plotting.bars(records, out_dir / f"bars-{stem}.png", f"{name}, {threads}t, {dtype}")

@@ -51,25 +51,50 @@ def best_fastconv(records: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     return min(timed, key=lambda r: r["time_s"]["median"]) if timed else None
 
 
-def run_table(results: Sequence[dict[str, Any]], reference_impl: str = "torch-nchw") -> str:
+def ceiling(ceilings: Sequence[dict[str, Any]], unit: str, device: str, threads: int | None) -> float | None:
+    """The measured ceiling a rate in `unit` is judged against: the GEMM peak (clean environment) for GFLOP/s, the
+    copy bandwidth for GB/s, of the device and (on the CPU) the thread count; None when it was not measured."""
+    names = {("GFLOP/s", "cpu"): ("sgemm", "dgemm"), ("GB/s", "cpu"): ("copy",),
+             ("GFLOP/s", "gpu"): ("gpu_sgemm", "gpu_dgemm"), ("GB/s", "gpu"): ("gpu_copy",)}[(unit, device)]
+    for c in ceilings:
+        if c["name"] in names and c["env"] in ("clean", "device") and c["threads"] in (threads, None):
+            return c["value"]
+    return None
+
+
+def _best_cells(records: list[dict[str, Any]], ref: dict[str, Any] | None,
+                ceilings: Sequence[dict[str, Any]]) -> tuple[str, str, float | None]:
+    """The best fastconv record's speed-up over `ref` and its share of the ceiling, as cells, and the ratio."""
+    best = best_fastconv(records)
+    if best is None:
+        return "-", "-", None
+    top = ceiling(ceilings, UNIT[best["op"]], best["device"], best["threads"])
+    share = f"{rate(best) / top:.0%}" if top else "-"
+    if ref is None or rate(ref) is None:
+        return "-", share, None
+    ratio = ref["time_s"]["median"] / best["time_s"]["median"]
+    return f"{ratio:.2f}x ({best['impl']})", share, ratio
+
+
+def run_table(results: Sequence[dict[str, Any]], ceilings: Sequence[dict[str, Any]] = (),
+              reference_impl: str = "torch-nchw") -> str:
     """One row per (case, op), one column per implementation (its rate), then the best fastconv implementation's
-    speed-up over `reference_impl` (time ratio); records of a single thread count and dtype."""
+    speed-up over `reference_impl` (time ratio) and its share of the measured ceiling (GEMM peak for GFLOP/s, copy
+    bandwidth for GB/s); records of a single thread count and dtype."""
     impls = _ordered(r["impl"] for r in results)
     rows_keys = _ordered((r["case"], r["op"]) for r in results)
     by_key = {(r["case"], r["op"], r["impl"]): r for r in results}
-    has_ratio = reference_impl in impls and any(r["kind"] == "fastconv" for r in results)
-    header = ["case", "op", "unit", *impls] + ([f"best fastconv vs {reference_impl}"] if has_ratio else [])
+    has_best = any(r["kind"] == "fastconv" for r in results)
+    header = ["case", "op", "unit", *impls] + (
+        [f"best fastconv vs {reference_impl}", "best % of ceiling"] if has_best else [])
     rows, ratios = [], []
     for case, op in rows_keys:
         row = [case, op, UNIT[op], *(cell(by_key.get((case, op, i))) for i in impls)]
-        if has_ratio:
-            best = best_fastconv([by_key[k] for k in by_key if k[:2] == (case, op)])
-            ref = by_key.get((case, op, reference_impl))
-            if best is not None and ref is not None and rate(ref) is not None:
-                ratios.append(ref["time_s"]["median"] / best["time_s"]["median"])
-                row.append(f"{ratios[-1]:.2f}x ({best['impl']})")
-            else:
-                row.append("-")
+        if has_best:
+            records = [r for k, r in by_key.items() if k[:2] == (case, op)]
+            speedup, share, ratio = _best_cells(records, by_key.get((case, op, reference_impl)), ceilings)
+            row += [speedup, share]
+            ratios += [ratio] if ratio is not None else []
         rows.append(row)
     table = markdown(header, rows)
     if ratios:
