@@ -155,7 +155,7 @@ def _run(args: argparse.Namespace) -> int:
     if not args.no_save:
         out = Path(args.out)
         path = results.save(doc, out if out.suffix == ".json" else results.default_path(doc, out))
-        print(f"\nresults: {path}")
+        print(f"\nresults: {path} (`fastconv bench report {path.parent}` merges it with other runs)")
     return 1 if bad else 0
 
 
