@@ -249,7 +249,7 @@ def select(op: str, p: Any, array_kind: str, backend: str | None = None, algo: s
     for b in tried:
         impls = list(_IMPLS.get((op, b.name), {}).values())
         if algo != "auto" and len(tried) > 1 and not any(i.algo == algo for i in impls):
-            errors.append(f"{b.name}: no algorithm {algo!r}")
+            errors.append(f"{b.name}: no algorithm {algo!r} (available: {', '.join(i.algo for i in impls) or 'none'})")
             continue
         try:
             return choose(impls, p, algo, f"op {op} on backend {b.name!r}", fn)

@@ -1,0 +1,230 @@
+"""Explicit SIMD register tiles for Numba: the micro-kernel building blocks of the fast conv kernels.
+
+LLVM does not reliably keep a 2-D accumulator block in registers when it is written as a small array (it stays in
+memory, or is not vectorised at all). So a tile here is a value of its own type: ROWS x VECS LLVM vectors of LANES
+elements (`<16 x float>` with AVX-512), living in registers, created and updated only by the intrinsics below, which
+emit vector loads, broadcasts and fused multiply-adds directly. A kernel written with them compiles to the inner loop
+it reads as (checked with `inspect_asm` in the tests: vfmadd231ps on zmm registers, no spills).
+
+    tile_zeros(like, ROWS, VECS)                 acc[i][j] = 0                    (like: an array giving the dtype)
+    tile_bcast(B, off, step, ROWS, VECS)         acc[i][j] = B[off + i*step]      broadcast (bias init)
+    tile_fma(acc, A, a, a_step, B, b, b_step)    acc[i][j] += B[b + i*b_step] * A[a + j*a_step : +LANES]
+    tile_fma_vv(acc, A, a, a_step, B, b, b_step) acc[i][j] += B[b + i*b_step : +LANES] * A[a + j*a_step : +LANES]
+    tile_store(acc, Y, off, i_step, j_step, n)   Y[off + i*i_step + j*j_step : +LANES] = acc[i][j], only the first n
+                                                 elements of each row of VECS*LANES (masked store), all when n >= it
+    tile_relu(acc)                               acc = acc where acc > 0 or NaN, else 0
+    tile_hsum_store(acc, Y, off, i_step, j_step) Y[off + i*i_step + j*j_step] = sum of the lanes of acc[i][j]
+
+Offsets are element offsets into a C-contiguous array's data; nothing is bounds-checked, so the callers own the
+padding that keeps every vector access inside its buffer. Results are deterministic: each intrinsic emits a fixed
+sequence of operations.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, models, register_model
+
+from .config import VECTOR_BYTES
+
+_I32 = ir.IntType(32)
+_I64 = ir.IntType(64)
+
+
+class Tile(types.Type):
+    """ROWS x VECS SIMD vectors of `dtype` held in registers."""
+
+    def __init__(self, dtype: types.Float, rows: int, vecs: int):
+        self.dtype, self.rows, self.vecs = dtype, rows, vecs
+        self.lanes = VECTOR_BYTES * 8 // dtype.bitwidth
+        super().__init__(name=f"Tile({dtype}, {rows}x{vecs}x{self.lanes})")
+
+
+@register_model(Tile)
+class _TileModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type: Tile):
+        vec = ir.VectorType(dmm.lookup(fe_type.dtype).get_value_type(), fe_type.lanes)
+        super().__init__(dmm, fe_type, ir.ArrayType(vec, fe_type.rows * fe_type.vecs))
+
+
+def _vec_type(context, tile: Tile) -> ir.VectorType:
+    return ir.VectorType(context.get_value_type(tile.dtype), tile.lanes)
+
+
+def _addr(context, builder, arrty, arr, off, scaled: int = 0, step=None):
+    """Pointer to element off + scaled*step (step an i64 value or None) of the array's data."""
+    data = context.make_array(arrty)(context, builder, arr).data
+    if step is not None and scaled:
+        off = builder.add(off, builder.mul(step, ir.Constant(_I64, scaled)))
+    return builder.gep(data, [off])
+
+
+def _i64(context, builder, ty, val):
+    return context.cast(builder, val, ty, types.int64)
+
+
+def _align(vec: ir.VectorType) -> int:
+    return 4 if isinstance(vec.element, ir.FloatType) else 8
+
+
+def _load_vec(builder, vec, ptr):
+    return builder.load(builder.bitcast(ptr, vec.as_pointer()), align=_align(vec))
+
+
+def _splat(builder, vec, scalar):
+    one = builder.insert_element(ir.Constant(vec, ir.Undefined), scalar, ir.Constant(_I32, 0))
+    return builder.shuffle_vector(one, one, ir.Constant(ir.VectorType(_I32, vec.count), [0] * vec.count))
+
+
+def _literal(fn: str, name: str, v) -> int:
+    if not isinstance(v, types.IntegerLiteral):
+        raise TypeError(f"{fn}: '{name}' must be a compile-time integer constant, got {v}")
+    return v.literal_value
+
+
+def _fma(builder, acc, a, b):
+    flags = ("contract",)
+    return builder.fadd(acc, builder.fmul(a, b, flags=flags), flags=flags)
+
+
+# ---------------------------------------------------------------------------------------------- create
+@intrinsic(prefer_literal=True)
+def tile_zeros(typingctx, like, rows, vecs):
+    tile = Tile(like.dtype, _literal("tile_zeros", "rows", rows), _literal("tile_zeros", "vecs", vecs))
+
+    def codegen(context, builder, sig, args):
+        vec = _vec_type(context, tile)
+        return ir.Constant(ir.ArrayType(vec, tile.rows * tile.vecs), [ir.Constant(vec, None)] * tile.rows * tile.vecs)
+
+    return tile(like, rows, vecs), codegen
+
+
+@intrinsic(prefer_literal=True)
+def tile_bcast(typingctx, b, off, step, rows, vecs):
+    tile = Tile(b.dtype, _literal("tile_bcast", "rows", rows), _literal("tile_bcast", "vecs", vecs))
+
+    def codegen(context, builder, sig, args):
+        arr, o, st = args[0], _i64(context, builder, off, args[1]), _i64(context, builder, step, args[2])
+        vec = _vec_type(context, tile)
+        acc = ir.Constant(ir.ArrayType(vec, tile.rows * tile.vecs), ir.Undefined)
+        for i in range(tile.rows):
+            v = _splat(builder, vec, builder.load(_addr(context, builder, b, arr, o, i, st)))
+            for j in range(tile.vecs):
+                acc = builder.insert_value(acc, v, i * tile.vecs + j)
+        return acc
+
+    return tile(b, off, step, rows, vecs), codegen
+
+
+# ---------------------------------------------------------------------------------------------- update
+def _fma_intrinsic(vector_b: bool):
+    def typer(typingctx, acc, a, a_off, a_step, b, b_off, b_step):
+        if not isinstance(acc, Tile) or a.dtype != acc.dtype or b.dtype != acc.dtype:
+            raise TypeError(f"tile_fma: a {acc} tile needs arrays of its dtype, got {a} and {b}")
+
+        def codegen(context, builder, sig, args):
+            t, av, ao, ast, bv, bo, bst = args
+            ao, ast = _i64(context, builder, a_off, ao), _i64(context, builder, a_step, ast)
+            bo, bst = _i64(context, builder, b_off, bo), _i64(context, builder, b_step, bst)
+            vec = _vec_type(context, acc)
+            xs = [_load_vec(builder, vec, _addr(context, builder, a, av, ao, j, ast)) for j in range(acc.vecs)]
+            for i in range(acc.rows):
+                ptr = _addr(context, builder, b, bv, bo, i, bst)
+                w = _load_vec(builder, vec, ptr) if vector_b else _splat(builder, vec, builder.load(ptr))
+                for j in range(acc.vecs):
+                    k = i * acc.vecs + j
+                    t = builder.insert_value(t, _fma(builder, builder.extract_value(t, k), w, xs[j]), k)
+            return t
+
+        return acc(acc, a, a_off, a_step, b, b_off, b_step), codegen
+
+    return typer
+
+
+tile_fma = intrinsic(_fma_intrinsic(vector_b=False))
+tile_fma.__doc__ = "acc[i][j] += B[b + i*b_step] (broadcast) * A[a + j*a_step : +LANES]"
+tile_fma_vv = intrinsic(_fma_intrinsic(vector_b=True))
+tile_fma_vv.__doc__ = "acc[i][j] += B[b + i*b_step : +LANES] * A[a + j*a_step : +LANES]"
+
+
+@intrinsic
+def tile_relu(typingctx, acc):
+    def codegen(context, builder, sig, args):
+        t = args[0]
+        zero = ir.Constant(_vec_type(context, acc), None)
+        for k in range(acc.rows * acc.vecs):
+            v = builder.extract_value(t, k)
+            nonpositive = builder.fcmp_ordered("<=", v, zero)  # false for NaN, which passes through
+            t = builder.insert_value(t, builder.select(nonpositive, zero, v), k)
+        return t
+
+    return acc(acc), codegen
+
+
+# ---------------------------------------------------------------------------------------------- store
+@intrinsic
+def tile_store(typingctx, acc, y, off, i_step, j_step, n):
+    def codegen(context, builder, sig, args):
+        t, ya, o = args[0], args[1], _i64(context, builder, off, args[2])
+        ist, jst = _i64(context, builder, i_step, args[3]), _i64(context, builder, j_step, args[4])
+        nv = _i64(context, builder, n, args[5])
+        vec = _vec_type(context, acc)
+        full = builder.icmp_signed(">=", nv, ir.Constant(_I64, acc.vecs * acc.lanes))
+        lane = ir.Constant(ir.VectorType(_I64, acc.lanes), list(range(acc.lanes)))
+        with builder.if_else(full) as (then, otherwise):
+            with then:
+                _store_all(context, builder, acc, t, y, ya, o, ist, jst, vec, None)
+            with otherwise:
+                _store_all(context, builder, acc, t, y, ya, o, ist, jst, vec, (nv, lane))
+        return context.get_dummy_value()
+
+    return types.none(acc, y, off, i_step, j_step, n), codegen
+
+
+def _store_all(context, builder, acc, t, y, ya, o, ist, jst, vec, masked):
+    align = _align(vec)
+    for i in range(acc.rows):
+        row = builder.add(o, builder.mul(ist, ir.Constant(_I64, i)))
+        for j in range(acc.vecs):
+            ptr = builder.bitcast(_addr(context, builder, y, ya, row, j, jst), vec.as_pointer())
+            v = builder.extract_value(t, i * acc.vecs + j)
+            if masked is None:
+                builder.store(v, ptr, align=align)
+                continue
+            nv, lane = masked
+            first = ir.Constant(ir.VectorType(_I64, acc.lanes), [j * acc.lanes] * acc.lanes)
+            limit = _splat(builder, ir.VectorType(_I64, acc.lanes), nv)
+            mask = builder.icmp_signed("<", builder.add(lane, first), limit)
+            fn = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), [vec, vec.as_pointer(), _I32, mask.type]),
+                f"llvm.masked.store.v{acc.lanes}{_suffix(vec)}.p0")
+            builder.call(fn, [v, ptr, ir.Constant(_I32, align), mask])
+
+
+def _suffix(vec: ir.VectorType) -> str:
+    return "f32" if isinstance(vec.element, ir.FloatType) else "f64"
+
+
+@intrinsic
+def tile_hsum_store(typingctx, acc, y, off, i_step, j_step):
+    def codegen(context, builder, sig, args):
+        t, ya, o = args[0], args[1], _i64(context, builder, off, args[2])
+        ist, jst = _i64(context, builder, i_step, args[3]), _i64(context, builder, j_step, args[4])
+        for i in range(acc.rows):
+            row = builder.add(o, builder.mul(ist, ir.Constant(_I64, i)))
+            for j in range(acc.vecs):
+                v = builder.extract_value(t, i * acc.vecs + j)
+                width = acc.lanes
+                while width > 1:  # fixed pairwise tree: lanes [0, w/2) + [w/2, w)
+                    width //= 2
+                    lo = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(_I32, width), list(range(width))))
+                    hi = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(_I32, width),
+                                                                  list(range(width, 2 * width))))
+                    v = builder.fadd(lo, hi)
+                builder.store(builder.extract_element(v, ir.Constant(_I32, 0)),
+                              _addr(context, builder, y, ya, row, j, jst))
+        return context.get_dummy_value()
+
+    return types.none(acc, y, off, i_step, j_step), codegen

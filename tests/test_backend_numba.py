@@ -1,0 +1,85 @@
+"""The "numba" backend: every (op, algo) against the float64 reference on the awkward shapes of cases.py, float32
+and float64, outputs poisoned (conftest); NaN propagation; identical results for 1 and 2 threads.
+
+Each conv algorithm runs on every case it supports (its registered `supports` predicate decides, the same one
+`algo="auto"` and the error messages use), so a restricted algorithm is tested on all the shapes it takes."""
+
+import conformance as cf
+import numpy as np
+import pytest
+from cases import (
+    ADAPTIVE_CASES,
+    AVG_POOL_CASES,
+    BN_SHAPES,
+    CONV1D_CASES,
+    CONV2D_CASES,
+    ELTWISE_SHAPES,
+    MAX_POOL_CASES,
+)
+
+from fastconv import dispatch
+from fastconv.params import conv_params
+
+B = "numba"
+DTYPES = [np.float32, np.float64]
+ids = lambda cases: [c.id for c in cases]  # noqa: E731
+
+
+def _params(case):
+    """The zero-padded ConvParams a backend's conv receives for this case (the registry's view of it)."""
+    kw = dict(stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros") | case.kw
+    p = conv_params("conv", case.x, case.w, None, kw["stride"], kw["padding"], kw["dilation"], kw["groups"],
+                    kw["padding_mode"], np.float32)
+    return p.padded() if p.padding_mode != "zeros" else p
+
+
+def conv_table(op):
+    """(algo, case) for every conv algorithm of `op` and every case it supports."""
+    dispatch.algos(op, B)  # loads the backend
+    impls = dispatch._IMPLS[(op, B)]
+    return [pytest.param(a, c, id=f"{a}-{c.id}") for a, impl in impls.items()
+            for c in CONV2D_CASES + CONV1D_CASES if impl.supports(_params(c))]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("algo, case", conv_table("conv2d"))
+def test_conv_forward(algo, case, dtype, rng):
+    cf.check_conv_forward(B, algo, case, dtype, rng)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("algo, case", conv_table("conv2d_bwd_data"))
+def test_conv_backward(algo, case, dtype, rng):
+    cf.check_conv_backward(B, algo, case, dtype, rng)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", MAX_POOL_CASES, ids=ids(MAX_POOL_CASES))
+def test_max_pool(case, dtype, rng):
+    cf.check_max_pool(B, case, dtype, rng)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", AVG_POOL_CASES, ids=ids(AVG_POOL_CASES))
+def test_avg_pool(case, dtype, rng):
+    cf.check_avg_pool(B, case, dtype, rng)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", ADAPTIVE_CASES, ids=ids(ADAPTIVE_CASES))
+def test_adaptive_pool(case, dtype, rng):
+    cf.check_adaptive_pool(B, case, dtype, rng)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", BN_SHAPES)
+def test_batch_norm(shape, training, dtype, rng):
+    cf.check_batch_norm(B, shape, training, dtype, rng)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", ELTWISE_SHAPES)
+def test_relu(shape, dtype, rng):
+    cf.check_relu(B, shape, dtype, rng)
+
