@@ -15,12 +15,24 @@ from cases import (
     CONV2D_CASES,
     ELTWISE_SHAPES,
     MAX_POOL_CASES,
+    ConvCase,
 )
 
 from fastconv import dispatch
 from fastconv.params import conv_params
 
 B = "numba"
+
+# Shapes past the register tiles (VECS rows x LANES columns, ROWS channels, VECS*LANES pixels) so that full tiles,
+# several channel blocks and the masked edge tiles all run; cases.py's awkward shapes fit in one tile.
+TILE_CASES = [
+    ConvCase("tiles_dense", (2, 5, 19, 37), (13, 5, 3, 3), dict(padding=1)),
+    ConvCase("tiles_strided", (1, 4, 23, 45), (8, 4, 3, 3), dict(stride=2, padding=(2, 1))),
+    ConvCase("tiles_grouped_dilated", (1, 6, 14, 40), (14, 3, 3, 3), dict(groups=2, dilation=2, padding=2)),
+    ConvCase("tiles_pointwise", (2, 9, 13, 11), (14, 9, 1, 1), dict()),
+    ConvCase("tiles_depthwise", (2, 6, 21, 35), (12, 1, 3, 3), dict(groups=6, padding=1)),
+]
+ALL_CONV = CONV2D_CASES + CONV1D_CASES + TILE_CASES
 DTYPES = [np.float32, np.float64]
 ids = lambda cases: [c.id for c in cases]  # noqa: E731
 
@@ -38,7 +50,7 @@ def conv_table(op):
     dispatch.algos(op, B)  # loads the backend
     impls = dispatch._IMPLS[(op, B)]
     return [pytest.param(a, c, id=f"{a}-{c.id}") for a, impl in impls.items()
-            for c in CONV2D_CASES + CONV1D_CASES if impl.supports(_params(c))]
+            for c in ALL_CONV if impl.supports(_params(c))]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

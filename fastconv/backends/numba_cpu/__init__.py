@@ -6,7 +6,7 @@ bench_results/.
 """
 
 from ...dispatch import register
-from . import batchnorm, conv2d_direct, pool2d
+from . import batchnorm, conv2d_depthwise, conv2d_direct, conv2d_pointwise, conv2d_rows, pool2d
 
 B = "numba"
 
@@ -24,3 +24,11 @@ for _op, _fn in (
     ("relu", batchnorm.relu), ("relu_bwd", batchnorm.relu_bwd),
 ):
     register(_op, B, "direct_v1", _fn)
+
+register("conv2d", B, "rows_v2", conv2d_rows.conv2d_rows_v2)
+register("conv2d_bwd_data", B, "rows_v2", conv2d_rows.conv2d_bwd_data_rows_v2)
+register("conv2d_bwd_weight", B, "rows_v2", conv2d_direct.conv2d_bwd_weight_v1)
+register("conv2d", B, "pointwise_v3", conv2d_pointwise.conv2d_pointwise_v3, supports=conv2d_pointwise.supports,
+         requires="a 1x1 kernel, stride 1, no padding")
+register("conv2d", B, "depthwise_v4", conv2d_depthwise.conv2d_depthwise_v4, supports=conv2d_depthwise.supports,
+         requires="groups == input channels (depthwise)")

@@ -10,6 +10,7 @@ into pieces fixed by the problem shape, never by the number of threads.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -45,3 +46,17 @@ def filled(shape: tuple, dtype, fill: Callable[[np.ndarray], object]) -> np.ndar
     if out.size:
         fill(out)
     return out
+
+
+_WORKSPACES = threading.local()
+
+
+def workspace(name: str, size: int, dtype) -> np.ndarray:
+    """A scratch buffer of `size` elements, reused across calls (per Python thread, name and dtype) so large
+    layouts are not page-faulted in afresh each call; its contents are undefined. Grows, never shrinks."""
+    cache = _WORKSPACES.__dict__.setdefault("buffers", {})
+    key = (name, np.dtype(dtype).str)
+    buf = cache.get(key)
+    if buf is None or buf.size < size:
+        buf = cache[key] = np.empty(max(size, 1), dtype)
+    return buf[:size]

@@ -10,8 +10,11 @@ it reads as (checked with `inspect_asm` in the tests: vfmadd231ps on zmm registe
     tile_bcast(B, off, step, ROWS, VECS)         acc[i][j] = B[off + i*step]      broadcast (bias init)
     tile_fma(acc, A, a, a_step, B, b, b_step)    acc[i][j] += B[b + i*b_step] * A[a + j*a_step : +LANES]
     tile_fma_vv(acc, A, a, a_step, B, b, b_step) acc[i][j] += B[b + i*b_step : +LANES] * A[a + j*a_step : +LANES]
-    tile_store(acc, Y, off, i_step, j_step, n)   Y[off + i*i_step + j*j_step : +LANES] = acc[i][j], only the first n
-                                                 elements of each row of VECS*LANES (masked store), all when n >= it
+    tile_fma_tail, tile_fma_vv_tail (..., n)     the same, A lanes at j*LANES + l >= n read as zero (masked loads)
+    tile_store(acc, Y, off, i_step, j_step, m, nj, jl, n)
+                                                 Y[off + i*i_step + j*j_step + l] = acc[i][j][l] for rows i < m,
+                                                 vectors j < nj and lanes with j*jl + l < n (masked store): jl = LANES
+                                                 for a tile along one flat row, jl = 0 for VECS rows of n columns
     tile_relu(acc)                               acc = acc where acc > 0 or NaN, else 0
     tile_hsum_store(acc, Y, off, i_step, j_step) Y[off + i*i_step + j*j_step] = sum of the lanes of acc[i][j]
 
@@ -119,34 +122,75 @@ def tile_bcast(typingctx, b, off, step, rows, vecs):
 
 
 # ---------------------------------------------------------------------------------------------- update
-def _fma_intrinsic(vector_b: bool):
-    def typer(typingctx, acc, a, a_off, a_step, b, b_off, b_step):
-        if not isinstance(acc, Tile) or a.dtype != acc.dtype or b.dtype != acc.dtype:
-            raise TypeError(f"tile_fma: a {acc} tile needs arrays of its dtype, got {a} and {b}")
-
-        def codegen(context, builder, sig, args):
-            t, av, ao, ast, bv, bo, bst = args
-            ao, ast = _i64(context, builder, a_off, ao), _i64(context, builder, a_step, ast)
-            bo, bst = _i64(context, builder, b_off, bo), _i64(context, builder, b_step, bst)
-            vec = _vec_type(context, acc)
-            xs = [_load_vec(builder, vec, _addr(context, builder, a, av, ao, j, ast)) for j in range(acc.vecs)]
-            for i in range(acc.rows):
-                ptr = _addr(context, builder, b, bv, bo, i, bst)
-                w = _load_vec(builder, vec, ptr) if vector_b else _splat(builder, vec, builder.load(ptr))
-                for j in range(acc.vecs):
-                    k = i * acc.vecs + j
-                    t = builder.insert_value(t, _fma(builder, builder.extract_value(t, k), w, xs[j]), k)
-            return t
-
-        return acc(acc, a, a_off, a_step, b, b_off, b_step), codegen
-
-    return typer
+def _check(acc, a, b):
+    if not isinstance(acc, Tile) or a.dtype != acc.dtype or b.dtype != acc.dtype:
+        raise TypeError(f"tile_fma: a {acc} tile needs arrays of its dtype, got {a} and {b}")
 
 
-tile_fma = intrinsic(_fma_intrinsic(vector_b=False))
-tile_fma.__doc__ = "acc[i][j] += B[b + i*b_step] (broadcast) * A[a + j*a_step : +LANES]"
-tile_fma_vv = intrinsic(_fma_intrinsic(vector_b=True))
-tile_fma_vv.__doc__ = "acc[i][j] += B[b + i*b_step : +LANES] * A[a + j*a_step : +LANES]"
+def _fma_codegen(acc: Tile, tys: tuple, vector_b: bool, masked: bool):
+    """acc[i][j] += B-operand i * A-vector j; with `masked`, A lanes at j*LANES + l >= n load as zero."""
+    def codegen(context, builder, sig, args):
+        t, av, bv = args[0], args[1], args[4]
+        ao, ast, bo, bst = (_i64(context, builder, tys[k], args[k]) for k in (2, 3, 5, 6))
+        vec = _vec_type(context, acc)
+        xs = []
+        for j in range(acc.vecs):
+            ptr = _addr(context, builder, tys[1], av, ao, j, ast)
+            if masked:
+                xs.append(_load_masked(context, builder, vec, ptr, j, _i64(context, builder, tys[7], args[7])))
+            else:
+                xs.append(_load_vec(builder, vec, ptr))
+        for i in range(acc.rows):
+            ptr = _addr(context, builder, tys[4], bv, bo, i, bst)
+            w = _load_vec(builder, vec, ptr) if vector_b else _splat(builder, vec, builder.load(ptr))
+            for j in range(acc.vecs):
+                k = i * acc.vecs + j
+                t = builder.insert_value(t, _fma(builder, builder.extract_value(t, k), w, xs[j]), k)
+        return t
+
+    return codegen
+
+
+def _load_masked(context, builder, vec, ptr, j, n):
+    lane = ir.Constant(ir.VectorType(_I64, vec.count), [j * vec.count + e for e in range(vec.count)])
+    mask = builder.icmp_signed("<", lane, _splat(builder, ir.VectorType(_I64, vec.count), n))
+    fn = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(vec, [vec.as_pointer(), _I32, mask.type, vec]),
+        f"llvm.masked.load.v{vec.count}{_suffix(vec)}.p0")
+    return builder.call(fn, [builder.bitcast(ptr, vec.as_pointer()), ir.Constant(_I32, _align(vec)), mask,
+                             ir.Constant(vec, None)])
+
+
+@intrinsic
+def tile_fma(typingctx, acc, a, a_off, a_step, b, b_off, b_step):
+    """acc[i][j] += B[b + i*b_step] (broadcast) * A[a + j*a_step : +LANES]"""
+    _check(acc, a, b)
+    tys = (acc, a, a_off, a_step, b, b_off, b_step)
+    return acc(*tys), _fma_codegen(acc, tys, vector_b=False, masked=False)
+
+
+@intrinsic
+def tile_fma_tail(typingctx, acc, a, a_off, a_step, b, b_off, b_step, n):
+    """tile_fma reading only A lanes j*LANES + l < n (the others as zero): the tail of a flat row."""
+    _check(acc, a, b)
+    tys = (acc, a, a_off, a_step, b, b_off, b_step, n)
+    return acc(*tys), _fma_codegen(acc, tys, vector_b=False, masked=True)
+
+
+@intrinsic
+def tile_fma_vv(typingctx, acc, a, a_off, a_step, b, b_off, b_step):
+    """acc[i][j] += B[b + i*b_step : +LANES] * A[a + j*a_step : +LANES]"""
+    _check(acc, a, b)
+    tys = (acc, a, a_off, a_step, b, b_off, b_step)
+    return acc(*tys), _fma_codegen(acc, tys, vector_b=True, masked=False)
+
+
+@intrinsic
+def tile_fma_vv_tail(typingctx, acc, a, a_off, a_step, b, b_off, b_step, n):
+    """tile_fma_vv reading only A lanes j*LANES + l < n (the others as zero)."""
+    _check(acc, a, b)
+    tys = (acc, a, a_off, a_step, b, b_off, b_step, n)
+    return acc(*tys), _fma_codegen(acc, tys, vector_b=True, masked=True)
 
 
 @intrinsic
@@ -165,42 +209,40 @@ def tile_relu(typingctx, acc):
 
 # ---------------------------------------------------------------------------------------------- store
 @intrinsic
-def tile_store(typingctx, acc, y, off, i_step, j_step, n):
+def tile_store(typingctx, acc, y, off, i_step, j_step, m, nj, jl, n):
     def codegen(context, builder, sig, args):
-        t, ya, o = args[0], args[1], _i64(context, builder, off, args[2])
-        ist, jst = _i64(context, builder, i_step, args[3]), _i64(context, builder, j_step, args[4])
-        nv = _i64(context, builder, n, args[5])
+        t, ya = args[0], args[1]
+        o, ist, jst, m_, nj_, jl_, n_ = (_i64(context, builder, ty, v) for ty, v in
+                                         zip((off, i_step, j_step, m, nj, jl, n), args[2:]))
         vec = _vec_type(context, acc)
-        full = builder.icmp_signed(">=", nv, ir.Constant(_I64, acc.vecs * acc.lanes))
         lane = ir.Constant(ir.VectorType(_I64, acc.lanes), list(range(acc.lanes)))
-        with builder.if_else(full) as (then, otherwise):
-            with then:
-                _store_all(context, builder, acc, t, y, ya, o, ist, jst, vec, None)
-            with otherwise:
-                _store_all(context, builder, acc, t, y, ya, o, ist, jst, vec, (nv, lane))
+        for i in range(acc.rows):
+            row_ok = builder.icmp_signed("<", ir.Constant(_I64, i), m_)
+            for j in range(acc.vecs):
+                ok = builder.and_(row_ok, builder.icmp_signed("<", ir.Constant(_I64, j), nj_))
+                with builder.if_then(ok):
+                    first = builder.mul(jl_, ir.Constant(_I64, j))  # index of this vector's lane 0 in the mask
+                    ptr = builder.bitcast(_addr(context, builder, y, ya, builder.add(o, builder.mul(
+                        ist, ir.Constant(_I64, i))), j, jst), vec.as_pointer())
+                    _store_masked(builder, vec, builder.extract_value(t, i * acc.vecs + j), ptr, first, lane, n_)
         return context.get_dummy_value()
 
-    return types.none(acc, y, off, i_step, j_step, n), codegen
+    return types.none(acc, y, off, i_step, j_step, m, nj, jl, n), codegen
 
 
-def _store_all(context, builder, acc, t, y, ya, o, ist, jst, vec, masked):
-    align = _align(vec)
-    for i in range(acc.rows):
-        row = builder.add(o, builder.mul(ist, ir.Constant(_I64, i)))
-        for j in range(acc.vecs):
-            ptr = builder.bitcast(_addr(context, builder, y, ya, row, j, jst), vec.as_pointer())
-            v = builder.extract_value(t, i * acc.vecs + j)
-            if masked is None:
-                builder.store(v, ptr, align=align)
-                continue
-            nv, lane = masked
-            first = ir.Constant(ir.VectorType(_I64, acc.lanes), [j * acc.lanes] * acc.lanes)
-            limit = _splat(builder, ir.VectorType(_I64, acc.lanes), nv)
-            mask = builder.icmp_signed("<", builder.add(lane, first), limit)
+def _store_masked(builder, vec, v, ptr, first, lane, n):
+    """Store lanes l with first + l < n: a plain store when all are, else a masked store."""
+    full = builder.icmp_signed(">=", builder.sub(n, first), ir.Constant(_I64, vec.count))
+    with builder.if_else(full) as (then, otherwise):
+        with then:
+            builder.store(v, ptr, align=_align(vec))
+        with otherwise:
+            limit = _splat(builder, ir.VectorType(_I64, vec.count), builder.sub(n, first))
+            mask = builder.icmp_signed("<", lane, limit)
             fn = cgutils.get_or_insert_function(
                 builder.module, ir.FunctionType(ir.VoidType(), [vec, vec.as_pointer(), _I32, mask.type]),
-                f"llvm.masked.store.v{acc.lanes}{_suffix(vec)}.p0")
-            builder.call(fn, [v, ptr, ir.Constant(_I32, align), mask])
+                f"llvm.masked.store.v{vec.count}{_suffix(vec)}.p0")
+            builder.call(fn, [v, ptr, ir.Constant(_I32, _align(vec)), mask])
 
 
 def _suffix(vec: ir.VectorType) -> str:
