@@ -17,7 +17,9 @@ from cases import (
     MAX_POOL_CASES,
     ConvCase,
 )
+from helpers import assert_close, rand
 
+import fastconv as fc
 from fastconv import dispatch
 from fastconv.params import conv_params
 
@@ -61,14 +63,37 @@ def test_conv_forward(algo, case, dtype, rng):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("algo, case", conv_table("conv2d_bwd_data"))
-def test_conv_backward(algo, case, dtype, rng):
-    cf.check_conv_backward(B, algo, case, dtype, rng)
+def test_conv_backward_data(algo, case, dtype, rng):
+    cf.check_conv_backward(B, algo, case, dtype, rng, need=(True, False, False))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("algo, case", conv_table("conv2d_bwd_weight"))
+def test_conv_backward_weight(algo, case, dtype, rng):
+    cf.check_conv_backward(B, algo, case, dtype, rng, need=(False, True, False))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", ALL_CONV, ids=ids(ALL_CONV))
+def test_conv_auto(case, dtype, rng):
+    """What a default call runs: algo='auto' for the forward and all three gradients (the bias one included)."""
+    cf.check_conv_forward(B, "auto", case, dtype, rng)
+    cf.check_conv_backward(B, "auto", case, dtype, rng)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", MAX_POOL_CASES, ids=ids(MAX_POOL_CASES))
 def test_max_pool(case, dtype, rng):
     cf.check_max_pool(B, case, dtype, rng)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", MAX_POOL_CASES, ids=ids(MAX_POOL_CASES))
+def test_max_pool_values_only(case, dtype, rng):
+    """Without return_indices max pooling takes its own (separable, index-free) kernel."""
+    x = rand(rng, case.x, dtype)
+    ref = fc.max_pool2d(x.astype(np.float64), **case.kw, backend="numpy")
+    assert_close(fc.max_pool2d(x, **case.kw, backend=B), ref, "pool", dtype, case.id)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -6,7 +6,7 @@ bench_results/.
 """
 
 from ...dispatch import register
-from . import batchnorm, conv2d_depthwise, conv2d_direct, conv2d_pointwise, conv2d_rows, pool2d
+from . import batchnorm, conv2d_blocked, conv2d_depthwise, conv2d_direct, conv2d_pointwise, conv2d_rows, pool2d
 
 B = "numba"
 
@@ -27,8 +27,9 @@ for _op, _fn in (
 
 register("conv2d", B, "rows_v2", conv2d_rows.conv2d_rows_v2)
 register("conv2d_bwd_data", B, "rows_v2", conv2d_rows.conv2d_bwd_data_rows_v2)
-register("conv2d_bwd_weight", B, "rows_v2", conv2d_direct.conv2d_bwd_weight_v1)
 register("conv2d", B, "pointwise_v3", conv2d_pointwise.conv2d_pointwise_v3, supports=conv2d_pointwise.supports,
          requires="a 1x1 kernel, stride 1, no padding")
 register("conv2d", B, "depthwise_v4", conv2d_depthwise.conv2d_depthwise_v4, supports=conv2d_depthwise.supports,
          requires="groups == input channels (depthwise)")
+register("conv2d", B, "blocked_v5", conv2d_blocked.conv2d_blocked_v5)
+register("conv2d_bwd_weight", B, "blocked_v5", conv2d_blocked.conv2d_bwd_weight_blocked_v5)

@@ -35,7 +35,7 @@ def depthwise_planes(x, w, bias, y, offs, sh, sw, pt, pl, Hh, Wh, L, relu, lanes
     for nc in prange(N * C):
         n, c = nc // C, nc % C
         plane = np.empty(L, x.dtype)
-        split_plane(x, n, c, plane, 0, sh, sw, pt, pl, Hh, Wh, L)
+        split_plane(x, n, c, plane, sh, sw, pt, pl, Hh, Wh)
         for k in range(c * M, (c + 1) * M):
             for pb in range(npb):
                 for qc in range(nqc):

@@ -28,7 +28,7 @@ from numba import prange
 from ...params import ConvParams
 from .config import TILE_ROWS, TILE_VECS, filled, inner, kernel, lanes, workspace
 from .conv2d_direct import bias_or_zeros
-from .simd import tile_bcast, tile_fma, tile_relu, tile_store
+from .simd import tile_bcast, tile_fma, tile_relu, tile_store, vec_copy, vec_lanes
 
 ROWS, VECS = TILE_ROWS, TILE_VECS
 
@@ -61,34 +61,37 @@ def conv_rows(xt, in0, L, Wx, offs, wt, bias, out, out0, kstride, pstride, N, P,
 
 
 @inner
-def split_plane(x, n, c, xt, base, sh, sw, pt, pl, Hh, Wh, L):
-    """xt[base + ((a*sw + b)*Hh + i)*Wh + j] = x[n, c, i*sh + a - pt, j*sw + b - pl], zero outside x and in the
-    slack up to base + L."""
-    H, W = x.shape[2], x.shape[3]
-    for a in range(sh):
-        for i in range(Hh):
-            h = i * sh + a - pt
-            inside = 0 <= h < H
-            for b in range(sw):
-                row = base + ((a * sw + b) * Hh + i) * Wh
-                j0 = min(max(0, -((b - pl) // sw)), Wh)  # first j with j*sw + b - pl >= 0
-                j1 = max(min(Wh, (W - 1 - b + pl) // sw + 1), j0) if inside else j0
-                xt[row:row + j0] = 0
-                if sw == 1:
-                    xt[row + j0:row + j1] = x[n, c, h, j0 - pl:j1 - pl]
-                else:
-                    for j in range(j0, j1):
-                        xt[row + j] = x[n, c, h, j * sw + b - pl]
-                xt[row + j1:row + Wh] = 0
-    xt[base + sh * sw * Hh * Wh:base + L] = 0
+def split_plane(x, n, c, plane, sh, sw, pt, pl, Hh, Wh):
+    """plane[((a*sw + b)*Hh + i)*Wh + j] = x[n, c, i*sh + a - pt, j*sw + b - pl], zero outside x and in the slack
+    to the end of `plane`: zero-fill, then copy each input row's valid run (vector moves for stride 1). Loops index
+    views from 0: a composite signed index would get Numba's negative-index wraparound and stop vectorisation."""
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    for e in range(plane.size):
+        plane[e] = 0
+    lanes = vec_lanes(plane)
+    for h in range(max(0, -pt), min(H, Hh * sh - pt)):
+        a, i = (h + pt) % sh, (h + pt) // sh
+        for b in range(sw):
+            j0 = min(max(0, -((b - pl) // sw)), Wh)  # first j with j*sw + b - pl >= 0
+            j1 = max(min(Wh, (W - 1 - b + pl) // sw + 1), j0)
+            row = ((a * sw + b) * Hh + i) * Wh + j0
+            first = j0 * sw + b - pl
+            if sw == 1:
+                src = ((n * C + c) * H + h) * W + first
+                for j in range(0, j1 - j0, lanes):
+                    vec_copy(plane, row + j, x, src + j, j1 - j0 - j)
+            else:
+                dst, run = plane[row:], x[n, c, h, first::sw]
+                for j in range(j1 - j0):
+                    dst[j] = run[j]
 
 
 @kernel
 def to_phase_planes(x, xt, sh, sw, pt, pl, Hh, Wh, L):
-    """split_plane for every (n, c), one per iteration, each writing its own L elements of xt."""
+    """split_plane for every (n, c) into xt[(n*C + c)*L : +L], one plane per iteration."""
     C = x.shape[1]
     for nc in prange(x.shape[0] * C):
-        split_plane(x, nc // C, nc % C, xt, nc * L, sh, sw, pt, pl, Hh, Wh, L)
+        split_plane(x, nc // C, nc % C, xt[nc * L:(nc + 1) * L], sh, sw, pt, pl, Hh, Wh)
 
 
 @kernel

@@ -60,39 +60,87 @@ def max_pool_planes(x, y, idx, want_idx, gy, gx, backward, sh, sw, ph, pw, dh, d
                         idx[n, c, p, q] = at
 
 
+@inner
+def _nanmax(a, b):
+    return b if ((b > a) | (b != b)) else a
+
+
 @kernel
-def window_avg(x, y, hs, he, ws, we, div_h, div_w):
-    """y[n,c,i,j] = sum of x over rows [hs[i], he[i]) x columns [ws[j], we[j]) / (div_h[i] * div_w[j]).
-    Average pooling (PyTorch's divisor is a product of per-dim sizes) and adaptive pooling both take this form.
-    One plane per iteration."""
-    N, C = x.shape[0], x.shape[1]
+def separable_max(x, y, h0, hn, dh, w0, wn, dw):
+    """y[n, c, i, j] = max of x over rows h0[i] + t*dh (t < hn[i]) and columns w0[j] + t*dw (t < wn[j]), taps
+    already clipped to the input; NaN propagates, an empty window gives -inf. Separable: a vertical pass over whole
+    contiguous rows into a (P, W) scratch, then a horizontal pass. One (n, c) plane per iteration."""
+    N, C, H, W = x.shape
     P, Q = y.shape[2], y.shape[3]
     for nc in prange(N * C):
         n, c = nc // C, nc % C
+        v = np.empty((P, W), x.dtype)
         for i in range(P):
+            vi = v[i]
+            for w in range(W):
+                vi[w] = -np.inf
+            for t in range(hn[i]):
+                row = x[n, c, h0[i] + t * dh]
+                for w in range(W):
+                    vi[w] = _nanmax(vi[w], row[w])
+        for i in range(P):
+            yi, vi = y[n, c, i], v[i]
             for j in range(Q):
-                acc = 0.0
-                for h in range(hs[i], he[i]):
-                    for w in range(ws[j], we[j]):
-                        acc += x[n, c, h, w]
-                y[n, c, i, j] = acc / (div_h[i] * div_w[j])
+                acc = -np.inf
+                for t in range(wn[j]):
+                    acc = _nanmax(acc, vi[w0[j] + t * dw])
+                yi[j] = acc
 
 
 @kernel
-def window_avg_bwd(gy, gx, hs, he, ws, we, div_h, div_w):
-    """The adjoint of window_avg: gx = 0, then each gy[n,c,i,j] / divisor is added over its window (windows may
-    overlap). One plane per iteration, scattering inside it in a fixed order."""
-    N, C = gx.shape[0], gx.shape[1]
+def separable_avg(x, y, h0, hn, w0, wn, div_h, div_w):
+    """y[n, c, i, j] = sum of x over rows [h0[i], h0[i] + hn[i]) and columns [w0[j], w0[j] + wn[j]) /
+    (div_h[i] * div_w[j]): average and adaptive pooling. Separable as separable_max, summing in float64."""
+    N, C, H, W = x.shape
+    P, Q = y.shape[2], y.shape[3]
+    for nc in prange(N * C):
+        n, c = nc // C, nc % C
+        v = np.zeros((P, W))
+        for i in range(P):
+            vi = v[i]
+            for t in range(hn[i]):
+                row = x[n, c, h0[i] + t]
+                for w in range(W):
+                    vi[w] += row[w]
+        for i in range(P):
+            yi, vi = y[n, c, i], v[i]
+            for j in range(Q):
+                acc = 0.0
+                for t in range(wn[j]):
+                    acc += vi[w0[j] + t]
+                yi[j] = acc / (div_h[i] * div_w[j])
+
+
+@kernel
+def separable_avg_bwd(gy, gx, h0, hn, w0, wn, div_h, div_w):
+    """The adjoint of separable_avg: spread gy / divisor over each window's columns into a float64
+    (P, W) scratch, then add its rows into the window rows of gx. One plane per iteration, fixed order."""
+    N, C, H, W = gx.shape
     P, Q = gy.shape[2], gy.shape[3]
     for nc in prange(N * C):
         n, c = nc // C, nc % C
-        gx[n, c] = 0
+        v = np.zeros((P, W))
         for i in range(P):
+            gi, vi = gy[n, c, i], v[i]
             for j in range(Q):
-                share = gy[n, c, i, j] / (div_h[i] * div_w[j])
-                for h in range(hs[i], he[i]):
-                    for w in range(ws[j], we[j]):
-                        gx[n, c, h, w] += share
+                share = gi[j] / (div_h[i] * div_w[j])
+                for t in range(wn[j]):
+                    vi[w0[j] + t] += share
+        for h in range(H):
+            gxh = gx[n, c, h]
+            for w in range(W):
+                gxh[w] = 0
+        for i in range(P):
+            vi = v[i]
+            for t in range(hn[i]):
+                gxh = gx[n, c, h0[i] + t]
+                for w in range(W):
+                    gxh[w] += vi[w]
 
 
 # ---------------------------------------------------------------------------------------------- registry ops
@@ -101,12 +149,24 @@ def _geom(p: PoolParams) -> tuple[int, ...]:
     return sh, sw, ph, pw, dh, dw, kh, kw
 
 
+def _taps(n: int, k: int, s: int, pad: int, d: int, out: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per output index along one dim: the position of its first in-input tap and its number of in-input taps."""
+    start = np.arange(out) * s - pad
+    first = np.where(start >= 0, 0, (d - 1 - start) // d)  # ceil(-start / d): first tap at a position >= 0
+    end = np.minimum(k, np.maximum(n - start + d - 1, 0) // d)  # taps t with start + t*d < n
+    return (start + first * d).astype(np.int64), np.maximum(end - first, 0).astype(np.int64)
+
+
 def max_pool2d(p: PoolParams, x: np.ndarray, need_indices: bool):
-    idx = empty(p.y_shape if need_indices else (1, 1, 1, 1), np.int64)
+    if not need_indices:
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = p.kernel, p.stride, p.padding, p.dilation
+        h0, hn = _taps(p.H, kh, sh, ph, dh, p.P)
+        w0, wn = _taps(p.W, kw, sw, pw, dw, p.Q)
+        return filled(p.y_shape, x.dtype, lambda y: separable_max(x, y, h0, hn, dh, w0, wn, dw)), None
+    idx = empty(p.y_shape, np.int64)
     none = np.empty((1, 1, 1, 1), x.dtype)
-    y = filled(p.y_shape, x.dtype, lambda y: max_pool_planes(x, y, idx, need_indices, none, none, False,
-                                                             *_geom(p)))
-    return y, (idx if need_indices else None)
+    y = filled(p.y_shape, x.dtype, lambda y: max_pool_planes(x, y, idx, True, none, none, False, *_geom(p)))
+    return y, idx
 
 
 def max_pool2d_bwd(p: PoolParams, gy: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -115,37 +175,49 @@ def max_pool2d_bwd(p: PoolParams, gy: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def _avg_windows(n: int, k: int, s: int, pad: int, out: int, include_pad: bool) -> tuple[np.ndarray, ...]:
-    """Window bounds along one dim clipped to the input, and PyTorch's divisor: the window clipped to the padded
-    input, or to the input when padding is excluded."""
+    """Window start and size along one dim clipped to the input, and PyTorch's divisor: the window clipped to the
+    padded input, or to the input when padding is excluded."""
     start = np.arange(out) * s - pad
     end = np.minimum(start + k, n + pad)
     lo, hi = np.maximum(start, 0), np.minimum(end, n)
-    return lo, hi, (end - start) if include_pad else (hi - lo)
+    return lo, hi - lo, (end - start) if include_pad else (hi - lo)
 
 
 def _avg_bounds(p: PoolParams) -> tuple[np.ndarray, ...]:
-    hs, he, dh = _avg_windows(p.H, p.kernel[0], p.stride[0], p.padding[0], p.P, p.count_include_pad)
-    ws, we, dw = _avg_windows(p.W, p.kernel[1], p.stride[1], p.padding[1], p.Q, p.count_include_pad)
-    return tuple(a.astype(np.int64) for a in (hs, he, ws, we, dh, dw))
+    h0, hn, dh = _avg_windows(p.H, p.kernel[0], p.stride[0], p.padding[0], p.P, p.count_include_pad)
+    w0, wn, dw = _avg_windows(p.W, p.kernel[1], p.stride[1], p.padding[1], p.Q, p.count_include_pad)
+    return tuple(a.astype(np.int64) for a in (h0, hn, w0, wn, dh, dw))
 
 
 def _adaptive_bounds(p: AdaptivePoolParams) -> tuple[np.ndarray, ...]:
     hs, he = adaptive_windows(p.H, p.P)
     ws, we = adaptive_windows(p.W, p.Q)
-    return tuple(a.astype(np.int64) for a in (hs, he, ws, we, he - hs, we - ws))
+    return tuple(a.astype(np.int64) for a in (hs, he - hs, ws, we - ws, he - hs, we - ws))
+
+
+def _avg(x: np.ndarray, shape: tuple, bounds: tuple) -> np.ndarray:
+    h0, hn, w0, wn, div_h, div_w = bounds
+    return filled(shape, x.dtype, lambda y: separable_avg(x, y, h0, hn, w0, wn, div_h.astype(np.float64),
+                                                          div_w.astype(np.float64)))
+
+
+def _avg_bwd(gy: np.ndarray, shape: tuple, bounds: tuple) -> np.ndarray:
+    h0, hn, w0, wn, div_h, div_w = bounds
+    return filled(shape, gy.dtype, lambda gx: separable_avg_bwd(gy, gx, h0, hn, w0, wn, div_h.astype(np.float64),
+                                                                 div_w.astype(np.float64)))
 
 
 def avg_pool2d(p: PoolParams, x: np.ndarray) -> np.ndarray:
-    return filled(p.y_shape, x.dtype, lambda y: window_avg(x, y, *_avg_bounds(p)))
+    return _avg(x, p.y_shape, _avg_bounds(p))
 
 
 def avg_pool2d_bwd(p: PoolParams, gy: np.ndarray) -> np.ndarray:
-    return filled(p.x_shape, gy.dtype, lambda gx: window_avg_bwd(gy, gx, *_avg_bounds(p)))
+    return _avg_bwd(gy, p.x_shape, _avg_bounds(p))
 
 
 def adaptive_avg_pool2d(p: AdaptivePoolParams, x: np.ndarray) -> np.ndarray:
-    return filled(p.y_shape, x.dtype, lambda y: window_avg(x, y, *_adaptive_bounds(p)))
+    return _avg(x, p.y_shape, _adaptive_bounds(p))
 
 
 def adaptive_avg_pool2d_bwd(p: AdaptivePoolParams, gy: np.ndarray) -> np.ndarray:
-    return filled(p.x_shape, gy.dtype, lambda gx: window_avg_bwd(gy, gx, *_adaptive_bounds(p)))
+    return _avg_bwd(gy, p.x_shape, _adaptive_bounds(p))

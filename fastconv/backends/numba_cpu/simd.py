@@ -10,11 +10,12 @@ it reads as (checked with `inspect_asm` in the tests: vfmadd231ps on zmm registe
     tile_bcast(B, off, step, ROWS, VECS)         acc[i][j] = B[off + i*step]      broadcast (bias init)
     tile_fma(acc, A, a, a_step, B, b, b_step)    acc[i][j] += B[b + i*b_step] * A[a + j*a_step : +LANES]
     tile_fma_vv(acc, A, a, a_step, B, b, b_step) acc[i][j] += B[b + i*b_step : +LANES] * A[a + j*a_step : +LANES]
-    tile_fma_tail, tile_fma_vv_tail (..., n)     the same, A lanes at j*LANES + l >= n read as zero (masked loads)
+    tile_fma_tail(..., n)                        tile_fma with A lanes at j*LANES + l >= n read as zero (masked loads)
     tile_store(acc, Y, off, i_step, j_step, m, nj, jl, n)
                                                  Y[off + i*i_step + j*j_step + l] = acc[i][j][l] for rows i < m,
                                                  vectors j < nj and lanes with j*jl + l < n (masked store): jl = LANES
                                                  for a tile along one flat row, jl = 0 for VECS rows of n columns
+    tile_store_add(...)                          the same masks, adding acc into Y
     tile_relu(acc)                               acc = acc where acc > 0 or NaN, else 0
     tile_hsum_store(acc, Y, off, i_step, j_step) Y[off + i*i_step + j*j_step] = sum of the lanes of acc[i][j]
 
@@ -154,43 +155,35 @@ def _fma_codegen(acc: Tile, tys: tuple, vector_b: bool, masked: bool):
 def _load_masked(context, builder, vec, ptr, j, n):
     lane = ir.Constant(ir.VectorType(_I64, vec.count), [j * vec.count + e for e in range(vec.count)])
     mask = builder.icmp_signed("<", lane, _splat(builder, ir.VectorType(_I64, vec.count), n))
+    return _masked_load(builder, vec, builder.bitcast(ptr, vec.as_pointer()), mask)
+
+
+def _masked_load(builder, vec, ptr, mask):
+    """Lanes where mask is set from ptr, zero elsewhere; masked-off lanes are never read."""
     fn = cgutils.get_or_insert_function(
         builder.module, ir.FunctionType(vec, [vec.as_pointer(), _I32, mask.type, vec]),
         f"llvm.masked.load.v{vec.count}{_suffix(vec)}.p0")
-    return builder.call(fn, [builder.bitcast(ptr, vec.as_pointer()), ir.Constant(_I32, _align(vec)), mask,
-                             ir.Constant(vec, None)])
+    return builder.call(fn, [ptr, ir.Constant(_I32, _align(vec)), mask, ir.Constant(vec, None)])
 
 
-@intrinsic
-def tile_fma(typingctx, acc, a, a_off, a_step, b, b_off, b_step):
-    """acc[i][j] += B[b + i*b_step] (broadcast) * A[a + j*a_step : +LANES]"""
-    _check(acc, a, b)
-    tys = (acc, a, a_off, a_step, b, b_off, b_step)
-    return acc(*tys), _fma_codegen(acc, tys, vector_b=False, masked=False)
+def _fma_intrinsic(vector_b: bool, masked: bool, doc: str):
+    if masked:
+        def typer(typingctx, acc, a, a_off, a_step, b, b_off, b_step, n):
+            _check(acc, a, b)
+            tys = (acc, a, a_off, a_step, b, b_off, b_step, n)
+            return acc(*tys), _fma_codegen(acc, tys, vector_b, masked)
+    else:
+        def typer(typingctx, acc, a, a_off, a_step, b, b_off, b_step):
+            _check(acc, a, b)
+            tys = (acc, a, a_off, a_step, b, b_off, b_step)
+            return acc(*tys), _fma_codegen(acc, tys, vector_b, masked)
+    typer.__doc__ = doc
+    return intrinsic(typer)
 
 
-@intrinsic
-def tile_fma_tail(typingctx, acc, a, a_off, a_step, b, b_off, b_step, n):
-    """tile_fma reading only A lanes j*LANES + l < n (the others as zero): the tail of a flat row."""
-    _check(acc, a, b)
-    tys = (acc, a, a_off, a_step, b, b_off, b_step, n)
-    return acc(*tys), _fma_codegen(acc, tys, vector_b=False, masked=True)
-
-
-@intrinsic
-def tile_fma_vv(typingctx, acc, a, a_off, a_step, b, b_off, b_step):
-    """acc[i][j] += B[b + i*b_step : +LANES] * A[a + j*a_step : +LANES]"""
-    _check(acc, a, b)
-    tys = (acc, a, a_off, a_step, b, b_off, b_step)
-    return acc(*tys), _fma_codegen(acc, tys, vector_b=True, masked=False)
-
-
-@intrinsic
-def tile_fma_vv_tail(typingctx, acc, a, a_off, a_step, b, b_off, b_step, n):
-    """tile_fma_vv reading only A lanes j*LANES + l < n (the others as zero)."""
-    _check(acc, a, b)
-    tys = (acc, a, a_off, a_step, b, b_off, b_step, n)
-    return acc(*tys), _fma_codegen(acc, tys, vector_b=True, masked=True)
+tile_fma = _fma_intrinsic(False, False, "acc[i][j] += B[b + i*b_step] (broadcast) * A[a + j*a_step : +LANES]")
+tile_fma_tail = _fma_intrinsic(False, True, "tile_fma with A lanes j*LANES + l >= n read as zero")
+tile_fma_vv = _fma_intrinsic(True, False, "acc[i][j] += B[b + i*b_step : +LANES] * A[a + j*a_step : +LANES]")
 
 
 @intrinsic
@@ -208,41 +201,51 @@ def tile_relu(typingctx, acc):
 
 
 # ---------------------------------------------------------------------------------------------- store
-@intrinsic
-def tile_store(typingctx, acc, y, off, i_step, j_step, m, nj, jl, n):
-    def codegen(context, builder, sig, args):
-        t, ya = args[0], args[1]
-        o, ist, jst, m_, nj_, jl_, n_ = (_i64(context, builder, ty, v) for ty, v in
-                                         zip((off, i_step, j_step, m, nj, jl, n), args[2:]))
-        vec = _vec_type(context, acc)
-        lane = ir.Constant(ir.VectorType(_I64, acc.lanes), list(range(acc.lanes)))
-        for i in range(acc.rows):
-            row_ok = builder.icmp_signed("<", ir.Constant(_I64, i), m_)
-            for j in range(acc.vecs):
-                ok = builder.and_(row_ok, builder.icmp_signed("<", ir.Constant(_I64, j), nj_))
-                with builder.if_then(ok):
-                    first = builder.mul(jl_, ir.Constant(_I64, j))  # index of this vector's lane 0 in the mask
-                    ptr = builder.bitcast(_addr(context, builder, y, ya, builder.add(o, builder.mul(
-                        ist, ir.Constant(_I64, i))), j, jst), vec.as_pointer())
-                    _store_masked(builder, vec, builder.extract_value(t, i * acc.vecs + j), ptr, first, lane, n_)
-        return context.get_dummy_value()
+def _store_intrinsic(accumulate: bool, doc: str):
+    def typer(typingctx, acc, y, off, i_step, j_step, m, nj, jl, n):
+        tys = (off, i_step, j_step, m, nj, jl, n)
 
-    return types.none(acc, y, off, i_step, j_step, m, nj, jl, n), codegen
+        def codegen(context, builder, sig, args):
+            t, ya = args[0], args[1]
+            o, ist, jst, m_, nj_, jl_, n_ = (_i64(context, builder, ty, v) for ty, v in zip(tys, args[2:]))
+            vec = _vec_type(context, acc)
+            for i in range(acc.rows):
+                row_ok = builder.icmp_signed("<", ir.Constant(_I64, i), m_)
+                for j in range(acc.vecs):
+                    ok = builder.and_(row_ok, builder.icmp_signed("<", ir.Constant(_I64, j), nj_))
+                    with builder.if_then(ok):
+                        row = builder.add(o, builder.mul(ist, ir.Constant(_I64, i)))
+                        ptr = builder.bitcast(_addr(context, builder, y, ya, row, j, jst), vec.as_pointer())
+                        left = builder.sub(n_, builder.mul(jl_, ir.Constant(_I64, j)))  # lanes of this vector in n
+                        _store(builder, vec, builder.extract_value(t, i * acc.vecs + j), ptr, left, accumulate)
+            return context.get_dummy_value()
+
+        return types.none(acc, y, *tys), codegen
+
+    typer.__doc__ = doc
+    return intrinsic(typer)
 
 
-def _store_masked(builder, vec, v, ptr, first, lane, n):
-    """Store lanes l with first + l < n: a plain store when all are, else a masked store."""
-    full = builder.icmp_signed(">=", builder.sub(n, first), ir.Constant(_I64, vec.count))
+def _store(builder, vec, v, ptr, left, accumulate):
+    """Store (or add into memory) the lanes l < left: plain vector ops when all are, else masked ones."""
+    full = builder.icmp_signed(">=", left, ir.Constant(_I64, vec.count))
     with builder.if_else(full) as (then, otherwise):
         with then:
-            builder.store(v, ptr, align=_align(vec))
+            out = builder.fadd(builder.load(ptr, align=_align(vec)), v) if accumulate else v
+            builder.store(out, ptr, align=_align(vec))
         with otherwise:
-            limit = _splat(builder, ir.VectorType(_I64, vec.count), builder.sub(n, first))
-            mask = builder.icmp_signed("<", lane, limit)
+            lane = ir.Constant(ir.VectorType(_I64, vec.count), list(range(vec.count)))
+            mask = builder.icmp_signed("<", lane, _splat(builder, ir.VectorType(_I64, vec.count), left))
+            if accumulate:
+                v = builder.fadd(_masked_load(builder, vec, ptr, mask), v)
             fn = cgutils.get_or_insert_function(
                 builder.module, ir.FunctionType(ir.VoidType(), [vec, vec.as_pointer(), _I32, mask.type]),
                 f"llvm.masked.store.v{vec.count}{_suffix(vec)}.p0")
             builder.call(fn, [v, ptr, ir.Constant(_I32, _align(vec)), mask])
+
+
+tile_store = _store_intrinsic(False, "Y[off + i*i_step + j*j_step + l] = acc[i][j][l] where stored (see module doc)")
+tile_store_add = _store_intrinsic(True, "Y[off + i*i_step + j*j_step + l] += acc[i][j][l] where stored")
 
 
 def _suffix(vec: ir.VectorType) -> str:
@@ -270,3 +273,46 @@ def tile_hsum_store(typingctx, acc, y, off, i_step, j_step):
         return context.get_dummy_value()
 
     return types.none(acc, y, off, i_step, j_step), codegen
+
+
+# ---------------------------------------------------------------------------------------------- 1-D vectors
+def _lanes_of(arr) -> int:
+    return VECTOR_BYTES * 8 // arr.dtype.bitwidth
+
+
+@intrinsic
+def vec_lanes(typingctx, arr):
+    """LANES for the array's dtype, a compile-time constant."""
+    def codegen(context, builder, sig, args):
+        return ir.Constant(_I64, _lanes_of(arr))
+
+    return types.int64(arr), codegen
+
+
+@intrinsic
+def vec_copy(typingctx, dst, d_off, src, s_off, n):
+    """dst[d_off : +k] = src[s_off : +k] for k = min(n, LANES): one vector move, masked when n < LANES (no
+    element past k is read or written)."""
+    if dst.dtype != src.dtype:
+        raise TypeError(f"vec_copy: {dst} and {src} differ in dtype")
+
+    def codegen(context, builder, sig, args):
+        da, sa = args[0], args[2]
+        do, so, k = (_i64(context, builder, ty, v) for ty, v in ((d_off, args[1]), (s_off, args[3]), (n, args[4])))
+        vec = ir.VectorType(context.get_value_type(dst.dtype), _lanes_of(dst))
+        sp = builder.bitcast(_addr(context, builder, src, sa, so), vec.as_pointer())
+        dp = builder.bitcast(_addr(context, builder, dst, da, do), vec.as_pointer())
+        full = builder.icmp_signed(">=", k, ir.Constant(_I64, vec.count))
+        with builder.if_else(full) as (then, otherwise):
+            with then:
+                builder.store(builder.load(sp, align=_align(vec)), dp, align=_align(vec))
+            with otherwise:
+                lane = ir.Constant(ir.VectorType(_I64, vec.count), list(range(vec.count)))
+                mask = builder.icmp_signed("<", lane, _splat(builder, ir.VectorType(_I64, vec.count), k))
+                fn = cgutils.get_or_insert_function(
+                    builder.module, ir.FunctionType(ir.VoidType(), [vec, vec.as_pointer(), _I32, mask.type]),
+                    f"llvm.masked.store.v{vec.count}{_suffix(vec)}.p0")
+                builder.call(fn, [_masked_load(builder, vec, sp, mask), dp, ir.Constant(_I32, _align(vec)), mask])
+        return context.get_dummy_value()
+
+    return types.none(dst, d_off, src, s_off, n), codegen
