@@ -32,6 +32,7 @@ TILE_CASES = [
     ConvCase("tiles_strided", (1, 4, 23, 45), (8, 4, 3, 3), dict(stride=2, padding=(2, 1))),
     ConvCase("tiles_grouped_dilated", (1, 6, 14, 40), (14, 3, 3, 3), dict(groups=2, dilation=2, padding=2)),
     ConvCase("tiles_pointwise", (2, 9, 13, 11), (14, 9, 1, 1), dict()),
+    ConvCase("tiles_deep", (1, 40, 9, 20), (7, 40, 3, 3), dict(padding=1)),  # more than one input-channel block
     ConvCase("tiles_depthwise", (2, 6, 21, 35), (12, 1, 3, 3), dict(groups=6, padding=1)),
 ]
 ALL_CONV = CONV2D_CASES + CONV1D_CASES + TILE_CASES
@@ -120,3 +121,20 @@ def test_batch_norm(shape, training, dtype, rng):
 def test_relu(shape, dtype, rng):
     cf.check_relu(B, shape, dtype, rng)
 
+
+
+FUSED_CASES = TILE_CASES + CONV2D_CASES[:9]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("algo, case", [p for p in conv_table("conv2d") if p.values[1] in FUSED_CASES])
+def test_conv_relu_fused(algo, case, dtype, rng):
+    """The internal fused conv+bias+ReLU equals relu(conv2d) of the reference, NaN included."""
+    from fastconv.backends.numba_cpu.fused import conv2d_relu  # noqa: PLC0415
+
+    x, w, b = rand(rng, case.x, dtype), rand(rng, case.w, dtype), rand(rng, (case.w[0],), dtype)
+    x[0, 0, 0, 0] = np.nan
+    kw = {k: v for k, v in case.kw.items() if k != "padding_mode"}
+    ref = fc.relu(fc.conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), backend="numpy",
+                            **kw), backend="numpy")
+    assert_close(conv2d_relu(x, w, b, algo=algo, **kw), ref, "conv", dtype, f"{algo} {case.id}")

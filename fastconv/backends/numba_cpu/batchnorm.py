@@ -1,9 +1,10 @@
 """Batch norm (train/eval, fwd + bwd) and ReLU (fwd + bwd).
 
 Batch norm sees x as (N, C, M). Statistics are reduced in two steps so the result never depends on the thread
-count: one prange iteration per (n, c) plane writes that plane's partial sums (float64, two passes over the plane
-while it is in cache: mean, then the sum of squared deviations) into its own slot of a (N, C) buffer; the partials
-of each channel are then combined over n in a fixed order (Chan's pairwise formula for the variance). The
+count: one prange iteration per (n, c) plane writes that plane's partials (float64, two passes over the plane while
+it is in cache: its mean, then the squared deviations and, for the backward, sum(gy) and sum(gy * (x - its mean)))
+into its own slot of a (N, C, 4) buffer; the partials of each channel are then combined over n in a fixed order
+(Chan's pairwise formula for the variance, a shift of the plane mean to the batch mean for the gradient sum). The
 elementwise passes run one plane per iteration. With xhat = (x - mean) * invstd and count = N*M, training-mode
 gx = w*invstd * (gy - sum(gy)/count - xhat * sum(gy*xhat)/count), applied as a*gy + b*(x - mean) + d by the one
 per-channel affine kernel that also applies the forward.
@@ -20,20 +21,31 @@ from .config import kernel
 
 
 @kernel
-def plane_moments(x3, mean_nc, m2_nc):
-    """mean_nc[n, c] = mean of plane x3[n, c]; m2_nc[n, c] = sum of its squared deviations (float64)."""
+def plane_stats(x3, g3, with_grad, out):
+    """Per (n, c) plane, in float64, into out[n, c] = (mean, sum of squared deviations from it, and with_grad:
+    sum(g), sum(g * (x - mean))). Two passes over the plane while it is in cache (the mean first); g is read once."""
     N, C, M = x3.shape
     for nc in prange(N * C):
         n, c = nc // C, nc % C
+        xs = x3[n, c]
         s = 0.0
         for m in range(M):
-            s += x3[n, c, m]
+            s += xs[m]
         mean = s / M
-        d2 = 0.0
-        for m in range(M):
-            d = x3[n, c, m] - mean
-            d2 += d * d
-        mean_nc[n, c], m2_nc[n, c] = mean, d2
+        d2, sg, sgx = 0.0, 0.0, 0.0
+        if with_grad:
+            gs = g3[n, c]
+            for m in range(M):
+                d, g = xs[m] - mean, gs[m]
+                d2 += d * d
+                sg += g
+                sgx += g * d
+        else:
+            for m in range(M):
+                d = xs[m] - mean
+                d2 += d * d
+        o = out[n, c]
+        o[0], o[1], o[2], o[3] = mean, d2, sg, sgx
 
 
 def combine_moments(mean_nc: np.ndarray, m2_nc: np.ndarray, M: int) -> tuple[np.ndarray, np.ndarray]:
@@ -47,22 +59,6 @@ def combine_moments(mean_nc: np.ndarray, m2_nc: np.ndarray, M: int) -> tuple[np.
         m2 += m2_nc[n] + delta * delta * (count * M / total)
         count = total
     return mean, m2 / count
-
-
-@kernel
-def plane_dot_sums(a3, b3, shift, sum_a, sum_ab):
-    """Per (n, c) plane, in float64: sum_a[n, c] = sum(a), sum_ab[n, c] = sum(a * (b - shift[c])). Gives the batch
-    norm gradient sums (a = gy, b = x, shift = mean) and the conv bias gradient (sum_a of a = gy)."""
-    N, C, M = a3.shape
-    for nc in prange(N * C):
-        n, c = nc // C, nc % C
-        mu = shift[c]
-        s, sb = 0.0, 0.0
-        for m in range(M):
-            v = a3[n, c, m]
-            s += v
-            sb += v * (b3[n, c, m] - mu)
-        sum_a[n, c], sum_ab[n, c] = s, sb
 
 
 @kernel
@@ -90,15 +86,16 @@ CHUNK = 1 << 14  # elements per relu iteration: large enough to amortise the loo
 
 
 # ---------------------------------------------------------------------------------------------- registry ops
-def _batch_moments(p: BatchNormParams, x3: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    mean_nc, m2_nc = np.empty((p.N, p.C)), np.empty((p.N, p.C))
-    plane_moments(x3, mean_nc, m2_nc)
-    return combine_moments(mean_nc, m2_nc, p.M)
+def stats(x3: np.ndarray, g3: np.ndarray | None = None) -> np.ndarray:
+    """plane_stats of x3 (and g3): a (N, C, 4) float64 array of per-plane partials."""
+    out = np.empty(x3.shape[:2] + (4,))
+    plane_stats(x3, x3 if g3 is None else g3, g3 is not None, out)
+    return out
 
 
-def _stats(p: BatchNormParams, x3, rm, rv) -> tuple[np.ndarray, np.ndarray]:
+def _mean_var(p: BatchNormParams, part: np.ndarray | None, rm, rv) -> tuple[np.ndarray, np.ndarray]:
     if p.training:
-        return _batch_moments(p, x3)
+        return combine_moments(part[..., 0], part[..., 1], p.M)
     return rm.astype(np.float64), rv.astype(np.float64)
 
 
@@ -107,7 +104,7 @@ def batch_norm(p: BatchNormParams, x, w, b, rm, rv):
     if y.size == 0:
         return y, None, None
     x3 = x.reshape(p.N, p.C, p.M)
-    mean, var = _stats(p, x3, rm, rv)
+    mean, var = _mean_var(p, stats(x3) if p.training else None, rm, rv)
     scale = w / np.sqrt(var + p.eps)
     channel_affine(x3, x3, y.reshape(x3.shape), *_cast(x.dtype, mean, np.zeros(p.C), scale, b))
     if not p.training:
@@ -119,22 +116,16 @@ def _cast(dtype, *vectors):
     return [v.astype(dtype) for v in vectors]
 
 
-def grad_sums(a3: np.ndarray, b3: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per channel sum(a) and sum(a * (b - shift)) in float64: per-plane partials summed over n in order."""
-    N, C, _ = a3.shape
-    sum_a, sum_ab = np.empty((N, C)), np.empty((N, C))
-    plane_dot_sums(a3, b3, shift, sum_a, sum_ab)
-    return sum_a.sum(axis=0), sum_ab.sum(axis=0)
-
-
 def batch_norm_bwd(p: BatchNormParams, gy, x, w, rm, rv):
     gx = empty(p.shape, x.dtype)
     if gx.size == 0:
         return gx, np.zeros(p.C, x.dtype), np.zeros(p.C, x.dtype)
     x3, gy3 = x.reshape(p.N, p.C, p.M), gy.reshape(p.N, p.C, p.M)
-    mean, var = _stats(p, x3, rm, rv)
+    part = stats(x3, gy3)
+    mean, var = _mean_var(p, part, rm, rv)
     invstd = 1 / np.sqrt(var + p.eps)
-    gb, gxc = grad_sums(gy3, x3, mean)
+    gb = part[..., 2].sum(axis=0)  # fixed order over n
+    gxc = (part[..., 3] + (part[..., 0] - mean) * part[..., 2]).sum(axis=0)  # sum(gy * (x - mean))
     a = w * invstd
     zero = np.zeros(p.C)
     if p.training:  # gx = a*gy + b*(x - mean) + d

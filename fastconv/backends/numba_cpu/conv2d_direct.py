@@ -17,14 +17,14 @@ from numba import prange
 
 from ...arrays import empty
 from ...params import ConvParams
-from .batchnorm import grad_sums
+from .batchnorm import stats
 from .config import filled, kernel
 
 
 @kernel
-def conv2d_fwd_direct_v1(x, w, b, y, sh, sw, pt, pl, dh, dw):
-    """One (n, k) plane of y per iteration, each output the full sum over (c, r, s): iterations write disjoint
-    planes. Taps outside the input are skipped (zero padding)."""
+def conv2d_fwd_direct_v1(x, w, b, y, sh, sw, pt, pl, dh, dw, relu):
+    """One (n, k) plane of y per iteration, each output the full sum over (c, r, s) (then ReLU if asked):
+    iterations write disjoint planes. Taps outside the input are skipped (zero padding)."""
     N, C, H, W = x.shape
     K, Cg, R, S = w.shape
     P, Q = y.shape[2], y.shape[3]
@@ -43,7 +43,7 @@ def conv2d_fwd_direct_v1(x, w, b, y, sh, sw, pt, pl, dh, dw):
                                 v = q * sw - pl + s * dw
                                 if 0 <= v < W:
                                     acc += x[n, c0 + c, h, v] * w[k, c, r, s]
-                y[n, k, p, q] = acc
+                y[n, k, p, q] = 0 if relu and acc <= 0 else acc
 
 
 @kernel
@@ -107,9 +107,9 @@ def bias_or_zeros(p: ConvParams, b: np.ndarray | None, dtype) -> np.ndarray:
     return np.zeros(p.K, dtype) if b is None else b
 
 
-def conv2d_direct_v1(p: ConvParams, x, w, b):
+def conv2d_direct_v1(p: ConvParams, x, w, b, relu: bool = False):
     return filled(p.y_shape, x.dtype, lambda y: conv2d_fwd_direct_v1(x, w, bias_or_zeros(p, b, x.dtype), y,
-                                                                     *geometry(p)))
+                                                                     *geometry(p), relu))
 
 
 def conv2d_bwd_data_v1(p: ConvParams, gy, w):
@@ -122,7 +122,6 @@ def conv2d_bwd_weight_v1(p: ConvParams, gy, x):
 
 def conv2d_bwd_bias(p: ConvParams, gy):
     """Per-(n, k) plane sums, then a fixed-order sum over n."""
-    gy3 = gy.reshape(p.N, p.K, p.P * p.Q)
     gb = empty((p.K,), gy.dtype)
-    gb[:] = grad_sums(gy3, gy3, np.zeros(p.K))[0] if p.N else 0
+    gb[:] = (stats(gy.reshape(p.N, p.K, p.P * p.Q))[..., 0] * (p.P * p.Q)).sum(axis=0) if gy.size else 0
     return gb

@@ -24,8 +24,8 @@ ROWS, VECS = TILE_ROWS, TILE_VECS
 
 @kernel
 def pointwise_gemm(x, wt, bias, y, N, F, G, Cg, Kg, relu, lanes):
-    """y[n, g*Kg + k, f] = bias + sum_c wt[g, k // ROWS, c, k % ROWS] * x[n, g*Cg + c, f]. One iteration = one
-    (n, g, pixel block) for all output channels of the group: iterations write disjoint outputs."""
+    """y[n, g*Kg + k, f] = bias + sum_{c < Cg} wt[g, k // ROWS, c, k % ROWS] * x[n, g*Cg + c, f]. One iteration =
+    one (n, g, pixel block) for all Kg output channels of the group: iterations write disjoint outputs."""
     tp = VECS * lanes
     nft, nkb = (F + tp - 1) // tp, (Kg + ROWS - 1) // ROWS
     for it in prange(N * G * nft):
@@ -57,3 +57,11 @@ def conv2d_pointwise_v3(p: ConvParams, x: np.ndarray, w: np.ndarray, b, relu: bo
     return filled(p.y_shape, x.dtype, lambda y: pointwise_gemm(
         x.reshape(-1), wt, bias_blocks(p, b, x.dtype), y.reshape(-1), p.N, p.H * p.W, p.groups, p.Cg, p.Kg, relu,
         lanes(x.itemsize)))
+
+
+def conv2d_bwd_data_pointwise_v3(p: ConvParams, gy: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """gx[n, g*Cg + c, f] = sum_k w[g*Kg + k, c] * gy[n, g*Kg + k, f]: the same GEMM with w transposed."""
+    wt = pack(np.ascontiguousarray(w.reshape(p.groups, p.Kg, p.Cg).transpose(0, 2, 1))[..., None])
+    zeros = np.zeros(p.groups * -(-p.Cg // ROWS) * ROWS, gy.dtype)
+    return filled(p.x_shape, gy.dtype, lambda gx: pointwise_gemm(
+        gy.reshape(-1), wt, zeros, gx.reshape(-1), p.N, p.H * p.W, p.groups, p.Kg, p.Cg, False, lanes(gy.itemsize)))

@@ -23,21 +23,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import prange
+from numba import prange, uintp
 
 from ...params import ConvParams
 from .config import TILE_ROWS, TILE_VECS, filled, inner, kernel, lanes, workspace
 from .conv2d_direct import bias_or_zeros
-from .simd import tile_bcast, tile_fma, tile_relu, tile_store, vec_copy, vec_lanes
+from .simd import tile_bcast, tile_fma, tile_load, tile_relu, tile_store, vec_copy, vec_lanes
 
 ROWS, VECS = TILE_ROWS, TILE_VECS
+CBLOCK = 32  # input channels per cache block (measured: 32 beat 8, 16 and no blocking on cases a, b, c, h)
 
 
 @kernel
 def conv_rows(xt, in0, L, Wx, offs, wt, bias, out, out0, kstride, pstride, N, P, Q, G, Cin_g, Cout_g, relu,
               lanes):
     """out[n, g*Cout_g + k, p, q] (element out0 + (n*Cout + k)*kstride + p*pstride + q) = bias + sum over input
-    channels c < Cin_g of group g and taps t of wt[g, k // ROWS, c, t, k % ROWS] * xt[in0 + (n*Cin + c)*L + offs[t]
+    channels c < Cin_g of group g and taps t of wt[g, k // ROWS, t, c, k % ROWS] * xt[in0 + (n*Cin + c)*L + offs[t]
     + p*Wx + q]. One iteration = one (n, g, VECS-row block, LANES-column chunk), all its output channels, so
     iterations write disjoint pixels; rows/columns/channels past the edge are computed on slack and not stored."""
     T = offs.size
@@ -48,42 +49,45 @@ def conv_rows(xt, in0, L, Wx, offs, wt, bias, out, out0, kstride, pstride, N, P,
         g, n = (it // (nqc * npb)) % G, it // (nqc * npb * G)
         p0, q0 = pb * VECS, qc * lanes
         xbase = in0 + (n * G + g) * Cin_g * L + p0 * Wx + q0
-        for kb in range(nkb):
-            acc = tile_bcast(bias, (g * nkb + kb) * ROWS, 1, ROWS, VECS)
-            wbase = (g * nkb + kb) * Cin_g * T * ROWS
-            for c in range(Cin_g):
+        for c0 in range(0, Cin_g, CBLOCK):  # input-channel blocks: their x rows stay in L1 across all kb
+            for kb in range(nkb):
+                ybase = out0 + (n * G * Cout_g + g * Cout_g + kb * ROWS) * kstride + p0 * pstride + q0
+                m = Cout_g - kb * ROWS
+                acc = tile_bcast(bias, (g * nkb + kb) * ROWS, 1, ROWS, VECS)
+                if c0 > 0:  # resume the partial sums stored after the previous block
+                    acc = tile_load(acc, out, ybase, kstride, pstride, m, P - p0, 0, Q - q0)
+                wbase = (g * nkb + kb) * Cin_g * T * ROWS
                 for t in range(T):
-                    acc = tile_fma(acc, xt, xbase + c * L + offs[t], Wx, wt, wbase + (c * T + t) * ROWS, 1)
-            if relu:
-                acc = tile_relu(acc)
-            ybase = out0 + (n * G * Cout_g + g * Cout_g + kb * ROWS) * kstride + p0 * pstride + q0
-            tile_store(acc, out, ybase, kstride, pstride, Cout_g - kb * ROWS, P - p0, 0, Q - q0)
+                    xa, wa = xbase + offs[t], wbase + t * Cin_g * ROWS
+                    for c in range(c0, min(c0 + CBLOCK, Cin_g)):
+                        acc = tile_fma(acc, xt, xa + c * L, Wx, wt, wa + c * ROWS, 1)
+                if relu and c0 + CBLOCK >= Cin_g:
+                    acc = tile_relu(acc)
+                tile_store(acc, out, ybase, kstride, pstride, m, P - p0, 0, Q - q0)
 
 
 @inner
 def split_plane(x, n, c, plane, sh, sw, pt, pl, Hh, Wh):
     """plane[((a*sw + b)*Hh + i)*Wh + j] = x[n, c, i*sh + a - pt, j*sw + b - pl], zero outside x and in the slack
-    to the end of `plane`: zero-fill, then copy each input row's valid run (vector moves for stride 1). Loops index
-    views from 0: a composite signed index would get Numba's negative-index wraparound and stop vectorisation."""
+    to the end of `plane`: zero-fill, then copy each input row's valid run (vector moves for stride 1). Indices are
+    cast to uintp: a signed composite index would get Numba's negative-index wraparound and stop vectorisation."""
     C, H, W = x.shape[1], x.shape[2], x.shape[3]
     for e in range(plane.size):
         plane[e] = 0
-    lanes = vec_lanes(plane)
+    lanes, flat = vec_lanes(plane), x.reshape(-1)
     for h in range(max(0, -pt), min(H, Hh * sh - pt)):
         a, i = (h + pt) % sh, (h + pt) // sh
         for b in range(sw):
             j0 = min(max(0, -((b - pl) // sw)), Wh)  # first j with j*sw + b - pl >= 0
             j1 = max(min(Wh, (W - 1 - b + pl) // sw + 1), j0)
             row = ((a * sw + b) * Hh + i) * Wh + j0
-            first = j0 * sw + b - pl
+            src = ((n * C + c) * H + h) * W + j0 * sw + b - pl
             if sw == 1:
-                src = ((n * C + c) * H + h) * W + first
                 for j in range(0, j1 - j0, lanes):
                     vec_copy(plane, row + j, x, src + j, j1 - j0 - j)
             else:
-                dst, run = plane[row:], x[n, c, h, first::sw]
                 for j in range(j1 - j0):
-                    dst[j] = run[j]
+                    plane[uintp(row + j)] = flat[uintp(src + sw * j)]
 
 
 @kernel
@@ -143,12 +147,12 @@ class Planes:
 
 
 def pack(wg: np.ndarray) -> np.ndarray:
-    """(G, Cout_g, Cin_g, T) weights -> (G, nkb, Cin_g, T, ROWS) flat, output channels zero-padded to ROWS."""
+    """(G, Cout_g, Cin_g, T) weights -> (G, nkb, T, Cin_g, ROWS) flat, output channels zero-padded to ROWS."""
     G, Co, Ci, T = wg.shape
     nkb = -(-Co // ROWS)
     padded = np.zeros((G, nkb * ROWS, Ci, T), wg.dtype)
     padded[:, :Co] = wg
-    return np.ascontiguousarray(padded.reshape(G, nkb, ROWS, Ci, T).transpose(0, 1, 3, 4, 2)).reshape(-1)
+    return np.ascontiguousarray(padded.reshape(G, nkb, ROWS, Ci, T).transpose(0, 1, 4, 3, 2)).reshape(-1)
 
 
 def bias_blocks(p: ConvParams, b, dtype) -> np.ndarray:

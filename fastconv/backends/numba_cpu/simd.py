@@ -9,15 +9,15 @@ it reads as (checked with `inspect_asm` in the tests: vfmadd231ps on zmm registe
     tile_zeros(like, ROWS, VECS)                 acc[i][j] = 0                    (like: an array giving the dtype)
     tile_bcast(B, off, step, ROWS, VECS)         acc[i][j] = B[off + i*step]      broadcast (bias init)
     tile_fma(acc, A, a, a_step, B, b, b_step)    acc[i][j] += B[b + i*b_step] * A[a + j*a_step : +LANES]
-    tile_fma_vv(acc, A, a, a_step, B, b, b_step) acc[i][j] += B[b + i*b_step : +LANES] * A[a + j*a_step : +LANES]
     tile_fma_tail(..., n)                        tile_fma with A lanes at j*LANES + l >= n read as zero (masked loads)
     tile_store(acc, Y, off, i_step, j_step, m, nj, jl, n)
                                                  Y[off + i*i_step + j*j_step + l] = acc[i][j][l] for rows i < m,
                                                  vectors j < nj and lanes with j*jl + l < n (masked store): jl = LANES
                                                  for a tile along one flat row, jl = 0 for VECS rows of n columns
     tile_store_add(...)                          the same masks, adding acc into Y
+    tile_load(like, Y, off, i_step, j_step, m, nj, jl, n)   the inverse of tile_store (masked-off lanes zero)
     tile_relu(acc)                               acc = acc where acc > 0 or NaN, else 0
-    tile_hsum_store(acc, Y, off, i_step, j_step) Y[off + i*i_step + j*j_step] = sum of the lanes of acc[i][j]
+    vec_lanes(A); vec_copy(D, d, A, a, n)        LANES; one vector move of min(n, LANES) elements (masked)
 
 Offsets are element offsets into a C-contiguous array's data; nothing is bounds-checked, so the callers own the
 padding that keeps every vector access inside its buffer. Results are deterministic: each intrinsic emits a fixed
@@ -128,8 +128,9 @@ def _check(acc, a, b):
         raise TypeError(f"tile_fma: a {acc} tile needs arrays of its dtype, got {a} and {b}")
 
 
-def _fma_codegen(acc: Tile, tys: tuple, vector_b: bool, masked: bool):
-    """acc[i][j] += B-operand i * A-vector j; with `masked`, A lanes at j*LANES + l >= n load as zero."""
+def _fma_codegen(acc: Tile, tys: tuple, masked: bool):
+    """acc[i][j] += B[b + i*b_step] (broadcast) * A-vector j; with `masked`, A lanes at j*LANES + l >= n load as
+    zero."""
     def codegen(context, builder, sig, args):
         t, av, bv = args[0], args[1], args[4]
         ao, ast, bo, bst = (_i64(context, builder, tys[k], args[k]) for k in (2, 3, 5, 6))
@@ -143,7 +144,7 @@ def _fma_codegen(acc: Tile, tys: tuple, vector_b: bool, masked: bool):
                 xs.append(_load_vec(builder, vec, ptr))
         for i in range(acc.rows):
             ptr = _addr(context, builder, tys[4], bv, bo, i, bst)
-            w = _load_vec(builder, vec, ptr) if vector_b else _splat(builder, vec, builder.load(ptr))
+            w = _splat(builder, vec, builder.load(ptr))
             for j in range(acc.vecs):
                 k = i * acc.vecs + j
                 t = builder.insert_value(t, _fma(builder, builder.extract_value(t, k), w, xs[j]), k)
@@ -166,24 +167,23 @@ def _masked_load(builder, vec, ptr, mask):
     return builder.call(fn, [ptr, ir.Constant(_I32, _align(vec)), mask, ir.Constant(vec, None)])
 
 
-def _fma_intrinsic(vector_b: bool, masked: bool, doc: str):
+def _fma_intrinsic(masked: bool, doc: str):
     if masked:
         def typer(typingctx, acc, a, a_off, a_step, b, b_off, b_step, n):
             _check(acc, a, b)
             tys = (acc, a, a_off, a_step, b, b_off, b_step, n)
-            return acc(*tys), _fma_codegen(acc, tys, vector_b, masked)
+            return acc(*tys), _fma_codegen(acc, tys, masked)
     else:
         def typer(typingctx, acc, a, a_off, a_step, b, b_off, b_step):
             _check(acc, a, b)
             tys = (acc, a, a_off, a_step, b, b_off, b_step)
-            return acc(*tys), _fma_codegen(acc, tys, vector_b, masked)
+            return acc(*tys), _fma_codegen(acc, tys, masked)
     typer.__doc__ = doc
     return intrinsic(typer)
 
 
-tile_fma = _fma_intrinsic(False, False, "acc[i][j] += B[b + i*b_step] (broadcast) * A[a + j*a_step : +LANES]")
-tile_fma_tail = _fma_intrinsic(False, True, "tile_fma with A lanes j*LANES + l >= n read as zero")
-tile_fma_vv = _fma_intrinsic(True, False, "acc[i][j] += B[b + i*b_step : +LANES] * A[a + j*a_step : +LANES]")
+tile_fma = _fma_intrinsic(False, "acc[i][j] += B[b + i*b_step] (broadcast) * A[a + j*a_step : +LANES]")
+tile_fma_tail = _fma_intrinsic(True, "tile_fma with A lanes j*LANES + l >= n read as zero")
 
 
 @intrinsic
@@ -248,31 +248,35 @@ tile_store = _store_intrinsic(False, "Y[off + i*i_step + j*j_step + l] = acc[i][
 tile_store_add = _store_intrinsic(True, "Y[off + i*i_step + j*j_step + l] += acc[i][j][l] where stored")
 
 
+@intrinsic
+def tile_load(typingctx, like, y, off, i_step, j_step, m, nj, jl, n):
+    """acc[i][j][l] = Y[off + i*i_step + j*j_step + l] under tile_store's masks (zero elsewhere, never read);
+    `like` is a tile of the wanted shape (only its type is used)."""
+    tys = (off, i_step, j_step, m, nj, jl, n)
+
+    def codegen(context, builder, sig, args):
+        ya = args[1]
+        o, ist, jst, m_, nj_, jl_, n_ = (_i64(context, builder, ty, v) for ty, v in zip(tys, args[2:]))
+        vec = _vec_type(context, like)
+        lane = ir.Constant(ir.VectorType(_I64, vec.count), list(range(vec.count)))
+        acc = ir.Constant(ir.ArrayType(vec, like.rows * like.vecs), None)
+        for i in range(like.rows):
+            row = builder.add(o, builder.mul(ist, ir.Constant(_I64, i)))
+            for j in range(like.vecs):
+                ptr = builder.bitcast(_addr(context, builder, y, ya, row, j, jst), vec.as_pointer())
+                left = builder.sub(n_, builder.mul(jl_, ir.Constant(_I64, j)))
+                ok = builder.and_(builder.icmp_signed("<", ir.Constant(_I64, i), m_),
+                                  builder.icmp_signed("<", ir.Constant(_I64, j), nj_))
+                mask = builder.and_(builder.icmp_signed("<", lane, _splat(builder, lane.type, left)),
+                                    _splat(builder, ir.VectorType(ir.IntType(1), vec.count), ok))
+                acc = builder.insert_value(acc, _masked_load(builder, vec, ptr, mask), i * like.vecs + j)
+        return acc
+
+    return like(like, y, *tys), codegen
+
+
 def _suffix(vec: ir.VectorType) -> str:
     return "f32" if isinstance(vec.element, ir.FloatType) else "f64"
-
-
-@intrinsic
-def tile_hsum_store(typingctx, acc, y, off, i_step, j_step):
-    def codegen(context, builder, sig, args):
-        t, ya, o = args[0], args[1], _i64(context, builder, off, args[2])
-        ist, jst = _i64(context, builder, i_step, args[3]), _i64(context, builder, j_step, args[4])
-        for i in range(acc.rows):
-            row = builder.add(o, builder.mul(ist, ir.Constant(_I64, i)))
-            for j in range(acc.vecs):
-                v = builder.extract_value(t, i * acc.vecs + j)
-                width = acc.lanes
-                while width > 1:  # fixed pairwise tree: lanes [0, w/2) + [w/2, w)
-                    width //= 2
-                    lo = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(_I32, width), list(range(width))))
-                    hi = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(_I32, width),
-                                                                  list(range(width, 2 * width))))
-                    v = builder.fadd(lo, hi)
-                builder.store(builder.extract_element(v, ir.Constant(_I32, 0)),
-                              _addr(context, builder, y, ya, row, j, jst))
-        return context.get_dummy_value()
-
-    return types.none(acc, y, off, i_step, j_step), codegen
 
 
 # ---------------------------------------------------------------------------------------------- 1-D vectors
