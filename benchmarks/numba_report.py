@@ -93,7 +93,8 @@ def selection(table: list[dict], threads: int = 2) -> dict:
     for case in sorted({r["case"] for r in table if r["kind"] == "conv"}):
         mine = [r for r in table if r["case"] == case and r["threads"] == threads and r["impl"].startswith("numba/")
                 and r["impl"] != "numba/auto"]
-        out[case] = [(r["impl"][6:], round(r["median_ms"], 3)) for r in sorted(mine, key=lambda r: r["median_ms"])]
+        out[case] = [(r["impl"][6:], round(r["median_ms"], 3), round(r["gflops"], 1))
+                     for r in sorted(mine, key=lambda r: r["median_ms"])]
     return out
 
 
@@ -132,7 +133,8 @@ def markdown(doc: dict) -> str:
     lines += ["## Targets (2 threads)", ""] + [f"- {k}: {'met' if v else 'NOT met'}" for k, v in s["targets"].items()]
     lines += ["", f"Median relative IQR of the timings (noise): {100 * s['median_spread']:.0f}%.", "",
               "## Algorithms per conv problem (2 threads, fastest first; the evidence for selection.py)", ""]
-    lines += [f"- {c}: " + ", ".join(f"{a} {ms:.2f} ms" for a, ms in algos) for c, algos in doc["selection"].items()]
+    lines += [f"- {c}: " + ", ".join(f"{a} {ms:.2f} ms ({gf:.1f} GF/s)" for a, ms, gf in algos)
+              for c, algos in doc["selection"].items()]
     return "\n".join(lines) + "\n"
 
 

@@ -7,8 +7,10 @@ float32; every problem at 2 and 1 threads (numba.set_num_threads and torch.set_n
 checked against the float64 reference when its workload is built, before anything is timed. The machine is shared,
 so the implementations of one problem are timed *interleaved*: one benchmark round runs each of them once, in
 turn, and its per-implementation times go to extra_info (median, IQR, min over the rounds), so load that comes and
-goes hits all of them alike and their ratios hold. The slow ones (numpy, direct_v1: seconds per call) are timed
-twice beforehand instead. The machine ceilings (SGEMM, copy bandwidth) are measured in the same run.
+goes hits all of them alike and their ratios hold; the order rotates every round and a short pause precedes each
+call, so no implementation pays for the spinning threads of the one before it. The slow ones (numpy, direct_v1:
+seconds per call) are timed twice beforehand instead. The machine ceilings (SGEMM, copy bandwidth) are measured in
+the same run.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from fastconv.bench.cases import CPU_BATCH_NORM, CPU_CONV, CPU_CONV_BACKWARD, CP
 
 THREADS = (2, 1)
 ROUNDS = 7
+PAUSE = 0.02  # s between timed calls: the previous call's thread pool (OpenMP spin-waits) goes idle first
 SLOW = ("numpy", "numba/direct_v1")
 
 
@@ -77,10 +80,14 @@ def test_numba_cpu(benchmark, threads, kind, name, nthreads):
             f()
             times[k].append(time.perf_counter() - t)
 
+    order = list(fast)
+
     def one_round():
-        for k, f in fast.items():
+        order.append(order.pop(0))  # rotate: no implementation always runs right after the same other one
+        for k in order:
+            time.sleep(PAUSE)
             t = time.perf_counter()
-            f()
+            fast[k]()
             times[k].append(time.perf_counter() - t)
 
     benchmark.group = kind

@@ -69,8 +69,9 @@ def channel_affine(g3, x3, out3, mean, a, b, d):
     for nc in prange(N * C):
         n, c = nc // C, nc % C
         mu, ac, bc, dc = mean[c], a[c], b[c], d[c]
+        gs, xs, os = g3[n, c], x3[n, c], out3[n, c]
         for m in range(M):
-            out3[n, c, m] = ac * g3[n, c, m] + bc * (x3[n, c, m] - mu) + dc
+            os[m] = ac * gs[m] + bc * (xs[m] - mu) + dc
 
 
 @kernel
@@ -78,8 +79,9 @@ def relu_mask(g, y, out, chunk):
     """out = g where y > 0 or y is NaN, else 0: relu_bwd(gy, y), and relu(x) as relu_mask(x, x). One chunk of
     the flat arrays per iteration."""
     for i in prange((y.size + chunk - 1) // chunk):
-        for j in range(i * chunk, min((i + 1) * chunk, y.size)):
-            out[j] = 0 if y[j] <= 0 else g[j]
+        gs, ys, os = g[i * chunk:(i + 1) * chunk], y[i * chunk:(i + 1) * chunk], out[i * chunk:(i + 1) * chunk]
+        for j in range(ys.size):  # indices from 0 on views: no wraparound check, so it vectorises
+            os[j] = 0 if ys[j] <= 0 else gs[j]
 
 
 CHUNK = 1 << 14  # elements per relu iteration: large enough to amortise the loop, small enough to balance

@@ -4,8 +4,8 @@ x (N,C,H,W), w (K,Cg,R,S), y (N,K,P,Q), G groups (C = G*Cg, K = G*Kg), output ch
     y[n,k,p,q] = b[k] + sum_{c<Cg,r,s} x[n, g*Cg+c, p*sh - pt + r*dh, q*sw - pl + s*dw] * w[k,c,r,s]
 (taps outside the input read zero). P = floor((H + pt + pb - dh*(R-1) - 1) / sh) + 1, likewise Q.
 
-    direct_v1   one (n, k) output plane per iteration, scalar loops, bounds checked per tap.  ~4 GFLOP/s case a
-                (see bench_results/: float32, 2 threads)
+    direct_v1   one (n, k) output plane per iteration, scalar loops, bounds checked per tap.
+                Measured (bench_results/numba_cpu.md, float32, 2 threads): 0.7 GFLOP/s on case a (3x3, C=K=64).
 
 The bias gradient (sum of gy over n, p, q) is here too; every faster algorithm shares it.
 """

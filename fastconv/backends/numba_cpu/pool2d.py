@@ -9,7 +9,7 @@ in row-major tap order; NaN counts as the maximum and propagates. Sums accumulat
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
+from numba import prange, uintp
 
 from ...arrays import empty
 from ...params import AdaptivePoolParams, PoolParams, adaptive_windows
@@ -65,11 +65,18 @@ def _nanmax(a, b):
     return b if ((b > a) | (b != b)) else a
 
 
+@inner
+def _clipped_max(yi, vi, j, w0, wn, dw):
+    for t in range(wn[j]):
+        yi[j] = _nanmax(yi[j], vi[w0[j] + t * dw])
+
+
 @kernel
-def separable_max(x, y, h0, hn, dh, w0, wn, dw):
+def separable_max(x, y, h0, hn, dh, w0, wn, dw, sw, pw, kw, j0, j1):
     """y[n, c, i, j] = max of x over rows h0[i] + t*dh (t < hn[i]) and columns w0[j] + t*dw (t < wn[j]), taps
     already clipped to the input; NaN propagates, an empty window gives -inf. Separable: a vertical pass over whole
-    contiguous rows into a (P, W) scratch, then a horizontal pass. One (n, c) plane per iteration."""
+    contiguous rows into a (P, W) scratch, then a horizontal pass (columns j0 <= j < j1 have all kw taps inside,
+    at j*sw - pw + t*dw). One (n, c) plane per iteration."""
     N, C, H, W = x.shape
     P, Q = y.shape[2], y.shape[3]
     for nc in prange(N * C):
@@ -86,10 +93,14 @@ def separable_max(x, y, h0, hn, dh, w0, wn, dw):
         for i in range(P):
             yi, vi = y[n, c, i], v[i]
             for j in range(Q):
-                acc = -np.inf
-                for t in range(wn[j]):
-                    acc = _nanmax(acc, vi[w0[j] + t * dw])
-                yi[j] = acc
+                yi[j] = -np.inf
+            for t in range(kw):  # taps outer, outputs inner: a gather per vector of outputs
+                for j in range(j0, j1):  # windows with every tap inside: position j*sw - pw + t*dw
+                    yi[j] = _nanmax(yi[j], vi[uintp(j * sw - pw + t * dw)])
+            for j in range(j0):
+                _clipped_max(yi, vi, j, w0, wn, dw)
+            for j in range(j1, Q):
+                _clipped_max(yi, vi, j, w0, wn, dw)
 
 
 @kernel
@@ -162,7 +173,10 @@ def max_pool2d(p: PoolParams, x: np.ndarray, need_indices: bool):
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = p.kernel, p.stride, p.padding, p.dilation
         h0, hn = _taps(p.H, kh, sh, ph, dh, p.P)
         w0, wn = _taps(p.W, kw, sw, pw, dw, p.Q)
-        return filled(p.y_shape, x.dtype, lambda y: separable_max(x, y, h0, hn, dh, w0, wn, dw)), None
+        j0 = min(-(-pw // sw), p.Q)
+        j1 = max(min((p.W - 1 - (kw - 1) * dw + pw) // sw + 1, p.Q), j0)
+        return filled(p.y_shape, x.dtype, lambda y: separable_max(x, y, h0, hn, dh, w0, wn, dw, sw, pw, kw, j0,
+                                                                  j1)), None
     idx = empty(p.y_shape, np.int64)
     none = np.empty((1, 1, 1, 1), x.dtype)
     y = filled(p.y_shape, x.dtype, lambda y: max_pool_planes(x, y, idx, True, none, none, False, *_geom(p)))
