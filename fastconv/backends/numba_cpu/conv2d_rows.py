@@ -11,8 +11,8 @@ LANES consecutive inputs: one vector load.
               channels a ROWS x VECS tile of LANES-wide accumulators (6 x 4 zmm with AVX-512) sums over (c, r, s):
               per tap VECS vector loads + ROWS weight broadcasts feed ROWS*VECS FMAs. Bias preloaded, ReLU and
               the masked store (rows/columns past the edge) are the epilogue; the layout change is in the timing.
-              Measured (bench_results/numba_cpu.md, float32, 2 threads, shared machine): 127 GFLOP/s on case a
-              (3x3, C=K=64; 76 with 1 thread), 48 on d (7x7 s2), 39 on g (dilated), 29 on c (3x3 s2).
+              Measured (bench_results/numba_cpu.md, float32, 2 threads, shared machine): 124 GFLOP/s on case a
+              (3x3, C=K=64; 80 with 1 thread), 137 on g (dilated), 49 on d (7x7 s2), 28 on c (3x3 s2).
 
 Backward-data is the adjoint of the same map: gX_phase[i, j] = sum over taps t of that phase and k of
 w[k, c, t] * gy[i - rho_t, j - sigma_t], a stride-1 correlation of zero-bordered gy planes with the taps flipped, so
