@@ -22,11 +22,11 @@ import numpy as np
 from numba import prange
 
 from ...params import ConvParams
-from .config import TILE_ROWS, TILE_VECS, filled, kernel, lanes, workspace
+from .config import BLOCKED_ROWS, BLOCKED_VECS, filled, kernel, lanes, workspace
 from .conv2d_direct import bias_or_zeros
 from .simd import tile_fma, tile_fma_tail, tile_store, tile_store_add, tile_zeros
 
-ROWS, VECS = TILE_ROWS, TILE_VECS
+ROWS, VECS = BLOCKED_ROWS, BLOCKED_VECS
 PB = 4  # output rows accumulated in registers between flushes of the weight-gradient tile
 
 

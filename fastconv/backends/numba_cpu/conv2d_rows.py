@@ -8,7 +8,7 @@ so every tap of every stride/dilation/padding is a constant offset and LANES con
 LANES consecutive inputs: one vector load.
 
     rows_v2   iteration = (n, group, block of VECS output rows, LANES-column chunk); for each block of ROWS output
-              channels a ROWS x VECS tile of LANES-wide accumulators (6 x 4 zmm with AVX-512) sums over (c, r, s):
+              channels a ROWS x VECS tile of LANES-wide accumulators (8 x 3 zmm with AVX-512) sums over (c, r, s):
               per tap VECS vector loads + ROWS weight broadcasts feed ROWS*VECS FMAs. Bias preloaded, ReLU and
               the masked store (rows/columns past the edge) are the epilogue; the layout change is in the timing.
               Measured (bench_results/numba_cpu.md, float32, 2 threads, shared machine): 124 GFLOP/s on case a
