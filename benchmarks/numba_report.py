@@ -1,6 +1,6 @@
-"""Turn a pytest-benchmark JSON of test_numba_cpu.py into bench_results/numba_cpu.json and numba_cpu.md.
+"""Turn pytest-benchmark JSONs of test_numba_cpu.py into bench_results/numba_cpu.json and numba_cpu.md.
 
-    python benchmarks/numba_report.py run.json [--out bench_results]
+    python benchmarks/numba_report.py run1.json [run2.json ...] [--out bench_results]
 
 The JSON keeps the machine (CPU, cores, SIMD width, library versions), the measured ceilings, every median (with
 its spread, as the noise measure) and the derived GFLOP/s, GB/s and ratios; the summary states each target of the
@@ -54,6 +54,27 @@ def rows(bench: dict) -> list[dict]:
                             median_ms=1e3 * med, min_ms=1e3 * st["min_s"], rounds=st["rounds"],
                             spread=st["iqr_s"] / med, gflops=info["flops"] / med / 1e9 if info["flops"] else None,
                             gbs=info["bytes"] / med / 1e9))
+    return out
+
+
+def combine(runs: list[list[dict]]) -> list[dict]:
+    """Several runs' rows -> one row per (problem, implementation, threads): the median over runs of the medians;
+    `spread` becomes the larger of the median within-run spread and the between-run spread (max/min - 1)."""
+    groups: dict[tuple, list[dict]] = {}
+    for table in runs:
+        for r in table:
+            groups.setdefault((r["kind"], r["case"], r["impl"], r["threads"]), []).append(r)
+    out = []
+    for rs in groups.values():
+        med = float(np.median([r["median_ms"] for r in rs]))
+        r = dict(rs[0], median_ms=med, min_ms=min(r["min_ms"] for r in rs), runs=len(rs),
+                 rounds=sum(r["rounds"] for r in rs))
+        between = max(q["median_ms"] for q in rs) / min(q["median_ms"] for q in rs) - 1
+        r["spread"] = max(float(np.median([q["spread"] for q in rs])), between)
+        scale = rs[0]["median_ms"] / med
+        r["gflops"] = rs[0]["gflops"] * scale if rs[0]["gflops"] else None
+        r["gbs"] = rs[0]["gbs"] * scale
+        out.append(r)
     return out
 
 
@@ -111,7 +132,10 @@ def _vs(theirs: dict | None, ours: dict) -> str:
 def markdown(doc: dict) -> str:
     table, s = doc["results"], doc["summary"]
     lines = [f"# numba backend benchmarks ({doc['machine']['cpu']}, {doc['machine']['cores']} cores)", "",
-             "float32, medians; ratio = torch time / numba time (>1: numba faster), same run. Ceilings: " +
+             f"float32; {doc['runs']} run(s), each timing the implementations of a problem interleaved; cells are "
+             "the median over runs of each run's median; ratio = torch time / numba time (>1: numba faster). "
+             "Geomean over a-h vs torch NCHW, per run: " + ", ".join(
+                 f"{s['geomean_vs_torch_nchw']:.2f}x" for s in doc["per_run"]) + ". Ceilings: " +
              ", ".join(f"{c['threads']} thr SGEMM {c['sgemm_gflops']:.0f} GFLOP/s, copy {c['copy_gbs']:.1f} GB/s"
                        for c in doc["ceilings"]), ""]
     for t in sorted({r["threads"] for r in table}, reverse=True):
@@ -131,7 +155,10 @@ def markdown(doc: dict) -> str:
                   f"ms ({sep['median_ms'] / r['median_ms']:.2f}x)" for r, sep in fused]
         lines.append("")
     lines += ["## Targets (2 threads)", ""] + [f"- {k}: {'met' if v else 'NOT met'}" for k, v in s["targets"].items()]
-    lines += ["", f"Median relative IQR of the timings (noise): {100 * s['median_spread']:.0f}%.", "",
+    lines += ["", f"Noise: the median spread of a cell (within-run IQR / median, or between runs max/min - 1, the "
+              f"larger) is {100 * s['median_spread']:.0f}%. With 2 threads on this shared 2-core machine a call of a "
+              "few ms can wait a whole scheduler slice for its second thread, which shows as ratios far from 1 in "
+              "either direction (e.g. h_3x3_n1); the 1-thread tables are the steadier per-core comparison.", "",
               "## Algorithms per conv problem (2 threads, fastest first; the evidence for selection.py)", ""]
     lines += [f"- {c}: " + ", ".join(f"{a} {ms:.2f} ms ({gf:.1f} GF/s)" for a, ms, gf in algos)
               for c, algos in doc["selection"].items()]
@@ -140,17 +167,18 @@ def markdown(doc: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("run", type=Path, help="pytest-benchmark --benchmark-json output")
+    ap.add_argument("runs", type=Path, nargs="+", help="pytest-benchmark --benchmark-json outputs (one per run)")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "bench_results")
     args = ap.parse_args(argv)
-    bench = json.loads(args.run.read_text())
-    table = rows(bench)
+    benches = [json.loads(run.read_text()) for run in args.runs]
+    table = combine([rows(b) for b in benches])
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    doc = dict(machine=machine(), date=bench.get("datetime"), results=table,
+    doc = dict(machine=machine(), dates=[b.get("datetime") for b in benches], runs=len(benches), results=table,
                ceilings=[dict(threads=b["extra_info"]["threads"], sgemm_gflops=b["extra_info"]["sgemm_gflops"],
-                              copy_gbs=b["extra_info"]["copy_gbs"]) for b in bench["benchmarks"]
+                              copy_gbs=b["extra_info"]["copy_gbs"]) for bench in benches for b in bench["benchmarks"]
                          if b["extra_info"].get("kind") == "ceiling"],
-               summary=summary(table), selection=selection(table), auto=auto_choices())
+               summary=summary(table), per_run=[summary(rows(b)) for b in benches], selection=selection(table),
+               auto=auto_choices())
     args.out.mkdir(exist_ok=True)
     (args.out / "numba_cpu.json").write_text(json.dumps(doc, indent=1) + "\n")
     (args.out / "numba_cpu.md").write_text(markdown(doc))

@@ -12,8 +12,8 @@ channels of one pixel are contiguous; the layout change is part of every call (a
                          gw_n[k, t, c] = sum_{p,q} gy[n, k, p, q] * xh[n, p*sh + r*dh, q*sw + s*dw, c], a tile of
                          ROWS output channels (broadcast gy) x VECS vectors of input channels, flushed every PB
                          rows; the N partials are summed in a fixed order afterwards (deterministic).
-Measured (bench_results/numba_cpu.md, float32, 2 threads): forward 113 GFLOP/s on case a (rows_v2: 124), 134 on g
-(rows_v2: 137), 26 on d; useless for small groups (0.5 on f: a 64-wide vector holds 4 useful channels).
+Measured (bench_results/numba_cpu.md, float32, 2 threads): forward 66 GFLOP/s on case a (rows_v2: 87), 59 on g
+(rows_v2: 74), 27 on d; useless for small groups (0.4 on f: a 64-wide vector holds 4 useful channels).
 """
 
 from __future__ import annotations

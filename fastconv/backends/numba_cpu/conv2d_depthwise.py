@@ -7,8 +7,8 @@ planes straight into y.
 
     depthwise_v4   iteration = (n, c); per output plane, tiles of DW_VECS output rows x LANES columns accumulate
                    over the R*S taps (DW_VECS vector loads, one weight broadcast, DW_VECS FMAs per tap); masked
-                   stores at the edges. Measured (bench_results/numba_cpu.md, float32, 2 threads): 8.3 GFLOP/s on
-                   case e (C=256, 56x56: memory-bound), rows_v2 3.2, direct_v1 0.7.
+                   stores at the edges. Measured (bench_results/numba_cpu.md, float32, 2 threads): 7.6-8.0 GFLOP/s on
+                   case e (C=256, 56x56: memory-bound), rows_v2 3.9, direct_v1 0.6.
 """
 
 from __future__ import annotations

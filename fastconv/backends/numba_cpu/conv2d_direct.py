@@ -5,7 +5,7 @@ x (N,C,H,W), w (K,Cg,R,S), y (N,K,P,Q), G groups (C = G*Cg, K = G*Kg), output ch
 (taps outside the input read zero). P = floor((H + pt + pb - dh*(R-1) - 1) / sh) + 1, likewise Q.
 
     direct_v1   one (n, k) output plane per iteration, scalar loops, bounds checked per tap.
-                Measured (bench_results/numba_cpu.md, float32, 2 threads): 1.5 GFLOP/s on case a (3x3, C=K=64).
+                Measured (bench_results/numba_cpu.md, float32, 2 threads): 0.8 GFLOP/s on case a (3x3, C=K=64).
 
 The bias gradient (sum of gy over n, p, q) is here too; every faster algorithm shares it.
 """

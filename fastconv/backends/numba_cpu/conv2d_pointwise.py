@@ -6,8 +6,8 @@ pixels f: a (Kg x Cg) @ (Cg x F) product with no layout change at all (x and y a
     pointwise_v3   iteration = (n, g, TP-pixel block, TP = VECS*LANES); for each block of ROWS output channels a
                    ROWS x VECS tile sums over c: VECS contiguous vector loads of x + ROWS broadcast weights feed
                    ROWS*VECS FMAs; the last pixel block loads and stores masked, so nothing past F is touched.
-                   Measured (bench_results/numba_cpu.md, float32): 84 GFLOP/s with 2 threads, 72 with 1 thread on
-                   case b (C=256 -> K=64, 56x56); rows_v2 does 54 there (2 threads).
+                   Measured (bench_results/numba_cpu.md, float32): 49-57 GFLOP/s with 2 threads, 42 with 1 thread
+                   on case b (C=256 -> K=64, 56x56); rows_v2 does 29 there (2 threads).
 """
 
 from __future__ import annotations

@@ -11,8 +11,9 @@ LANES consecutive inputs: one vector load.
               channels a ROWS x VECS tile of LANES-wide accumulators (8 x 3 zmm with AVX-512) sums over (c, r, s):
               per tap VECS vector loads + ROWS weight broadcasts feed ROWS*VECS FMAs. Bias preloaded, ReLU and
               the masked store (rows/columns past the edge) are the epilogue; the layout change is in the timing.
-              Measured (bench_results/numba_cpu.md, float32, 2 threads, shared machine): 124 GFLOP/s on case a
-              (3x3, C=K=64; 80 with 1 thread), 137 on g (dilated), 49 on d (7x7 s2), 28 on c (3x3 s2).
+              Measured (bench_results/numba_cpu.md, float32, 2 threads on a shared machine, 1 thread in
+              brackets): 87-99 GFLOP/s on case a (3x3, C=K=64; 71), 74 on g (dilated; 89), 48 on d (7x7 s2; 69),
+              66 on c (3x3 s2; 60).
 
 Backward-data is the adjoint of the same map: gX_phase[i, j] = sum over taps t of that phase and k of
 w[k, c, t] * gy[i - rho_t, j - sigma_t], a stride-1 correlation of zero-bordered gy planes with the taps flipped, so
