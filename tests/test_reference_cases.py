@@ -110,3 +110,13 @@ def test_relu_by_hand():
     x = np.array([-1.0, 0.0, 2.0, np.nan])
     np.testing.assert_array_equal(fc.relu(x, **B), [0.0, 0.0, 2.0, np.nan])
     np.testing.assert_array_equal(fc.relu_backward(np.full(4, 5.0), fc.relu(x, **B), **B), [0, 0, 5, 5])
+
+
+def test_adaptive_avg_pool_keeps_nan_inside_its_windows():
+    x = np.arange(20.0).reshape(1, 1, 4, 5)
+    x[0, 0, 0, 0] = np.nan
+    y = fc.adaptive_avg_pool2d(x, (2, 2), **B)  # rows [0, 2), [2, 4); columns [0, 3), [2, 5)
+    np.testing.assert_array_equal(np.isnan(y[0, 0]), [[True, False], [False, False]])
+    np.testing.assert_allclose(y[0, 0, 1, 1], x[0, 0, 2:4, 2:5].mean())
+    gx = fc.adaptive_avg_pool2d_backward(np.array([[[[np.nan, 1.0], [1.0, 1.0]]]]), x, (2, 2), **B)
+    assert np.isnan(gx[0, 0, :2, :3]).all() and not np.isnan(gx[0, 0, 2:]).any()

@@ -5,7 +5,7 @@ row-major tap order (NaN counts as the maximum, so it propagates); its index is 
 input plane, -1 for a window that covers no input element (possible only with dilation). Average pooling pads with
 zeros and divides by PyTorch's window size: clipped to the padded input, and further to the input when
 count_include_pad is False. Adaptive pooling averages over [floor(i*H/P), ceil((i+1)*H/P)) per dimension, which is
-separable: y = A_h x A_w^T with A the row-averaging matrices.
+separable: a mean over each row window, then over each column window (a NaN stays inside its windows).
 """
 
 from __future__ import annotations
@@ -91,22 +91,21 @@ def avg_pool2d_bwd(p: PoolParams, gy: np.ndarray) -> np.ndarray:
     return crop2d(g, pads, p.H, p.W)
 
 
-def _averaging_matrix(n: int, out: int, dtype) -> np.ndarray:
-    """(out, n): row i holds 1/len over adaptive window i."""
-    start, end = adaptive_windows(n, out)
-    j = np.arange(n)
-    inside = (j[None, :] >= start[:, None]) & (j[None, :] < end[:, None])
-    return (inside / (end - start)[:, None]).astype(dtype)
-
-
 def adaptive_avg_pool2d(p: AdaptivePoolParams, x: np.ndarray) -> np.ndarray:
-    ah, aw = _averaging_matrix(p.H, p.P, x.dtype), _averaging_matrix(p.W, p.Q, x.dtype)
-    return np.ascontiguousarray(np.einsum("ph,nchw,qw->ncpq", ah, x, aw, optimize=True))
+    """Mean over each row window, then over each column window (P + Q vectorised steps)."""
+    rows = np.stack([x[:, :, a:b].mean(axis=2) for a, b in zip(*adaptive_windows(p.H, p.P))], axis=2)
+    return np.stack([rows[..., a:b].mean(axis=3) for a, b in zip(*adaptive_windows(p.W, p.Q))], axis=3)
 
 
 def adaptive_avg_pool2d_bwd(p: AdaptivePoolParams, gy: np.ndarray) -> np.ndarray:
-    ah, aw = _averaging_matrix(p.H, p.P, gy.dtype), _averaging_matrix(p.W, p.Q, gy.dtype)
-    return np.ascontiguousarray(np.einsum("ph,ncpq,qw->nchw", ah, gy, aw, optimize=True))
+    """Each output's gradient spread evenly over its window: columns first, then rows."""
+    rows = np.zeros((p.N, p.C, p.P, p.W), gy.dtype)
+    for q, (a, b) in enumerate(zip(*adaptive_windows(p.W, p.Q))):
+        rows[..., a:b] += gy[..., q:q + 1] / gy.dtype.type(b - a)
+    gx = np.zeros(p.x_shape, gy.dtype)
+    for i, (a, b) in enumerate(zip(*adaptive_windows(p.H, p.P))):
+        gx[:, :, a:b] += rows[:, :, i:i + 1] / gy.dtype.type(b - a)
+    return gx
 
 
 def global_avg_pool2d(p: AdaptivePoolParams, x: np.ndarray) -> np.ndarray:
