@@ -64,6 +64,7 @@ def test_report_tables_and_plots(tmp_path):
     pytest.importorskip("matplotlib")
     files, docs, skipped = results.load_all([DATA])
     assert files == FILES and skipped == []
+    (tmp_path / "bars-a-run-no-longer-reported.png").write_bytes(b"old")
     report = write_report(docs, tmp_path, ["tests/data"])
     text = report.read_text()
     # machines side by side, ceilings included

@@ -20,9 +20,14 @@ from .tables import markdown
 
 
 def _run_names(docs: Sequence[dict[str, Any]]) -> list[str]:
-    """Column names: the machine label, with the run's date when two runs share a label."""
-    labels = [d["machine"]["label"] for d in docs]
-    return [f"{lab} ({d['created'][:16]})" if labels.count(lab) > 1 else lab for lab, d in zip(labels, docs)]
+    """A distinct name per run: the machine label, then (where that is shared) its suites, then its time, then
+    a number."""
+    names = [d["machine"]["label"] for d in docs]
+    for extra in (lambda d: "+".join(d["settings"]["suites"]) or "cases", lambda d: d["created"][:19],
+                  lambda d: f"#{docs.index(d) + 1}"):
+        shared = {n for n in names if names.count(n) > 1}
+        names = [f"{n}, {extra(d)}" if n in shared else n for n, d in zip(names, docs)]
+    return names
 
 
 def _gb(n: int | None) -> str:
@@ -66,13 +71,14 @@ def machines_table(docs: Sequence[dict[str, Any]]) -> str:
 
 
 def machines_as_columns(docs: Sequence[dict[str, Any]]) -> str:
-    """Every (case, op, implementation) as a row, every (machine, threads, dtype) as a column: the rate. Cases
-    match on their benchdnn descriptor (a name run at another batch size is another case)."""
+    """Every (case, op, implementation) as a row, every (machine, threads, dtype) as a column: the rate. Runs of
+    one machine (label) share its columns; where two measured the same thing the later run's number is shown.
+    Cases match on their benchdnn descriptor (a name run at another batch size is another case)."""
     columns, cells = [], {}
-    for name, doc in zip(_run_names(docs), docs):
+    for doc in sorted(docs, key=lambda d: d["created"]):
         for (threads, dtype), records in tables.groups(doc["results"]).items():
-            col = f"{name}, {threads}t, {dtype}"
-            columns.append(col)
+            col = f"{doc['machine']['label']}, {threads}t, {dtype}"
+            columns += [col] if col not in columns else []
             for r in records:
                 cells[(r["descriptor"], r["op"], r["impl"], col)] = r
     keys = {k[:3]: r["case"] for k, r in cells.items()}
@@ -93,9 +99,11 @@ def cases_table(docs: Sequence[dict[str, Any]]) -> str:
 
 def write_report(docs: Sequence[dict[str, Any]], out_dir: Path, sources: Sequence[str],
                  plots: bool = True) -> Path:
-    """Write REPORT.md (and the PNGs it shows) into out_dir; returns the report's path."""
+    """Write REPORT.md (and the PNGs it shows) into out_dir; returns the report's path. The report owns the
+    bars-*.png and roofline-*.png files there: those it did not draw this time are removed."""
     out_dir.mkdir(parents=True, exist_ok=True)
     can_plot = plots and importlib.util.find_spec("matplotlib") is not None
+    plotted: list[Path] = []
     if can_plot:
         from . import plots as plotting  # noqa: PLC0415 - matplotlib is an optional extra
     parts = ["# fastconv benchmark report", "",
@@ -117,10 +125,15 @@ def write_report(docs: Sequence[dict[str, Any]], out_dir: Path, sources: Sequenc
                 stem = f"{slug(name)}-{threads}t-{dtype}"
                 bars = plotting.bars(records, out_dir / f"bars-{stem}.png", f"{name}, {threads}t, {dtype}")
                 roofs = plotting.rooflines(records, doc["ceilings"], out_dir, stem, f"{name}, {threads}t, {dtype}")
-                parts += [f"![cases {name}]({p.name})" for p in [bars, *roofs] if p is not None] + [""]
+                drawn = [p for p in [bars, *roofs] if p is not None]
+                plotted += drawn
+                parts += [f"![cases {name}]({p.name})" for p in drawn] + [""]
     parts += ["## Cases", "", cases_table(docs), ""]
     bad = [line for d in docs for line in tables.failures(d["results"])]
     parts += ["## Checks that failed", ""] + ([f"- {line}" for line in bad] or ["None."]) + [""]
+    for old in [*out_dir.glob("bars-*.png"), *out_dir.glob("roofline-*.png")]:
+        if old not in plotted:  # a plot of an earlier report: its run is gone or renamed
+            old.unlink()
     path = out_dir / "REPORT.md"
     path.write_text("\n".join(parts))
     return path
