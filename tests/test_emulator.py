@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import assert_close
 
 import fastconv as fc
 
@@ -172,3 +173,20 @@ def test_tunables_the_kernels_cannot_use_are_rejected():
     with pytest.raises(ValueError, match="unknown tunables"):
         with emu().override({"TILE": 4}):
             pass
+
+
+def test_builds_with_different_tunables_coexist_in_one_process(rng):
+    # Each tunables set is its own library; template code and static shared arrays must not be shared between them
+    # (they were, through weak and GNU-unique symbols, before the libraries were built with hidden visibility).
+    from fastconv.backends.cuda.emu import LAUNCHER
+    from fastconv.backends.cuda.launch import SMALL_TUNABLES
+
+    x, w = rng.standard_normal((2, 6, 7, 9)).astype(np.float32), rng.standard_normal((4, 3, 3, 2)).astype(np.float32)
+    kw = dict(stride=(2, 1), padding=((1, 0), (0, 1)), groups=2, backend="cuda-emu",
+              algo="conv2d_fwd_v3_implicit_gemm")
+    ref = fc.conv2d(x.astype(np.float64), w.astype(np.float64), **{**kw, "backend": "numpy", "algo": "auto"})
+    with LAUNCHER.override(SMALL_TUNABLES):
+        small = fc.conv2d(x, w, **kw)
+    default = fc.conv2d(x, w, **kw)
+    assert_close(small, ref, "conv", np.float32, "small tunables")
+    assert_close(default, ref, "conv", np.float32, "default tunables after a small-tunables build")

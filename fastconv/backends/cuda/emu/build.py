@@ -25,7 +25,10 @@ from ..loader import headers_digest, kernels_dir
 EMU_DIR = Path(__file__).resolve().parent
 # -fno-extern-tls-init: `extern __shared__` is an extern thread_local declared in an inline function, which GCC 12
 # otherwise reaches through a TLS wrapper that returns null.
-FLAGS = ("-std=c++17", "-O1", "-fPIC", "-shared", "-fno-strict-aliasing", "-fno-extern-tls-init")
+# -fvisibility=hidden, -fno-gnu-unique: nothing but the FCEMU_API entry points leaves the library, so builds of one
+# file with different tunables can share a process (weak template code and static locals would otherwise merge).
+FLAGS = ("-std=c++17", "-O1", "-fPIC", "-shared", "-fno-strict-aliasing", "-fno-extern-tls-init",
+         "-fvisibility=hidden", "-fvisibility-inlines-hidden", "-fno-gnu-unique")
 _ENTRY = re.compile(r'extern\s+"C"\s+__fcemu_global__\s+void\s+(\w+)\s*\(([^)]*)\)')
 _DYNAMIC = re.compile(r"extern\s+__fcemu_shared__\s+(?:__align__\s*\(\s*\d+\s*\)\s*)?"
                       r"((?:\w+\s+)*?\w+)\s+(\w+)\s*\[\s*\]")  # (type, name) of `extern __shared__ type name[]`

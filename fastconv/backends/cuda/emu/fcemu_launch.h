@@ -103,11 +103,14 @@ constexpr std::index_sequence_for<A...> arity_sequence(void (*)(A...)) { return 
 }  // namespace fcemu
 
 // ---------------------------------------------------------------------------------------------- exports
-extern "C" {
-void fcemu_attach(void* handle) { fcemu::library = handle, fcemu::page = size_t(sysconf(_SC_PAGESIZE)); }
-const fcemu::Error* fcemu_error() { return &fcemu::error; }
+// The library is built with hidden visibility (build.py): only these entry points are exported, so two builds of
+// one kernel file with different tunables, loaded in one process, never bind to each other's template code or
+// static shared arrays.
+#define FCEMU_API extern "C" __attribute__((visibility("default")))
+FCEMU_API void fcemu_attach(void* handle) { fcemu::library = handle, fcemu::page = size_t(sysconf(_SC_PAGESIZE)); }
+FCEMU_API const fcemu::Error* fcemu_error() { return &fcemu::error; }
 
-void* fcemu_buffer(unsigned long long nbytes, int flush_end, int readonly) {
+FCEMU_API void* fcemu_buffer(unsigned long long nbytes, int flush_end, int readonly) {
     const size_t pg = fcemu::page, data = (nbytes + pg - 1) / pg * pg, len = data + 2 * pg;
     char* map = static_cast<char*>(mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
     if (map == MAP_FAILED) return nullptr;
@@ -118,18 +121,17 @@ void* fcemu_buffer(unsigned long long nbytes, int flush_end, int readonly) {
     return base;
 }
 
-void fcemu_release_buffers() {
+FCEMU_API void fcemu_release_buffers() {
     for (const fcemu::Buffer& b : fcemu::buffers) munmap(b.map, b.map_len);
     fcemu::buffers.clear();
-}
 }
 
 // One line per entry point, written by build.py after the kernel source.
 #define FCEMU_EXPORT(name)                                                                               \
-    extern "C" int fcemu_launch_##name(const fcemu::LaunchConfig* c, void** a) {                          \
+    FCEMU_API int fcemu_launch_##name(const fcemu::LaunchConfig* c, void** a) {                           \
         return fcemu::launch([](void** args) { fcemu::call(&name, args, fcemu::arity_sequence(&name)); }, c, a); \
     }                                                                                                    \
-    extern "C" const char* fcemu_signature_##name() {                                                    \
+    FCEMU_API const char* fcemu_signature_##name() {                                                     \
         static const std::string s = fcemu::signature(&name);                                            \
         return s.c_str();                                                                                \
     }
