@@ -1,0 +1,241 @@
+"""fastconv.dask: ops over dask arrays equal the single-machine call, on the threaded scheduler and on a
+dask.distributed LocalCluster (2 worker processes on loopback), including a worker killed mid-computation."""
+
+import os
+import time
+
+import numpy as np
+import pytest
+from helpers import assert_close, rand
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fastconv as fc
+
+da = pytest.importorskip("dask.array")
+fcd = pytest.importorskip("fastconv.dask")
+from fastconv.dask.tiling import plan_axis  # noqa: E402
+
+# The hand-written kernels compute each output element in an order that does not depend on the block it sits in,
+# so dask results equal one big call bit for bit. The NumPy reference contracts with BLAS, whose blocking follows
+# the matrix sizes: there the results agree to rounding.
+EXACT_BACKENDS = [b for b in ("numba",) if b in fc.backends() and fc.backends()[b].available]
+
+
+def same(actual, expected, backend):
+    if backend in EXACT_BACKENDS:
+        np.testing.assert_array_equal(actual, expected)
+    else:
+        assert_close(actual, expected, "conv", expected.dtype, f"dask vs single call on {backend}")
+
+
+CONV_CASES = [
+    ("p1", (5, 3, 41, 37), (4, 3, 3, 3), dict(padding=1)),
+    ("stride2_asym_dilated", (3, 3, 40, 29), (4, 3, 3, 2), dict(stride=2, padding=((1, 2), (0, 3)), dilation=2)),
+    ("stride3_same_reflect", (2, 3, 35, 31), (5, 3, 4, 3), dict(stride=3, padding="same", padding_mode="reflect")),
+    ("grouped_circular", (3, 4, 23, 26), (6, 2, 3, 3), dict(groups=2, padding=2, padding_mode="circular")),
+    ("depthwise_s2", (4, 6, 33, 30), (6, 1, 5, 5), dict(groups=6, stride=2, padding=2)),
+    ("1x1_s2", (3, 5, 21, 19), (7, 5, 1, 1), dict(stride=2)),
+    ("7x7_s2_p3", (2, 3, 45, 44), (4, 3, 7, 7), dict(stride=2, padding=3)),
+]
+CHUNKS = [(2, 3, 9, 11), (1, 2, 16, 7), (-1, -1, -1, -1)]
+BACKENDS = EXACT_BACKENDS + ["numpy"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("chunks", CHUNKS, ids=["9x11", "16x7", "whole"])
+@pytest.mark.parametrize("case", CONV_CASES, ids=[c[0] for c in CONV_CASES])
+def test_conv2d_equals_single_call(case, chunks, backend, rng):
+    _, xs, ws, kw = case
+    x, w, b = rand(rng, xs, np.float32), rand(rng, ws, np.float32), rand(rng, (ws[0],), np.float32)
+    y = fcd.conv2d(da.from_array(x, chunks=chunks), w, b, **kw, backend=backend, align=1)
+    assert isinstance(y, da.Array)
+    same(y.compute(), fc.conv2d(x, w, b, **kw, backend=backend), backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kw", [dict(kernel_size=3, stride=2, padding=1),
+                                dict(kernel_size=2, stride=3, padding=1, dilation=3, ceil_mode=True),
+                                dict(kernel_size=(3, 2))], ids=["3s2p1", "dilated_ceil", "rect"])
+def test_max_pool2d_equals_single_call(kw, backend, rng):
+    x = rand(rng, (3, 4, 37, 29), np.float32)
+    y = fcd.max_pool2d(da.from_array(x, chunks=(2, 3, 10, 8)), **kw, backend=backend, align=1)
+    np.testing.assert_array_equal(y.compute(), fc.max_pool2d(x, **kw, backend=backend))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kw", [dict(kernel_size=3, stride=2, padding=1),
+                                dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+                                dict(kernel_size=(3, 2), ceil_mode=True)], ids=["incl", "excl_ceil", "rect_ceil"])
+def test_avg_pool2d_equals_single_call(kw, backend, rng):
+    x = rand(rng, (3, 4, 37, 29), np.float32)
+    y = fcd.avg_pool2d(da.from_array(x, chunks=(2, 3, 10, 8)), **kw, backend=backend, align=1)
+    np.testing.assert_array_equal(y.compute(), fc.avg_pool2d(x, **kw, backend=backend))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_adaptive_global_bn_relu_equal_single_call(backend, rng):
+    x = rand(rng, (5, 6, 19, 23), np.float32)
+    dx = da.from_array(x, chunks=(2, 4, 7, 9))
+    same(fcd.adaptive_avg_pool2d(dx, (5, 3), backend=backend).compute(),
+         fc.adaptive_avg_pool2d(x, (5, 3), backend=backend), backend)
+    np.testing.assert_array_equal(fcd.global_avg_pool2d(dx, backend=backend).compute(),
+                                  fc.global_avg_pool2d(x, backend=backend))
+    np.testing.assert_array_equal(fcd.relu(dx, backend=backend).compute(), fc.relu(x, backend=backend))
+    w, b, m = (rand(rng, (6,), np.float32) for _ in range(3))
+    v = np.abs(rand(rng, (6,), np.float32)) + 0.5
+    np.testing.assert_array_equal(fcd.batch_norm(dx, w, b, m, v, eps=1e-3, backend=backend).compute(),
+                                  fc.batch_norm(x, w, b, m, v, eps=1e-3, backend=backend))
+    np.testing.assert_array_equal(fcd.batch_norm(dx, None, None, m, v, backend=backend).compute(),
+                                  fc.batch_norm(x, None, None, m, v, backend=backend))
+
+
+def test_default_alignment_and_backend(rng):
+    x, w = rand(rng, (2, 3, 150, 140), np.float32), rand(rng, (4, 3, 3, 3), np.float32)
+    y = fcd.conv2d(da.from_array(x, chunks=(1, 3, 50, 50)), w, padding=1, stride=2)
+    assert all(c % 16 == 0 for c in y.chunks[2][:-1]), y.chunks
+    same(y.compute(), fc.conv2d(x, w, padding=1, stride=2), fc.select(fc.conv2d, x, w)[0].backend)
+
+
+@settings(max_examples=200, deadline=None)
+@given(chunks=st.lists(st.integers(1, 40), min_size=1, max_size=6), span=st.integers(1, 15),
+       stride=st.integers(1, 4), align=st.sampled_from([1, 2, 16]))
+def test_plan_axis_covers_every_output_once(chunks, span, stride, align):
+    total = sum(chunks)
+    if total < span:
+        return
+    out = (total - span) // stride + 1
+    plan = plan_axis(tuple(chunks), span, stride, out, align)
+    assert sum(plan.in_chunks) == total and sum(plan.out_chunks) == out
+    assert all(n >= 1 for n in plan.out_chunks)
+    starts = np.cumsum((0,) + plan.in_chunks[:-1])
+    assert all(s % (stride * align) == 0 for s in starts)
+    assert all(n >= plan.halo for n in plan.in_chunks[1:]), "a block must cover the previous block's halo"
+    for a, n_in, n_out in zip(starts, plan.in_chunks, plan.out_chunks):  # each block yields its own outputs
+        size = min(n_in + plan.halo, total - a)
+        assert (size - span) // stride + 1 == n_out
+
+
+def test_rejects_bad_input(rng):
+    x = da.ones((2, 3, 9, 9), chunks=2, dtype=np.float32)
+    w = np.ones((4, 3, 3, 3), np.float32)
+    with pytest.raises(TypeError, match="fastconv.dask.conv2d: 'x' must be a dask array"):
+        fcd.conv2d(np.ones((2, 3, 9, 9), np.float32), w)
+    with pytest.raises(TypeError, match="'weight' has dtype float64"):
+        fcd.conv2d(x, w.astype(np.float64))
+    with pytest.raises(ValueError, match="fastconv.dask.conv2d: 'weight' shape"):
+        fcd.conv2d(x, np.ones((4, 2, 3, 3), np.float32))
+    with pytest.raises(ValueError, match="'x' must be"):
+        fcd.max_pool2d(x[0], 2)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        fcd.relu(da.ones((3,), dtype=np.int32))
+    with pytest.raises(ValueError, match="unknown chunk sizes"):
+        fcd.relu(x[x[:, 0, 0, 0] > 0])
+
+
+# ---------------------------------------------------------------------------------------------- distributed
+@pytest.fixture(scope="module")
+def client():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as c:
+        yield c
+
+
+def test_local_cluster_equals_single_call(client, rng):
+    x, w = rand(rng, (6, 3, 64, 60), np.float32), rand(rng, (5, 3, 3, 3), np.float32)
+    dx = da.from_array(x, chunks=(2, 3, 32, 32))
+    y = fcd.max_pool2d(fcd.relu(fcd.conv2d(dx, w, padding=1, stride=2)), 3, 2, 1)
+    (sel,) = fc.select(fc.conv2d, x, w, padding=1, stride=2)
+    ref = fc.max_pool2d(fc.relu(fc.conv2d(x, w, padding=1, stride=2, backend=sel.backend)), 3, 2, 1)
+    same(client.compute(y).result(), ref, sel.backend)
+    assert len(client.scheduler_info()["workers"]) == 2
+
+
+async def _die():  # run on a worker: the process ends at once, as in a crash (its nanny starts a new one)
+    os._exit(1)
+
+
+def test_worker_killed_mid_computation_is_survived(client, rng):
+    x, w = rand(rng, (24, 8, 96, 96), np.float32), rand(rng, (16, 8, 5, 5), np.float32)
+    y = fcd.conv2d(da.from_array(x, chunks=(1, 8, 96, 96)), w, padding=2, backend="numpy")
+    before = set(client.scheduler_info()["workers"])
+    future = client.compute(y)
+    deadline = time.monotonic() + 60
+    busy = []
+    while not busy and time.monotonic() < deadline:  # wait until a worker is running our tasks, then kill it
+        busy = [addr for addr, keys in client.processing().items() if keys]
+        time.sleep(0.01)
+    assert busy, "no worker ever started the computation"
+    client.run(_die, workers=busy[:1], wait=False)
+    result = future.result(timeout=180)
+    after = set(client.scheduler_info()["workers"])
+    assert busy[0] not in after and after != before, "the worker was not killed"
+    same(result, fc.conv2d(x, w, padding=2, backend="numpy"), "numpy")
+
+
+# ---------------------------------------------------------------------------------------------- predict
+class _ResidualNet:
+    """A small eval-mode network with a residual add, batch norm and a classifier head."""
+
+    def __new__(cls):
+        import fastconv.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
+                self.body = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8))
+                self.pool = nn.AdaptiveAvgPool2d(1)
+                self.fc = nn.Linear(8, 5)
+
+            def forward(self, x):
+                h = self.stem(x)
+                return self.fc(nn.flatten(self.pool(nn.add(h, self.body(h)))))
+
+        return Net()
+
+
+def _models():
+    import fastconv.nn as nn
+    from fastconv.models import lenet5
+
+    nn.manual_seed(3)
+    return [("lenet5", lenet5().eval(), (1, 32, 32)), ("residual", _ResidualNet().eval(), (3, 12, 10))]
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["lenet5", "residual"])
+def test_predict_equals_model_on_threads(index, rng):
+    _, model, sample = _models()[index]
+    x = rand(rng, (11, *sample), np.float32)
+    y = fcd.predict(model, da.from_array(x, chunks=(3, 1, 7, 7)))
+    assert y.chunks == ((3, 3, 3, 2), (model(x[:1]).shape[1],))
+    # Linear layers multiply with BLAS, whose rounding follows the batch size: equal to rounding
+    assert_close(y.compute(scheduler="threads"), model(x), "conv", np.float32, "predict vs model")
+
+
+def test_predict_ships_the_weights_once(rng):
+    import pickle
+
+    _, model, sample = _models()[0]
+    y = fcd.predict(model, da.from_array(rand(rng, (64, *sample), np.float32), chunks=(4, 1, 32, 32)))
+    weights = sum(p.data.nbytes for p in model.parameters())
+    # a scheduler ships each task on its own: the weights must sit in one task that the 16 blocks depend on
+    heavy = [k for k, task in dict(y.__dask_graph__()).items() if len(pickle.dumps(task)) >= weights]
+    assert len(heavy) == 1, f"{len(heavy)} tasks carry the weights"
+
+
+def test_predict_rejects_training_mode_and_non_models(rng):
+    _, model, sample = _models()[0]
+    x = da.from_array(rand(rng, (4, *sample), np.float32), chunks=2)
+    with pytest.raises(ValueError, match="training mode; call model.eval"):
+        fcd.predict(model.train(), x)
+    with pytest.raises(TypeError, match="'model' must be a callable"):
+        fcd.predict("lenet5", x)
+
+
+def test_predict_on_local_cluster(client, rng):
+    _, model, sample = _models()[1]
+    x = rand(rng, (10, *sample), np.float32)
+    y = client.compute(fcd.predict(model, da.from_array(x, chunks=(2, 3, 12, 10)))).result()
+    assert_close(y, model(x), "conv", np.float32, "predict on a cluster vs model")
