@@ -29,6 +29,7 @@ try:
 except ImportError:  # optional: only in a venv with torchvision
     torchvision = None
 
+import fastconv as fc
 import fastconv.nn as nn
 from fastconv import models
 
@@ -52,6 +53,12 @@ FORMATS = (".pth", ".safetensors", ".npz")
 # Training mode is the ill-conditioned one: torchvision's own float32 ResNet-50 output differs from its float64
 # one by 6e-5 in this setting.
 TOL = {"eval": 1e-5, "train": 5e-4, "running stats": 5e-4, "grad_x (f64)": 1e-9, "grad_params (f64)": 1e-9}
+
+
+def _backend() -> str:
+    """The backend fastconv's layers ran on: the default for float32 NumPy arrays."""
+    x, w = np.zeros((1, 1, 3, 3), np.float32), np.zeros((1, 1, 3, 3), np.float32)
+    return fc.select(fc.conv2d, x, w)[0].backend
 
 
 def rel_err(a, b) -> float:
@@ -140,7 +147,8 @@ def test_fastconv_reproduces_torchvision(name, tmp_path):
     shape, kw = CASES[name]
     path = tmp_path / f"{name}{FORMATS[list(CASES).index(name) % len(FORMATS)]}"
     errors = {**float32_errors(name, shape, kw, path), **float64_gradient_errors(name, shape, kw)}
-    print(f"\n{name} vs torchvision {torchvision.__version__} (weights via {path.suffix}), max relative error: "
+    print(f"\n{name} vs torchvision {torchvision.__version__} (weights via {path.suffix}, {_backend()} backend), "
+          "max relative error: "
           + ", ".join(f"{k} {v:.2e}" for k, v in errors.items()))
     assert all(v <= TOL[k] for k, v in errors.items()), errors
 
@@ -156,7 +164,7 @@ def test_eval_output_of_every_other_torchvision_model(name):
                     generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         err = rel_err(model(x.numpy()), t_model(x))
-    print(f"\n{name} eval vs torchvision: max relative error {err:.2e}")
+    print(f"\n{name} eval vs torchvision ({_backend()} backend): max relative error {err:.2e}")
     assert err <= TOL["eval"]
 
 
