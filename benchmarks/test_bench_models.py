@@ -80,7 +80,8 @@ def test_forward(benchmark, name, n):
     conv = fc.select(fc.conv2d, x, model.conv1.weight.data, stride=2, padding=3)[0]
     benchmark.group = "whole-model forward"
     benchmark.extra_info.update({
-        "model": name, "batch": n, "rel_err_vs_torch": err, "fastconv_backend": conv.backend,
+        "model": name, "batch": n, "macs": fc.summary(model, x.shape).total_macs, "rel_err_vs_torch": err,
+        "fastconv_backend": conv.backend,
         "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
         "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "(unset)"),
         "times": {k: _stats(ts[1:]) for k, ts in times.items()},  # the first call of each is the warm-up

@@ -4,7 +4,8 @@ field, without running the convolutions; and `fastconv summary MODEL` on the com
 How: the model runs one eval-mode forward on a zero input under an Observer (fastconv.nn.tape). Each built-in
 layer's output is not computed: fastconv.layer_rules gives its shape, MACs and windows, and a zero array of that
 shape stands in for it. Glue ops (add, cat, flatten), custom ops (nn.apply) and unknown layers run for real on
-those zeros, so any forward code works and the data flow (branches, shortcuts) is the model's own.
+those zeros, so any forward code works and the data flow (branches, shortcuts) is the model's own; those count
+no MACs and are taken as pointwise in space (flatten excepted, below).
 
 Per row (one per op: a layer call, or a glue op named `<module>.<op>`):
   - params: the parameters of the layer, counted at its first call only.
