@@ -95,6 +95,17 @@ def test_initialisation_follows_torchvision():
     assert np.all(sq.classifier[1].bias.data == 0)
     g = models.googlenet(aux_logits=False).inception4a.branch2[1].conv.weight.data
     assert g.std() == pytest.approx(0.01, rel=0.02) and np.abs(g).max() <= 2.0
+    d = models.densenet121().features.denseblock3.denselayer5.conv2.weight.data  # kaiming_normal_, fan_in
+    assert d.std() == pytest.approx(np.sqrt(2 / (128 * 9)), rel=0.02)
+
+
+def test_alexnet_paper_initialisation_is_the_papers():
+    """N(0, 0.01) weights; biases 1 in conv2, conv4, conv5, fc6 and fc7, 0 in conv1, conv3 and fc8."""
+    nn.manual_seed(0)
+    model = models.alexnet_paper()
+    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    assert [float(m.bias.data.mean()) for m in layers] == [0, 1, 0, 1, 1, 1, 1, 0]
+    assert all(m.weight.data.std() == pytest.approx(0.01, rel=0.05) for m in layers)
 
 
 def test_no_init_draws_nothing():
