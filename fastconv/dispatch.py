@@ -289,7 +289,7 @@ def select(op: str, p: Any, array_kind: str, backend: str | None = None, algo: s
         if algo == "auto" and (op, b.name, p) in _TUNED:
             return _IMPLS[(op, b.name)][_TUNED[(op, b.name, p)]]
         if algo != "auto" and len(tried) > 1 and not any(i.algo == algo for i in impls):
-            errors.append(f"{b.name}: no algorithm {algo!r}")
+            errors.append(f"{b.name}: no algorithm {algo!r} (available: {', '.join(i.algo for i in impls) or 'none'})")
             continue
         try:
             return choose(impls, p, algo, f"op {op} on backend {b.name!r}", fn)

@@ -1,0 +1,107 @@
+"""pytest-benchmark suite of the numba backend against the NumPy reference and torch, on the shared problems.
+
+    env -u OPENBLAS_CORETYPE pytest benchmarks/test_numba_cpu.py --benchmark-only --benchmark-json=run.json
+    python benchmarks/numba_report.py run.json     # -> bench_results/numba_cpu.json + numba_cpu.md
+
+float32; every problem at 2 and 1 threads (numba.set_num_threads and torch.set_num_threads). Each implementation is
+checked against the float64 reference when its workload is built, before anything is timed. The machine is shared,
+so the implementations of one problem are timed *interleaved*: one benchmark round runs each of them once, in
+turn, and its per-implementation times go to extra_info (median, IQR, min over the rounds), so load that comes and
+goes hits all of them alike and their ratios hold; the order rotates every round and a short pause precedes each
+call, so no implementation pays for the spinning threads of the one before it. The slow ones (numpy, direct_v1:
+seconds per call) are timed twice beforehand instead. The machine ceilings (SGEMM, copy bandwidth) are measured in
+the same run.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import numba
+import numpy as np
+import pytest
+import workloads as wl
+
+from fastconv.bench.cases import CPU_BATCH_NORM, CPU_CONV, CPU_CONV_BACKWARD, CPU_MAX_POOL
+
+THREADS = (2, 1)
+ROUNDS = 7
+PAUSE = 0.02  # s between timed calls: the previous call's thread pool (OpenMP spin-waits) goes idle first
+SLOW = ("numpy", "numba/direct_v1")
+
+
+@functools.cache
+def _workload(kind: str, name: str) -> wl.Workload:
+    if kind == "conv":
+        return wl.conv_forward(next(p for p in CPU_CONV if p.name == name))
+    if kind == "conv_bwd":
+        return wl.conv_backward(next(p for p in CPU_CONV_BACKWARD if p.name == name))
+    if kind == "conv_relu":
+        return wl.conv_relu(next(p for p in CPU_CONV if p.name == name))
+    return wl.max_pool(CPU_MAX_POOL) if kind == "pool" else wl.batch_norm_train(CPU_BATCH_NORM)
+
+
+CASES = ([("conv", p.name) for p in CPU_CONV] + [("conv_bwd", p.name) for p in CPU_CONV_BACKWARD]
+         + [("pool", CPU_MAX_POOL.name), ("bn", CPU_BATCH_NORM.name), ("conv_relu", "a_3x3")])
+
+
+@pytest.fixture
+def threads():
+    torch = wl.torch
+    before = numba.get_num_threads(), torch.get_num_threads() if torch else None
+
+    def use(n):
+        numba.set_num_threads(n)
+        if torch:
+            torch.set_num_threads(n)
+    yield use
+    numba.set_num_threads(before[0])
+    if torch:
+        torch.set_num_threads(before[1])
+
+
+def _stats(ts: list[float]) -> dict:
+    q1, med, q3 = np.percentile(ts, [25, 50, 75])
+    return dict(median_s=float(med), iqr_s=float(q3 - q1), min_s=float(min(ts)), rounds=len(ts))
+
+
+@pytest.mark.parametrize("nthreads", THREADS)
+@pytest.mark.parametrize("kind, name", CASES, ids=[n if k == "conv" else f"{n}-{k}" for k, n in CASES])
+def test_numba_cpu(benchmark, threads, kind, name, nthreads):
+    work = _workload(kind, name)
+    threads(nthreads)
+    slow = {k: f for k, f in work.fns.items() if k in SLOW}
+    fast = {k: f for k, f in work.fns.items() if k not in SLOW}
+    times: dict[str, list[float]] = {k: [] for k in work.fns}
+    for k, f in slow.items():
+        for _ in range(2):
+            t = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - t)
+
+    order = list(fast)
+
+    def one_round():
+        order.append(order.pop(0))  # rotate: no implementation always runs right after the same other one
+        for k in order:
+            time.sleep(PAUSE)
+            t = time.perf_counter()
+            fast[k]()
+            times[k].append(time.perf_counter() - t)
+
+    benchmark.group = kind
+    benchmark.pedantic(one_round, rounds=ROUNDS, warmup_rounds=1, iterations=1)
+    for k in fast:
+        del times[k][0]  # the warmup round
+    benchmark.extra_info.update(kind=kind, case=work.name, threads=nthreads, flops=work.flops, bytes=work.bytes,
+                                impls={k: _stats(v) for k, v in times.items()})
+
+
+@pytest.mark.parametrize("nthreads", THREADS)
+def test_ceilings(benchmark, nthreads):
+    """SGEMM (numpy BLAS, OPENBLAS_CORETYPE unset, fresh process) and parallel copy bandwidth."""
+    benchmark.group = "ceilings"
+    benchmark.extra_info.update(kind="ceiling", threads=nthreads, sgemm_gflops=wl.sgemm_gflops(nthreads),
+                                copy_gbs=wl.copy_gbs(nthreads))
+    benchmark.pedantic(lambda: None, rounds=1)

@@ -1,0 +1,166 @@
+"""conv2d blocked_v5: channel-vectorised kernels on a channels-last copy of the input, forward and backward-weight.
+
+Layout: xh (N, Hp, Wx, C), the zero-padded input with channels innermost (Wx = Wp + slack columns), so the C
+channels of one pixel are contiguous; the layout change is part of every call (and of its timing).
+
+    blocked_v5 forward   iteration = (n, output row p, block of VECS*LANES output channels); a tile of ROWS
+                         consecutive output pixels x VECS vectors of output channels sums over taps and input
+                         channels: per step VECS vector loads of weights packed as [t, c, k] + ROWS broadcasts of
+                         input pixels feed ROWS*VECS FMAs. Results go to a channels-last buffer that is transposed
+                         back to NCHW (bias and ReLU in that pass).
+    blocked_v5 bwd-weight iteration = (n, group, block of ROWS output channels) into its own partial slot:
+                         gw_n[k, t, c] = sum_{p,q} gy[n, k, p, q] * xh[n, p*sh + r*dh, q*sw + s*dw, c], a tile of
+                         ROWS output channels (broadcast gy) x VECS vectors of input channels, flushed every PB
+                         rows; the N partials are summed in a fixed order afterwards (deterministic).
+Measured (bench_results/numba_cpu.md, float32, 2 threads): forward 66 GFLOP/s on case a (rows_v2: 87), 59 on g
+(rows_v2: 74), 27 on d; useless for small groups (0.4 on f: a 64-wide vector holds 4 useful channels).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+
+from ...params import ConvParams
+from .config import BLOCKED_ROWS, BLOCKED_VECS, filled, kernel, lanes, workspace
+from .conv2d_direct import bias_or_zeros
+from .simd import tile_fma, tile_fma_tail, tile_store, tile_store_add, tile_zeros
+
+ROWS, VECS = BLOCKED_ROWS, BLOCKED_VECS
+PB = 4  # output rows accumulated in registers between flushes of the weight-gradient tile
+
+
+@kernel
+def to_channels_last(x, xh, pt, pl, Hp, Wx):
+    """xh[n, i, j, c] = x[n, c, i - pt, j - pl], zero outside x. One (n, i) row of xh per iteration."""
+    N, C, H, W = x.shape
+    for ni in prange(N * Hp):
+        n, i = ni // Hp, ni % Hp
+        h = i - pt
+        row = ni * Wx * C
+        xh[row:row + Wx * C] = 0
+        if 0 <= h < H:
+            for c in range(C):
+                for w in range(W):
+                    xh[row + (w + pl) * C + c] = x[n, c, h, w]
+
+
+@kernel
+def from_channels_last(yh, y, bias, Kp, relu):
+    """y[n, k, p, q] = yh[n, p, q, k] + bias[k], then ReLU if asked; one (n, k) plane per iteration."""
+    N, K, P, Q = y.shape
+    for nk in prange(N * K):
+        n, k = nk // K, nk % K
+        for p in range(P):
+            base = ((n * P + p) * Q) * Kp + k
+            for q in range(Q):
+                v = yh[base + q * Kp] + bias[k]
+                y[n, k, p, q] = (0 if v <= 0 else v) if relu else v
+
+
+@kernel
+def blocked_fwd(xh, wp, yh, N, P, Q, Hx, Wx, C, G, Cg, Kp_g, sh, sw, dh, dw, R, S, lanes):
+    """yh[n, p, q, g*Kp_g + k] = sum_{t, c} wp[g, k // KB, t, c, k % KB] * xh[n, p*sh + r*dh, q*sw + s*dw,
+    g*Cg + c] with KB = VECS*LANES. Iteration (n, p, g, k-block) owns its output row segment."""
+    kb_w = VECS * lanes
+    nkb = Kp_g // kb_w
+    nqt = (Q + ROWS - 1) // ROWS
+    T = R * S
+    for it in prange(N * P * G * nkb):
+        kb, g = it % nkb, (it // nkb) % G
+        p, n = (it // (nkb * G)) % P, it // (nkb * G * P)
+        for qt in range(nqt):
+            q0 = qt * ROWS
+            acc = tile_zeros(xh, ROWS, VECS)
+            for t in range(T):
+                xrow = ((n * Hx + p * sh + (t // S) * dh) * Wx + q0 * sw + (t % S) * dw) * C + g * Cg
+                wrow = ((g * nkb + kb) * T + t) * Cg * kb_w
+                for c in range(Cg):
+                    acc = tile_fma(acc, wp, wrow + c * kb_w, lanes, xh, xrow + c, sw * C)
+            ybase = ((n * P + p) * Q + q0) * G * Kp_g + g * Kp_g + kb * kb_w
+            tile_store(acc, yh, ybase, G * Kp_g, lanes, Q - q0, VECS, lanes, kb_w)
+
+
+@kernel
+def blocked_bwd_weight(xh, gy, part, Hx, Wx, C, G, Cg, Kg, sh, sw, dh, dw, R, S, lanes):
+    """part[n, g*Kg + k, t, c] = sum_{p,q} gy[n, g*Kg + k, p, q] * xh[n, p*sh + r*dh, q*sw + s*dw, g*Cg + c].
+    Iteration (n, g, block of ROWS output channels) writes only its own rows of part[n]."""
+    N, K, P, Q = gy.shape
+    T, cw = R * S, VECS * lanes
+    nkb, ncb = (Kg + ROWS - 1) // ROWS, (Cg + cw - 1) // cw
+    for it in prange(N * G * nkb):
+        kb, g, n = it % nkb, (it // nkb) % G, it // (nkb * G)
+        k0 = g * Kg + kb * ROWS
+        nk = min(ROWS, Kg - kb * ROWS)
+        rows = np.zeros((ROWS, P * Q), gy.dtype)  # this block's gy planes, zero past the group's channels
+        for i in range(nk):
+            rows[i] = gy[n, k0 + i].reshape(P * Q)
+        out = (n * K + k0) * T * Cg
+        part[out:out + nk * T * Cg] = 0
+        for p0 in range(0, P, PB):
+            for t in range(T):
+                for cb in range(ncb):
+                    c0 = cb * cw
+                    acc = tile_zeros(xh, ROWS, VECS)
+                    for p in range(p0, min(p0 + PB, P)):
+                        xrow = ((n * Hx + p * sh + (t // S) * dh) * Wx + (t % S) * dw) * C + g * Cg + c0
+                        if Cg - c0 >= cw:
+                            for q in range(Q):
+                                acc = tile_fma(acc, xh, xrow + q * sw * C, lanes, rows, p * Q + q, P * Q)
+                        else:
+                            for q in range(Q):
+                                acc = tile_fma_tail(acc, xh, xrow + q * sw * C, lanes, rows, p * Q + q, P * Q,
+                                                    Cg - c0)
+                    tile_store_add(acc, part, out + t * Cg + c0, T * Cg, lanes, nk, VECS, lanes, Cg - c0)
+
+
+# ---------------------------------------------------------------------------------------------- registry ops
+def channels_last(p: ConvParams, x: np.ndarray, slack: int) -> tuple[np.ndarray, int, int]:
+    """The padded channels-last copy of x (flat, in a reused workspace), its row count and row width."""
+    (pt, pb), (pl, pr) = p.padding
+    Hp, Wx = p.H + pt + pb, p.W + pl + pr + slack
+    xh = workspace("channels_last", p.N * Hp * Wx * p.C, x.dtype)
+    if xh.size:
+        to_channels_last(x, xh, pt, pl, Hp, Wx)
+    return xh, Hp, Wx
+
+
+def conv2d_blocked_v5(p: ConvParams, x: np.ndarray, w: np.ndarray, b, relu: bool = False) -> np.ndarray:
+    lanes_ = lanes(x.itemsize)
+    kb_w = VECS * lanes_
+    xh, Hp, Wx = channels_last(p, x, ROWS * p.stride[1])
+    Kp_g = -(-p.Kg // kb_w) * kb_w
+    wp = np.zeros((p.groups, Kp_g, p.R * p.S, p.Cg), x.dtype)  # packed [g, k-block, t, c, k]
+    wp[:, :p.Kg] = w.reshape(p.groups, p.Kg, p.Cg, p.R * p.S).transpose(0, 1, 3, 2)
+    wp = np.ascontiguousarray(wp.reshape(p.groups, Kp_g // kb_w, kb_w, p.R * p.S, p.Cg).transpose(0, 1, 3, 4, 2))
+    yh = workspace("channels_last_out", p.N * p.P * p.Q * p.groups * Kp_g, x.dtype)
+    if yh.size:
+        blocked_fwd(xh, wp.reshape(-1), yh, p.N, p.P, p.Q, Hp, Wx, p.C, p.groups, p.Cg, Kp_g, *p.stride,
+                    *p.dilation, p.R, p.S, lanes_)
+    padded_k = np.zeros(p.groups * Kp_g, x.dtype)
+    padded_k.reshape(p.groups, Kp_g)[:, :p.Kg] = bias_or_zeros(p, b, x.dtype).reshape(p.groups, p.Kg)
+    keep = (np.arange(p.groups)[:, None] * Kp_g + np.arange(p.Kg)[None, :]).reshape(-1)
+    return filled(p.y_shape, x.dtype, lambda y: _unpack(yh, y, padded_k, keep, p.groups * Kp_g, relu))
+
+
+def _unpack(yh, y, bias_padded, keep, Kp, relu):
+    """from_channels_last, skipping the zero-padded output channels of each group (none when Kg fills blocks)."""
+    if len(keep) == Kp:
+        return from_channels_last(yh, y, bias_padded, Kp, relu)
+    full = np.empty((y.shape[0], Kp) + y.shape[2:], y.dtype)
+    from_channels_last(yh, full, bias_padded, Kp, relu)
+    y[...] = full[:, keep]
+    return None
+
+
+def conv2d_bwd_weight_blocked_v5(p: ConvParams, gy: np.ndarray, x: np.ndarray) -> np.ndarray:
+    lanes_ = lanes(x.itemsize)
+    xh, Hp, Wx = channels_last(p, x, 0)
+    part = workspace("weight_partials", p.N * p.K * p.R * p.S * p.Cg, x.dtype)
+    if part.size:
+        blocked_bwd_weight(xh, gy, part, Hp, Wx, p.C, p.groups, p.Cg, p.Kg, *p.stride, *p.dilation, p.R, p.S,
+                           lanes_)
+    summed = part.reshape(p.N, p.K, p.R * p.S, p.Cg).sum(axis=0) if p.N else np.zeros((p.K, p.R * p.S, p.Cg))
+    gw = filled(p.w_shape, x.dtype, lambda gw: None)
+    gw[...] = summed.transpose(0, 2, 1).reshape(p.w_shape)
+    return gw

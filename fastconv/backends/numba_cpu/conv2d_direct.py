@@ -1,0 +1,127 @@
+"""conv2d v1: the naive direct kernels, forward and backward: the readable rung of the ladder.
+
+x (N,C,H,W), w (K,Cg,R,S), y (N,K,P,Q), G groups (C = G*Cg, K = G*Kg), output channel k in group g = k // Kg:
+    y[n,k,p,q] = b[k] + sum_{c<Cg,r,s} x[n, g*Cg+c, p*sh - pt + r*dh, q*sw - pl + s*dw] * w[k,c,r,s]
+(taps outside the input read zero). P = floor((H + pt + pb - dh*(R-1) - 1) / sh) + 1, likewise Q.
+
+    direct_v1   one (n, k) output plane per iteration, scalar loops, bounds checked per tap.
+                Measured (bench_results/numba_cpu.md, float32, 2 threads): 0.8 GFLOP/s on case a (3x3, C=K=64).
+
+The bias gradient (sum of gy over n, p, q) is here too; every faster algorithm shares it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+
+from ...arrays import empty
+from ...params import ConvParams
+from .batchnorm import stats
+from .config import filled, kernel
+
+
+@kernel
+def conv2d_fwd_direct_v1(x, w, b, y, sh, sw, pt, pl, dh, dw, relu):
+    """One (n, k) plane of y per iteration, each output the full sum over (c, r, s) (then ReLU if asked):
+    iterations write disjoint planes. Taps outside the input are skipped (zero padding)."""
+    N, C, H, W = x.shape
+    K, Cg, R, S = w.shape
+    P, Q = y.shape[2], y.shape[3]
+    Kg = K // (C // Cg)
+    for nk in prange(N * K):
+        n, k = nk // K, nk % K
+        c0 = (k // Kg) * Cg
+        for p in range(P):
+            for q in range(Q):
+                acc = b[k]
+                for c in range(Cg):
+                    for r in range(R):
+                        h = p * sh - pt + r * dh
+                        if 0 <= h < H:
+                            for s in range(S):
+                                v = q * sw - pl + s * dw
+                                if 0 <= v < W:
+                                    acc += x[n, c0 + c, h, v] * w[k, c, r, s]
+                y[n, k, p, q] = 0 if relu and acc <= 0 else acc
+
+
+@kernel
+def conv2d_bwd_data_direct_v1(gy, w, gx, sh, sw, pt, pl, dh, dw):
+    """gx[n,c,h,v] = sum over k in c's group and taps (r, s) with h = p*sh - pt + r*dh for an integer p in
+    [0, P) (likewise v, q): a gather, one (n, c) plane of gx per iteration, so iterations write disjoint planes."""
+    N, K, P, Q = gy.shape
+    C, H, W = gx.shape[1], gx.shape[2], gx.shape[3]
+    Cg, R, S = w.shape[1], w.shape[2], w.shape[3]
+    Kg = K // (C // Cg)
+    for nc in prange(N * C):
+        n, cc = nc // C, nc % C
+        g, c = cc // Cg, cc % Cg
+        for h in range(H):
+            for v in range(W):
+                acc = 0.0
+                for r in range(R):
+                    ph = h + pt - r * dh
+                    if ph >= 0 and ph % sh == 0 and ph // sh < P:
+                        for s in range(S):
+                            pv = v + pl - s * dw
+                            if pv >= 0 and pv % sw == 0 and pv // sw < Q:
+                                for k in range(g * Kg, (g + 1) * Kg):
+                                    acc += gy[n, k, ph // sh, pv // sw] * w[k, c, r, s]
+                gx[n, cc, h, v] = acc
+
+
+@kernel
+def conv2d_bwd_weight_direct_v1(gy, x, gw, sh, sw, pt, pl, dh, dw):
+    """gw[k,c,r,s] = sum_{n,p,q} gy[n,k,p,q] * x[n, g*Cg+c, p*sh - pt + r*dh, q*sw - pl + s*dw]: one (k, c)
+    filter slice per iteration, each owning its R*S outputs and summing over (n, p, q) in a fixed order."""
+    N, K, P, Q = gy.shape
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    Cg, R, S = gw.shape[1], gw.shape[2], gw.shape[3]
+    Kg = K // (C // Cg)
+    for kc in prange(K * Cg):
+        k, c = kc // Cg, kc % Cg
+        cx = (k // Kg) * Cg + c
+        for r in range(R):
+            for s in range(S):
+                acc = 0.0
+                for n in range(N):
+                    for p in range(P):
+                        h = p * sh - pt + r * dh
+                        if 0 <= h < H:
+                            for q in range(Q):
+                                v = q * sw - pl + s * dw
+                                if 0 <= v < W:
+                                    acc += gy[n, k, p, q] * x[n, cx, h, v]
+                gw[k, c, r, s] = acc
+
+
+# ---------------------------------------------------------------------------------------------- registry ops
+def geometry(p: ConvParams) -> tuple[int, ...]:
+    """(sh, sw, pad_top, pad_left, dh, dw): the ints every conv kernel takes."""
+    (sh, sw), ((pt, _), (pl, _)), (dh, dw) = p.stride, p.padding, p.dilation
+    return sh, sw, pt, pl, dh, dw
+
+
+def bias_or_zeros(p: ConvParams, b: np.ndarray | None, dtype) -> np.ndarray:
+    return np.zeros(p.K, dtype) if b is None else b
+
+
+def conv2d_direct_v1(p: ConvParams, x, w, b, relu: bool = False):
+    return filled(p.y_shape, x.dtype, lambda y: conv2d_fwd_direct_v1(x, w, bias_or_zeros(p, b, x.dtype), y,
+                                                                     *geometry(p), relu))
+
+
+def conv2d_bwd_data_v1(p: ConvParams, gy, w):
+    return filled(p.x_shape, gy.dtype, lambda gx: conv2d_bwd_data_direct_v1(gy, w, gx, *geometry(p)))
+
+
+def conv2d_bwd_weight_v1(p: ConvParams, gy, x):
+    return filled(p.w_shape, gy.dtype, lambda gw: conv2d_bwd_weight_direct_v1(gy, x, gw, *geometry(p)))
+
+
+def conv2d_bwd_bias(p: ConvParams, gy):
+    """Per-(n, k) plane sums, then a fixed-order sum over n."""
+    gb = empty((p.K,), gy.dtype)
+    gb[:] = (stats(gy.reshape(p.N, p.K, p.P * p.Q))[..., 0] * (p.P * p.Q)).sum(axis=0) if gy.size else 0
+    return gb

@@ -1,0 +1,49 @@
+"""How `algo="auto"` ranks the numba conv algorithms: a table derived from measured data, not from guesses.
+
+Each call falls in the first category whose predicate holds; the category lists the algorithms fastest first, as
+measured by `benchmarks/test_numba_cpu.py` on the shared problems (fastconv.bench.cases: float32, 2 threads) and
+recorded with the per-case medians in bench_results/numba_cpu.json ("selection" there shows which cases decided
+each row). tests/test_backend_numba_select.py checks that `auto` follows this table and that the table agrees with
+the recorded measurements. Algorithms a category does not list rank below the listed ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ...params import ConvParams
+
+# (category, predicate, algorithms fastest first) per registry op; first matching category wins.
+RULES: dict[str, list[tuple[str, Callable[[ConvParams], bool], tuple[str, ...]]]] = {
+    "conv2d": [
+        ("depthwise", lambda p: p.is_depthwise, ("depthwise_v4", "rows_v2", "direct_v1")),
+        ("pointwise", lambda p: p.is_pointwise, ("pointwise_v3", "rows_v2", "blocked_v5", "direct_v1")),
+        ("grouped", lambda p: p.is_grouped, ("rows_v2", "direct_v1", "blocked_v5")),
+        ("strided", lambda p: p.is_strided, ("rows_v2", "blocked_v5", "direct_v1")),
+        ("dense", lambda p: True, ("rows_v2", "blocked_v5", "direct_v1")),
+    ],
+    "conv2d_bwd_data": [
+        ("pointwise", lambda p: p.is_pointwise, ("pointwise_v3", "rows_v2", "direct_v1")),
+        ("any", lambda p: True, ("rows_v2", "direct_v1")),
+    ],
+    "conv2d_bwd_weight": [
+        ("depthwise", lambda p: p.is_depthwise, ("direct_v1", "blocked_v5")),
+        ("any", lambda p: True, ("blocked_v5", "direct_v1")),
+    ],
+}
+
+
+def category(op: str, p: ConvParams) -> tuple[str, tuple[str, ...]]:
+    """The first rule of `op` that matches p: (category name, ranked algorithms)."""
+    for name, matches, ranking in RULES[op]:
+        if matches(p):
+            return name, ranking
+    raise AssertionError(f"the last rule of {op} matches every call")  # pragma: no cover
+
+
+def priority(op: str, algo: str) -> Callable[[ConvParams], float]:
+    """The dispatch priority of `algo` for `op`: higher for earlier places in the matching rule's ranking."""
+    def rank(p: ConvParams) -> float:
+        _, ranking = category(op, p)
+        return len(ranking) - ranking.index(algo) if algo in ranking else 0
+    return rank

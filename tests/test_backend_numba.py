@@ -1,0 +1,140 @@
+"""The "numba" backend: every (op, algo) against the float64 reference on the awkward shapes of cases.py, float32
+and float64, outputs poisoned (conftest); NaN propagation; identical results for 1 and 2 threads.
+
+Each conv algorithm runs on every case it supports (its registered `supports` predicate decides, the same one
+`algo="auto"` and the error messages use), so a restricted algorithm is tested on all the shapes it takes."""
+
+import conformance as cf
+import numpy as np
+import pytest
+from cases import (
+    ADAPTIVE_CASES,
+    AVG_POOL_CASES,
+    BN_SHAPES,
+    CONV1D_CASES,
+    CONV2D_CASES,
+    ELTWISE_SHAPES,
+    MAX_POOL_CASES,
+    ConvCase,
+)
+from helpers import assert_close, rand
+
+import fastconv as fc
+from fastconv import dispatch
+from fastconv.params import conv_params
+
+B = "numba"
+
+# Shapes past the register tiles (VECS rows x LANES columns, ROWS channels, VECS*LANES pixels) so that full tiles,
+# several channel blocks and the masked edge tiles all run; cases.py's awkward shapes fit in one tile.
+TILE_CASES = [
+    ConvCase("tiles_dense", (2, 5, 19, 37), (13, 5, 3, 3), dict(padding=1)),
+    ConvCase("tiles_strided", (1, 4, 23, 45), (8, 4, 3, 3), dict(stride=2, padding=(2, 1))),
+    ConvCase("tiles_grouped_dilated", (1, 6, 14, 40), (14, 3, 3, 3), dict(groups=2, dilation=2, padding=2)),
+    ConvCase("tiles_pointwise", (2, 9, 13, 11), (14, 9, 1, 1), dict()),
+    ConvCase("tiles_deep", (1, 40, 9, 20), (7, 40, 3, 3), dict(padding=1)),  # more than one input-channel block
+    ConvCase("tiles_depthwise", (2, 6, 21, 35), (12, 1, 3, 3), dict(groups=6, padding=1)),
+]
+ALL_CONV = CONV2D_CASES + CONV1D_CASES + TILE_CASES
+DTYPES = [np.float32, np.float64]
+ids = lambda cases: [c.id for c in cases]  # noqa: E731
+
+
+def _params(case):
+    """The zero-padded ConvParams a backend's conv receives for this case (the registry's view of it)."""
+    kw = dict(stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros") | case.kw
+    p = conv_params("conv", case.x, case.w, None, kw["stride"], kw["padding"], kw["dilation"], kw["groups"],
+                    kw["padding_mode"], np.float32)
+    return p.padded() if p.padding_mode != "zeros" else p
+
+
+def conv_table(op):
+    """(algo, case) for every conv algorithm of `op` and every case it supports."""
+    dispatch.algos(op, B)  # loads the backend
+    impls = dispatch._IMPLS[(op, B)]
+    return [pytest.param(a, c, id=f"{a}-{c.id}") for a, impl in impls.items()
+            for c in ALL_CONV if impl.supports(_params(c))]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("algo, case", conv_table("conv2d"))
+def test_conv_forward(algo, case, dtype, rng):
+    cf.check_conv_forward(B, algo, case, dtype, rng)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("algo, case", conv_table("conv2d_bwd_data"))
+def test_conv_backward_data(algo, case, dtype, rng):
+    cf.check_conv_backward(B, algo, case, dtype, rng, need=(True, False, False))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("algo, case", conv_table("conv2d_bwd_weight"))
+def test_conv_backward_weight(algo, case, dtype, rng):
+    cf.check_conv_backward(B, algo, case, dtype, rng, need=(False, True, False))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", ALL_CONV, ids=ids(ALL_CONV))
+def test_conv_auto(case, dtype, rng):
+    """What a default call runs: algo='auto' for the forward and all three gradients (the bias one included)."""
+    cf.check_conv_forward(B, "auto", case, dtype, rng)
+    cf.check_conv_backward(B, "auto", case, dtype, rng)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", MAX_POOL_CASES, ids=ids(MAX_POOL_CASES))
+def test_max_pool(case, dtype, rng):
+    cf.check_max_pool(B, case, dtype, rng)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", MAX_POOL_CASES, ids=ids(MAX_POOL_CASES))
+def test_max_pool_values_only(case, dtype, rng):
+    """Without return_indices max pooling takes its own (separable, index-free) kernel."""
+    x = rand(rng, case.x, dtype)
+    ref = fc.max_pool2d(x.astype(np.float64), **case.kw, backend="numpy")
+    assert_close(fc.max_pool2d(x, **case.kw, backend=B), ref, "pool", dtype, case.id)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", AVG_POOL_CASES, ids=ids(AVG_POOL_CASES))
+def test_avg_pool(case, dtype, rng):
+    cf.check_avg_pool(B, case, dtype, rng)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", ADAPTIVE_CASES, ids=ids(ADAPTIVE_CASES))
+def test_adaptive_pool(case, dtype, rng):
+    cf.check_adaptive_pool(B, case, dtype, rng)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", BN_SHAPES)
+def test_batch_norm(shape, training, dtype, rng):
+    cf.check_batch_norm(B, shape, training, dtype, rng)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", ELTWISE_SHAPES)
+def test_relu(shape, dtype, rng):
+    cf.check_relu(B, shape, dtype, rng)
+
+
+
+FUSED_CASES = TILE_CASES + CONV2D_CASES[:9]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("algo, case", [p for p in conv_table("conv2d") if p.values[1] in FUSED_CASES])
+def test_conv_relu_fused(algo, case, dtype, rng):
+    """The internal fused conv+bias+ReLU equals relu(conv2d) of the reference, NaN included."""
+    from fastconv.backends.numba_cpu.fused import conv2d_relu  # noqa: PLC0415
+
+    x, w, b = rand(rng, case.x, dtype), rand(rng, case.w, dtype), rand(rng, (case.w[0],), dtype)
+    x[0, 0, 0, 0] = np.nan
+    kw = {k: v for k, v in case.kw.items() if k != "padding_mode"}
+    ref = fc.relu(fc.conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), backend="numpy",
+                            **kw), backend="numpy")
+    assert_close(conv2d_relu(x, w, b, algo=algo, **kw), ref, "conv", dtype, f"{algo} {case.id}")

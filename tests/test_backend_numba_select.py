@@ -1,0 +1,87 @@
+"""algo='auto' on the numba backend: it follows the measured table in selection.py, the table agrees with the
+recorded benchmark results, and the register-tiled kernels compile to the intended FMA tiles."""
+
+import json
+import re
+from pathlib import Path
+
+import numba
+import numpy as np
+import pytest
+
+import fastconv as fc
+from fastconv.backends.numba_cpu import config, selection
+from fastconv.bench.cases import CPU_CONV
+
+RESULTS = Path(__file__).resolve().parents[1] / "bench_results" / "numba_cpu.json"
+
+# One call per category of selection.RULES (x shape, w shape, kwargs) -> the category it must fall in.
+TABLE = [
+    ((2, 8, 9, 9), (8, 1, 3, 3), dict(groups=8, padding=1), "depthwise"),
+    ((2, 8, 9, 9), (5, 8, 1, 1), dict(), "pointwise"),
+    ((2, 8, 9, 9), (6, 4, 3, 3), dict(groups=2, padding=1), "grouped"),
+    ((2, 8, 9, 9), (5, 8, 3, 3), dict(stride=2, padding=1), "strided"),
+    ((2, 8, 9, 9), (5, 8, 1, 1), dict(stride=2), "strided"),
+    ((2, 8, 9, 9), (5, 8, 3, 3), dict(padding=1, dilation=2), "dense"),
+]
+
+
+def _select(xs, ws, kw, backward=False):
+    x, w = np.empty(xs, np.float32), np.empty(ws, np.float32)
+    if not backward:
+        return fc.select(fc.conv2d, x, w, **kw)
+    y = fc.conv2d(np.zeros(xs), np.zeros(ws), backend="numpy", **kw)
+    return fc.select(fc.conv2d_backward, np.empty(y.shape, np.float32), x, w, need_bias=False, **kw)
+
+
+@pytest.mark.parametrize("xs, ws, kw, expected", TABLE, ids=[f"{t[3]}{i}" for i, t in enumerate(TABLE)])
+def test_auto_follows_the_table(xs, ws, kw, expected):
+    """Forward and both gradients: auto runs the first algorithm of the matching category's ranking."""
+    picked = {s.op: s.algo for s in _select(xs, ws, kw) + _select(xs, ws, kw, backward=True)}
+    p = fc.params.conv_params("conv2d", xs, ws, None, kw.get("stride", 1), kw.get("padding", 0),
+                              kw.get("dilation", 1), kw.get("groups", 1), "zeros", np.float32)
+    assert selection.category("conv2d", p)[0] == expected
+    for op, algo in picked.items():
+        assert algo == selection.category(op, p)[1][0], f"{op}: auto chose {algo}"
+
+
+def test_every_ranked_algorithm_is_registered():
+    for op, rules in selection.RULES.items():
+        have = set(fc.dispatch.algos(op, "numba"))
+        for name, _, ranking in rules:
+            assert set(ranking) <= have, f"{op} rule {name} ranks unknown algorithms {set(ranking) - have}"
+
+
+def test_table_agrees_with_the_recorded_measurements():
+    """For every shared problem in bench_results/numba_cpu.json, auto's algorithm is the fastest measured numba
+    algorithm for it, or within 10% of that one (the timing noise on a shared machine)."""
+    doc = json.loads(RESULTS.read_text())
+    for pr in CPU_CONV:
+        measured = {algo: ms for algo, ms, _ in doc["selection"][pr.name]}
+        chosen = _select(pr.x_shape, pr.w_shape, pr.kwargs)[0].algo
+        best = min(measured.values())
+        assert measured[chosen] <= 1.10 * best, f"{pr.name}: auto picks {chosen} ({measured[chosen]} ms) but " \
+                                                f"the measured ranking is {doc['selection'][pr.name]}"
+
+
+def test_rows_kernel_keeps_its_tile_in_registers():
+    """The inner loop of rows_v2 is ROWS*VECS vector FMAs fed by VECS loads and ROWS broadcasts, with no stack
+    vector traffic to the stack (compiled afresh: cached code cannot be inspected)."""
+    from fastconv.backends.numba_cpu.conv2d_rows import conv_rows  # noqa: PLC0415
+
+    fresh = numba.njit(fastmath=set(config.FASTMATH))(conv_rows.py_func)
+    f32 = np.zeros(1, np.float32)
+    args = (f32, 0, 1, 1, np.zeros(1, np.int64), f32, f32, f32, 0, 1, 1, 0, 1, 1, 1, 1, 1, False,
+            config.lanes(4))
+    fresh.compile(tuple(numba.typeof(a) for a in args))
+    asm = fresh.inspect_asm(fresh.signatures[0])
+    reg = "zmm" if config.VECTOR_BYTES == 64 else "ymm"
+    tiles = config.TILE_ROWS * config.TILE_VECS
+    # the innermost loop: the block that ends in a backward jump and holds the FMAs
+    blocks = re.split(r"\n\.LBB\S+:", asm)
+    fma_blocks = [b for b in blocks if len(re.findall(rf"vfmadd\w+\s+.*%{reg}", b)) >= tiles]
+    assert fma_blocks, f"no loop body with {tiles} {reg} FMAs"
+    body = fma_blocks[0]
+    assert len(re.findall(rf"vfmadd\w+\s+.*%{reg}", body)) == tiles
+    spills = [line for line in body.splitlines() if "rsp" in line and reg in line]
+    assert not spills, f"vector registers spill to the stack: {spills}"
