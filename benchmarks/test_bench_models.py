@@ -5,12 +5,14 @@ default backend for NumPy arrays vs torch CPU, in the same run.
 
 Checked first: fastconv's logits equal those of the torch twin (benchmarks/torch_twin.py: the same network and
 weights on torch.nn) to float32 tolerance. Timed interleaved, as benchmarks/test_numba_cpu.py: one benchmark round
-runs each implementation once, in an order that rotates every round, with a short pause before each call, so that
-load from other processes hits all of them alike; per-implementation median, IQR and min go to extra_info.
-Implementations: torch; fastconv; and fastconv with NumPy's BLAS limited to one thread (threadpoolctl), because
-the Linear layer's matmul runs on OpenBLAS's own threads, which compete with the numba backend's thread pool for
-the cores. OpenMP runtimes (numba's `omp` threading layer, torch) spin while waiting by default, which on a
-loaded machine stalls them badly; OMP_WAIT_POLICY=PASSIVE avoids that for both (recorded in extra_info).
+runs each implementation once, in an order that rotates every round, with a short pause before each, so that load
+from other processes hits all of them alike; per-implementation median, IQR and min go to extra_info. Each timing
+is a burst of BURST forwards back to back, as in an inference loop (reported per forward): there one forward's
+thread pools are still awake when the next one starts. Implementations: torch; fastconv; and fastconv with
+NumPy's BLAS limited to one thread (threadpoolctl), because the Linear layer's matmul runs on OpenBLAS's threads,
+which keep spinning after it and compete with the numba backend's thread pool for the two cores. OpenMP runtimes
+(numba's `omp` threading layer, torch) spin while waiting by default, which on a loaded machine stalls them
+badly; OMP_WAIT_POLICY=PASSIVE avoids that for both (recorded in extra_info).
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ torch = pytest.importorskip("torch")
 threadpoolctl = pytest.importorskip("threadpoolctl")
 from torch_twin import torch_twin  # noqa: E402  (needs torch)
 
-ROUNDS = {1: 9, 8: 5}
-PAUSE = 0.05  # s before each timed call: the previous call's thread pools go idle first
+ROUNDS = {1: 9, 8: 4}
+BURST = 4  # forwards per timing
+PAUSE = 0.25  # s before each timed burst: the previous one's thread pools stop spinning (OpenBLAS: ~0.1 s)
 
 
 def _stats(ts: list[float]) -> dict:
@@ -43,13 +46,18 @@ def _implementations(model: nn.Module, twin: torch.nn.Module, x: np.ndarray) -> 
 
     def torch_forward():
         with torch.no_grad():
-            twin(tx)
+            for _ in range(BURST):
+                twin(tx)
+
+    def fastconv_forward():
+        for _ in range(BURST):
+            model(x)
 
     def fastconv_blas1():
         with threadpoolctl.threadpool_limits(1, user_api="blas"):
-            model(x)
+            fastconv_forward()
 
-    return {"torch": torch_forward, "fastconv": lambda: model(x), "fastconv, BLAS 1 thread": fastconv_blas1}
+    return {"torch": torch_forward, "fastconv": fastconv_forward, "fastconv, BLAS 1 thread": fastconv_blas1}
 
 
 @pytest.mark.parametrize("n", [1, 8])
@@ -73,7 +81,7 @@ def test_forward(benchmark, name, n):
             time.sleep(PAUSE)
             t = time.perf_counter()
             fns[k]()
-            times[k].append(time.perf_counter() - t)
+            times[k].append((time.perf_counter() - t) / BURST)
         order.append(order.pop(0))
 
     benchmark.pedantic(one_round, rounds=ROUNDS[n], warmup_rounds=1)
@@ -83,6 +91,6 @@ def test_forward(benchmark, name, n):
         "model": name, "batch": n, "macs": fc.summary(model, x.shape).total_macs, "rel_err_vs_torch": err,
         "fastconv_backend": conv.backend,
         "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "(unset)"),
+        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "(unset)"), "burst": BURST,
         "times": {k: _stats(ts[1:]) for k, ts in times.items()},  # the first call of each is the warm-up
     })
