@@ -38,6 +38,7 @@ from .functional import (
     relu_backward,
     select,
 )
+from .model_summary import Summary, summary
 from .params import conv_output_size
 
 __version__ = "0.1.0"
@@ -45,6 +46,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BackendStatus",
     "Selection",
+    "Summary",
     "adaptive_avg_pool2d",
     "adaptive_avg_pool2d_backward",
     "autotune",
@@ -70,5 +72,6 @@ __all__ = [
     "relu_backward",
     "select",
     "set_backend",
+    "summary",
     "use_backend",
 ]

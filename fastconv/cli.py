@@ -11,7 +11,7 @@ import importlib
 
 from . import __version__
 
-COMMAND_MODULES = ("fastconv.demo", "fastconv.train", "fastconv.bench.cli")
+COMMAND_MODULES = ("fastconv.demo", "fastconv.train", "fastconv.bench.cli", "fastconv.model_summary")
 
 
 def main(argv: list[str] | None = None) -> int:

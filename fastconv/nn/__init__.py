@@ -11,7 +11,7 @@ from the tape (fastconv.nn.tape). `apply(forward, backward, *inputs)` records a 
 """
 
 from .array_layers import Dropout, Flatten, Linear, LocalResponseNorm
-from .init import manual_seed
+from .init import manual_seed, no_init
 from .layers import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv1d, Conv2d, MaxPool2d, ReLU
 from .loss import CrossEntropyLoss
 from .module import Layer, LoadResult, Module, Parameter, Sequential
@@ -21,5 +21,5 @@ from .tape import apply
 __all__ = [
     "AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm2d", "Conv1d", "Conv2d", "CrossEntropyLoss", "Dropout", "Flatten",
     "Layer", "Linear", "LoadResult", "LocalResponseNorm", "MaxPool2d", "Module", "Parameter", "ReLU", "Sequential",
-    "add", "apply", "cat", "flatten", "manual_seed",
+    "add", "apply", "cat", "flatten", "manual_seed", "no_init",
 ]

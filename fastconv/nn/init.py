@@ -3,12 +3,17 @@
 Every random draw of fastconv.nn (initial weights, dropout masks) comes from `default_generator()` unless a
 generator is passed, so `fastconv.nn.manual_seed(0)` before building and training a model makes the whole run
 reproducible, and identical on every backend (values are drawn on the host, then moved). Values are drawn in
-float64 and stored in the parameter's dtype and array kind.
+float64 and stored in the parameter's dtype and array kind. Inside `with no_init():` every initialiser leaves
+its parameter as it is (zeros, batch-norm weights one), for a model whose weights are loaded or never read
+(fastconv.summary): building VGG-16 then draws no 138 M random numbers.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -17,6 +22,7 @@ from ..arrays import array_kind, array_module
 from .module import Parameter
 
 _GENERATOR = [np.random.default_rng(0)]
+_SKIP: contextvars.ContextVar[bool] = contextvars.ContextVar("fastconv_no_init", default=False)
 
 
 def manual_seed(seed: int) -> np.random.Generator:
@@ -29,9 +35,22 @@ def default_generator() -> np.random.Generator:
     return _GENERATOR[0]
 
 
-def _fill(p: Parameter, values: np.ndarray) -> Parameter:
+@contextlib.contextmanager
+def no_init() -> Iterator[None]:
+    """Within it, initialisers draw nothing and leave parameters unchanged."""
+    token = _SKIP.set(True)
+    try:
+        yield
+    finally:
+        _SKIP.reset(token)
+
+
+def _fill(p: Parameter, draw: Callable[[], np.ndarray]) -> Parameter:
+    """p.data = draw(), unless inside no_init()."""
+    if _SKIP.get():
+        return p
     xp = array_module(array_kind(p.data))
-    p.data = xp.asarray(values.astype(p.data.dtype))
+    p.data = xp.asarray(draw().astype(p.data.dtype))
     return p
 
 
@@ -61,28 +80,38 @@ def _kaiming_std(p: Parameter, a: float, mode: str, nonlinearity: str) -> float:
 
 def uniform_(p: Parameter, low: float = 0.0, high: float = 1.0,
              generator: np.random.Generator | None = None) -> Parameter:
-    return _fill(p, (generator or default_generator()).uniform(low, high, p.shape))
+    return _fill(p, lambda: (generator or default_generator()).uniform(low, high, p.shape))
 
 
 def normal_(p: Parameter, mean: float = 0.0, std: float = 1.0,
             generator: np.random.Generator | None = None) -> Parameter:
-    return _fill(p, (generator or default_generator()).normal(mean, std, p.shape))
+    return _fill(p, lambda: (generator or default_generator()).normal(mean, std, p.shape))
 
 
 def trunc_normal_(p: Parameter, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
                   generator: np.random.Generator | None = None) -> Parameter:
     """Normal(mean, std) restricted to [a, b] (absolute bounds, as torch), by redrawing what falls outside."""
-    gen = generator or default_generator()
-    values = gen.normal(mean, std, p.shape)
-    outside = (values < a) | (values > b)
-    while outside.any():
-        values[outside] = gen.normal(mean, std, int(outside.sum()))
+    def draw() -> np.ndarray:
+        gen = generator or default_generator()
+        values = gen.normal(mean, std, p.shape)
         outside = (values < a) | (values > b)
-    return _fill(p, values)
+        while outside.any():
+            values[outside] = gen.normal(mean, std, int(outside.sum()))
+            outside = (values < a) | (values > b)
+        return values
+
+    return _fill(p, draw)
 
 
 def constant_(p: Parameter, value: float) -> Parameter:
-    return _fill(p, np.full(p.shape, value))
+    return _fill(p, lambda: np.full(p.shape, value))
+
+
+def xavier_uniform_(p: Parameter, gain: float = 1.0, generator: np.random.Generator | None = None) -> Parameter:
+    """U(-bound, bound) with bound = gain * sqrt(6 / (fan_in + fan_out)) (Glorot uniform, Keras's default)."""
+    fan_in, fan_out = fans(p.shape)
+    bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    return uniform_(p, -bound, bound, generator)
 
 
 def kaiming_uniform_(p: Parameter, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
@@ -109,5 +138,6 @@ def default_weight_and_bias(weight: Parameter, bias: Parameter | None) -> None:
 
 
 def new_parameter(shape: tuple, value: float = 0.0, dtype: Any = np.float32) -> Parameter:
-    """A float32 host parameter filled with `value` (initialisers then overwrite it)."""
-    return Parameter(np.full(shape, value, dtype))
+    """A float32 host parameter filled with `value` (initialisers then overwrite it; zeros are allocated
+    lazily by the OS, so a parameter never written costs no memory traffic)."""
+    return Parameter(np.zeros(shape, dtype) if value == 0 else np.full(shape, value, dtype))

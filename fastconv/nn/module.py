@@ -238,6 +238,16 @@ class Module:
 
     # ------------------------------------------------------------------------------------------ calling
     def __call__(self, *inputs: Any) -> Any:
+        observer = _tape.current_observer()
+        if observer is None:
+            return self._call(inputs)
+        observer.enter(self)
+        try:
+            return self._call(inputs)
+        finally:
+            observer.exit(self)
+
+    def _call(self, inputs: tuple) -> Any:
         if not _tape.is_root_call():
             return self.forward(*inputs)
         self._tape = None

@@ -11,6 +11,10 @@ map, so afterwards only what each op chose to save stays in memory, and each nod
 soon as backward has used it. Composite forward code must therefore route every array through recorded ops:
 layers and the glue in fastconv.nn.ops (add, cat, flatten). An array made by plain NumPy inside a recorded
 forward (`x.reshape(...)`, `out += shortcut`) is refused or, for an in-place update, invisible, so use the glue.
+
+An Observer installed with `observe(observer)` watches a forward from inside (fastconv.summary uses one): it is
+told when each module call begins and ends, and every op that goes through `apply` runs through its `run`, which
+may inspect the op or compute its output some other way (the summary works out shapes without computing).
 """
 
 from __future__ import annotations
@@ -28,6 +32,37 @@ Backward = Callable[[Any, Any], Any]  # (saved, grad_output) -> grad of the inpu
 
 # None: no root call is running; False: a root call runs without recording (eval mode); else the recording Tape.
 _ACTIVE: contextvars.ContextVar[Tape | bool | None] = contextvars.ContextVar("fastconv_tape", default=None)
+
+
+class Observer:
+    """Watches module calls and ops while installed by `observe`; the defaults change nothing."""
+
+    def enter(self, module: Any) -> None:
+        """A module's __call__ begins."""
+
+    def exit(self, module: Any) -> None:
+        """A module's __call__ ends (also when it raised)."""
+
+    def run(self, name: str, forward: Forward, inputs: tuple) -> tuple[Any, Any]:
+        """Run one op recorded through `apply`: returns forward's (output, saved)."""
+        return forward(*inputs)
+
+
+_OBSERVER: contextvars.ContextVar[Observer | None] = contextvars.ContextVar("fastconv_observer", default=None)
+
+
+@contextlib.contextmanager
+def observe(observer: Observer) -> Iterator[Observer]:
+    """Install `observer` for the forward passes run inside the with-block."""
+    token = _OBSERVER.set(observer)
+    try:
+        yield observer
+    finally:
+        _OBSERVER.reset(token)
+
+
+def current_observer() -> Observer | None:
+    return _OBSERVER.get()
 
 
 @dataclass
@@ -141,11 +176,12 @@ def apply(forward: Forward, backward: Backward, *inputs: Any, name: str = "op") 
     record it so that the root's backward calls `backward(saved, grad_output)`, which returns the gradient of the
     input (or a tuple, one per input; None where there is none). Outside recording, `saved` is dropped at once.
     `name` names the op in error messages."""
-    tape = _ACTIVE.get()
+    tape, observer = _ACTIVE.get(), _OBSERVER.get()
+    run = forward if observer is None else (lambda *xs: observer.run(name, forward, xs))
     if not isinstance(tape, Tape):
-        return forward(*inputs)[0]
+        return run(*inputs)[0]
     sources = [tape.source(a, name) for a in inputs]
-    output, saved = forward(*inputs)
+    output, saved = run(*inputs)
     tape.push(backward, saved, sources, output)
     return output
 
