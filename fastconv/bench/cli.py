@@ -164,8 +164,6 @@ def _list_cases(args: argparse.Namespace) -> int:
     rows = [[c.problem.name or "-", c.op, f"`{to_descriptor(c.problem)}`", f"{flops(c) / 1e9:.3f}"]
             for c in _cases(args)]
     print(tables.markdown(["case", "op", "benchdnn descriptor", "GFLOP"], rows))
-    if not suites.arch_names():
-        print(f"\n({suites.MODELS_PENDING}; suites here: quick)")
     return 0
 
 
