@@ -17,6 +17,12 @@ it reads as (checked with `inspect_asm` in the tests: vfmadd231ps on zmm registe
     tile_store_add(...)                          the same masks, adding acc into Y
     tile_load(like, Y, off, i_step, j_step, m, nj, jl, n)   the inverse of tile_store (masked-off lanes zero)
     tile_relu(acc)                               acc = acc where acc > 0 or NaN, else 0
+    tile_max(a, b)                               b where b > a or b is NaN, else a (NaN propagates; on ties a)
+    tile_argmax(v, k, t, cv, ck, ct)             lane-wise (v, k, t) = (cv, ck, ct) where cv is the first maximum
+                                                 in key order: cv > v, or cv NaN and v not, or (cv == v or both
+                                                 NaN) and ck < k (keys: the candidates' positions)
+    vec_load(A, off, step)                       a 1x1 tile of A[off + l*step]: one load for step 1, two loads and
+                                                 a shuffle for step 2 (reads A[off + 2*LANES - 1]), else per lane
     vec_lanes(A); vec_copy(D, d, A, a, n)        LANES; one vector move of min(n, LANES) elements (masked)
 
 Offsets are element offsets into a C-contiguous array's data; nothing is bounds-checked, so the callers own the
@@ -35,6 +41,7 @@ from .config import VECTOR_BYTES
 
 _I32 = ir.IntType(32)
 _I64 = ir.IntType(64)
+_ONE = ir.Constant(_I64, 1)
 
 
 class Tile(types.Type):
@@ -200,6 +207,47 @@ def tile_relu(typingctx, acc):
     return acc(acc), codegen
 
 
+@intrinsic
+def tile_max(typingctx, a, b):
+    if not isinstance(a, Tile) or a != b:
+        raise TypeError(f"tile_max: needs two tiles of one type, got {a} and {b}")
+
+    def codegen(context, builder, sig, args):
+        ta, tb = args
+        for k in range(a.rows * a.vecs):
+            va, vb = builder.extract_value(ta, k), builder.extract_value(tb, k)
+            take = builder.or_(builder.fcmp_ordered(">", vb, va), builder.fcmp_unordered("uno", vb, vb))
+            ta = builder.insert_value(ta, builder.select(take, vb, va), k)
+        return ta
+
+    return a(a, b), codegen
+
+
+@intrinsic
+def tile_argmax(typingctx, v, k, t, cv, ck, ct):
+    if not isinstance(v, Tile) or any(a != v for a in (k, t, cv, ck, ct)):
+        raise TypeError(f"tile_argmax: needs six tiles of one type, got {(v, k, t, cv, ck, ct)}")
+    out = types.UniTuple(v, 3)
+
+    def codegen(context, builder, sig, args):
+        tv, tk, tt, cvs, cks, cts = args
+        for i in range(v.rows * v.vecs):
+            a, b = builder.extract_value(tv, i), builder.extract_value(cvs, i)
+            a_nan, b_nan = builder.fcmp_unordered("uno", a, a), builder.fcmp_unordered("uno", b, b)
+            same = builder.or_(builder.fcmp_ordered("==", b, a), builder.and_(a_nan, b_nan))
+            earlier = builder.fcmp_ordered("<", builder.extract_value(cks, i), builder.extract_value(tk, i))
+            take = builder.or_(builder.or_(builder.fcmp_ordered(">", b, a), builder.and_(b_nan, builder.not_(a_nan))),
+                               builder.and_(same, earlier))
+            tv = builder.insert_value(tv, builder.select(take, b, a), i)
+            tk = builder.insert_value(tk, builder.select(take, builder.extract_value(cks, i),
+                                                         builder.extract_value(tk, i)), i)
+            tt = builder.insert_value(tt, builder.select(take, builder.extract_value(cts, i),
+                                                         builder.extract_value(tt, i)), i)
+        return context.make_tuple(builder, out, [tv, tk, tt])
+
+    return out(v, k, t, cv, ck, ct), codegen
+
+
 # ---------------------------------------------------------------------------------------------- store
 def _store_intrinsic(accumulate: bool, doc: str):
     def typer(typingctx, acc, y, off, i_step, j_step, m, nj, jl, n):
@@ -291,6 +339,38 @@ def vec_lanes(typingctx, arr):
         return ir.Constant(_I64, _lanes_of(arr))
 
     return types.int64(arr), codegen
+
+
+@intrinsic
+def vec_load(typingctx, arr, off, step):
+    """A 1x1 tile of arr[off + l*step], l < LANES; step 1 and 2 with vector loads (step 2 reads 2*LANES
+    contiguous elements and keeps the even ones), any other step lane by lane."""
+    tile = Tile(arr.dtype, 1, 1)
+
+    def codegen(context, builder, sig, args):
+        a = args[0]
+        o, st = _i64(context, builder, off, args[1]), _i64(context, builder, step, args[2])
+        vec = _vec_type(context, tile)
+        out = cgutils.alloca_once(builder, vec)
+        with builder.if_else(builder.icmp_signed("==", st, ir.Constant(_I64, 1))) as (one, other):
+            with one:
+                builder.store(_load_vec(builder, vec, _addr(context, builder, arr, a, o)), out)
+            with other:
+                with builder.if_else(builder.icmp_signed("==", st, ir.Constant(_I64, 2))) as (two, any_step):
+                    with two:
+                        lo = _load_vec(builder, vec, _addr(context, builder, arr, a, o))
+                        hi = _load_vec(builder, vec, _addr(context, builder, arr, a, o, vec.count, _ONE))
+                        even = ir.Constant(ir.VectorType(_I32, vec.count), list(range(0, 2 * vec.count, 2)))
+                        builder.store(builder.shuffle_vector(lo, hi, even), out)
+                    with any_step:
+                        v = ir.Constant(vec, ir.Undefined)
+                        for lane in range(vec.count):
+                            x = builder.load(_addr(context, builder, arr, a, o, lane, st))
+                            v = builder.insert_element(v, x, ir.Constant(_I32, lane))
+                        builder.store(v, out)
+        return builder.insert_value(ir.Constant(ir.ArrayType(vec, 1), ir.Undefined), builder.load(out), 0)
+
+    return tile(arr, off, step), codegen
 
 
 @intrinsic
