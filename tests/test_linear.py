@@ -3,7 +3,10 @@ numba algorithm against it on awkward shapes and on shapes past its tiles, float
 (conftest); NaN propagation; identical results with 1 and 2 threads; what algo="auto" picks. The CUDA kernel runs
 in tests/test_backend_cuda.py through the same conformance checks."""
 
+import re
+
 import conformance as cf
+import numba
 import numpy as np
 import pytest
 from cases import LINEAR_CASES, LinearCase
@@ -12,6 +15,8 @@ from test_backend_numba_props import one_vs_two  # noqa: F401  (fixture)
 
 import fastconv as fc
 from fastconv import dispatch
+from fastconv.backends.numba_cpu import config
+from fastconv.backends.numba_cpu.linear import DOT_ROWS, DOT_VECS, linear_dot
 
 B = "numba"
 F32, F64 = np.float32, np.float64
@@ -127,3 +132,15 @@ def test_numba_threads(case, rng, one_vs_two):  # noqa: F811
     x, w, b, gy = (rand(rng, s, F32) for s in (case.x, case.w, (case.K,), case.y))
     one_vs_two(lambda: [fc.linear(x, w, b, backend=B, algo="dot_v1"), fc.linear(x, w, b, backend=B, algo="gemm_v2"),
                         *fc.linear_backward(gy, x, w, backend=B)])
+
+
+def test_dot_tile_stays_in_registers():
+    """dot_v1's inner loop is the 4 x 4 tile's 16 vector FMAs, with no vector register spilled to the stack
+    (compiled afresh: cached code cannot be inspected)."""
+    fresh = numba.njit(fastmath=set(config.FASTMATH))(linear_dot.py_func)
+    fresh.compile((numba.typeof(np.zeros(1, F32)),) * 4 + (numba.int64,) * 5)
+    reg = "zmm" if config.VECTOR_BYTES == 64 else "ymm"
+    loops = [block for block in re.split(r"\n\.LBB\S+:", fresh.inspect_asm(fresh.signatures[0]))
+             if len(re.findall(rf"vfmadd\w+\s+.*%{reg}", block)) == DOT_ROWS * DOT_VECS]
+    assert loops, f"no loop body with {DOT_ROWS * DOT_VECS} {reg} FMAs"
+    assert not [line for block in loops for line in block.splitlines() if "rsp" in line and reg in line]
