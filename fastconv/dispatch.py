@@ -21,6 +21,8 @@ C-contiguous, native byte order, of the backend's array kind; nothing may be wri
     batch_norm(p, x, w, b, rm, rv) -> (y, batch_mean, batch_var)   biased batch stats in training, else None
     batch_norm_bwd(p, gy, x, w, rm, rv) -> (gx, gw, gb)
     relu(p, x) -> y;  relu_bwd(p, gy, y) -> gx
+    linear(p, x, w, b_or_None) -> y                      x (N, C), w (K, C), y (N, K): leading dims flattened
+    linear_bwd_data(p, gy, w) -> gx;  linear_bwd_weight(p, gy, x) -> gw;  linear_bwd_bias(p, gy) -> gb
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ OPS = (
     "max_pool2d", "max_pool2d_bwd", "avg_pool2d", "avg_pool2d_bwd",
     "adaptive_avg_pool2d", "adaptive_avg_pool2d_bwd", "global_avg_pool2d", "global_avg_pool2d_bwd",
     "batch_norm", "batch_norm_bwd", "relu", "relu_bwd",
+    "linear", "linear_bwd_data", "linear_bwd_weight", "linear_bwd_bias",
 )
 
 
@@ -204,9 +207,9 @@ def use_backend(name: str) -> Iterator[None]:
 # ---------------------------------------------------------------------------------------------- autotuning
 @contextlib.contextmanager
 def autotune(enabled: bool = True) -> Iterator[None]:
-    """Inside the block, an algo='auto' conv call whose (op, backend, params) has not been tuned yet times every
-    supported algorithm on its own inputs and remembers the fastest; later 'auto' calls with the same params use
-    it, inside the block or not. `clear_autotune_cache()` forgets."""
+    """Inside the block, an algo='auto' conv or linear call whose (op, backend, params) has not been tuned yet
+    times every supported algorithm on its own inputs and remembers the fastest; later 'auto' calls with the same
+    params use it, inside the block or not. `clear_autotune_cache()` forgets."""
     token = _AUTOTUNE.set(enabled)
     try:
         yield

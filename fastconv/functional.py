@@ -18,10 +18,12 @@ from .arrays import array_module, check_array, check_same, native, synchronize
 from .dispatch import Selection
 from .params import (
     ConvParams,
+    LinearParams,
     adaptive_pool_params,
     batch_norm_params,
     check_grad_out,
     conv_params,
+    linear_params,
     pool_params,
 )
 from .params import EltwiseParams as _Eltwise
@@ -52,8 +54,8 @@ class _Call:
         return self.run({i.op: i.fn for i in impls})
 
     def _tune(self, impls: list[dispatch.Impl]) -> list[dispatch.Impl]:
-        """Time each supported algorithm of every untuned conv step (the call's other steps fixed) and keep the
-        fastest. Only conv steps are tuned: running them repeatedly has no side effects."""
+        """Time each supported algorithm of every untuned conv or linear step (the call's other steps fixed) and
+        keep the fastest. Only those steps are tuned: running them repeatedly has no side effects."""
         impls = list(impls)
         for k, (op, p) in enumerate(self.steps):
             key = (op, impls[k].backend, p)
@@ -76,8 +78,8 @@ class _Call:
         return sorted(times)[repeat // 2]
 
 
-# `algo=` names a conv algorithm; other ops of the same call (the bias gradient) always use "auto".
-_ALGO_OPS = {"conv2d", "conv2d_bwd_data", "conv2d_bwd_weight"}
+# `algo=` names a conv or linear algorithm; other ops of the same call (the bias gradient) always use "auto".
+_ALGO_OPS = {"conv2d", "conv2d_bwd_data", "conv2d_bwd_weight", "linear", "linear_bwd_data", "linear_bwd_weight"}
 
 
 def _public(planner: Callable[..., _Call]) -> Callable[..., Any]:
@@ -204,6 +206,50 @@ def conv1d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
     """Gradients of conv1d: returns (grad_x, grad_weight, grad_bias), None for what was not asked."""
     return _plan_conv_backward("conv1d_backward", grad_out, x, weight, stride, padding, dilation, groups,
                                padding_mode, need_input, need_weight, need_bias, backend, algo)
+
+
+# ---------------------------------------------------------------------------------------------- linear
+def _linear_call(fn: str, x: Any, weight: Any, bias: Any) -> tuple[LinearParams, str]:
+    check_array(fn, "x", x, None)
+    check_array(fn, "weight", weight, 2, "(out_features, in_features)")
+    if bias is not None:
+        check_array(fn, "bias", bias, 1, "(out_features,)")
+    kind, dtype = check_same(fn, {"x": x, "weight": weight, "bias": bias})
+    return linear_params(fn, tuple(x.shape), tuple(weight.shape), None if bias is None else tuple(bias.shape),
+                         dtype), kind
+
+
+@_public
+def linear(x, weight, bias=None, *, backend: str | None = None, algo: str = "auto") -> _Call:
+    """Fully connected layer, as torch.nn.functional.linear: y = x @ weight.T + bias for x (*, in_features),
+    weight (out_features, in_features) and bias (out_features,) or None; returns y (*, out_features)."""
+    p, kind = _linear_call("linear", x, weight, bias)
+
+    def run(impl: dict[str, Callable]) -> Any:
+        y = impl["linear"](p, native(x).reshape(p.N, p.C), native(weight), native(bias))
+        return y.reshape(p.y_shape)
+
+    return _Call("linear", kind, [("linear", p)], run, backend, algo)
+
+
+@_public
+def linear_backward(grad_out, x, weight, *, need_input=True, need_weight=True, need_bias=True,
+                    backend: str | None = None, algo: str = "auto") -> _Call:
+    """Gradients of linear: returns (grad_x, grad_weight, grad_bias), None for what was not asked."""
+    fn = "linear_backward"
+    p, kind = _linear_call(fn, x, weight, None)
+    check_array(fn, "grad_out", grad_out, None)
+    check_same(fn, {"x": x, "grad_out": grad_out})
+    check_grad_out(fn, grad_out.shape, p.y_shape, "linear")
+    wanted = {"linear_bwd_data": need_input, "linear_bwd_weight": need_weight, "linear_bwd_bias": need_bias}
+
+    def run(impl: dict[str, Callable]) -> tuple[Any, Any, Any]:
+        gy = native(grad_out).reshape(p.N, p.K)
+        gx = impl["linear_bwd_data"](p, gy, native(weight)).reshape(p.x_shape) if need_input else None
+        gw = impl["linear_bwd_weight"](p, gy, native(x).reshape(p.N, p.C)) if need_weight else None
+        return gx, gw, impl["linear_bwd_bias"](p, gy) if need_bias else None
+
+    return _Call(fn, kind, [(op, p) for op, need in wanted.items() if need], run, backend, algo)
 
 
 # ---------------------------------------------------------------------------------------------- pooling

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .nn import layers as L
-from .nn.array_layers import Dropout, Linear, LocalResponseNorm
+from .nn.array_layers import Dropout, LocalResponseNorm
 from .params import ConvParams, adaptive_pool_params, adaptive_windows, conv_params, pool_params
 
 
@@ -107,7 +107,7 @@ def _batch_norm(layer: L.BatchNorm2d, x: Any, where: str) -> Effect:
     return Effect(tuple(x.shape))
 
 
-def _linear(layer: Linear, x: Any, where: str) -> Effect:
+def _linear(layer: L.Linear, x: Any, where: str) -> Effect:
     x_shape = tuple(x.shape)
     if not x_shape or x_shape[-1] != layer.in_features:
         raise ValueError(f"{where}: input shape {x_shape} must end in in_features={layer.in_features}")
@@ -127,7 +127,7 @@ _RULES: tuple[tuple[type, Rule], ...] = (
     (L.AvgPool2d, _pool),
     (L.AdaptiveAvgPool2d, _adaptive),
     (L.BatchNorm2d, _batch_norm),
-    (Linear, _linear),
+    (L.Linear, _linear),
     (L.ReLU, lambda layer, x, where: Effect(tuple(x.shape), stores_output=not layer.inplace)),
     (Dropout, lambda layer, x, where: Effect(tuple(x.shape), stores_output=False)),  # eval mode: identity
     (LocalResponseNorm, lambda layer, x, where: Effect(tuple(x.shape))),  # across channels: pointwise in space

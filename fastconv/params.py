@@ -243,6 +243,40 @@ def check_grad_out(fn: str, grad_shape: tuple, expected: tuple, what: str) -> No
                          f"{tuple(expected)}")
 
 
+# ---------------------------------------------------------------------------------------------- linear
+@dataclass(frozen=True)
+class LinearParams:
+    """A validated fully-connected layer, as torch.nn.functional.linear: x (*batch, C) @ w (K, C)^T + b (K) ->
+    y (*batch, K), with C = in_features and K = out_features. Kernels see x as (N, C) and y as (N, K), N the
+    product of the batch dimensions."""
+
+    batch: tuple
+    C: int
+    K: int
+    dtype: np.dtype
+    has_bias: bool
+
+    N = property(lambda self: math.prod(self.batch))
+    x_shape = property(lambda self: (*self.batch, self.C))
+    w_shape = property(lambda self: (self.K, self.C))
+    y_shape = property(lambda self: (*self.batch, self.K))
+    macs = property(lambda self: self.N * self.C * self.K)
+
+
+def linear_params(fn: str, x_shape: tuple, w_shape: tuple, bias_shape: tuple | None, dtype: np.dtype
+                  ) -> LinearParams:
+    """Validate a linear call (weight already checked to be 2-D, bias 1-D) and build its LinearParams."""
+    K, C = w_shape
+    if len(x_shape) < 1:
+        raise ValueError(f"{fn}: 'x' must have at least one dimension (*, in_features), got shape {x_shape}")
+    if x_shape[-1] != C:
+        raise ValueError(f"{fn}: 'x' shape {x_shape} has {x_shape[-1]} features in its last dimension, but 'weight' "
+                         f"shape {w_shape} (out_features, in_features) expects in_features={C}")
+    if bias_shape is not None and bias_shape != (K,):
+        raise ValueError(f"{fn}: 'bias' must have shape ({K},) to match 'weight' shape {w_shape}, got {bias_shape}")
+    return LinearParams(tuple(x_shape[:-1]), C, K, np.dtype(dtype), bias_shape is not None)
+
+
 # ---------------------------------------------------------------------------------------------- pooling
 @dataclass(frozen=True)
 class PoolParams:

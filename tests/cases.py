@@ -1,5 +1,6 @@
 """Awkward-shape cases shared by every backend's tests: sizes that are multiples of no tile (7, 9, 3, 5),
-batch 1 and 3, stride 2, dilation 2, groups, depthwise, every padding form and mode, empty batch."""
+batch 1 and 3, stride 2, dilation 2, groups, depthwise, every padding form and mode, empty batch; linear layers
+with batch 0/1/3/17, 1, 5 and 33 features, leading batch dimensions."""
 
 from __future__ import annotations
 
@@ -91,3 +92,31 @@ ADAPTIVE_CASES = [
 
 BN_SHAPES = [(3, 5, 7, 9), (4, 3, 1, 1), (2, 6, 11), (5, 7), (1, 3, 9, 7)]
 ELTWISE_SHAPES = [(3, 5, 7, 9), (17,), (2, 3), (0, 4, 5, 5)]
+
+
+class LinearCase(NamedTuple):
+    id: str
+    x: tuple  # (*, in_features)
+    K: int  # out_features
+    bias: bool = True
+
+    @property
+    def w(self) -> tuple:
+        return (self.K, self.x[-1])
+
+    @property
+    def y(self) -> tuple:
+        return self.x[:-1] + (self.K,)
+
+
+LINEAR_CASES = [
+    LinearCase("row", (1, 5), 7),
+    LinearCase("batch3", (3, 33), 17),
+    LinearCase("batch17_nobias", (17, 5), 33, bias=False),
+    LinearCase("one_to_one", (3, 1), 1),
+    LinearCase("vector", (33,), 5),  # x 1-D, as torch.nn.functional.linear allows
+    LinearCase("leading_dims", (2, 3, 9), 5),
+    LinearCase("empty_batch", (0, 5), 3),
+    LinearCase("no_in_features", (3, 0), 4),  # y = bias
+    LinearCase("no_out_features", (3, 5), 0),
+]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from cases import ConvCase, PoolCase
+from cases import ConvCase, LinearCase, PoolCase
 from helpers import assert_close, rand
 
 import fastconv as fc
@@ -51,25 +51,30 @@ def check_conv_forward(backend: str, algo: str, case: ConvCase, dtype, rng, non_
     _same_inputs(kept, [dx, dw, db], from_device)
 
 
-def check_conv_backward(backend: str, algo: str, case: ConvCase, dtype, rng, to_device: Callable = _ident,
-                        from_device: Callable = _ident, need: tuple[bool, bool, bool] = (True, True, True)) -> None:
-    fwd, bwd = _conv_fns(case)
-    x, w = rand(rng, case.x, dtype), rand(rng, case.w, dtype)
-    y_shape = fwd(x.astype(F64), w.astype(F64), backend="numpy", **case.kw).shape
-    gy = rand(rng, y_shape, dtype)
+def _check_backward(bwd: Callable, family: str, what: str, gy, x, w, kw: dict, backend: str, algo: str,
+                    to_device: Callable, from_device: Callable, need: tuple[bool, bool, bool]) -> None:
+    """bwd(gy, x, w) on the backend against the float64 reference: the gradients asked for, None for the others."""
     kept = [gy.copy(), x.copy(), w.copy()]
     dgy, dx, dw = to_device(gy), to_device(x), to_device(w)
     flags = dict(need_input=need[0], need_weight=need[1], need_bias=need[2])
-    got = bwd(dgy, dx, dw, backend=backend, algo=algo, **flags, **case.kw)
-    ref = bwd(gy.astype(F64), x.astype(F64), w.astype(F64), backend="numpy", **case.kw)
+    got = bwd(dgy, dx, dw, backend=backend, algo=algo, **flags, **kw)
+    ref = bwd(gy.astype(F64), x.astype(F64), w.astype(F64), backend="numpy", **kw)
     for name, g, r, wanted in zip(("grad_x", "grad_weight", "grad_bias"), got, ref, need):
         if not wanted:
             assert g is None, f"{name} was not asked for but returned"
             continue
         g = from_device(g)
-        assert g.dtype == dtype
-        assert_close(g, r, "conv", dtype, f"{bwd.__name__}[{backend}/{algo}] {case.id} {name}")
+        assert g.dtype == gy.dtype
+        assert_close(g, r, family, gy.dtype, f"{bwd.__name__}[{backend}/{algo}] {what} {name}")
     _same_inputs(kept, [dgy, dx, dw], from_device)
+
+
+def check_conv_backward(backend: str, algo: str, case: ConvCase, dtype, rng, to_device: Callable = _ident,
+                        from_device: Callable = _ident, need: tuple[bool, bool, bool] = (True, True, True)) -> None:
+    fwd, bwd = _conv_fns(case)
+    x, w = rand(rng, case.x, dtype), rand(rng, case.w, dtype)
+    gy = rand(rng, fwd(x.astype(F64), w.astype(F64), backend="numpy", **case.kw).shape, dtype)
+    _check_backward(bwd, "conv", case.id, gy, x, w, case.kw, backend, algo, to_device, from_device, need)
 
 
 def check_max_pool(backend: str, case: PoolCase, dtype, rng, to_device=_ident, from_device=_ident) -> None:
@@ -154,3 +159,25 @@ def check_relu(backend: str, shape: tuple, dtype, rng, to_device=_ident, from_de
     gx = fc.relu_backward(to_device(gy), y, backend=backend)
     gx_ref = fc.relu_backward(gy.astype(F64), y_ref, backend="numpy")
     assert_close(from_device(gx), gx_ref, "eltwise", dtype, f"relu_backward[{backend}] {shape}")
+
+
+def check_linear_forward(backend: str, algo: str, case: LinearCase, dtype, rng, non_contiguous: bool = False,
+                         to_device: Callable = _ident, from_device: Callable = _ident) -> None:
+    x = rand(rng, case.x, dtype)
+    if non_contiguous:  # a strided view of a larger array, in non-native byte order
+        x = rand(rng, case.x[:-1] + (2 * case.x[-1],), dtype).astype(np.dtype(dtype).newbyteorder())[..., ::2]
+    w = rand(rng, case.w, dtype)
+    b = rand(rng, (case.K,), dtype) if case.bias else None
+    kept = [a if a is None else a.copy() for a in (x, w, b)]
+    dx, dw, db = (None if a is None else to_device(a) for a in (x, w, b))
+    y = from_device(fc.linear(dx, dw, db, backend=backend, algo=algo))
+    ref = fc.linear(x.astype(F64), w.astype(F64), None if b is None else b.astype(F64), backend="numpy")
+    assert y.dtype == dtype
+    assert_close(y, ref, "linear", dtype, f"linear[{backend}/{algo}] {case.id}")
+    _same_inputs(kept, [dx, dw, db], from_device)
+
+
+def check_linear_backward(backend: str, algo: str, case: LinearCase, dtype, rng, to_device: Callable = _ident,
+                          from_device: Callable = _ident, need: tuple[bool, bool, bool] = (True, True, True)) -> None:
+    gy, x, w = rand(rng, case.y, dtype), rand(rng, case.x, dtype), rand(rng, case.w, dtype)
+    _check_backward(fc.linear_backward, "linear", case.id, gy, x, w, {}, backend, algo, to_device, from_device, need)

@@ -18,6 +18,7 @@ requires_torch = pytest.mark.skipif(torch is None, reason="torch is not installe
 # One row per op family; float64 results must agree to rounding, float32 to its accumulation error.
 TOLERANCE = {
     "conv": {np.float64: 1e-12, np.float32: 5e-5},
+    "linear": {np.float64: 1e-12, np.float32: 5e-5},
     "pool": {np.float64: 1e-13, np.float32: 2e-6},
     "bn": {np.float64: 1e-11, np.float32: 5e-5},
     "eltwise": {np.float64: 0.0, np.float32: 0.0},

@@ -16,7 +16,9 @@ from cases import (
     CONV1D_CASES,
     CONV2D_CASES,
     ELTWISE_SHAPES,
+    LINEAR_CASES,
     MAX_POOL_CASES,
+    LinearCase,
 )
 
 import fastconv as fc
@@ -151,6 +153,24 @@ def test_batch_norm_empty_batch_eval(target, rng):
 @pytest.mark.parametrize("shape", ELTWISE_SHAPES)
 def test_relu(shape, dtype, target, rng):
     check(cf.check_relu, target, shape, dtype, rng)
+
+
+LINEAR = LINEAR_CASES + [LinearCase("tiles", (19, 40), 21)]  # 3 x 2 blocks of 8 x 16 outputs, 10 slices (small)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", LINEAR, ids=ids(LINEAR))
+def test_linear(case, dtype, target, rng):
+    check(cf.check_linear_forward, target, "auto", case, dtype, rng)
+    check(cf.check_linear_backward, target, "auto", case, dtype, rng)
+
+
+def test_linear_nan_propagates(target, rng):
+    x, w = rng.standard_normal((5, 9)), rng.standard_normal((7, 9))
+    x[2, 4] = np.nan
+    y = target.from_device(fc.linear(target.to_device(x), target.to_device(w), backend=target.backend))
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(fc.linear(x, w, backend="numpy")))
+    assert np.isnan(y).sum() == 7
 
 
 def test_weight_gradient_is_deterministic_by_default(target, rng):

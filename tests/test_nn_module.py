@@ -215,7 +215,8 @@ def test_to_backend_runs_every_layer_there_and_to_dtype_casts(rng):
             y = model(x)
             gx_spy = model.backward(np.ones_like(y))
         assert set(calls) >= {"conv2d", "conv2d_bwd_data", "conv2d_bwd_weight", "batch_norm", "batch_norm_bwd",
-                              "relu", "relu_bwd", "adaptive_avg_pool2d", "adaptive_avg_pool2d_bwd"}
+                              "relu", "relu_bwd", "adaptive_avg_pool2d", "adaptive_avg_pool2d_bwd", "linear",
+                              "linear_bwd_data", "linear_bwd_weight", "linear_bwd_bias"}
         assert np.array_equal(y, expected) and np.array_equal(gx_spy, gx), "the spy runs the numpy backend's ops"
     finally:
         dispatch._BACKENDS.pop("nn-spy")

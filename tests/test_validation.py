@@ -158,3 +158,39 @@ def test_errors_leave_inputs_untouched():
     with pytest.raises(ValueError):
         fc.conv2d(x, w, stride=0)
     assert np.array_equal(x, X) and np.array_equal(w, W)
+
+
+XL, WL = np.ones((4, 5), np.float32), np.ones((3, 5), np.float32)
+LINEAR_BAD = [
+    ("non_array_x", dict(x=XL.tolist()), TypeError, ["'x'", "list"]),
+    ("int_x", dict(x=XL.astype(np.int64)), TypeError, ["'x'", "int64", "(4, 5)"]),
+    ("mixed_dtype", dict(weight=WL.astype(np.float64)), TypeError, ["'weight'", "float64", "float32", "(3, 5)"]),
+    ("weight_1d", dict(weight=WL[0]), ValueError, ["'weight'", "2-D", "(out_features, in_features)", "(5,)"]),
+    ("weight_3d", dict(weight=WL[None]), ValueError, ["'weight'", "(1, 3, 5)"]),
+    ("x_0d", dict(x=np.ones((), np.float32)), ValueError, ["'x'", "at least one dimension", "()"]),
+    ("feature_mismatch", dict(x=np.ones((4, 6), np.float32)), ValueError,
+     ["'x' shape (4, 6)", "6 features", "'weight' shape (3, 5)", "in_features=5"]),
+    ("bias_wrong_length", dict(bias=np.ones(4, np.float32)), ValueError, ["'bias'", "(3,)", "(4,)"]),
+    ("bias_2d", dict(bias=np.ones((3, 1), np.float32)), ValueError, ["'bias'", "(3, 1)"]),
+    ("bias_dtype", dict(bias=np.ones(3)), TypeError, ["'bias'", "float64"]),
+    ("unknown_algo", dict(algo="winograd9"), ValueError, ["'winograd9'", "reference"]),
+]
+
+
+@pytest.mark.parametrize("case", LINEAR_BAD, ids=[c[0] for c in LINEAR_BAD])
+def test_linear_rejects(case):
+    _, override, exc, fragments = case
+    args = dict(x=XL, weight=WL, bias=None) | override
+    with raises(exc, "linear", *fragments):
+        fc.linear(**args)
+
+
+def test_linear_backward_rejects():
+    with raises(ValueError, "linear_backward", "'grad_out' shape (4, 5)", "(4, 3)"):
+        fc.linear_backward(np.ones((4, 5), np.float32), XL, WL)
+    with raises(TypeError, "linear_backward", "'grad_out'", "float64"):
+        fc.linear_backward(np.ones((4, 3)), XL, WL)
+    with raises(ValueError, "linear_backward", "'x' shape (4, 6)", "'weight' shape (3, 5)"):
+        fc.linear_backward(np.ones((4, 3), np.float32), np.ones((4, 6), np.float32), WL)
+    with raises(ValueError, "linear_backward", "no algorithm 'dot_v1'"):
+        fc.linear_backward(np.ones((4, 3), np.float32), XL, WL, backend="numba", algo="dot_v1")

@@ -46,15 +46,13 @@ def _stand_in(x: da.Array, shape: tuple) -> Any:
     return xp.broadcast_to(xp.zeros((), x.dtype), shape)
 
 
-def _pad(x: da.Array, pads: tuple, mode: str, value: float = 0.0) -> da.Array:
-    if not any(a or b for a, b in pads):
-        return x
-    kw = {"constant_values": value} if mode == "constant" else {}
-    return da.pad(x, ((0, 0), (0, 0), *pads), mode=mode, **kw)
+def _pad_all(x: da.Array, pads: tuple, mode: str) -> da.Array:
+    """x padded on H and W as a whole (for the padding modes that read across blocks)."""
+    return da.pad(x, ((0, 0), (0, 0), *pads), mode=mode)
 
 
-def _conv_block(block, weight, bias, kw):
-    return fc.conv2d(block, weight, bias, **kw)
+def _conv_rows(rows, weight, bias, kw, pads):
+    return fc.conv2d(rows, weight, bias, padding=pads, **kw)
 
 
 def conv2d(x: da.Array, weight: Any, bias: Any = None, stride=1, padding=0, dilation=1, groups=1,
@@ -62,25 +60,35 @@ def conv2d(x: da.Array, weight: Any, bias: Any = None, stride=1, padding=0, dila
            ) -> da.Array:
     """fastconv.conv2d over a dask array x (N, C, H, W); weight and bias are NumPy/CuPy arrays like x's chunks.
 
-    Batch chunks are kept; spatial chunks are re-blocked on the stride grid (multiples of stride*align) and
-    extended by the halo the dilated kernel needs. Equal to fastconv.conv2d on the whole array."""
+    Batch chunks are kept; spatial blocks start on the stride grid (multiples of stride*align) and are extended
+    by the halo the dilated kernel needs; border blocks get their own zero padding. 'reflect', 'replicate' and
+    'circular' read across blocks, so the array is padded as a whole first. Equal to fastconv.conv2d on the whole
+    array."""
     fn = "fastconv.dask.conv2d"
-    kind = check_dask(fn, x, 4, "(N, C, H, W)")
+    check_dask(fn, x, 4, "(N, C, H, W)")
     check_array(fn, "weight", weight, 4, "(K, C/groups, R, S)")
     if bias is not None:
         check_array(fn, "bias", bias, 1, "(K,)")
     _, dtype = check_same(fn, {"x": x._meta, "weight": weight, "bias": bias})
     p = conv_params(fn, x.shape, tuple(weight.shape), None if bias is None else tuple(bias.shape), stride, padding,
                     dilation, groups, padding_mode, dtype)
-    del kind
-    xp = _pad(x, p.padding, NP_PAD_MODE[p.padding_mode])
-    zp = p.padded()
-    kw = dict(stride=zp.stride, dilation=zp.dilation, groups=zp.groups)
-    (sel,) = fc.select(fc.conv2d, _stand_in(x, zp.x_shape), weight, bias, **kw, backend=backend, algo=algo)
+    if p.padding_mode != "zeros":
+        x, p = _pad_all(x, p.padding, NP_PAD_MODE[p.padding_mode]), p.padded()
+    kw = dict(stride=p.stride, dilation=p.dilation, groups=p.groups)
+    (sel,) = fc.select(fc.conv2d, _stand_in(x, p.x_shape), weight, bias, padding=p.padding, **kw,
+                       backend=backend, algo=algo)
     kw.update(backend=sel.backend, algo=sel.algo)
-    spans = tuple(d * (k - 1) + 1 for d, k in zip(zp.dilation, (zp.R, zp.S)))
-    return windowed(xp, _conv_block, (dask.delayed(weight), dask.delayed(bias), kw), spans, zp.stride,
-                    (zp.P, zp.Q), zp.K, align)
+    spans = tuple(d * (k - 1) + 1 for d, k in zip(p.dilation, (p.R, p.S)))
+    return windowed(x, _conv_rows, (dask.delayed(weight), dask.delayed(bias), kw), spans, p.stride, p.padding,
+                    (p.P, p.Q), p.K, align)
+
+
+def _pool_rows(rows, op, kw, fill, pads):
+    """op on the rows with the block's padding made explicit (pooling takes only symmetric padding)."""
+    if any(a or b for a, b in pads):
+        xp = array_module(array_kind(rows))
+        rows = xp.pad(rows, ((0, 0), (0, 0), *pads), constant_values=fill)
+    return op(rows, **kw)
 
 
 def _pool_block(block, op, kw):
@@ -94,12 +102,10 @@ def max_pool2d(x: da.Array, kernel_size, stride=None, padding=0, dilation=1, cei
     check_dask(fn, x, 4, "(N, C, H, W)")
     p = pool_params(fn, x.shape, kernel_size, stride, padding, dilation, ceil_mode, True, x.dtype)
     spans = tuple(d * (k - 1) + 1 for d, k in zip(p.dilation, p.kernel))
-    # pad with -inf before and, for ceil_mode, as far after as the last window reaches
-    pads = tuple((pad, max((out - 1) * s + span - n - pad, 0))
-                 for n, pad, s, span, out in zip((p.H, p.W), p.padding, p.stride, spans, (p.P, p.Q)))
-    xp = _pad(x, pads, "constant", -np.inf)
     kw = dict(kernel_size=p.kernel, stride=p.stride, dilation=p.dilation, backend=backend)
-    return windowed(xp, _pool_block, (fc.max_pool2d, kw), spans, p.stride, (p.P, p.Q), p.C, align)
+    # -inf padding on border blocks, as far as their windows reach (beyond the given padding under ceil_mode)
+    return windowed(x, _pool_rows, (fc.max_pool2d, kw, -np.inf), spans, p.stride,
+                    tuple((pad, pad) for pad in p.padding), (p.P, p.Q), p.C, align)
 
 
 def avg_pool2d(x: da.Array, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, *,
@@ -115,8 +121,8 @@ def avg_pool2d(x: da.Array, kernel_size, stride=None, padding=0, ceil_mode=False
     if not (p.count_include_pad and fits):
         kw.update(padding=p.padding, ceil_mode=p.ceil_mode, count_include_pad=p.count_include_pad)
         return whole_planes(x, _pool_block, (fc.avg_pool2d, kw), (p.P, p.Q))
-    xp = _pad(x, tuple((pad, pad) for pad in p.padding), "constant")
-    return windowed(xp, _pool_block, (fc.avg_pool2d, kw), p.kernel, p.stride, (p.P, p.Q), p.C, align)
+    return windowed(x, _pool_rows, (fc.avg_pool2d, kw, 0.0), p.kernel, p.stride,
+                    tuple((pad, pad) for pad in p.padding), (p.P, p.Q), p.C, align)
 
 
 def adaptive_avg_pool2d(x: da.Array, output_size, *, backend: str | None = None) -> da.Array:

@@ -1,11 +1,13 @@
 """Spatial tiling of windowed ops (conv, pooling) over dask arrays.
 
-A windowed op with window span `span` and stride `s` over an (already padded) axis of length L computes output
-p from input rows [p*s, p*s + span). If every block of that axis starts on a multiple of s, the outputs whose
-windows start inside a block [a, b) are p in [a/s, b/s), and they need rows up to b + (span - s): a halo of
-max(span - s, 0) rows *after* the block, none before. So each block, extended by that halo (dask's map_overlap
-with depth (0, halo) and boundary 'none'), yields its own outputs with a 'valid' call of the very same op.
-Block starts are multiples of s*align, so tiled kernels see every tile at the same phase as in one big call.
+Along one axis of length L, a windowed op with window span `span`, stride `s` and padding (before, after) computes
+output p from the input rows [p*s - before, p*s - before + span) (rows outside [0, L) are padding). The axis is cut
+into blocks [b_j, b_j+1) whose starts are multiples of s*align; block j computes the outputs whose windows *start*
+inside it. Those windows reach at most span - 1 rows past the block's end, so each block is extended by that halo
+after it (dask's overlap, the first half of map_overlap; nothing before), and the block's op is the very same
+kernel called on the rows it needs with only the padding that falls on that block: the first block gets the
+`before` padding, the last one whatever its windows reach beyond L. Interior blocks need no padding and no copy of
+the input is padded; user chunks that already fall on the grid are not moved.
 """
 
 from __future__ import annotations
@@ -20,40 +22,58 @@ class AxisPlan(NamedTuple):
     in_chunks: tuple[int, ...]
     out_chunks: tuple[int, ...]
     halo: int
+    rows: tuple[tuple[int, int, int, int], ...]  # per block: rows [start, stop) of its extended block, pads (b, a)
 
 
-def plan_axis(chunks: tuple[int, ...], span: int, stride: int, out: int, align: int) -> AxisPlan:
-    """Block boundaries for one padded spatial axis (sizes `chunks` as given by the user)."""
-    total = sum(chunks)
-    halo = max(span - stride, 0)
+def plan_axis(chunks: tuple[int, ...], span: int, stride: int, pads: tuple[int, int], out: int, align: int
+              ) -> AxisPlan:
+    """Blocks for one spatial axis of the input (sizes `chunks` as given by the user)."""
+    total, before = sum(chunks), pads[0]
+    halo = span - 1
     step = stride * align
     size = max(step, -(-max(chunks) // step) * step, -(-halo // step) * step)
+
+    def first_output(b: int) -> int:  # the first output whose window starts in a block starting at b
+        return 0 if b == 0 else -(-(b + before) // stride)
+
     starts = list(range(0, total, size))
-    # a trailing block must hold at least one window start and cover the previous block's halo
-    while len(starts) > 1 and (starts[-1] // stride >= out or total - starts[-1] < halo):
+    # a trailing block must start a window of its own and be able to lend the previous block its halo
+    while len(starts) > 1 and (first_output(starts[-1]) >= out or total - starts[-1] < halo):
         starts.pop()
-    bounds = [*starts, total]
-    in_chunks = tuple(b - a for a, b in zip(bounds, bounds[1:]))
-    out_chunks = tuple(min(-(-b // stride), out) - a // stride for a, b in zip(bounds, bounds[1:]))
-    return AxisPlan(in_chunks, out_chunks, halo)
+    firsts = [first_output(b) for b in starts] + [out]
+    rows = []
+    for b, p0, p1 in zip(starts, firsts, firsts[1:]):
+        r0, r1 = p0 * stride - before, (p1 - 1) * stride - before + span  # input rows the block's windows read
+        lo = min(max(r0, 0), total)
+        hi = max(min(r1, total), lo)  # [lo, hi): the part inside the input; the rest is padding
+        rows.append((lo - b, hi - b, max(min(r1, 0) - r0, 0), max(r1 - max(r0, total), 0)))
+    in_chunks = tuple(b - a for a, b in zip(starts, [*starts[1:], total]))
+    return AxisPlan(in_chunks, tuple(p1 - p0 for p0, p1 in zip(firsts, firsts[1:])), halo, tuple(rows))
 
 
-def windowed(x: da.Array, block_fn: Callable, args: tuple, spans: tuple[int, int], strides: tuple[int, int],
-             outs: tuple[int, int], out_channels: int, align: int) -> da.Array:
-    """Apply a 'valid' windowed op to a padded (N, C, Hp, Wp) dask array, block by block.
+def _tile(block, *args, fn: Callable, plans: tuple[AxisPlan, AxisPlan], block_info=None):
+    """Run fn on the rows and columns one extended block's windows read, with that block's padding."""
+    j, i = block_info[0]["chunk-location"][2:4]
+    (h0, h1, top, bottom), (w0, w1, left, right) = plans[0].rows[j], plans[1].rows[i]
+    return fn(block[:, :, h0:h1, w0:w1], *args, pads=((top, bottom), (left, right)))
 
-    Channels are gathered into one chunk; the batch keeps its chunks; H and W are re-blocked per `plan_axis` and
-    each block is extended by its halo (dask's overlap, the first half of map_overlap). block_fn(block, *args)
-    computes the op on one extended block with no padding; `args` (weights) enter the graph once, as Delayed.
+
+def windowed(x: da.Array, fn: Callable, args: tuple, spans: tuple[int, int], strides: tuple[int, int],
+             pads: tuple[tuple[int, int], tuple[int, int]], outs: tuple[int, int], out_channels: int, align: int
+             ) -> da.Array:
+    """Apply a windowed op to an (N, C, H, W) dask array block by block (see the module docstring).
+
+    Channels are gathered into one chunk; the batch keeps its chunks. fn(rows, *args, pads=((t, b), (l, r)))
+    computes the op's outputs on the rows handed to it with that padding; `args` (weights) enter the graph once,
+    as Delayed objects.
     """
-    ph = plan_axis(x.chunks[2], spans[0], strides[0], outs[0], align)
-    pw = plan_axis(x.chunks[3], spans[1], strides[1], outs[1], align)
-    x = x.rechunk({1: -1, 2: ph.in_chunks, 3: pw.in_chunks})
-    extended = da.overlap.overlap(x, depth={2: (0, ph.halo), 3: (0, pw.halo)}, boundary="none",
+    plans = tuple(plan_axis(x.chunks[2 + d], spans[d], strides[d], pads[d], outs[d], align) for d in (0, 1))
+    x = x.rechunk({1: -1, 2: plans[0].in_chunks, 3: plans[1].in_chunks})
+    extended = da.overlap.overlap(x, depth={2: (0, plans[0].halo), 3: (0, plans[1].halo)}, boundary="none",
                                   allow_rechunk=False)
-    return da.map_blocks(block_fn, extended, *args,
-                         chunks=(x.chunks[0], (out_channels,), ph.out_chunks, pw.out_chunks), dtype=x.dtype,
-                         meta=x._meta)
+    return da.map_blocks(_tile, extended, *args, fn=fn, plans=plans,
+                         chunks=(x.chunks[0], (out_channels,), plans[0].out_chunks, plans[1].out_chunks),
+                         dtype=x.dtype, meta=x._meta)
 
 
 def whole_planes(x: da.Array, block_fn: Callable, args: tuple, out_hw: tuple[int, int]) -> da.Array:

@@ -10,9 +10,9 @@ Composite modules write only a forward, combining layers with `add`, `cat` and `
 from the tape (fastconv.nn.tape). `apply(forward, backward, *inputs)` records a custom differentiable op.
 """
 
-from .array_layers import Dropout, Flatten, Linear, LocalResponseNorm
+from .array_layers import Dropout, Flatten, LocalResponseNorm
 from .init import manual_seed, no_init
-from .layers import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv1d, Conv2d, MaxPool2d, ReLU
+from .layers import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv1d, Conv2d, Linear, MaxPool2d, ReLU
 from .loss import CrossEntropyLoss
 from .module import Layer, LoadResult, Module, Parameter, Sequential
 from .ops import add, cat, flatten

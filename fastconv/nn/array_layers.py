@@ -1,5 +1,5 @@
-"""Layers written in array-module code (NumPy or CuPy, whichever the input is): Linear, Flatten, Dropout,
-LocalResponseNorm. They need no fastconv kernel; matmul and elementwise math are the array library's."""
+"""Layers written in array-module code (NumPy or CuPy, whichever the input is): Flatten, Dropout,
+LocalResponseNorm. They need no fastconv kernel; their elementwise math is the array library's."""
 
 from __future__ import annotations
 
@@ -7,45 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from ..arrays import array_kind, array_module, check_array, check_same
+from ..arrays import array_kind, array_module, check_array
 from ..params import _int_tuple
 from . import init
-from .layers import _add_grad
 from .module import Layer, Module
 from .ops import flatten
-
-
-class Linear(Layer):
-    """y = x @ weight.T + bias over the last dimension, as torch.nn.Linear; weight (out_features, in_features)."""
-
-    def __init__(self, in_features: int, out_features: int, bias: bool = True) -> None:
-        super().__init__()
-        _int_tuple("Linear", "in_features", in_features, 1, 1)
-        _int_tuple("Linear", "out_features", out_features, 1, 1)
-        self.in_features, self.out_features = in_features, out_features
-        self.weight = init.new_parameter((out_features, in_features))
-        self.bias = init.new_parameter((out_features,)) if bias else None
-        init.default_weight_and_bias(self.weight, self.bias)
-
-    def forward_op(self, x: Any) -> tuple[Any, Any]:
-        check_array("Linear", "x", x, None)
-        check_same("Linear", {"x": x, "weight": self.weight.data})
-        if x.ndim < 1 or x.shape[-1] != self.in_features:
-            raise ValueError(f"Linear: 'x' shape {tuple(x.shape)} must end in in_features={self.in_features}")
-        y = x @ self.weight.data.T
-        if self.bias is not None:
-            y += self.bias.data
-        return y, x
-
-    def backward_op(self, x: Any, gy: Any) -> Any:
-        g2 = gy.reshape(-1, self.out_features)
-        _add_grad(self.weight, g2.T @ x.reshape(-1, self.in_features))
-        if self.bias is not None:
-            _add_grad(self.bias, g2.sum(axis=0))
-        return gy @ self.weight.data
-
-    def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
 class Flatten(Module):

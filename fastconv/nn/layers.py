@@ -1,9 +1,10 @@
-"""Layers over the fastconv kernels: Conv2d, Conv1d, BatchNorm2d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d.
+"""Layers over the fastconv kernels: Conv2d, Conv1d, BatchNorm2d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d,
+Linear.
 
 Each calls the public functional API (fastconv.conv2d, conv2d_backward, ...) with `backend=self.backend`, so it
 runs on whatever backend is selected (`Module.to(name)`, `fastconv.use_backend`, or the array kind's default).
 Constructor arguments and defaults are PyTorch's; validation of the call itself happens in the functional op.
-Each forward saves only what its backward reads: conv, max pool and batch norm their input, ReLU its output,
+Each forward saves only what its backward reads: conv, linear, max pool and batch norm their input, ReLU its output,
 average pools nothing but the input's shape.
 """
 
@@ -223,3 +224,30 @@ class AdaptiveAvgPool2d(Layer):
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
+
+
+class Linear(Layer):
+    """y = x @ weight.T + bias over the last dimension, as torch.nn.Linear; weight (out_features, in_features)."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True) -> None:
+        super().__init__()
+        _int_tuple("Linear", "in_features", in_features, 1, 1)
+        _int_tuple("Linear", "out_features", out_features, 1, 1)
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = init.new_parameter((out_features, in_features))
+        self.bias = init.new_parameter((out_features,)) if bias else None
+        init.default_weight_and_bias(self.weight, self.bias)
+
+    def forward_op(self, x: Any) -> tuple[Any, Any]:
+        b = None if self.bias is None else self.bias.data
+        return F.linear(x, self.weight.data, b, backend=self.backend), x
+
+    def backward_op(self, x: Any, gy: Any) -> Any:
+        gx, gw, gb = F.linear_backward(gy, x, self.weight.data, need_bias=self.bias is not None,
+                                       backend=self.backend)
+        _add_grad(self.weight, gw)
+        _add_grad(self.bias, gb)
+        return gx
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

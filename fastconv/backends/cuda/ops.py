@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import partial
 
 from ...dispatch import register
-from . import conv, norm, pool
+from . import conv, linear, norm, pool
 from .launch import Launcher
 
 _FITS = "a launch within CUDA's grid limits and 48 KiB of shared memory"
@@ -32,6 +32,11 @@ def register_all(backend: str, launcher: Launcher) -> None:
     for algo, priority in (("conv2d_bwd_weight_v1_reduce", 10), ("conv2d_bwd_weight_v2_atomic", 0)):
         register("conv2d_bwd_weight", backend, algo, partial(conv.backward_weight, launcher, algo), priority=priority)
     register("conv2d_bwd_bias", backend, "conv2d_bwd_bias_v1_reduce", partial(conv.backward_bias, launcher))
+    for op, fn in (("linear", linear.forward), ("linear_bwd_data", linear.backward_data),
+                   ("linear_bwd_weight", linear.backward_weight)):
+        register(op, backend, linear.KERNEL, partial(fn, launcher), supports=partial(linear.supports, launcher, op),
+                 requires=_FITS)
+    register("linear_bwd_bias", backend, "conv2d_bwd_bias_v1_reduce", partial(linear.backward_bias, launcher))
     for op, algo, fn in (
         ("max_pool2d", "max_pool2d_fwd_v1", pool.max_pool), ("max_pool2d_bwd", "max_pool2d_bwd_v1", pool.max_pool_bwd),
         ("avg_pool2d", "avg_pool2d_fwd_v1", pool.avg_pool), ("avg_pool2d_bwd", "avg_pool2d_bwd_v1", pool.avg_pool_bwd),

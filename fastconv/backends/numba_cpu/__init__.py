@@ -4,7 +4,8 @@ One module per op family. Conv algorithms form a ladder (each module's header gi
 GFLOP/s are in bench_results/numba_cpu.md): direct_v1 (naive), rows_v2 (register-tiled, vectorised along output
 rows), pointwise_v3 (1x1 GEMM), depthwise_v4, blocked_v5 (channels-last, vectorised along channels). For each op,
 `algo="auto"` ranks them with the measured table in selection.py. Pooling, batch norm and ReLU have one
-algorithm each ("planes": one (n, c) plane per parallel iteration).
+algorithm each ("planes": one (n, c) plane per parallel iteration). linear (linear.py): dot_v1 (dot products
+along the weight's rows, for small batches) and gemm_v2 (register-tiled GEMM, the forward and both gradients).
 """
 
 from ...dispatch import register
@@ -15,6 +16,7 @@ from . import (
     conv2d_direct,
     conv2d_pointwise,
     conv2d_rows,
+    linear,
     pool2d,
     selection,
 )
@@ -48,3 +50,11 @@ for _op, _fn in (
     ("relu", batchnorm.relu), ("relu_bwd", batchnorm.relu_bwd),
 ):
     register(_op, B, "planes", _fn)
+
+for _op, _algo, _fn in (
+    ("linear", "dot_v1", linear.linear_dot_v1), ("linear", "gemm_v2", linear.linear_gemm_v2),
+    ("linear_bwd_data", "gemm_v2", linear.linear_bwd_data_gemm_v2),
+    ("linear_bwd_weight", "gemm_v2", linear.linear_bwd_weight_gemm_v2),
+    ("linear_bwd_bias", "columns", linear.linear_bwd_bias),
+):
+    register(_op, B, _algo, _fn, priority=linear.priority(_algo))
