@@ -14,7 +14,8 @@ from numba import prange
 from ...arrays import empty
 from ...params import AdaptivePoolParams, PoolParams, adaptive_windows
 from .config import filled, inner, kernel, lanes
-from .simd import tile_argmax, tile_bcast, tile_load, tile_max, tile_store, tile_zeros, vec_lanes, vec_load
+from .simd import tile_bcast, tile_load, tile_store, tile_zeros
+from .simd_lanes import tile_argmax, tile_max, vec_lanes, vec_load
 
 
 @inner
