@@ -4,8 +4,8 @@
 
 The JSON keeps the machine (CPU, cores, SIMD width, library versions), the measured ceilings, every median (with
 its spread, as the noise measure) and the derived GFLOP/s, GB/s and ratios; the summary states each target of the
-numba issue as measured in this run; "selection" lists, per conv problem, the numba algorithms fastest first
-(the evidence for fastconv/backends/numba_cpu/selection.py).
+numba issue as measured in this run; "selection" ("selection_bwd_weight") lists, per conv problem, the numba
+forward (weight-gradient) algorithms fastest first (the evidence for fastconv/backends/numba_cpu/selection.py).
 """
 
 from __future__ import annotations
@@ -82,7 +82,20 @@ def _get(table, case, impl, threads):
     return next((r for r in table if r["case"] == case and r["impl"] == impl and r["threads"] == threads), None)
 
 
-def summary(table: list[dict], threads: int = 2) -> dict:
+MEMORY_KINDS = ("pool", "bn", "relu")
+BYTES_NOTE = ("Effective bytes (the GB/s of memory-bound rows): max-pool 4*(|x| + |y|), x read and y written once; "
+              "BN train forward + backward 4*4*|x|, x and gy read, y and gx written (x counted once although both "
+              "calls read it); ReLU 4*2*|x|; copy: 2*bytes copied (read + write), a parallel numba copy of 64 MiB "
+              "(workloads.copy_gbs) measured in the same run.")
+
+
+def copy_gbs(ceilings: list[dict], threads: int) -> float | None:
+    """The median copy bandwidth over the runs' ceilings for a thread count."""
+    rates = [c["copy_gbs"] for c in ceilings if c["threads"] == threads]
+    return float(np.median(rates)) if rates else None
+
+
+def summary(table: list[dict], ceilings: list[dict], threads: int = 2) -> dict:
     def ratio(case):
         ours, theirs = _get(table, case, "numba/auto", threads), _get(table, case, "torch/nchw", threads)
         return theirs["median_ms"] / ours["median_ms"] if ours and theirs else None
@@ -93,8 +106,12 @@ def summary(table: list[dict], threads: int = 2) -> dict:
     bwd = {r["case"]: ratio(r["case"]) for r in table if r["kind"] == "conv_bwd" and r["threads"] == threads}
     mem = {r["case"]: r["gbs"] for r in table if r["kind"] in ("pool", "bn") and r["impl"] == "numba/auto"
            and r["threads"] == threads}
+    copy = copy_gbs(ceilings, threads)
+    vs_copy = {r["case"]: r["gbs"] / copy for r in table if r["kind"] in MEMORY_KINDS and r["impl"] == "numba/auto"
+               and r["threads"] == threads} if copy else {}
     dw = next((v for c, v in ratios.items() if "depthwise" in c), None)
     s = dict(threads=threads, conv_vs_torch_nchw=ratios, backward_vs_torch_nchw=bwd, pool_bn_gbs=mem,
+             copy_gbs=copy, memory_ops_vs_copy=vs_copy,
              geomean_vs_torch_nchw=math.exp(np.mean(np.log(known))) if known else None,
              min_vs_torch_nchw=min(known) if known else None, depthwise_vs_torch_nchw=dw)
     s["targets"] = {
@@ -103,15 +120,16 @@ def summary(table: list[dict], threads: int = 2) -> dict:
         "depthwise >= 2x": dw is not None and dw >= 2.0,
         "max-pool and BN >= 15 GB/s": bool(mem) and min(mem.values()) >= 15.0,
         "backward >= 0.5x torch": bool(bwd) and min(v for v in bwd.values() if v) >= 0.5,
+        "aim: pool/BN/ReLU >= 50% of copy bandwidth": bool(vs_copy) and min(vs_copy.values()) >= 0.5,
     }
     s["median_spread"] = float(np.median([r["spread"] for r in table]))
     return s
 
 
-def selection(table: list[dict], threads: int = 2) -> dict:
-    """Per conv problem: the numba algorithms (auto excluded) fastest first, with their medians."""
+def selection(table: list[dict], threads: int = 2, kind: str = "conv") -> dict:
+    """Per conv problem (of `kind`): the numba algorithms (auto excluded) fastest first, with their medians."""
     out = {}
-    for case in sorted({r["case"] for r in table if r["kind"] == "conv"}):
+    for case in sorted({r["case"] for r in table if r["kind"] == kind}):
         mine = [r for r in table if r["case"] == case and r["threads"] == threads and r["impl"].startswith("numba/")
                 and r["impl"] != "numba/auto"]
         out[case] = [(r["impl"][6:], round(r["median_ms"], 3), round(r["gflops"], 1))
@@ -132,7 +150,8 @@ def _vs(theirs: dict | None, ours: dict) -> str:
 def markdown(doc: dict) -> str:
     table, s = doc["results"], doc["summary"]
     lines = [f"# numba backend benchmarks ({doc['machine']['cpu']}, {doc['machine']['cores']} cores)", "",
-             f"float32; {doc['runs']} run(s), each timing the implementations of a problem interleaved; cells are "
+             f"float32; {doc['runs']} run(s), each timing the implementations of a problem interleaved, each turn "
+             "a burst of back-to-back calls after a short pause (benchmarks/test_numba_cpu.py); cells are "
              "the median over runs of each run's median; ratio = torch time / numba time (>1: numba faster). "
              "Geomean over a-h vs torch NCHW, per run: " + ", ".join(
                  f"{s['geomean_vs_torch_nchw']:.2f}x" for s in doc["per_run"]) + ". Ceilings: " +
@@ -154,6 +173,7 @@ def markdown(doc: dict) -> str:
         lines += [f"- {r['case']}, {r['threads']} thr: fused {r['median_ms']:.2f} ms, separate {sep['median_ms']:.2f} "
                   f"ms ({sep['median_ms'] / r['median_ms']:.2f}x)" for r, sep in fused]
         lines.append("")
+    lines += memory_section(doc)
     lines += ["## Targets (2 threads)", ""] + [f"- {k}: {'met' if v else 'NOT met'}" for k, v in s["targets"].items()]
     lines += ["", f"Noise: the median spread of a cell (within-run IQR / median, or between runs max/min - 1, the "
               f"larger) is {100 * s['median_spread']:.0f}%. With 2 threads on this shared 2-core machine a call of a "
@@ -161,8 +181,23 @@ def markdown(doc: dict) -> str:
               "either direction (e.g. h_3x3_n1); the 1-thread tables are the steadier per-core comparison.", "",
               "## Algorithms per conv problem (2 threads, fastest first; the evidence for selection.py)", ""]
     lines += [f"- {c}: " + ", ".join(f"{a} {ms:.2f} ms ({gf:.1f} GF/s)" for a, ms, gf in algos)
-              for c, algos in doc["selection"].items()]
+              for c, algos in (doc["selection"] | doc["selection_bwd_weight"]).items()]
     return "\n".join(lines) + "\n"
+
+
+def memory_section(doc: dict) -> list[str]:
+    """Pool, BN and ReLU against the copy bandwidth measured in the same run(s), per thread count."""
+    table = doc["results"]
+    lines = ["## Memory-bound ops vs copy bandwidth", "", BYTES_NOTE, "",
+             "| threads | case | copy | numba auto | % of copy | torch NCHW | % of copy |",
+             "|---|---|---|---|---|---|---|"]
+    for t in sorted({r["threads"] for r in table}, reverse=True):
+        copy = copy_gbs(doc["ceilings"], t)
+        for case in dict.fromkeys(r["case"] for r in table if r["kind"] in MEMORY_KINDS and r["threads"] == t):
+            ours, theirs = _get(table, case, "numba/auto", t), _get(table, case, "torch/nchw", t)
+            pct = [f"{100 * r['gbs'] / copy:.0f}%" if r and copy else "-" for r in (ours, theirs)]
+            lines.append(f"| {t} | {case} | {copy:.1f} GB/s | {_cell(ours)} | {pct[0]} | {_cell(theirs)} | {pct[1]} |")
+    return lines + [""]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,11 +209,13 @@ def main(argv: list[str] | None = None) -> int:
     table = combine([rows(b) for b in benches])
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     doc = dict(machine=machine(), dates=[b.get("datetime") for b in benches], runs=len(benches), results=table,
-               ceilings=[dict(threads=b["extra_info"]["threads"], sgemm_gflops=b["extra_info"]["sgemm_gflops"],
-                              copy_gbs=b["extra_info"]["copy_gbs"]) for bench in benches for b in bench["benchmarks"]
-                         if b["extra_info"].get("kind") == "ceiling"],
-               summary=summary(table), per_run=[summary(rows(b)) for b in benches], selection=selection(table),
+               ceilings=[dict(run=i, threads=b["extra_info"]["threads"], sgemm_gflops=b["extra_info"]["sgemm_gflops"],
+                              copy_gbs=b["extra_info"]["copy_gbs"]) for i, bench in enumerate(benches)
+                         for b in bench["benchmarks"] if b["extra_info"].get("kind") == "ceiling"],
+               selection=selection(table), selection_bwd_weight=selection(table, kind="conv_bwd_weight"),
                auto=auto_choices())
+    doc["summary"] = summary(table, doc["ceilings"])
+    doc["per_run"] = [summary(rows(b), [c for c in doc["ceilings"] if c["run"] == i]) for i, b in enumerate(benches)]
     args.out.mkdir(exist_ok=True)
     (args.out / "numba_cpu.json").write_text(json.dumps(doc, indent=1) + "\n")
     (args.out / "numba_cpu.md").write_text(markdown(doc))

@@ -20,7 +20,7 @@ import numpy as np
 
 import fastconv as fc
 from fastconv import dispatch
-from fastconv.bench.cases import ConvProblem, PoolProblem
+from fastconv.bench.cases import ConvProblem, NormProblem, PoolProblem
 
 try:
     import torch
@@ -128,6 +128,35 @@ def conv_backward(pr: ConvProblem) -> Workload:
     return wl
 
 
+def conv_bwd_weight(pr: ConvProblem) -> Workload:
+    """grad_weight alone: every numba bwd-weight algorithm that supports the problem (the evidence for its
+    selection rule), auto, numpy and torch autograd with respect to the weight only."""
+    rng, x, w = _inputs(pr.x_shape, pr.w_shape)
+    y = fc.conv2d(x.astype(F64), w.astype(F64), backend="numpy", **pr.kwargs)
+    gy = rng.standard_normal(y.shape).astype(np.float32)
+    kw = dict(need_input=False, need_bias=False, **pr.kwargs)
+    ref = fc.conv2d_backward(gy.astype(F64), x.astype(F64), w.astype(F64), backend="numpy", **kw)[1]
+    wl = Workload(f"{pr.name}_bwd_weight", 2.0 * y.size * np.prod(pr.w_shape[1:]), 4.0 * (x.size + w.size + gy.size))
+    for algo in ["auto", *dispatch.algos("conv2d_bwd_weight", "numba")]:
+        try:
+            fc.select(fc.conv2d_backward, gy, x, w, algo=algo, **kw)
+        except ValueError:  # the algorithm does not support this problem
+            continue
+        wl.fns[f"numba/{algo}"] = lambda a=algo: fc.conv2d_backward(gy, x, w, algo=a, **kw)[1]
+    wl.fns["numpy"] = lambda: fc.conv2d_backward(gy, x, w, backend="numpy", **kw)[1]
+    if torch is not None:
+        for layout, cl in (("nchw", False), ("channels_last", True)):
+            tx, tw, tg = _torch_tensors(x, w, gy, channels_last=cl)
+            tw.requires_grad_(True)
+            ty = torch.nn.functional.conv2d(tx, tw, **pr.kwargs)
+            wl.fns[f"torch/{layout}"] = lambda ty=ty, tw=tw, tg=tg: torch.autograd.grad(ty, tw, tg,
+                                                                                       retain_graph=True)[0]
+    for name, fn in wl.fns.items():
+        got = fn()
+        _check(f"{wl.name} {name}", np.asarray(got.detach() if hasattr(got, "detach") else got), ref)
+    return wl
+
+
 def max_pool(pr: PoolProblem) -> Workload:
     x = np.random.default_rng(0).standard_normal((pr.N, pr.C, pr.H, pr.W)).astype(np.float32)
     ref = fc.max_pool2d(x.astype(F64), **pr.kwargs, backend="numpy")
@@ -143,7 +172,7 @@ def max_pool(pr: PoolProblem) -> Workload:
     return wl
 
 
-def batch_norm_train(pr: PoolProblem) -> Workload:
+def batch_norm_train(pr: NormProblem) -> Workload:
     """Training-mode forward (batch statistics, running-stat update) then backward: x and gy read, y and gx
     written, as the minimal traffic."""
     rng = np.random.default_rng(0)
@@ -174,6 +203,22 @@ def batch_norm_train(pr: PoolProblem) -> Workload:
     for name, fn in wl.fns.items():
         got = fn()
         _check(f"{pr.name} {name}", np.asarray(got.detach() if hasattr(got, "detach") else got), ref[0], 1e-3)
+    return wl
+
+
+def relu(pr: NormProblem) -> Workload:
+    """relu(x) on the batch-norm problem's shape: x read, y written (the copy's traffic)."""
+    x = np.random.default_rng(0).standard_normal((pr.N, pr.C, pr.H, pr.W)).astype(np.float32)
+    ref = fc.relu(x.astype(F64), backend="numpy")
+    wl = Workload(f"relu_{pr.N}x{pr.C}x{pr.H}x{pr.W}", 0.0, 4.0 * 2 * x.size)
+    wl.fns["numba/auto"] = lambda: fc.relu(x)
+    wl.fns["numpy"] = lambda: fc.relu(x, backend="numpy")
+    if torch is not None:
+        for layout, cl in (("nchw", False), ("channels_last", True)):
+            (tx,) = _torch_tensors(x, channels_last=cl)
+            wl.fns[f"torch/{layout}"] = lambda tx=tx: torch.relu(tx)
+    for name, fn in wl.fns.items():
+        _check(f"{wl.name} {name}", np.asarray(fn()), ref, 0.0)
     return wl
 
 

@@ -16,6 +16,7 @@ from cases import (
     ELTWISE_SHAPES,
     MAX_POOL_CASES,
     ConvCase,
+    PoolCase,
 )
 from helpers import assert_close, rand
 
@@ -36,6 +37,14 @@ TILE_CASES = [
     ConvCase("tiles_depthwise", (2, 6, 21, 35), (12, 1, 3, 3), dict(groups=6, padding=1)),
 ]
 ALL_CONV = CONV2D_CASES + CONV1D_CASES + TILE_CASES
+# Max pooling rows wider than two SIMD vectors, at stride 1, 2 and 3 (the lane-by-lane one), so full and masked
+# vectors of both passes run; cases.py's shapes fit in one vector.
+WIDE_POOL_CASES = [
+    PoolCase("wide_k3s2p1", (1, 2, 7, 53), dict(kernel_size=3, stride=2, padding=1)),
+    PoolCase("wide_s1_dilated", (1, 2, 6, 41), dict(kernel_size=3, stride=1, padding=1, dilation=2)),
+    PoolCase("wide_s3_ceil", (1, 2, 7, 50), dict(kernel_size=(2, 4), stride=3, padding=(1, 2), ceil_mode=True)),
+]
+MAX_POOLS = MAX_POOL_CASES + WIDE_POOL_CASES
 DTYPES = [np.float32, np.float64]
 ids = lambda cases: [c.id for c in cases]  # noqa: E731
 
@@ -83,18 +92,34 @@ def test_conv_auto(case, dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("case", MAX_POOL_CASES, ids=ids(MAX_POOL_CASES))
+@pytest.mark.parametrize("case", MAX_POOLS, ids=ids(MAX_POOLS))
 def test_max_pool(case, dtype, rng):
     cf.check_max_pool(B, case, dtype, rng)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("case", MAX_POOL_CASES, ids=ids(MAX_POOL_CASES))
+@pytest.mark.parametrize("case", MAX_POOLS, ids=ids(MAX_POOLS))
 def test_max_pool_values_only(case, dtype, rng):
-    """Without return_indices max pooling takes its own (separable, index-free) kernel."""
+    """Without return_indices max pooling takes its own (index-free) kernel."""
     x = rand(rng, case.x, dtype)
     ref = fc.max_pool2d(x.astype(np.float64), **case.kw, backend="numpy")
     assert_close(fc.max_pool2d(x, **case.kw, backend=B), ref, "pool", dtype, case.id)
+
+
+@pytest.mark.parametrize("case", [MAX_POOL_CASES[4]] + WIDE_POOL_CASES, ids=ids([MAX_POOL_CASES[4]] + WIDE_POOL_CASES))
+def test_max_pool_ties(case, rng):
+    """Few distinct values, many -inf, some NaN: values, indices and gradient follow the reference's first
+    maximum in row-major tap order (NaN the largest, the first NaN winning)."""
+    x = rng.integers(-2, 2, case.x).astype(np.float32)
+    x[rng.random(case.x) < 0.3] = -np.inf
+    x[rng.random(case.x) < 0.03] = np.nan
+    y, idx = fc.max_pool2d(x, **case.kw, return_indices=True, backend=B)
+    y_ref, idx_ref = fc.max_pool2d(x.astype(np.float64), **case.kw, return_indices=True, backend="numpy")
+    assert np.array_equal(y, y_ref, equal_nan=True) and np.array_equal(idx, idx_ref), case.id
+    assert np.array_equal(fc.max_pool2d(x, **case.kw, backend=B), y, equal_nan=True), case.id
+    gy = rand(rng, y.shape, np.float32)
+    gx_ref = fc.max_pool2d_backward(gy.astype(np.float64), x.astype(np.float64), **case.kw, backend="numpy")
+    assert_close(fc.max_pool2d_backward(gy, x, **case.kw, backend=B), gx_ref, "pool", np.float32, case.id)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

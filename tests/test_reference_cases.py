@@ -77,6 +77,15 @@ def test_max_pool_nan_and_ties():
     assert y.item() == 2.0 and idx.item() == 0  # the first maximum wins
 
 
+def test_max_pool_padding_loses_to_minus_inf():
+    """A window of -inf inputs takes its first input element, never the (-inf) padding before it (PyTorch)."""
+    x = np.full((1, 1, 4, 5), -np.inf)
+    y, idx = fc.max_pool2d(x, 3, 2, 1, return_indices=True, **B)
+    np.testing.assert_array_equal(idx[0, 0], [[0, 1, 3], [5, 6, 8]])  # window (i, j) starts at (2i - 1, 2j - 1)
+    gx = fc.max_pool2d_backward(np.ones((1, 1, 2, 3)), x, 3, 2, 1, **B)
+    np.testing.assert_array_equal(gx[0, 0].ravel().nonzero()[0], [0, 1, 3, 5, 6, 8])
+
+
 def test_avg_pool_divisors_by_hand():
     x = np.ones((1, 1, 2, 2))
     np.testing.assert_allclose(fc.avg_pool2d(x, 3, stride=1, padding=1, **B)[0, 0], np.full((2, 2), 4 / 9))

@@ -24,6 +24,9 @@ from . import (
 B = "numba"
 
 _POINTWISE = dict(supports=conv2d_pointwise.supports, requires="a 1x1 kernel, stride 1, no padding")
+_POINTWISE_W = dict(supports=conv2d_pointwise.supports_bwd_weight,
+                    requires=f"a 1x1 kernel, stride 1, no padding, >= {conv2d_pointwise.DOT_ROWS} output and "
+                             f">= {conv2d_pointwise.DOT_COLS} input channels per group")
 _DEPTHWISE = dict(supports=conv2d_depthwise.supports, requires="groups == input channels (depthwise)")
 
 for _op, _algo, _fn, _kw in (
@@ -36,6 +39,7 @@ for _op, _algo, _fn, _kw in (
     ("conv2d_bwd_data", "rows_v2", conv2d_rows.conv2d_bwd_data_rows_v2, {}),
     ("conv2d_bwd_data", "pointwise_v3", conv2d_pointwise.conv2d_bwd_data_pointwise_v3, _POINTWISE),
     ("conv2d_bwd_weight", "direct_v1", conv2d_direct.conv2d_bwd_weight_v1, {}),
+    ("conv2d_bwd_weight", "pointwise_v3", conv2d_pointwise.conv2d_bwd_weight_pointwise_v3, _POINTWISE_W),
     ("conv2d_bwd_weight", "blocked_v5", conv2d_blocked.conv2d_bwd_weight_blocked_v5, {}),
 ):
     register(_op, B, _algo, _fn, priority=selection.priority(_op, _algo), **_kw)

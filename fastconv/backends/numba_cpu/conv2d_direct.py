@@ -17,7 +17,7 @@ from numba import prange
 
 from ...arrays import empty
 from ...params import ConvParams
-from .batchnorm import stats
+from .batchnorm import channel_sums
 from .config import filled, kernel
 
 
@@ -122,6 +122,9 @@ def conv2d_bwd_weight_v1(p: ConvParams, gy, x):
 
 def conv2d_bwd_bias(p: ConvParams, gy):
     """Per-(n, k) plane sums, then a fixed-order sum over n."""
+    sums = np.zeros(p.K)
+    if gy.size:
+        channel_sums(gy.reshape(p.N, p.K, p.P * p.Q), sums)
     gb = empty((p.K,), gy.dtype)
-    gb[:] = (stats(gy.reshape(p.N, p.K, p.P * p.Q))[..., 0] * (p.P * p.Q)).sum(axis=0) if gy.size else 0
+    gb[:] = sums
     return gb

@@ -8,6 +8,11 @@ pixels f: a (Kg x Cg) @ (Cg x F) product with no layout change at all (x and y a
                    ROWS*VECS FMAs; the last pixel block loads and stores masked, so nothing past F is touched.
                    Measured (bench_results/numba_cpu.md, float32): 49-57 GFLOP/s with 2 threads, 42 with 1 thread
                    on case b (C=256 -> K=64, 56x56); rows_v2 does 29 there (2 threads).
+    pointwise_v3   backward-weight: gw[k, c] = sum over images and pixels of gy[n, k, f] * x[n, c, f], a GEMM whose
+    bwd-weight     reduction runs along the contiguous pixels of both NCHW arrays: a DOT_ROWS x DOT_COLS tile of
+                   lane-wise partial dot products (4 x 6 zmm), per step DOT_ROWS + DOT_COLS vector loads feed
+                   DOT_ROWS*DOT_COLS FMAs; no layout change. Iteration = (n, g, block of DOT_COLS input channels),
+                   into that image's slot of a partial buffer summed over n in a fixed order afterwards.
 """
 
 from __future__ import annotations
@@ -16,11 +21,18 @@ import numpy as np
 from numba import prange
 
 from ...params import ConvParams
-from .config import TILE_ROWS, TILE_VECS, filled, kernel, lanes
+from .config import TILE_ROWS, TILE_VECS, VECTOR_BYTES, filled, kernel, lanes, workspace
 from .conv2d_rows import bias_blocks, pack
-from .simd import tile_bcast, tile_fma, tile_fma_tail, tile_relu, tile_store
+from .simd import tile_bcast, tile_fma, tile_fma_tail, tile_relu, tile_store, tile_store_add, tile_zeros
+from .simd_lanes import tile_dot, tile_dot_tail, vec_lanes
 
 ROWS, VECS = TILE_ROWS, TILE_VECS
+# Weight gradient: DOT_ROWS output channels x DOT_COLS input channels of lane-wise dot products (AVX-512: 24
+# accumulators and 6 + 1 loaded vectors, 31 of the 32 zmm registers; AVX2: 10 + 5 + 1 of 16 ymm); FB pixels per
+# chunk, so the DOT_COLS x rows of a chunk (12 KiB in float32) stay in L1 while every output-channel block passes
+# over them (measured: 512 beat 256, 1024, 2048 and the whole plane on case b, 1 thread).
+DOT_ROWS, DOT_COLS = (4, 6) if VECTOR_BYTES == 64 else (2, 5)
+FB = 512
 
 
 @kernel
@@ -49,8 +61,47 @@ def pointwise_gemm(x, wt, bias, y, N, F, G, Cg, Kg, relu, lanes):
             tile_store(acc, y, ybase, F, lanes, Kg - kb * ROWS, VECS, lanes, left)
 
 
+@kernel
+def pointwise_bwd_weight(gy, x, part, N, F, G, Cg, Kg, lanes):
+    """part[n, g, k, c] = sum_f gy[n, g*Kg + k, f] * x[n, g*Cg + c, f]. Iteration (n, g, block of DOT_COLS input
+    channels) owns those columns of part[n, g] (disjoint writes): per chunk of FB pixels, for every block of
+    DOT_ROWS output channels, a tile of lane-wise partial sums is added into `sums`, whose lanes are added up at
+    the end in a fixed order. Edge blocks start at Kg - DOT_ROWS or Cg - DOT_COLS, overlapping their neighbour,
+    and write only what they own (needs Kg >= DOT_ROWS, Cg >= DOT_COLS); the last pixels load masked."""
+    ncb, nkb = (Cg + DOT_COLS - 1) // DOT_COLS, (Kg + DOT_ROWS - 1) // DOT_ROWS
+    blk = DOT_ROWS * DOT_COLS * lanes
+    for it in prange(N * G * ncb):
+        cb, g, n = it % ncb, (it // ncb) % G, it // (ncb * G)
+        c0 = min(cb * DOT_COLS, Cg - DOT_COLS)
+        sums = np.zeros(nkb * blk, x.dtype)
+        for f0 in range(0, F, FB):
+            fn = min(FB, F - f0)
+            b = ((n * G + g) * Cg + c0) * F + f0
+            for kb in range(nkb):
+                a = ((n * G + g) * Kg + min(kb * DOT_ROWS, Kg - DOT_ROWS)) * F + f0
+                acc = tile_zeros(x, DOT_ROWS, DOT_COLS)
+                f = 0
+                while f + lanes <= fn:
+                    acc = tile_dot(acc, gy, a + f, F, x, b + f, F)
+                    f += lanes
+                if f < fn:
+                    acc = tile_dot_tail(acc, gy, a + f, F, DOT_ROWS, x, b + f, F, DOT_COLS, fn - f)
+                tile_store_add(acc, sums, kb * blk, DOT_COLS * lanes, lanes, DOT_ROWS, DOT_COLS, 0, lanes)
+        for kb in range(nkb):
+            k0 = min(kb * DOT_ROWS, Kg - DOT_ROWS)
+            for i in range(DOT_ROWS):
+                row = ((n * G + g) * Kg + k0 + i) * Cg + c0
+                for j in range(cb * DOT_COLS - c0, DOT_COLS):
+                    lane0 = kb * blk + (i * DOT_COLS + j) * lanes
+                    part[row + j] = np.sum(sums[lane0:lane0 + vec_lanes(x)])  # a compile-time length
+
+
 def supports(p: ConvParams) -> bool:
     return p.is_pointwise
+
+
+def supports_bwd_weight(p: ConvParams) -> bool:
+    return p.is_pointwise and p.Kg >= DOT_ROWS and p.Cg >= DOT_COLS
 
 
 def conv2d_pointwise_v3(p: ConvParams, x: np.ndarray, w: np.ndarray, b, relu: bool = False) -> np.ndarray:
@@ -66,3 +117,15 @@ def conv2d_bwd_data_pointwise_v3(p: ConvParams, gy: np.ndarray, w: np.ndarray) -
     zeros = np.zeros(p.groups * -(-p.Cg // ROWS) * ROWS, gy.dtype)
     return filled(p.x_shape, gy.dtype, lambda gx: pointwise_gemm(
         gy.reshape(-1), wt, zeros, gx.reshape(-1), p.N, p.H * p.W, p.groups, p.Kg, p.Cg, False, lanes(gy.itemsize)))
+
+
+def conv2d_bwd_weight_pointwise_v3(p: ConvParams, gy: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The per-image partials of pointwise_bwd_weight summed over n in order."""
+    part = workspace("weight_partials", p.N * p.K * p.Cg, x.dtype)
+    if part.size:
+        pointwise_bwd_weight(gy.reshape(-1), x.reshape(-1), part, p.N, p.H * p.W, p.groups, p.Cg, p.Kg,
+                             lanes(x.itemsize))
+    summed = part.reshape(p.N, p.K, p.Cg).sum(axis=0) if p.N else np.zeros((p.K, p.Cg))
+    gw = filled(p.w_shape, x.dtype, lambda gw: None)
+    gw[...] = summed.reshape(p.w_shape)
+    return gw

@@ -30,7 +30,8 @@ from numba import prange, uintp
 from ...params import ConvParams
 from .config import TILE_ROWS, TILE_VECS, filled, inner, kernel, lanes, workspace
 from .conv2d_direct import bias_or_zeros
-from .simd import tile_bcast, tile_fma, tile_load, tile_relu, tile_store, vec_copy, vec_lanes
+from .simd import tile_bcast, tile_fma, tile_load, tile_relu, tile_store
+from .simd_lanes import vec_copy, vec_lanes
 
 ROWS, VECS = TILE_ROWS, TILE_VECS
 CBLOCK = 32  # input channels per cache block (measured: 32 beat 8, 16 and no blocking on cases a, b, c, h)

@@ -4,7 +4,7 @@ gradients gx = gy @ w, gw = gy^T @ x, gb = sum_n gy[n]. x, w, y are row-major; n
     dot_v1    forward as N*K dot products along the contiguous rows of x and w: iteration = DOT_FEATURES output
               features for all rows (parallel over features: the large dimension of a GEMV-like call); a 4 x 4
               tile of dot-product accumulators (4 rows of x against 4 rows of w: 8 vector loads feed 16 FMAs,
-              simd.tile_dot), leftover rows 1 x 8, lane sums in a fixed tree at the end. w is read in place, never
+              simd_lanes.tile_dot), leftover rows 1 x 8, lane sums in a fixed tree at the end. w is read in place, never
               repacked, so it wins while the batch is small: measured faster than gemm_v2 up to N = 64 and slower
               from N = 256 (bench_results/linear.md), hence auto's switch at GEMM_MIN_N = 128.
     gemm_v2   all three products as Y[m, j] = sum_r A[m, r] * B[r, j] with A read as broadcast scalars and B as
@@ -31,7 +31,8 @@ from numba import prange
 from ...arrays import empty
 from ...params import LinearParams
 from .config import TILE_ROWS, TILE_VECS, filled, inner, kernel, lanes, workspace
-from .simd import tile_dot, tile_dot_tail, tile_fma, tile_fma_tail, tile_load, tile_store, tile_store_sums, tile_zeros
+from .simd import tile_fma, tile_fma_tail, tile_load, tile_store, tile_zeros
+from .simd_lanes import tile_dot, tile_dot_tail, tile_store_sums
 
 ROWS, VECS = TILE_ROWS, TILE_VECS
 KC = 128  # reduction depth per cache block: a KC x NR panel of B (24 KiB) stays in L1

@@ -9,98 +9,108 @@ in row-major tap order; NaN counts as the maximum and propagates. Sums accumulat
 from __future__ import annotations
 
 import numpy as np
-from numba import prange, uintp
+from numba import prange
 
 from ...arrays import empty
 from ...params import AdaptivePoolParams, PoolParams, adaptive_windows
-from .config import filled, inner, kernel
+from .config import filled, inner, kernel, lanes
+from .simd import tile_bcast, tile_load, tile_store, tile_zeros
+from .simd_lanes import tile_argmax, tile_max, vec_lanes, vec_load
 
 
 @inner
-def _window(i, stride, pad, dil, k, n):
-    """First tap, tap count and first input position of window i along one dim, clipped to [0, n)."""
-    start = i * stride - pad
-    t0 = 0
-    while t0 < k and start + t0 * dil < 0:
-        t0 += 1
-    t1 = k
-    while t1 > t0 and start + (t1 - 1) * dil >= n:
-        t1 -= 1
-    return t0, t1, start
+def _argmax_row(xf, top, W, hn, dh, hkey, h, vm, vk, pw, like):
+    """vm[pw + w], vk[pw + w] = the first maximum of column w over rows h, h + dh, ... (hn of them, starting at
+    element `top` of xf) and its row (as a float key); LANES columns per step, masked past W."""
+    L = vec_lanes(xf)
+    for v in range((W + L - 1) // L):
+        acc = tile_load(like, xf, top + v * L, 0, L, 1, 1, L, W - v * L)
+        key = tile_bcast(hkey, h, 0, 1, 1)
+        for t in range(1, hn):
+            cand = tile_load(like, xf, top + t * dh * W + v * L, 0, L, 1, 1, L, W - v * L)
+            acc, key, _ = tile_argmax(acc, key, key, cand, tile_bcast(hkey, h + t * dh, 0, 1, 1),
+                                      tile_bcast(hkey, h + t * dh, 0, 1, 1))
+        tile_store(acc, vm, pw + v * L, 0, L, 1, 1, L, W - v * L)
+        tile_store(key, vk, pw + v * L, 0, L, 1, 1, L, W - v * L)
 
 
 @kernel
-def max_pool_planes(x, y, idx, want_idx, gy, gx, backward, sh, sw, ph, pw, dh, dw, kh, kw):
-    """Find each window's first maximum (NaN wins). Forward: y[n,c,p,q] = that max, idx = its h*W + w (-1 for a
-    window holding no input). Backward: gx[n,c] = 0, then gy[n,c,p,q] is added at the max of window (p, q).
-    One (n, c) plane per iteration, so iterations touch disjoint planes; within one the order is fixed."""
+def max_pool_index_rows(x, y, idx, gy, gx, backward, h0, hn, dh, sw, pw, dw, kw, span, keys):
+    """Each window's first maximum in row-major tap order (NaN counts as the maximum; -1 for a window holding no
+    input). Forward: y = that max, idx = its h*W + w. Backward: gx = 0, then gy is added at each window's max.
+    One (n, c) plane per iteration (disjoint outputs; within it a fixed order). Separable as max_pool_rows,
+    carrying the winner's row (keys[h] = h, float) and tap through both passes: a column's first max is its
+    topmost, then among columns the topmost wins ties and, in tap order, the leftmost. Padding has key H, so
+    any input element, even -inf, beats it."""
     N, C, H, W = x.shape
-    P, Q = (gy.shape[2], gy.shape[3]) if backward else (y.shape[2], y.shape[3])
+    P, Q = gy.shape[2], gy.shape[3]
+    xf, yf, gyf, gxf = x.reshape(-1), y.reshape(-1), gy.reshape(-1), gx.reshape(-1)
+    L = vec_lanes(x)
+    nq = (Q + L - 1) // L
     for nc in prange(N * C):
-        n, c = nc // C, nc % C
+        vm, vk = np.empty(span, x.dtype), np.empty(span, x.dtype)
+        vm[:pw], vk[:pw] = -np.inf, H
+        vm[pw + W:], vk[pw + W:] = -np.inf, H
+        rk, rt = np.empty(nq * L, x.dtype), np.empty(nq * L, x.dtype)
+        like = tile_zeros(x, 1, 1)
         if backward:
-            gx[n, c] = 0
-        for p in range(P):
-            r0, r1, h0 = _window(p, sh, ph, dh, kh, H)
-            for q in range(Q):
-                s0, s1, w0 = _window(q, sw, pw, dw, kw, W)
-                best, at = -np.inf, -1
-                for r in range(r0, r1):
-                    h = h0 + r * dh
-                    for s in range(s0, s1):
-                        v = x[n, c, h, w0 + s * dw]
-                        if at < 0 or v > best or (v != v and best == best):
-                            best, at = v, h * W + w0 + s * dw
+            gxf[nc * H * W:(nc + 1) * H * W] = 0
+        for i in range(P):
+            if hn[i] == 0:
+                vm[pw:pw + W], vk[pw:pw + W] = -np.inf, H
+            _argmax_row(xf, (nc * H + h0[i]) * W, W, hn[i], dh, keys, h0[i], vm, vk, pw, like)
+            out = (nc * P + i) * Q
+            for u in range(nq):
+                acc, key, tap = vec_load(vm, u * L * sw, sw), vec_load(vk, u * L * sw, sw), tile_bcast(keys, 0, 0, 1, 1)
+                for s in range(1, kw):
+                    at = u * L * sw + s * dw
+                    acc, key, tap = tile_argmax(acc, key, tap, vec_load(vm, at, sw), vec_load(vk, at, sw),
+                                                tile_bcast(keys, s, 0, 1, 1))
+                if not backward:
+                    tile_store(acc, yf, out + u * L, 0, L, 1, 1, L, Q - u * L)
+                tile_store(key, rk, u * L, 0, L, 1, 1, L, L)
+                tile_store(tap, rt, u * L, 0, L, 1, 1, L, L)
+            for j in range(Q):
+                h = int(rk[j])
+                at = -1 if h >= H else h * W + j * sw - pw + int(rt[j]) * dw
                 if backward:
                     if at >= 0:
-                        gx[n, c, at // W, at % W] += gy[n, c, p, q]
+                        gxf[nc * H * W + at] += gyf[out + j]
                 else:
-                    y[n, c, p, q] = best
-                    if want_idx:
-                        idx[n, c, p, q] = at
-
-
-@inner
-def _nanmax(a, b):
-    return b if ((b > a) | (b != b)) else a
-
-
-@inner
-def _clipped_max(yi, vi, j, w0, wn, dw):
-    for t in range(wn[j]):
-        yi[j] = _nanmax(yi[j], vi[w0[j] + t * dw])
+                    idx[nc * P + i, j] = at
 
 
 @kernel
-def separable_max(x, y, h0, hn, dh, w0, wn, dw, sw, pw, kw, j0, j1):
-    """y[n, c, i, j] = max of x over rows h0[i] + t*dh (t < hn[i]) and columns w0[j] + t*dw (t < wn[j]), taps
-    already clipped to the input; NaN propagates, an empty window gives -inf. Separable: a vertical pass over whole
-    contiguous rows into a (P, W) scratch, then a horizontal pass (columns j0 <= j < j1 have all kw taps inside,
-    at j*sw - pw + t*dw). One (n, c) plane per iteration."""
+def max_pool_rows(x, y, h0, hn, dh, sw, pw, dw, kw, span):
+    """y[n, c, i, j] = max of x over rows h0[i] + t*dh (t < hn[i], clipped to the input) and columns
+    j*sw - pw + s*dw (s < kw); NaN propagates, an empty window gives -inf. One (n, c) plane per iteration (disjoint
+    outputs). Separable, in SIMD registers: per output row, the vertical max of its input rows (LANES columns per
+    vector) goes to a row buffer vm padded with -inf (pw on the left, to `span` on the right), then LANES outputs at
+    a time take the max over the kw taps of vm read at stride sw. Only the buffer's pads stand for padding."""
     N, C, H, W = x.shape
     P, Q = y.shape[2], y.shape[3]
+    xf, yf = x.reshape(-1), y.reshape(-1)
+    L = vec_lanes(x)
+    nw, nq = (W + L - 1) // L, (Q + L - 1) // L
     for nc in prange(N * C):
-        n, c = nc // C, nc % C
-        v = np.empty((P, W), x.dtype)
+        vm = np.empty(span, x.dtype)
+        vm[:pw] = -np.inf
+        vm[pw + W:] = -np.inf
+        like = tile_zeros(x, 1, 1)
         for i in range(P):
-            vi = v[i]
-            for w in range(W):
-                vi[w] = -np.inf
-            for t in range(hn[i]):
-                row = x[n, c, h0[i] + t * dh]
-                for w in range(W):
-                    vi[w] = _nanmax(vi[w], row[w])
-        for i in range(P):
-            yi, vi = y[n, c, i], v[i]
-            for j in range(Q):
-                yi[j] = -np.inf
-            for t in range(kw):  # taps outer, outputs inner: a gather per vector of outputs
-                for j in range(j0, j1):  # windows with every tap inside: position j*sw - pw + t*dw
-                    yi[j] = _nanmax(yi[j], vi[uintp(j * sw - pw + t * dw)])
-            for j in range(j0):
-                _clipped_max(yi, vi, j, w0, wn, dw)
-            for j in range(j1, Q):
-                _clipped_max(yi, vi, j, w0, wn, dw)
+            if hn[i] == 0:
+                vm[pw:pw + W] = -np.inf
+            top = (nc * H + h0[i]) * W
+            for v in range(nw):  # masked loads and stores past W
+                acc = tile_load(like, xf, top + v * L, 0, L, 1, 1, L, W - v * L)
+                for t in range(1, hn[i]):
+                    acc = tile_max(acc, tile_load(like, xf, top + t * dh * W + v * L, 0, L, 1, 1, L, W - v * L))
+                tile_store(acc, vm, pw + v * L, 0, L, 1, 1, L, W - v * L)
+            for u in range(nq):
+                acc = vec_load(vm, u * L * sw, sw)
+                for s in range(1, kw):
+                    acc = tile_max(acc, vec_load(vm, u * L * sw + s * dw, sw))
+                tile_store(acc, yf, (nc * P + i) * Q + u * L, 0, L, 1, 1, L, Q - u * L)
 
 
 @kernel
@@ -155,11 +165,6 @@ def separable_avg_bwd(gy, gx, h0, hn, w0, wn, div_h, div_w):
 
 
 # ---------------------------------------------------------------------------------------------- registry ops
-def _geom(p: PoolParams) -> tuple[int, ...]:
-    (sh, sw), (ph, pw), (dh, dw), (kh, kw) = p.stride, p.padding, p.dilation, p.kernel
-    return sh, sw, ph, pw, dh, dw, kh, kw
-
-
 def _taps(n: int, k: int, s: int, pad: int, d: int, out: int) -> tuple[np.ndarray, np.ndarray]:
     """Per output index along one dim: the position of its first in-input tap and its number of in-input taps."""
     start = np.arange(out) * s - pad
@@ -170,22 +175,31 @@ def _taps(n: int, k: int, s: int, pad: int, d: int, out: int) -> tuple[np.ndarra
 
 def max_pool2d(p: PoolParams, x: np.ndarray, need_indices: bool):
     if not need_indices:
-        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = p.kernel, p.stride, p.padding, p.dilation
-        h0, hn = _taps(p.H, kh, sh, ph, dh, p.P)
-        w0, wn = _taps(p.W, kw, sw, pw, dw, p.Q)
-        j0 = min(-(-pw // sw), p.Q)
-        j1 = max(min((p.W - 1 - (kw - 1) * dw + pw) // sw + 1, p.Q), j0)
-        return filled(p.y_shape, x.dtype, lambda y: separable_max(x, y, h0, hn, dh, w0, wn, dw, sw, pw, kw, j0,
-                                                                  j1)), None
+        return filled(p.y_shape, x.dtype, lambda y: max_pool_rows(x, y, *_geometry(p, x.dtype))), None
     idx = empty(p.y_shape, np.int64)
-    none = np.empty((1, 1, 1, 1), x.dtype)
-    y = filled(p.y_shape, x.dtype, lambda y: max_pool_planes(x, y, idx, True, none, none, False, *_geom(p)))
+    y = filled(p.y_shape, x.dtype, lambda y: max_pool_index_rows(
+        x, y, idx.reshape(-1, p.Q), y, y, False, *_index_geometry(p, x.dtype)))
     return y, idx
 
 
 def max_pool2d_bwd(p: PoolParams, gy: np.ndarray, x: np.ndarray) -> np.ndarray:
-    none = np.empty((1, 1, 1, 1), np.int64)
-    return filled(p.x_shape, x.dtype, lambda gx: max_pool_planes(x, gy, none, False, gy, gx, True, *_geom(p)))
+    none = np.empty((1, 1), np.int64)
+    return filled(p.x_shape, x.dtype, lambda gx: max_pool_index_rows(x, gy, none, gy, gx, True,
+                                                                     *_index_geometry(p, x.dtype)))
+
+
+def _geometry(p: PoolParams, dtype) -> tuple:
+    """max_pool_rows' geometry arguments: first rows and row counts of the windows, strides, the buffer span."""
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = p.kernel, p.stride, p.padding, p.dilation
+    h0, hn = _taps(p.H, kh, sh, ph, dh, p.P)
+    L = lanes(np.dtype(dtype).itemsize)
+    span = max(-(-p.Q // L) * L * sw + (kw - 1) * dw + sw, pw + p.W)  # every vector read of the row buffers
+    return h0, hn, dh, sw, pw, dw, kw, span
+
+
+def _index_geometry(p: PoolParams, dtype) -> tuple:
+    """_geometry plus the float keys 0 .. max(H, kw) - 1 (rows and taps)."""
+    return *_geometry(p, dtype), np.arange(max(p.H, p.kernel[1]), dtype=dtype)
 
 
 def _avg_windows(n: int, k: int, s: int, pad: int, out: int, include_pad: bool) -> tuple[np.ndarray, ...]:

@@ -2,9 +2,10 @@
 
 Each call falls in the first category whose predicate holds; the category lists the algorithms fastest first, as
 measured by `benchmarks/test_numba_cpu.py` on the shared problems (fastconv.bench.cases: float32, 2 threads) and
-recorded with the per-case medians in bench_results/numba_cpu.json ("selection" there shows which cases decided
-each row). tests/test_backend_numba_select.py checks that `auto` follows this table and that the table agrees with
-the recorded measurements. Algorithms a category does not list rank below the listed ones.
+recorded with the per-case medians in bench_results/numba_cpu.json ("selection" and "selection_bwd_weight" there
+show which cases decided each row). tests/test_backend_numba_select.py checks that `auto` follows this table and
+that the table agrees with the recorded measurements. Algorithms a category does not list rank below the listed
+ones.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ RULES: dict[str, list[tuple[str, Callable[[ConvParams], bool], tuple[str, ...]]]
     ],
     "conv2d_bwd_weight": [
         ("depthwise", lambda p: p.is_depthwise, ("direct_v1", "blocked_v5")),
+        ("pointwise", lambda p: p.is_pointwise, ("pointwise_v3", "blocked_v5", "direct_v1")),
         ("any", lambda p: True, ("blocked_v5", "direct_v1")),
     ],
 }

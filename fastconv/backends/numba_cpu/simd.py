@@ -17,15 +17,9 @@ it reads as (checked with `inspect_asm` in the tests: vfmadd231ps on zmm registe
     tile_store_add(...)                          the same masks, adding acc into Y
     tile_load(like, Y, off, i_step, j_step, m, nj, jl, n)   the inverse of tile_store (masked-off lanes zero)
     tile_relu(acc)                               acc = acc where acc > 0 or NaN, else 0
-    tile_dot(acc, A, a, a_step, B, b, b_step)    acc[i][j] += A[a + i*a_step : +LANES] * B[b + j*b_step : +LANES]
-                                                 lane by lane (dot products: both operands vectors)
-    tile_dot_tail(acc, A, a, a_step, m, B, b, b_step, nj, n)
-                                                 tile_dot with A vectors i >= m, B vectors j >= nj and lanes >= n
-                                                 read as zero (masked loads)
-    tile_store_sums(acc, Y, off, i_step, j_step, m, nj)
-                                                 Y[off + i*i_step + j*j_step] = sum of the lanes of acc[i][j] for
-                                                 i < m, j < nj (lanes added in a fixed halving tree)
-    vec_lanes(A); vec_copy(D, d, A, a, n)        LANES; one vector move of min(n, LANES) elements (masked)
+
+simd_lanes.py adds the lane-wise operations (max, argmax, dot products, strided and single vectors) on the same
+tiles, built from the code-generation helpers here.
 
 Offsets are element offsets into a C-contiguous array's data; nothing is bounds-checked, so the callers own the
 padding that keeps every vector access inside its buffer. Results are deterministic: each intrinsic emits a fixed
@@ -43,6 +37,7 @@ from .config import VECTOR_BYTES
 
 _I32 = ir.IntType(32)
 _I64 = ir.IntType(64)
+_ONE = ir.Constant(_I64, 1)
 
 
 class Tile(types.Type):
@@ -133,7 +128,7 @@ def tile_bcast(typingctx, b, off, step, rows, vecs):
 # ---------------------------------------------------------------------------------------------- update
 def _check(acc, a, b):
     if not isinstance(acc, Tile) or a.dtype != acc.dtype or b.dtype != acc.dtype:
-        raise TypeError(f"tile_fma: a {acc} tile needs arrays of its dtype, got {a} and {b}")
+        raise TypeError(f"a {acc} tile needs arrays of its dtype, got {a} and {b}")
 
 
 def _fma_codegen(acc: Tile, tys: tuple, masked: bool):
@@ -206,88 +201,6 @@ def tile_relu(typingctx, acc):
         return t
 
     return acc(acc), codegen
-
-
-# ---------------------------------------------------------------------------------------------- dot products
-def _dot_codegen(acc: Tile, tys: tuple, masked: bool):
-    """acc[i][j] += A-vector i * B-vector j, lane by lane; with `masked`, vectors past m (A) or nj (B) and lanes
-    past n load as zero."""
-    def codegen(context, builder, sig, args):
-        vec = _vec_type(context, acc)
-        if masked:
-            m, nj, n = (_i64(context, builder, tys[k], args[k]) for k in (4, 8, 9))
-        ao, ast = (_i64(context, builder, tys[k], args[k]) for k in (2, 3))
-        bo, bst = (_i64(context, builder, tys[k], args[k]) for k in ((6, 7) if masked else (5, 6)))
-        barr, bty = (args[5], tys[5]) if masked else (args[4], tys[4])
-
-        def operand(arrty, arr, off, step, count, k, limit):
-            ptr = _addr(context, builder, arrty, arr, off, k, step)
-            if not masked:
-                return _load_vec(builder, vec, ptr)
-            lane = ir.Constant(ir.VectorType(_I64, vec.count), list(range(vec.count)))
-            inside = builder.icmp_signed("<", ir.Constant(_I64, k), count)
-            mask = builder.and_(builder.icmp_signed("<", lane, _splat(builder, lane.type, limit)),
-                                _splat(builder, ir.VectorType(ir.IntType(1), vec.count), inside))
-            return _masked_load(builder, vec, builder.bitcast(ptr, vec.as_pointer()), mask)
-
-        xs = [operand(tys[1], args[1], ao, ast, m if masked else None, i, n if masked else None)
-              for i in range(acc.rows)]
-        ys = [operand(bty, barr, bo, bst, nj if masked else None, j, n if masked else None)
-              for j in range(acc.vecs)]
-        t = args[0]
-        for i in range(acc.rows):
-            for j in range(acc.vecs):
-                k = i * acc.vecs + j
-                t = builder.insert_value(t, _fma(builder, builder.extract_value(t, k), xs[i], ys[j]), k)
-        return t
-
-    return codegen
-
-
-@intrinsic
-def tile_dot(typingctx, acc, a, a_off, a_step, b, b_off, b_step):
-    """acc[i][j] += A[a + i*a_step : +LANES] * B[b + j*b_step : +LANES], lane by lane"""
-    _check(acc, a, b)
-    tys = (acc, a, a_off, a_step, b, b_off, b_step)
-    return acc(*tys), _dot_codegen(acc, tys, False)
-
-
-@intrinsic
-def tile_dot_tail(typingctx, acc, a, a_off, a_step, m, b, b_off, b_step, nj, n):
-    """tile_dot with A vectors i >= m, B vectors j >= nj and lanes >= n read as zero"""
-    _check(acc, a, b)
-    tys = (acc, a, a_off, a_step, m, b, b_off, b_step, nj, n)
-    return acc(*tys), _dot_codegen(acc, tys, True)
-
-
-@intrinsic
-def tile_store_sums(typingctx, acc, y, off, i_step, j_step, m, nj):
-    """Y[off + i*i_step + j*j_step] = the sum of acc[i][j]'s lanes, for i < m and j < nj. The lanes are added in a
-    fixed tree (upper half onto lower half until one is left), so the result does not depend on anything else."""
-    tys = (off, i_step, j_step, m, nj)
-
-    def codegen(context, builder, sig, args):
-        t, ya = args[0], args[1]
-        o, ist, jst, m_, nj_ = (_i64(context, builder, ty, v) for ty, v in zip(tys, args[2:]))
-        for i in range(acc.rows):
-            for j in range(acc.vecs):
-                v, width = builder.extract_value(t, i * acc.vecs + j), acc.lanes
-                while width > 1:
-                    width //= 2
-                    lo = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(_I32, width), list(range(width))))
-                    hi = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(_I32, width),
-                                                                  list(range(width, 2 * width))))
-                    v = builder.fadd(lo, hi)
-                total = builder.extract_element(v, ir.Constant(_I32, 0))
-                ok = builder.and_(builder.icmp_signed("<", ir.Constant(_I64, i), m_),
-                                  builder.icmp_signed("<", ir.Constant(_I64, j), nj_))
-                with builder.if_then(ok):
-                    at = builder.add(o, builder.add(builder.mul(ist, ir.Constant(_I64, i)),
-                                                    builder.mul(jst, ir.Constant(_I64, j))))
-                    builder.store(total, _addr(context, builder, y, ya, at))
-        return context.get_dummy_value()
-
-    return types.none(acc, y, *tys), codegen
 
 
 # ---------------------------------------------------------------------------------------------- store
@@ -367,46 +280,3 @@ def tile_load(typingctx, like, y, off, i_step, j_step, m, nj, jl, n):
 
 def _suffix(vec: ir.VectorType) -> str:
     return "f32" if isinstance(vec.element, ir.FloatType) else "f64"
-
-
-# ---------------------------------------------------------------------------------------------- 1-D vectors
-def _lanes_of(arr) -> int:
-    return VECTOR_BYTES * 8 // arr.dtype.bitwidth
-
-
-@intrinsic
-def vec_lanes(typingctx, arr):
-    """LANES for the array's dtype, a compile-time constant."""
-    def codegen(context, builder, sig, args):
-        return ir.Constant(_I64, _lanes_of(arr))
-
-    return types.int64(arr), codegen
-
-
-@intrinsic
-def vec_copy(typingctx, dst, d_off, src, s_off, n):
-    """dst[d_off : +k] = src[s_off : +k] for k = min(n, LANES): one vector move, masked when n < LANES (no
-    element past k is read or written)."""
-    if dst.dtype != src.dtype:
-        raise TypeError(f"vec_copy: {dst} and {src} differ in dtype")
-
-    def codegen(context, builder, sig, args):
-        da, sa = args[0], args[2]
-        do, so, k = (_i64(context, builder, ty, v) for ty, v in ((d_off, args[1]), (s_off, args[3]), (n, args[4])))
-        vec = ir.VectorType(context.get_value_type(dst.dtype), _lanes_of(dst))
-        sp = builder.bitcast(_addr(context, builder, src, sa, so), vec.as_pointer())
-        dp = builder.bitcast(_addr(context, builder, dst, da, do), vec.as_pointer())
-        full = builder.icmp_signed(">=", k, ir.Constant(_I64, vec.count))
-        with builder.if_else(full) as (then, otherwise):
-            with then:
-                builder.store(builder.load(sp, align=_align(vec)), dp, align=_align(vec))
-            with otherwise:
-                lane = ir.Constant(ir.VectorType(_I64, vec.count), list(range(vec.count)))
-                mask = builder.icmp_signed("<", lane, _splat(builder, ir.VectorType(_I64, vec.count), k))
-                fn = cgutils.get_or_insert_function(
-                    builder.module, ir.FunctionType(ir.VoidType(), [vec, vec.as_pointer(), _I32, mask.type]),
-                    f"llvm.masked.store.v{vec.count}{_suffix(vec)}.p0")
-                builder.call(fn, [_masked_load(builder, vec, sp, mask), dp, ir.Constant(_I32, _align(vec)), mask])
-        return context.get_dummy_value()
-
-    return types.none(dst, d_off, src, s_off, n), codegen

@@ -30,11 +30,14 @@ def _geometry(p: PoolParams):
 
 
 def _argmax_taps(p: PoolParams, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Max value and its tap index r*kw + s for every window."""
-    win = windows(pad2d(x, _pads(p), -np.inf), *_geometry(p))
-    flat = win.reshape(p.N, p.C, p.P, p.Q, p.kernel[0] * p.kernel[1])
+    """Max value and its tap index r*kw + s for every window. The -inf padding never wins over an input element:
+    a window whose inputs are all -inf takes its first input element (as PyTorch)."""
+    k = p.kernel[0] * p.kernel[1]
+    flat = windows(pad2d(x, _pads(p), -np.inf), *_geometry(p)).reshape(p.N, p.C, p.P, p.Q, k)
     taps = flat.argmax(axis=-1)
-    return np.take_along_axis(flat, taps[..., None], axis=-1)[..., 0], taps
+    best = np.take_along_axis(flat, taps[..., None], axis=-1)[..., 0]
+    inside = windows(pad2d(np.ones((1, 1, p.H, p.W)), _pads(p)), *_geometry(p)).reshape(1, 1, p.P, p.Q, k)
+    return best, np.where(best == -np.inf, inside.argmax(axis=-1), taps)
 
 
 def _positions(n: int, k: int, s: int, pad: int, d: int, out: int) -> tuple[np.ndarray, np.ndarray]:
