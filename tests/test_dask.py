@@ -226,7 +226,7 @@ def test_predict_equals_model_on_threads(index, rng):
     x = rand(rng, (11, *sample), np.float32)
     y = fcd.predict(model, da.from_array(x, chunks=(3, 1, 7, 7)))
     assert y.chunks == ((3, 3, 3, 2), (model(x[:1]).shape[1],))
-    # Linear layers multiply with BLAS, whose rounding follows the batch size: equal to rounding
+    # linear's algorithm (and so its summation order) follows the batch size: equal to rounding
     assert_close(y.compute(scheduler="threads"), model(x), "conv", np.float32, "predict vs model")
 
 
