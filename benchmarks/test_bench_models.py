@@ -8,9 +8,8 @@ weights on torch.nn) to float32 tolerance. Timed interleaved, as benchmarks/test
 runs each implementation once, in an order that rotates every round, with a short pause before each, so that load
 from other processes hits all of them alike; per-implementation median, IQR and min go to extra_info. Each timing
 is a burst of BURST forwards back to back, as in an inference loop (reported per forward): there one forward's
-thread pools are still awake when the next one starts. Implementations: torch; fastconv; and fastconv with
-NumPy's BLAS limited to one thread (threadpoolctl), because the Linear layer's matmul runs on OpenBLAS's threads,
-which keep spinning after it and compete with the numba backend's thread pool for the two cores. OpenMP runtimes
+thread pools are still awake when the next one starts. Implementations: torch; fastconv (every layer,
+the classifier's Linear included, on fastconv's own kernels: no BLAS call). OpenMP runtimes
 (numba's `omp` threading layer, torch) spin while waiting by default, which on a loaded machine stalls them
 badly; OMP_WAIT_POLICY=PASSIVE avoids that for both (recorded in extra_info).
 """
@@ -28,12 +27,11 @@ import fastconv.nn as nn
 from fastconv import models
 
 torch = pytest.importorskip("torch")
-threadpoolctl = pytest.importorskip("threadpoolctl")
 from torch_twin import torch_twin  # noqa: E402  (needs torch)
 
 ROUNDS = {1: 9, 8: 4}
 BURST = 4  # forwards per timing
-PAUSE = 0.25  # s before each timed burst: the previous one's thread pools stop spinning (OpenBLAS: ~0.1 s)
+PAUSE = 0.25  # s before each timed burst: the previous one's thread pools stop spinning
 
 
 def _stats(ts: list[float]) -> dict:
@@ -53,11 +51,7 @@ def _implementations(model: nn.Module, twin: torch.nn.Module, x: np.ndarray) -> 
         for _ in range(BURST):
             model(x)
 
-    def fastconv_blas1():
-        with threadpoolctl.threadpool_limits(1, user_api="blas"):
-            fastconv_forward()
-
-    return {"torch": torch_forward, "fastconv": fastconv_forward, "fastconv, BLAS 1 thread": fastconv_blas1}
+    return {"torch": torch_forward, "fastconv": fastconv_forward}
 
 
 @pytest.mark.parametrize("n", [1, 8])
