@@ -4,7 +4,7 @@
 a large GEMM (N=256, 4096 -> 4096).
 
     OMP_WAIT_POLICY=PASSIVE pytest benchmarks/test_bench_linear.py --benchmark-only --benchmark-json=run.json
-    python benchmarks/linear_report.py run.json > bench_results/linear.md
+    python benchmarks/burst_report.py run.json > bench_results/linear.md
 
 Checked first: every implementation's outputs equal the float64 NumPy reference to float32 tolerance. Timed
 interleaved, as benchmarks/test_bench_models.py: one benchmark round runs every implementation once, in an order
@@ -22,6 +22,7 @@ import time
 import numba
 import numpy as np
 import pytest
+from interleave import interleaved, stats
 
 import fastconv as fc
 
@@ -51,11 +52,6 @@ def _backward(gy, x, w) -> dict:
     }
 
 
-def _stats(ts: list[float]) -> dict:
-    q1, med, q3 = np.percentile(ts, [25, 50, 75])
-    return {"median_s": float(med), "iqr_s": float(q3 - q1), "min_s": float(min(ts)), "rounds": len(ts)}
-
-
 @pytest.mark.parametrize("nthreads", [2, 1])
 @pytest.mark.parametrize("op", ["fwd", "bwd"])
 @pytest.mark.parametrize("shape", SHAPES, ids=[f"N{n}-{c}to{k}" for n, c, k in SHAPES])
@@ -83,7 +79,7 @@ def test_linear(benchmark, shape, op, nthreads):
         "auto": [s.algo for s in (fc.select(fc.linear, x, w, b) if op == "fwd"
                                   else fc.select(fc.linear_backward, gy, x, w))],
         "burst": burst, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "(unset)"), "torch": torch.__version__,
-        "times": {name: _stats(ts[1:]) for name, ts in times.items()},  # the first round warms up
+        "times": {name: stats(ts) for name, ts in times.items()},
     })
 
 
@@ -95,17 +91,4 @@ def _time(benchmark, fns: dict, ref: tuple, flops: int) -> tuple[dict, int]:
     start = time.perf_counter()
     fns["numpy"]()
     burst = max(1, int(TARGET_S / max(time.perf_counter() - start, 1e-6)))
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    order = list(fns)
-
-    def one_round():
-        for name in order:
-            time.sleep(PAUSE)
-            t = time.perf_counter()
-            for _ in range(burst):
-                fns[name]()
-            times[name].append((time.perf_counter() - t) / burst)
-        order.append(order.pop(0))
-
-    benchmark.pedantic(one_round, rounds=8 if flops < 1e9 else 5, warmup_rounds=0)
-    return times, burst
+    return interleaved(benchmark, fns, 8 if flops < 1e9 else 5, burst, PAUSE), burst

@@ -23,9 +23,9 @@ import functools
 import time
 
 import numba
-import numpy as np
 import pytest
 import workloads as wl
+from interleave import interleaved, stats
 
 from fastconv.bench.cases import CPU_BATCH_NORM, CPU_CONV, CPU_CONV_BACKWARD, CPU_MAX_POOL
 
@@ -72,11 +72,6 @@ def threads():
         torch.set_num_threads(before[1])
 
 
-def _stats(ts: list[float]) -> dict:
-    q1, med, q3 = np.percentile(ts, [25, 50, 75])
-    return dict(median_s=float(med), iqr_s=float(q3 - q1), min_s=float(min(ts)), rounds=len(ts))
-
-
 @pytest.mark.parametrize("nthreads", THREADS)
 @pytest.mark.parametrize("kind, name", CASES, ids=[n if k == "conv" else f"{n}-{k}" for k, n in CASES])
 def test_numba_cpu(benchmark, threads, kind, name, nthreads):
@@ -89,32 +84,18 @@ def test_numba_cpu(benchmark, threads, kind, name, nthreads):
         first[k] = time.perf_counter() - t
     slow = {k: f for k, f in work.fns.items() if first[k] > SLOW_S}
     fast = {k: f for k, f in work.fns.items() if k not in slow}
-    times: dict[str, list[float]] = {k: [] for k in work.fns}
+    times: dict[str, list[float]] = {k: [] for k in slow}
     for k, f in slow.items():
         for _ in range(2):
             t = time.perf_counter()
             f()
             times[k].append(time.perf_counter() - t)
 
-    order = list(fast)
     burst = max(1, round(BURST_S / first["numba/auto"]))
-
-    def one_round():
-        order.append(order.pop(0))  # rotate: no implementation always runs right after the same other one
-        for k in order:
-            time.sleep(PAUSE)
-            t = time.perf_counter()
-            for _ in range(burst):
-                fast[k]()
-            times[k].append((time.perf_counter() - t) / burst)
-
     benchmark.group = kind
-    benchmark.pedantic(one_round, rounds=ROUNDS, warmup_rounds=1, iterations=1)
-    if benchmark.enabled:  # with --benchmark-disable, pedantic runs one_round once and runs no warmup
-        for k in fast:
-            del times[k][0]  # the warmup round
+    times |= interleaved(benchmark, fast, ROUNDS, burst, PAUSE)
     benchmark.extra_info.update(kind=kind, case=work.name, threads=nthreads, flops=work.flops, bytes=work.bytes,
-                                burst=burst, impls={k: _stats(v) for k, v in times.items()})
+                                burst=burst, impls={k: stats(v) for k, v in times.items()})
 
 
 @pytest.mark.parametrize("nthreads", THREADS)
