@@ -116,7 +116,8 @@ def max_pool_rows(x, y, h0, hn, dh, sw, pw, dw, kw, span):
 @kernel
 def separable_avg(x, y, h0, hn, w0, wn, div_h, div_w):
     """y[n, c, i, j] = sum of x over rows [h0[i], h0[i] + hn[i]) and columns [w0[j], w0[j] + wn[j]) /
-    (div_h[i] * div_w[j]): average and adaptive pooling. Separable as separable_max, summing in float64."""
+    (div_h[i] * div_w[j]): average and adaptive pooling. Separable as max_pool_rows (rows first, then columns),
+    summing in float64."""
     N, C, H, W = x.shape
     P, Q = y.shape[2], y.shape[3]
     for nc in prange(N * C):
