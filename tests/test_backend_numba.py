@@ -45,6 +45,10 @@ WIDE_POOL_CASES = [
     PoolCase("wide_s3_ceil", (1, 2, 7, 50), dict(kernel_size=(2, 4), stride=3, padding=(1, 2), ceil_mode=True)),
 ]
 MAX_POOLS = MAX_POOL_CASES + WIDE_POOL_CASES
+# Batch-norm planes past the summation blocks (BLOCK elements of VECS vectors): full and partial blocks and a scalar
+# tail (37*41 = 1517), exactly one step of vectors (64), several blocks with no tail (2048); cases.py's planes are
+# shorter than one step, so only the scalar path would run.
+WIDE_BN_SHAPES = [(2, 3, 37, 41), (3, 2, 64), (1, 2, 2048)]
 DTYPES = [np.float32, np.float64]
 ids = lambda cases: [c.id for c in cases]  # noqa: E731
 
@@ -136,9 +140,26 @@ def test_adaptive_pool(case, dtype, rng):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("training", [True, False])
-@pytest.mark.parametrize("shape", BN_SHAPES)
+@pytest.mark.parametrize("shape", BN_SHAPES + WIDE_BN_SHAPES)
 def test_batch_norm(shape, training, dtype, rng):
     cf.check_batch_norm(B, shape, training, dtype, rng)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_batch_norm_far_from_zero(dtype, rng):
+    """Statistics of data whose mean is far larger than its spread (x = 3000 + noise) keep their accuracy: the
+    deviations are summed around each plane's mean, not as sum(x^2) - sum(x)^2."""
+    x = (rand(rng, (2, 3, 37, 41), dtype) + 3000).astype(dtype)
+    w, b = rand(rng, (3,), dtype), rand(rng, (3,), dtype)
+    gy = rand(rng, x.shape, dtype)
+    y = fc.batch_norm(x, w, b, None, None, training=True, backend=B)
+    assert_close(y, fc.batch_norm(*(a.astype(np.float64) for a in (x, w, b)), None, None, training=True,
+                                  backend="numpy"),
+                 "bn", dtype, "batch_norm far from zero")
+    got = fc.batch_norm_backward(gy, x, w, None, None, True, backend=B)
+    ref = fc.batch_norm_backward(*(a.astype(np.float64) for a in (gy, x, w)), None, None, True, backend="numpy")
+    for name, g, r in zip(("grad_x", "grad_weight", "grad_bias"), got, ref):
+        assert_close(g, r, "bn", dtype, f"batch_norm_backward far from zero {name}")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -15,6 +15,11 @@
     vec_load(A, off, step)                       a 1x1 tile of A[off + l*step]: one load for step 1, two loads and
                                                  a shuffle for step 2 (reads A[off + 2*LANES - 1]), else per lane
     vec_lanes(A); vec_copy(D, d, A, a, n)        LANES; one vector move of min(n, LANES) elements (masked)
+    tile_scale_shift(acc, B, b)                  acc = acc * B[b] + B[b + 1] (broadcast scalars, one FMA a vector)
+    tile_mul_add(acc, a, b)                      acc += a * b, lane by lane, for three tiles of one shape
+    tile_stream(acc, Y, off, j_step)             Y[off + j*j_step : +LANES] = acc[0][j]: non-temporal stores
+                                                 (past the caches) where aligned to VECTOR_BYTES, else plain ones
+    vec_gap(A, off)                              elements from A[off] to the next VECTOR_BYTES-aligned one
 
 As in simd.py: element offsets into C-contiguous data, no bounds checks, a fixed sequence of operations.
 """
@@ -239,3 +244,74 @@ def vec_copy(typingctx, dst, d_off, src, s_off, n):
         return context.get_dummy_value()
 
     return types.none(dst, d_off, src, s_off, n), codegen
+
+
+@intrinsic
+def tile_scale_shift(typingctx, acc, b, off):
+    """acc = acc * B[off] + B[off + 1], the two scalars broadcast: one fused multiply-add per vector."""
+    _check(acc, b, b)
+
+    def codegen(context, builder, sig, args):
+        t, o = args[0], _i64(context, builder, off, args[2])
+        vec = _vec_type(context, acc)
+        scale, shift = (_splat(builder, vec, builder.load(_addr(context, builder, b, args[1], o, k, _ONE)))
+                        for k in (0, 1))
+        for k in range(acc.rows * acc.vecs):
+            t = builder.insert_value(t, _fma(builder, shift, builder.extract_value(t, k), scale), k)
+        return t
+
+    return acc(acc, b, off), codegen
+
+
+@intrinsic
+def tile_mul_add(typingctx, acc, a, b):
+    """acc += a * b lane by lane (one fused multiply-add per vector); the three tiles have one type."""
+    if not isinstance(acc, Tile) or a != acc or b != acc:
+        raise TypeError(f"tile_mul_add: needs three tiles of one type, got {acc}, {a} and {b}")
+
+    def codegen(context, builder, sig, args):
+        t, ta, tb = args
+        for k in range(acc.rows * acc.vecs):
+            prod = (builder.extract_value(ta, k), builder.extract_value(tb, k))
+            t = builder.insert_value(t, _fma(builder, builder.extract_value(t, k), *prod), k)
+        return t
+
+    return acc(acc, a, b), codegen
+
+
+@intrinsic
+def tile_stream(typingctx, acc, y, off, j_step):
+    """Y[off + j*j_step : +LANES] = acc[0][j] for every vector of a one-row tile. A vector whose address is a
+    multiple of VECTOR_BYTES is stored non-temporally (written to memory around the caches, without first reading
+    the line: for outputs too large to stay in cache), any other with a plain store."""
+    if acc.rows != 1 or acc.dtype != y.dtype:
+        raise TypeError(f"tile_stream: needs a one-row tile of the array's dtype, got {acc} and {y}")
+
+    def codegen(context, builder, sig, args):
+        t, ya = args[0], args[1]
+        o, st = _i64(context, builder, off, args[2]), _i64(context, builder, j_step, args[3])
+        vec = _vec_type(context, acc)
+        hint = builder.module.add_metadata([ir.Constant(_I32, 1)])
+        for j in range(acc.vecs):
+            ptr = builder.bitcast(_addr(context, builder, y, ya, o, j, st), vec.as_pointer())
+            v = builder.extract_value(t, j)
+            offset = builder.and_(builder.ptrtoint(ptr, _I64), ir.Constant(_I64, VECTOR_BYTES - 1))
+            with builder.if_else(builder.icmp_unsigned("==", offset, ir.Constant(_I64, 0))) as (aligned, other):
+                with aligned:
+                    builder.store(v, ptr, align=VECTOR_BYTES).set_metadata("nontemporal", hint)
+                with other:
+                    builder.store(v, ptr, align=_align(vec))
+        return context.get_dummy_value()
+
+    return types.none(acc, y, off, j_step), codegen
+
+
+@intrinsic
+def vec_gap(typingctx, arr, off):
+    """How many elements lie from arr[off] up to the first element at a multiple of VECTOR_BYTES (0 to LANES-1)."""
+    def codegen(context, builder, sig, args):
+        ptr = builder.ptrtoint(_addr(context, builder, arr, args[0], _i64(context, builder, off, args[1])), _I64)
+        to_next = builder.and_(builder.neg(ptr), ir.Constant(_I64, VECTOR_BYTES - 1))
+        return builder.udiv(to_next, ir.Constant(_I64, arr.dtype.bitwidth // 8))
+
+    return types.int64(arr, off), codegen
