@@ -20,9 +20,9 @@ from numba import prange
 
 from ...arrays import empty
 from ...params import BatchNormParams, EltwiseParams
-from .config import inner, kernel
+from .config import PREFETCH_BYTES, inner, kernel
 from .simd import tile_bcast, tile_fma, tile_fma_tail, tile_store, tile_zeros
-from .simd_lanes import tile_mul_add, tile_scale_shift, tile_store_sums, tile_stream, vec_gap, vec_lanes
+from .simd_lanes import prefetch, tile_mul_add, tile_scale_shift, tile_store_sums, tile_stream, vec_gap, vec_lanes
 
 
 @inner
@@ -36,11 +36,16 @@ def _sums(xs, gs, squares, with_grad, coef, part, out):
     M = xs.size
     full = M - M % step
     s, d2, sg, sgd = 0.0, 0.0, 0.0, 0.0
+    ahead = PREFETCH_BYTES // xs.itemsize
     for b0 in range(0, full, BLOCK):
         a_d, a_d2, a_g, a_gd = (tile_zeros(xs, 1, VECS), tile_zeros(xs, 1, VECS), tile_zeros(xs, 1, VECS),
                                 tile_zeros(xs, 1, VECS))
         one = tile_bcast(coef, 0, 0, 1, VECS)
         for m in range(b0, min(b0 + BLOCK, full), step):
+            for j in range(VECS):
+                prefetch(xs, m + ahead + j * L)
+                if with_grad:
+                    prefetch(gs, m + ahead + j * L)
             d = tile_fma(tile_bcast(coef, 1, 0, 1, VECS), xs, m, L, coef, 0, 0)  # x - K
             a_d = tile_mul_add(a_d, d, one)
             if squares:

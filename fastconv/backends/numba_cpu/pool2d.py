@@ -13,17 +13,21 @@ from numba import prange
 
 from ...arrays import empty
 from ...params import AdaptivePoolParams, PoolParams, adaptive_windows
-from .config import filled, inner, kernel, lanes
+from .config import PREFETCH_BYTES, filled, inner, kernel, lanes
 from .simd import tile_bcast, tile_load, tile_store, tile_zeros
-from .simd_lanes import tile_argmax, tile_max, vec_lanes, vec_load
+from .simd_lanes import prefetch, tile_argmax, tile_max, vec_lanes, vec_load
 
 
 @inner
-def _argmax_row(xf, top, W, hn, dh, hkey, h, vm, vk, pw, like):
+def _argmax_row(xf, top, W, hn, dh, hkey, h, vm, vk, pw, like, prows):
     """vm[pw + w], vk[pw + w] = the first maximum of column w over rows h, h + dh, ... (hn of them, starting at
-    element `top` of xf) and its row (as a float key); LANES columns per step, masked past W."""
+    element `top` of xf) and its row (as a float key); LANES columns per step, masked past W. Prefetches as
+    max_pool_rows."""
     L = vec_lanes(xf)
+    ahead = PREFETCH_BYTES // xf.itemsize
     for v in range((W + L - 1) // L):
+        for r in range(prows):
+            prefetch(xf, top + r * W + v * L + ahead)
         acc = tile_load(like, xf, top + v * L, 0, L, 1, 1, L, W - v * L)
         key = tile_bcast(hkey, h, 0, 1, 1)
         for t in range(1, hn):
@@ -35,7 +39,7 @@ def _argmax_row(xf, top, W, hn, dh, hkey, h, vm, vk, pw, like):
 
 
 @kernel
-def max_pool_index_rows(x, y, idx, gy, gx, backward, h0, hn, dh, sw, pw, dw, kw, span, keys):
+def max_pool_index_rows(x, y, idx, gy, gx, backward, h0, hn, dh, sw, pw, dw, kw, span, prows, keys):
     """Each window's first maximum in row-major tap order (NaN counts as the maximum; -1 for a window holding no
     input). Forward: y = that max, idx = its h*W + w. Backward: gx = 0, then gy is added at each window's max.
     One (n, c) plane per iteration (disjoint outputs; within it a fixed order). Separable as max_pool_rows,
@@ -58,7 +62,7 @@ def max_pool_index_rows(x, y, idx, gy, gx, backward, h0, hn, dh, sw, pw, dw, kw,
         for i in range(P):
             if hn[i] == 0:
                 vm[pw:pw + W], vk[pw:pw + W] = -np.inf, H
-            _argmax_row(xf, (nc * H + h0[i]) * W, W, hn[i], dh, keys, h0[i], vm, vk, pw, like)
+            _argmax_row(xf, (nc * H + h0[i]) * W, W, hn[i], dh, keys, h0[i], vm, vk, pw, like, prows)
             out = (nc * P + i) * Q
             for u in range(nq):
                 acc, key, tap = vec_load(vm, u * L * sw, sw), vec_load(vk, u * L * sw, sw), tile_bcast(keys, 0, 0, 1, 1)
@@ -81,17 +85,19 @@ def max_pool_index_rows(x, y, idx, gy, gx, backward, h0, hn, dh, sw, pw, dw, kw,
 
 
 @kernel
-def max_pool_rows(x, y, h0, hn, dh, sw, pw, dw, kw, span):
+def max_pool_rows(x, y, h0, hn, dh, sw, pw, dw, kw, span, prows):
     """y[n, c, i, j] = max of x over rows h0[i] + t*dh (t < hn[i], clipped to the input) and columns
     j*sw - pw + s*dw (s < kw); NaN propagates, an empty window gives -inf. One (n, c) plane per iteration (disjoint
     outputs). Separable, in SIMD registers: per output row, the vertical max of its input rows (LANES columns per
     vector) goes to a row buffer vm padded with -inf (pw on the left, to `span` on the right), then LANES outputs at
-    a time take the max over the kw taps of vm read at stride sw. Only the buffer's pads stand for padding."""
+    a time take the max over the kw taps of vm read at stride sw. Only the buffer's pads stand for padding. The
+    prows input rows that the window moves down by per output row are prefetched PREFETCH_BYTES ahead."""
     N, C, H, W = x.shape
     P, Q = y.shape[2], y.shape[3]
     xf, yf = x.reshape(-1), y.reshape(-1)
     L = vec_lanes(x)
     nw, nq = (W + L - 1) // L, (Q + L - 1) // L
+    ahead = PREFETCH_BYTES // x.itemsize
     for nc in prange(N * C):
         vm = np.empty(span, x.dtype)
         vm[:pw] = -np.inf
@@ -102,6 +108,8 @@ def max_pool_rows(x, y, h0, hn, dh, sw, pw, dw, kw, span):
                 vm[pw:pw + W] = -np.inf
             top = (nc * H + h0[i]) * W
             for v in range(nw):  # masked loads and stores past W
+                for r in range(prows):
+                    prefetch(xf, top + r * W + v * L + ahead)
                 acc = tile_load(like, xf, top + v * L, 0, L, 1, 1, L, W - v * L)
                 for t in range(1, hn[i]):
                     acc = tile_max(acc, tile_load(like, xf, top + t * dh * W + v * L, 0, L, 1, 1, L, W - v * L))
@@ -190,12 +198,13 @@ def max_pool2d_bwd(p: PoolParams, gy: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def _geometry(p: PoolParams, dtype) -> tuple:
-    """max_pool_rows' geometry arguments: first rows and row counts of the windows, strides, the buffer span."""
+    """max_pool_rows' geometry arguments: first rows and row counts of the windows, strides, the buffer span, the
+    rows to prefetch per output row (those the window moves down by, unless it skips rows)."""
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = p.kernel, p.stride, p.padding, p.dilation
     h0, hn = _taps(p.H, kh, sh, ph, dh, p.P)
     L = lanes(np.dtype(dtype).itemsize)
     span = max(-(-p.Q // L) * L * sw + (kw - 1) * dw + sw, pw + p.W)  # every vector read of the row buffers
-    return h0, hn, dh, sw, pw, dw, kw, span
+    return h0, hn, dh, sw, pw, dw, kw, span, min(sh, (kh - 1) * dh + 1)
 
 
 def _index_geometry(p: PoolParams, dtype) -> tuple:

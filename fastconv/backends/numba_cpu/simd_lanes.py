@@ -315,3 +315,18 @@ def vec_gap(typingctx, arr, off):
         return builder.udiv(to_next, ir.Constant(_I64, arr.dtype.bitwidth // 8))
 
     return types.int64(arr, off), codegen
+
+
+@intrinsic
+def prefetch(typingctx, arr, off):
+    """Hint that arr[off] will be read soon (a software prefetch into all cache levels; it never faults, even past
+    the array's end)."""
+    def codegen(context, builder, sig, args):
+        ptr = builder.bitcast(_addr(context, builder, arr, args[0], _i64(context, builder, off, args[1])),
+                              ir.IntType(8).as_pointer())
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [ptr.type, _I32, _I32, _I32]), "llvm.prefetch.p0")
+        builder.call(fn, [ptr, ir.Constant(_I32, 0), ir.Constant(_I32, 3), ir.Constant(_I32, 1)])
+        return context.get_dummy_value()
+
+    return types.none(arr, off), codegen
