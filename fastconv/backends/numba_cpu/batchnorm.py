@@ -21,7 +21,7 @@ from numba import prange
 from ...arrays import empty
 from ...params import BatchNormParams, EltwiseParams
 from .config import PREFETCH_BYTES, inner, kernel
-from .simd import tile_bcast, tile_fma, tile_fma_tail, tile_store, tile_zeros
+from .simd import tile_bcast, tile_fma, tile_fma_tail, tile_relu, tile_store, tile_zeros
 from .simd_lanes import prefetch, tile_mul_add, tile_scale_shift, tile_store_sums, tile_stream, vec_gap, vec_lanes
 
 
@@ -129,10 +129,11 @@ def _channel_stats(x3, g3, c, with_grad, training, mean_in, var_in, out):
 
 
 @inner
-def _affine_plane(out, xs, gs, coef, with_x, with_g):
-    """out = ((xs - mu) * scale + shift if with_x else 0) + (a * gs if with_g else 0), with coef = (1, -mu, scale,
-    shift, a): the elementwise pass of batch norm. VECS vectors a step, the aligned ones streamed to memory
-    (non-temporal stores: the output is not read back by this call), the unaligned head and the tail masked."""
+def _affine_plane(out, xs, gs, coef, with_x, with_g, relu):
+    """out = ((xs - mu) * scale + shift if with_x else 0) + (a * gs if with_g else 0), then ReLU if asked, with
+    coef = (1, -mu, scale, shift, a): the elementwise pass of batch norm, and ReLU. VECS vectors a step, the
+    aligned ones streamed to memory (non-temporal stores: the output is not read back by this call), the unaligned
+    head and the tail masked."""
     L = vec_lanes(out)
     step = VECS * L
     m, M, gap = 0, out.size, vec_gap(out, 0)
@@ -144,13 +145,13 @@ def _affine_plane(out, xs, gs, coef, with_x, with_g):
                 acc = tile_scale_shift(tile_fma(acc, xs, m, L, coef, 0, 0), coef, 2)
             if with_g:
                 acc = tile_fma(acc, gs, m, L, coef, 4, 0)
-            tile_stream(acc, out, m, L)
+            tile_stream(tile_relu(acc) if relu else acc, out, m, L)
         else:
             if with_x:
                 acc = tile_scale_shift(tile_fma_tail(acc, xs, m, L, coef, 0, 0, n), coef, 2)
             if with_g:
                 acc = tile_fma_tail(acc, gs, m, L, coef, 4, 0, n)
-            tile_store(acc, out, m, 0, L, 1, VECS, L, n)
+            tile_store(tile_relu(acc) if relu else acc, out, m, 0, L, 1, VECS, L, n)
         m += n
 
 
@@ -187,7 +188,7 @@ def bn_forward(x3, y3, w, b, mean_in, var_in, training, eps, stats):
         coef = np.zeros(5, x3.dtype)  # in x's dtype: the elementwise pass runs at its vector width
         coef[0], coef[1], coef[2], coef[3] = 1, -st[0], w[c] / np.sqrt(st[1] + eps), b[c]
         for n in range(N):
-            _affine_plane(y3[n, c], x3[n, c], x3[n, c], coef, True, False)
+            _affine_plane(y3[n, c], x3[n, c], x3[n, c], coef, True, False, False)
 
 
 @kernel
@@ -206,18 +207,28 @@ def bn_backward(g3, x3, gx3, w, mean_in, var_in, training, eps, grads):
         if training:
             coef[0], coef[1], coef[2], coef[3] = 1, -mean, -a * invstd * invstd * sgx / count, -a * sg / count
         for n in range(N):  # when not training gx is a*gy, independent of x: a NaN in x stays out, as in the reference
-            _affine_plane(gx3[n, c], x3[n, c], g3[n, c], coef, training, True)
+            _affine_plane(gx3[n, c], x3[n, c], g3[n, c], coef, training, True, False)
         grads[c, 0], grads[c, 1] = sgx * invstd, sg
 
 
 @kernel
 def relu_mask(g, y, out, chunk):
-    """out = g where y > 0 or y is NaN, else 0: relu_bwd(gy, y), and relu(x) as relu_mask(x, x). One chunk of
-    the flat arrays per iteration."""
+    """out = g where y > 0 or y is NaN, else 0: relu_bwd(gy, y). One chunk of the flat arrays per iteration."""
     for i in prange((y.size + chunk - 1) // chunk):
         gs, ys, os = g[i * chunk:(i + 1) * chunk], y[i * chunk:(i + 1) * chunk], out[i * chunk:(i + 1) * chunk]
         for j in range(ys.size):  # indices from 0 on views: no wraparound check, so it vectorises
             os[j] = 0 if ys[j] <= 0 else gs[j]
+
+
+@kernel
+def relu_forward(x, out, chunk):
+    """out = x where x > 0 or x is NaN, else 0, streamed as batch norm's output. One chunk of the flat arrays per
+    iteration."""
+    coef = np.zeros(5, x.dtype)
+    coef[0], coef[2] = 1, 1
+    for i in prange((x.size + chunk - 1) // chunk):
+        xs = x[i * chunk:(i + 1) * chunk]
+        _affine_plane(out[i * chunk:(i + 1) * chunk], xs, xs, coef, True, False, True)
 
 
 CHUNK = 1 << 14  # elements per relu iteration: large enough to amortise the loop, small enough to balance
@@ -256,7 +267,7 @@ def batch_norm_bwd(p: BatchNormParams, gy, x, w, rm, rv):
 
 def relu(p: EltwiseParams, x):
     y = empty(p.shape, x.dtype)
-    relu_mask(x.reshape(-1), x.reshape(-1), y.reshape(-1), CHUNK)
+    relu_forward(x.reshape(-1), y.reshape(-1), CHUNK)
     return y
 
 
