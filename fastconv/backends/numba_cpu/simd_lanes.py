@@ -20,6 +20,7 @@
     tile_stream(acc, Y, off, j_step)             Y[off + j*j_step : +LANES] = acc[0][j]: non-temporal stores
                                                  (past the caches) where aligned to VECTOR_BYTES, else plain ones
     vec_gap(A, off)                              elements from A[off] to the next VECTOR_BYTES-aligned one
+    prefetch(A, off)                             a hint that A[off] will be read soon (never faults)
 
 As in simd.py: element offsets into C-contiguous data, no bounds checks, a fixed sequence of operations.
 """
