@@ -15,8 +15,11 @@ from fastconv.bench.cases import CPU_CONV, CPU_CONV_BACKWARD
 
 RESULTS = Path(__file__).resolve().parents[1] / "bench_results" / "numba_cpu.json"
 
-# One call per category of selection.RULES (x shape, w shape, kwargs) -> the category it must fall in.
+# One call per category of selection.RULES (x shape, w shape, kwargs) -> the category it must fall in; x in NCHW
+# order, except where the kwargs hold layout="channels_last".
 TABLE = [
+    ((2, 8, 9, 9), (5, 8, 3, 3), dict(stride=2, padding=1, layout="channels_last"), "channels_last"),
+    ((2, 8, 9, 9), (8, 1, 3, 3), dict(groups=8, padding=1, layout="channels_last"), "depthwise"),
     ((2, 8, 9, 9), (8, 1, 3, 3), dict(groups=8, padding=1), "depthwise"),
     ((2, 8, 9, 9), (5, 8, 1, 1), dict(), "pointwise"),
     ((2, 8, 9, 9), (6, 4, 3, 3), dict(groups=2, padding=1), "grouped"),
@@ -27,7 +30,10 @@ TABLE = [
 
 
 def _select(xs, ws, kw, backward=False):
+    kw = dict(kw)
     x, w = np.empty(xs, np.float32), np.empty(ws, np.float32)
+    if kw.pop("layout", "nchw") == "channels_last":
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
     if not backward:
         return fc.select(fc.conv2d, x, w, **kw)
     y = fc.conv2d(np.zeros(xs), np.zeros(ws), backend="numpy", **kw)
@@ -39,7 +45,8 @@ def test_auto_follows_the_table(xs, ws, kw, expected):
     """Forward and both gradients: auto runs the first algorithm of the matching category's ranking."""
     picked = {s.op: s.algo for s in _select(xs, ws, kw) + _select(xs, ws, kw, backward=True)}
     p = fc.params.conv_params("conv2d", xs, ws, None, kw.get("stride", 1), kw.get("padding", 0),
-                              kw.get("dilation", 1), kw.get("groups", 1), "zeros", np.float32)
+                              kw.get("dilation", 1), kw.get("groups", 1), "zeros", np.float32,
+                              kw.get("layout") == "channels_last")
     assert selection.category("conv2d", p)[0] == expected
     for op, algo in picked.items():
         assert algo == selection.category(op, p)[1][0], f"{op}: auto chose {algo}"
