@@ -10,15 +10,18 @@ channels_last input. No padded copy of x and no transpose of y: zero padding is 
               ROWS consecutive pixels x VECS vectors of output channels (blocked_v5's tile loop, `tap_sum`); the
               border pixels and the interior's last partial tile run one pixel at a time (a 1 x VECS tile) over
               their own range of tap columns. Bias preloaded, ReLU and the masked channel tail in the epilogue.
-Informal timing, 2026-11-23 (not from the benchmark suite: median of 20 interleaved calls, float32, on a 2-core VM
-shared with other jobs, where repeated runs differed by up to 1.5x; only same-run ratios mean much). Case a:
-x (8, 64, 56, 56), w (64, 64, 3, 3), padding=1, nhwc_v7 on a channels_last x, the others on the same data in NCHW
-(and rows_v2 on the channels_last x, which it copies first):
-    2 threads: nhwc_v7 11.3 ms, blocked_v5 12.6 ms, rows_v2 11.0 ms (on the channels_last x: 13.4 ms)
-    1 thread:  nhwc_v7 19.5 ms, blocked_v5 21.2 ms, rows_v2 18.1 ms (on the channels_last x: 21.1 ms)
-(an earlier, busier run: 1 thread 20.2 / 30.7 / 25.0 ms). At 2 threads (10 calls), nhwc_v7 on the channels_last x
-against the copy + NCHW algorithm auto would run without it: case b (1x1, C=256) 16-24 ms vs 86 ms (pointwise_v3;
-24 ms on NCHW data), c (3x3 s2) 4.6 vs 6.0 ms, d (7x7 s2, C=3) 43 vs 54 ms (rows_v2).
+              The interior tile's inner loop is ROWS*VECS FMAs with no spills (a test inspects the assembly);
+              the tap columns are computed per tile even where they are (0, S): passing those constants let LLVM
+              restructure the loop and spill the tile to the stack.
+Informal timing, 2026-11-23 (not the benchmark suite: medians of 20 interleaved calls, float32, on a 2-core VM
+shared with other jobs whose load changed absolute times up to 4x between runs; compare within a line only).
+Case a: x (8, 64, 56, 56), w (64, 64, 3, 3), padding=1; nhwc_v7 on a channels_last x, blocked_v5 and rows_v2 on
+the same data in NCHW, and rows_v2 on the channels_last x (which it copies to NCHW first); two runs:
+    2 threads: nhwc_v7 16.0 / 22.4 ms, blocked_v5 32.0 / 47.1 ms, rows_v2 25.5 / 35.6 ms (copying: 26.7 / 35.5)
+    1 thread:  nhwc_v7 13.5 / 11.8 ms, blocked_v5 17.9 / 16.6 ms, rows_v2 15.8 / 15.8 ms (copying: 17.9 / 18.4)
+Other shared problems at 2 threads (10 calls): b (1x1, C=256) nhwc_v7 5.7 ms vs rows_v2 13.4 (copying: 41.1), and
+in another run 21.4 vs pointwise_v3 26.0 (copying: 104.3); c (3x3 s2) 3.4 vs rows_v2 4.6 (copying: 6.0); d (7x7
+s2, C=3) 7.4 vs rows_v2 10.6 (copying: 10.9).
 """
 
 from __future__ import annotations
@@ -43,18 +46,18 @@ def tap_range(o, stride, pad, dil, k, size):
 
 
 @inner
-def pixel_tile(acc, xh, x0, wp, w0, bias, y, y0, k0, nk, taps, steps, relu, lanes):
-    """One tile of output pixels in a row (acc: ROWS x VECS, or 1 x VECS for a lone pixel): bias, then the taps
-    (r0, r1, s0, s1) through `tap_sum`, ReLU if asked, stored to the tile's rows of y masked to the nk channels
-    left in the group. steps: (pixel, tap row, tap column) strides in xh, S, Cg, K."""
-    x_step, r_step, s_step, S, Cg, K = steps
-    kb_w = VECS * lanes
+def pixel_tile(acc, xh, x0, wp, w0, bias, y, y0, k0, nk, q, r0, r1, geo, relu, lanes):
+    """Output pixels q, q+1, ... of one row (acc: ROWS x VECS, or 1 x VECS for a lone pixel): bias, then tap rows
+    r0 <= r < r1 and the tap columns of pixel q that lie inside x (all S for an interior tile) through `tap_sum`,
+    ReLU if asked, stored masked to the nk channels left in the group. geo: (W, C, K, S, Cg, sw, dw, dh, pl)."""
+    W, C, K, S, Cg, sw, dw, dh, pl = geo
+    s0, s1 = tap_range(q, sw, pl, dw, S, W)
     acc = tile_load(acc, bias, k0, 0, lanes, ROWS, VECS, lanes, nk)
-    acc = tap_sum(acc, wp, w0, xh, x0, x_step, taps[0], taps[1], taps[2], taps[3], r_step, s_step, S, Cg, kb_w,
-                  lanes)
+    acc = tap_sum(acc, wp, w0, xh, x0 + q * sw * C, sw * C, r0, r1, s0, s1, dh * W * C, dw * C, S, Cg,
+                  VECS * lanes, lanes)
     if relu:
         acc = tile_relu(acc)
-    tile_store(acc, y, y0, K, lanes, ROWS, VECS, lanes, nk)
+    tile_store(acc, y, y0 + q * K, K, lanes, ROWS, VECS, lanes, nk)
 
 
 @kernel
@@ -66,7 +69,7 @@ def nhwc_fwd(xh, wp, bias, y, N, H, W, C, P, Q, G, Cg, Kg, Kp_g, sh, sw, dh, dw,
     columns inside x and run in ROWS-pixel tiles; the others one by one with their own tap columns."""
     nkb = Kp_g // (VECS * lanes)
     q_tail = q_lo + (q_hi - q_lo) // ROWS * ROWS
-    steps = (sw * C, dh * W * C, dw * C, S, Cg, G * Kg)
+    geo = (W, C, G * Kg, S, Cg, sw, dw, dh, pl)
     for it in prange(N * P * G * nkb):
         kb, g = it % nkb, (it // nkb) % G
         p, n = (it // (nkb * G)) % P, it // (nkb * G * P)
@@ -75,13 +78,10 @@ def nhwc_fwd(xh, wp, bias, y, N, H, W, C, P, Q, G, Cg, Kg, Kp_g, sh, sw, dh, dw,
         x0 = ((n * H + p * sh - pt) * W - pl) * C + g * Cg  # x[n, row of tap r = 0, column -pl, first channel]
         w0, y0 = (g * nkb + kb) * R * S * Cg * VECS * lanes, (n * P + p) * Q * G * Kg + k0
         for q in range(q_lo, q_tail, ROWS):
-            pixel_tile(tile_zeros(xh, ROWS, VECS), xh, x0 + q * sw * C, wp, w0, bias, y, y0 + q * G * Kg, k0, nk,
-                       (r0, r1, 0, S), steps, relu, lanes)
+            pixel_tile(tile_zeros(xh, ROWS, VECS), xh, x0, wp, w0, bias, y, y0, k0, nk, q, r0, r1, geo, relu, lanes)
         for q in range(Q):
             if not q_lo <= q < q_tail:
-                s0, s1 = tap_range(q, sw, pl, dw, S, W)
-                pixel_tile(tile_zeros(xh, 1, VECS), xh, x0 + q * sw * C, wp, w0, bias, y, y0 + q * G * Kg, k0, nk,
-                           (r0, r1, s0, s1), steps, relu, lanes)
+                pixel_tile(tile_zeros(xh, 1, VECS), xh, x0, wp, w0, bias, y, y0, k0, nk, q, r0, r1, geo, relu, lanes)
 
 
 # ---------------------------------------------------------------------------------------------- registry op
@@ -102,7 +102,9 @@ def conv2d_nhwc_v7(p: ConvParams, x: np.ndarray, w: np.ndarray, b, relu: bool = 
     wp, Kp_g = pack_weights(p, w, VECS * lanes_)
     xh = x.transpose(0, 2, 3, 1).reshape(-1)  # the NHWC buffer itself (dispatch guarantees the order)
     bias = bias_or_zeros(p, b, x.dtype)
-    fill = lambda y: nhwc_fwd(xh, wp, bias, y.reshape(-1), p.N, p.H, p.W, p.C, p.P, p.Q, p.groups, p.Cg,  # noqa: E731
-                              p.Kg, Kp_g, *p.stride, *p.dilation, p.padding[0][0], p.padding[1][0], p.R, p.S,
-                              *interior(p), relu, lanes_)
-    return filled((p.N, p.P, p.Q, p.K), x.dtype, fill).transpose(0, 3, 1, 2)
+
+    def fill(y: np.ndarray) -> None:
+        nhwc_fwd(xh, wp, bias, y.reshape(-1), p.N, p.H, p.W, p.C, p.P, p.Q, p.groups, p.Cg, p.Kg, Kp_g, *p.stride,
+                 *p.dilation, p.padding[0][0], p.padding[1][0], p.R, p.S, *interior(p), relu, lanes_)
+
+    return filled((p.N, p.P, p.Q, p.K), x.dtype, fill).transpose(0, 3, 1, 2)  # y (N, P, Q, K) seen as NCHW
