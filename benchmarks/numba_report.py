@@ -127,11 +127,13 @@ def summary(table: list[dict], ceilings: list[dict], threads: int = 2) -> dict:
 
 
 def selection(table: list[dict], threads: int = 2, kind: str = "conv") -> dict:
-    """Per conv problem (of `kind`): the numba algorithms (auto excluded) fastest first, with their medians."""
+    """Per conv problem (of `kind`): the numba algorithms (auto excluded) fastest first, with their medians. Only
+    plain algorithm labels count: a variant on other inputs ('numba/nhwc_v7 (channels_last x)') is no evidence
+    for the NCHW table."""
     out = {}
     for case in sorted({r["case"] for r in table if r["kind"] == kind}):
         mine = [r for r in table if r["case"] == case and r["threads"] == threads and r["impl"].startswith("numba/")
-                and r["impl"] != "numba/auto"]
+                and r["impl"] != "numba/auto" and " " not in r["impl"]]
         out[case] = [(r["impl"][6:], round(r["median_ms"], 3), round(r["gflops"], 1))
                      for r in sorted(mine, key=lambda r: r["median_ms"])]
     return out

@@ -4,7 +4,8 @@ A workload builds float32 inputs for one problem, checks every implementation on
 reference (raising AssertionError on a wrong answer, before anything is timed) and returns the callables to time,
 with the FLOPs (2 per multiply-add) and the minimal bytes moved (each input read once, each output written once)
 that turn a time into GFLOP/s and GB/s. Implementations: numba (each conv algorithm and auto), the numpy reference,
-and torch.nn.functional on NCHW and channels_last tensors when torch is installed.
+and torch.nn.functional on NCHW and channels_last tensors when torch is installed; the conv forward also times
+numba's nhwc_v7 on the channels_last x it is made for (next to torch's channels_last).
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ def conv_forward(pr: ConvProblem, algos: list[str] | None = None) -> Workload:
             continue
         wl.fns[f"numba/{algo}"] = lambda a=algo: fc.conv2d(x, w, b, algo=a, **pr.kwargs)
     wl.fns["numpy"] = lambda: fc.conv2d(x, w, b, backend="numpy", **pr.kwargs)
+    x_cl = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)  # as torch's channels_last
+    wl.fns["numba/nhwc_v7 (channels_last x)"] = lambda: fc.conv2d(x_cl, w, b, algo="nhwc_v7", **pr.kwargs)
     if torch is not None:
         for layout, cl in (("nchw", False), ("channels_last", True)):
             tx, tw, tb = _torch_tensors(x, w, b, channels_last=cl)

@@ -100,6 +100,17 @@ def native(a: Any) -> Any:
     return array_module("cupy").ascontiguousarray(a)
 
 
+def is_channels_last(a: Any) -> bool:
+    """A 4-D array in channels_last order: a (0, 3, 1, 2) view of a C-contiguous (N, H, W, C) buffer, as PyTorch's
+    torch.channels_last. An array that is also C-contiguous (C == 1, H == W == 1, empty) counts as NCHW."""
+    return a.ndim == 4 and not a.flags.c_contiguous and a.transpose(0, 2, 3, 1).flags.c_contiguous
+
+
+def native_channels_last(a: Any) -> Any:
+    """Native-byte-order channels_last version of the 4-D `a` (the same buffer when it already is one)."""
+    return native(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+
+
 _POISON = [False]
 
 

@@ -3,7 +3,8 @@
 A *backend* is a named family of implementations working on one array kind ('numpy' or 'cupy'). Built-in
 backends are registered here by module name and imported on first use, so `import fastconv` loads no compiler.
 An *implementation* is one (op, backend, algo) entry with a `supports(params)` predicate and a priority; the
-backend module registers its entries with `register` when it is imported.
+backend module registers its entries with `register` when it is imported. The run step receives the chosen
+implementations themselves (an Impl is called like its function), so it can consult their layout flag.
 
 Which implementation runs is decided in two steps:
   1. the backend: `backend=` argument > `use_backend()` context > `set_backend()` > the array kind's default
@@ -11,7 +12,10 @@ Which implementation runs is decided in two steps:
   2. the algorithm: `algo=` by name, or "auto": the supported entry of highest priority (`choose`, a pure function).
 
 Op names and the signatures every backend implements (params objects come from fastconv.params; arrays are
-C-contiguous, native byte order, of the backend's array kind; nothing may be written into an input):
+C-contiguous, native byte order, of the backend's array kind; nothing may be written into an input). One
+exception: a conv2d implementation registered with `channels_last=True` receives, when p.channels_last is set, x
+as a channels_last view (shape (N, C, H, W) over a C-contiguous, native (N, H, W, C) buffer, as PyTorch's
+channels_last) and may return y in either order; every other implementation still gets C-contiguous NCHW.
     conv2d(p, x, w, b_or_None) -> y                      p.padding_mode is always 'zeros' here
     conv2d_bwd_data(p, gy, w) -> gx;  conv2d_bwd_weight(p, gy, x) -> gw;  conv2d_bwd_bias(p, gy) -> gb
     max_pool2d(p, x, need_indices) -> (y, int64 indices or None);  max_pool2d_bwd(p, gy, x) -> gx
@@ -59,6 +63,10 @@ class Impl:
     supports: Callable[[Any], bool] = field(default=_always, repr=False, compare=False)
     priority: int | Callable[[Any], float] = field(default=0, repr=False, compare=False)
     requires: str = ""  # what `supports` accepts, in words, for error messages
+    channels_last: bool = False  # conv2d: takes x as a channels_last view when p.channels_last (module docstring)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
 
     def rank(self, p: Any) -> float:
         return self.priority(p) if callable(self.priority) else self.priority
@@ -107,13 +115,14 @@ def add_backend(name: str, array_kind: str, module: str | None = None, default_r
 
 
 def register(op: str, backend: str, algo: str, fn: Callable, *, supports: Callable[[Any], bool] = _always,
-             priority: int | Callable[[Any], float] = 0, requires: str = "") -> None:
+             priority: int | Callable[[Any], float] = 0, requires: str = "", channels_last: bool = False) -> None:
     """Register one (op, backend, algo) implementation. The backend must have been declared."""
     if op not in OPS:
         raise ValueError(f"register: unknown op {op!r}; ops are {', '.join(OPS)}")
     if backend not in _BACKENDS:
         raise ValueError(f"register: unknown backend {backend!r}; declare it first")
-    _IMPLS.setdefault((op, backend), {})[algo] = Impl(op, backend, algo, fn, supports, priority, requires)
+    impl = Impl(op, backend, algo, fn, supports, priority, requires, channels_last)
+    _IMPLS.setdefault((op, backend), {})[algo] = impl
 
 
 def set_unavailable_probe(backend: str, probe: Callable[[], str | None]) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import dispatch, padding
-from .arrays import array_module, check_array, check_same, native, synchronize
+from .arrays import array_module, check_array, check_same, is_channels_last, native, native_channels_last, synchronize
 from .dispatch import Selection
 from .params import (
     ConvParams,
@@ -36,7 +36,7 @@ class _Call:
     fn: str
     kind: str  # array kind of the inputs
     steps: list[tuple[str, Any]]  # (registry op, params) for each implementation the call needs
-    run: Callable[[dict[str, Callable]], Any]  # receives op -> implementation function
+    run: Callable[[dict[str, dispatch.Impl]], Any]  # receives op -> implementation (called like its function)
     backend: str | None
     algo: str
 
@@ -51,7 +51,7 @@ class _Call:
         impls = self._impls()
         if self.algo == "auto" and dispatch.autotuning():
             impls = self._tune(impls)
-        return self.run({i.op: i.fn for i in impls})
+        return self.run({i.op: i for i in impls})
 
     def _tune(self, impls: list[dispatch.Impl]) -> list[dispatch.Impl]:
         """Time each supported algorithm of every untuned conv or linear step (the call's other steps fixed) and
@@ -63,8 +63,8 @@ class _Call:
                 continue
             options = dispatch.supported(op, impls[k].backend, p)
             if len(options) > 1:
-                fixed = {i.op: i.fn for i in impls}
-                impls[k] = min(options, key=lambda cand: self._median_time({**fixed, op: cand.fn}))
+                fixed = {i.op: i for i in impls}
+                impls[k] = min(options, key=lambda cand: self._median_time({**fixed, op: cand}))
             dispatch.remember(op, impls[k].backend, p, impls[k].algo)
         return impls
 
@@ -116,8 +116,14 @@ def _conv_call(fn: str, x: Any, weight: Any, bias: Any, stride: Any, padding_: A
         check_array(fn, "bias", bias, 1, "(K,)")
     kind, dtype = check_same(fn, {"x": x, "weight": weight, "bias": bias})
     p = conv_params(fn, tuple(x.shape), tuple(weight.shape), None if bias is None else tuple(bias.shape),
-                    stride, padding_, dilation, groups, padding_mode, dtype)
+                    stride, padding_, dilation, groups, padding_mode, dtype, is_channels_last(x))
     return p, kind
+
+
+def conv_input(impl: dispatch.Impl, p: ConvParams, x: Any) -> Any:
+    """x as `impl` reads it: a channels_last x stays so for an implementation registered to take one (no copy when
+    it is native), anything else becomes C-contiguous NCHW."""
+    return native_channels_last(x) if p.channels_last and impl.channels_last else native(x)
 
 
 def _as2d(a: Any, nd: int) -> Any:
@@ -132,7 +138,7 @@ def _plan_conv(fn: str, x: Any, weight: Any, bias: Any, stride: Any, padding_: A
     zp = p.padded() if p.padding_mode != "zeros" else p
 
     def run(impl: dict[str, Callable]) -> Any:
-        x2, w2 = native(_as2d(x, nd)), native(_as2d(weight, nd))
+        x2, w2 = conv_input(impl["conv2d"], zp, _as2d(x, nd)), native(_as2d(weight, nd))
         if zp is not p:
             x2 = padding.pad(x2, p)
         y = impl["conv2d"](zp, x2, w2, native(bias))

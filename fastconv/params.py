@@ -88,7 +88,8 @@ def _out_size(fn: str, what: str, x_shape: tuple, in_size: int, k: int, s: int, 
 class ConvParams:
     """A validated 2-D convolution: x (N,C,H,W) * w (K,C/groups,R,S) -> y (N,K,P,Q).
 
-    conv1d is carried as a ConvParams with H = R = 1.
+    conv1d is carried as a ConvParams with H = R = 1. channels_last: x arrives in channels_last order
+    (fastconv.arrays.is_channels_last); implementations registered to read that order see it as it is.
     """
 
     N: int
@@ -105,6 +106,7 @@ class ConvParams:
     padding_mode: str
     dtype: np.dtype
     has_bias: bool
+    channels_last: bool = False
 
     @property
     def P(self) -> int:
@@ -153,9 +155,11 @@ class ConvParams:
         return self.N * self.K * self.P * self.Q * self.Cg * self.R * self.S
 
     def padded(self) -> ConvParams:
-        """The same conv on an input already padded explicitly: zero padding, padding_mode 'zeros'."""
+        """The same conv on an input already padded explicitly (a new NCHW array): zero padding, padding_mode
+        'zeros'."""
         (t, b), (lf, rt) = self.padding
-        return replace(self, H=self.H + t + b, W=self.W + lf + rt, padding=((0, 0), (0, 0)), padding_mode="zeros")
+        return replace(self, H=self.H + t + b, W=self.W + lf + rt, padding=((0, 0), (0, 0)), padding_mode="zeros",
+                       channels_last=False)
 
 
 def _conv_padding(fn: str, padding: Any, nd: int, x_shape: tuple, in_sizes: tuple, kernel: tuple,
@@ -192,8 +196,10 @@ def _conv_padding(fn: str, padding: Any, nd: int, x_shape: tuple, in_sizes: tupl
 
 
 def conv_params(fn: str, x_shape: tuple, w_shape: tuple, bias_shape: tuple | None, stride: Any, padding: Any,
-                dilation: Any, groups: Any, padding_mode: Any, dtype: np.dtype) -> ConvParams:
-    """Validate a conv1d/conv2d call (shapes already checked for ndim) and build its ConvParams."""
+                dilation: Any, groups: Any, padding_mode: Any, dtype: np.dtype, channels_last: bool = False
+                ) -> ConvParams:
+    """Validate a conv1d/conv2d call (shapes already checked for ndim) and build its ConvParams; `channels_last`
+    says x is in that order (conv2d only)."""
     nd = len(x_shape) - 2
     axes = "(N, C, L)" if nd == 1 else "(N, C, H, W)"
     N, C, *in_sizes = x_shape
@@ -233,7 +239,8 @@ def conv_params(fn: str, x_shape: tuple, w_shape: tuple, bias_shape: tuple | Non
         in_sizes, kernel = [1, *in_sizes], [1, *kernel]
         stride_t, dilation_t, pads = (1, *stride_t), (1, *dilation_t), ((0, 0), *pads)
     return ConvParams(N, C, in_sizes[0], in_sizes[1], K, kernel[0], kernel[1], stride_t, pads, dilation_t,
-                      int(groups), padding_mode, np.dtype(dtype), bias_shape is not None)
+                      int(groups), padding_mode, np.dtype(dtype), bias_shape is not None,
+                      bool(channels_last) and nd == 2)
 
 
 def check_grad_out(fn: str, grad_shape: tuple, expected: tuple, what: str) -> None:

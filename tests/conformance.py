@@ -32,13 +32,21 @@ def _conv_fns(case: ConvCase):
     return (fc.conv2d, fc.conv2d_backward) if len(case.x) == 4 else (fc.conv1d, fc.conv1d_backward)
 
 
+def channels_last(a: np.ndarray) -> np.ndarray:
+    """A copy of the 4-D `a` in channels_last order: the (0, 3, 1, 2) view of a new (N, H, W, C) buffer."""
+    return np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+
+
 def check_conv_forward(backend: str, algo: str, case: ConvCase, dtype, rng, non_contiguous: bool = False,
-                       to_device: Callable = _ident, from_device: Callable = _ident) -> None:
+                       to_device: Callable = _ident, from_device: Callable = _ident, layout: str = "nchw") -> None:
+    """layout 'channels_last' passes a 4-D x in that order (fastconv.arrays.is_channels_last)."""
     fwd, _ = _conv_fns(case)
     x = rand(rng, case.x, dtype)
     if non_contiguous:  # a strided view of a larger array, in non-native byte order
         big = rand(rng, case.x[:-1] + (2 * case.x[-1],), dtype).astype(np.dtype(dtype).newbyteorder())
         x = big[..., ::2]
+    if layout == "channels_last":
+        x = channels_last(x)
     w = rand(rng, case.w, dtype)
     b = rand(rng, (case.w[0],), dtype) if case.bias else None
     kept = [a if a is None else a.copy() for a in (x, w, b)]

@@ -2,7 +2,9 @@
 and float64, outputs poisoned (conftest); NaN propagation; identical results for 1 and 2 threads.
 
 Each conv algorithm runs on every case it supports (its registered `supports` predicate decides, the same one
-`algo="auto"` and the error messages use), so a restricted algorithm is tested on all the shapes it takes."""
+`algo="auto"` and the error messages use), so a restricted algorithm is tested on all the shapes it takes. An
+algorithm registered to read a channels_last x (nhwc_v7) gets x in that order, on the cases where it is one
+(test_channels_last.py adds the layout's own checks)."""
 
 import conformance as cf
 import numpy as np
@@ -22,6 +24,7 @@ from helpers import assert_close, rand
 
 import fastconv as fc
 from fastconv import dispatch
+from fastconv.arrays import is_channels_last
 from fastconv.params import conv_params
 
 B = "numba"
@@ -53,12 +56,24 @@ DTYPES = [np.float32, np.float64]
 ids = lambda cases: [c.id for c in cases]  # noqa: E731
 
 
-def _params(case):
-    """The zero-padded ConvParams a backend's conv receives for this case (the registry's view of it)."""
+def _params(case, layout):
+    """The zero-padded ConvParams a backend's conv receives for this case with x in `layout` (the registry's
+    view of it)."""
     kw = dict(stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros") | case.kw
+    cl = layout == "channels_last" and len(case.x) == 4 and is_channels_last(cf.channels_last(np.empty(case.x)))
     p = conv_params("conv", case.x, case.w, None, kw["stride"], kw["padding"], kw["dilation"], kw["groups"],
-                    kw["padding_mode"], np.float32)
+                    kw["padding_mode"], np.float32, cl)
     return p.padded() if p.padding_mode != "zeros" else p
+
+
+def _layout(op, algo):
+    """The x layout the tests give `algo`: channels_last for an algorithm registered to read it."""
+    return "channels_last" if dispatch._IMPLS[(op, B)][algo].channels_last else "nchw"
+
+
+def x_for(algo, x):
+    """x in the layout the tests give the conv2d `algo`."""
+    return cf.channels_last(x) if _layout("conv2d", algo) == "channels_last" else x
 
 
 def conv_table(op):
@@ -66,13 +81,13 @@ def conv_table(op):
     dispatch.algos(op, B)  # loads the backend
     impls = dispatch._IMPLS[(op, B)]
     return [pytest.param(a, c, id=f"{a}-{c.id}") for a, impl in impls.items()
-            for c in ALL_CONV if impl.supports(_params(c))]
+            for c in ALL_CONV if impl.supports(_params(c, _layout(op, a)))]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("algo, case", conv_table("conv2d"))
 def test_conv_forward(algo, case, dtype, rng):
-    cf.check_conv_forward(B, algo, case, dtype, rng)
+    cf.check_conv_forward(B, algo, case, dtype, rng, layout=_layout("conv2d", algo))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -180,6 +195,7 @@ def test_conv_relu_fused(algo, case, dtype, rng):
 
     x, w, b = rand(rng, case.x, dtype), rand(rng, case.w, dtype), rand(rng, (case.w[0],), dtype)
     x[0, 0, 0, 0] = np.nan
+    x = x_for(algo, x)
     kw = {k: v for k, v in case.kw.items() if k != "padding_mode"}
     ref = fc.relu(fc.conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), backend="numpy",
                             **kw), backend="numpy")

@@ -15,8 +15,11 @@ from fastconv.bench.cases import CPU_CONV, CPU_CONV_BACKWARD
 
 RESULTS = Path(__file__).resolve().parents[1] / "bench_results" / "numba_cpu.json"
 
-# One call per category of selection.RULES (x shape, w shape, kwargs) -> the category it must fall in.
+# One call per category of selection.RULES (x shape, w shape, kwargs) -> the category it must fall in; x in NCHW
+# order, except where the kwargs hold layout="channels_last".
 TABLE = [
+    ((2, 8, 9, 9), (5, 8, 3, 3), dict(stride=2, padding=1, layout="channels_last"), "channels_last"),
+    ((2, 8, 9, 9), (8, 1, 3, 3), dict(groups=8, padding=1, layout="channels_last"), "depthwise"),
     ((2, 8, 9, 9), (8, 1, 3, 3), dict(groups=8, padding=1), "depthwise"),
     ((2, 8, 9, 9), (5, 8, 1, 1), dict(), "pointwise"),
     ((2, 8, 9, 9), (6, 4, 3, 3), dict(groups=2, padding=1), "grouped"),
@@ -27,7 +30,10 @@ TABLE = [
 
 
 def _select(xs, ws, kw, backward=False):
+    kw = dict(kw)
     x, w = np.empty(xs, np.float32), np.empty(ws, np.float32)
+    if kw.pop("layout", "nchw") == "channels_last":
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
     if not backward:
         return fc.select(fc.conv2d, x, w, **kw)
     y = fc.conv2d(np.zeros(xs), np.zeros(ws), backend="numpy", **kw)
@@ -39,7 +45,8 @@ def test_auto_follows_the_table(xs, ws, kw, expected):
     """Forward and both gradients: auto runs the first algorithm of the matching category's ranking."""
     picked = {s.op: s.algo for s in _select(xs, ws, kw) + _select(xs, ws, kw, backward=True)}
     p = fc.params.conv_params("conv2d", xs, ws, None, kw.get("stride", 1), kw.get("padding", 0),
-                              kw.get("dilation", 1), kw.get("groups", 1), "zeros", np.float32)
+                              kw.get("dilation", 1), kw.get("groups", 1), "zeros", np.float32,
+                              kw.get("layout") == "channels_last")
     assert selection.category("conv2d", p)[0] == expected
     for op, algo in picked.items():
         assert algo == selection.category(op, p)[1][0], f"{op}: auto chose {algo}"
@@ -67,19 +74,26 @@ def test_table_agrees_with_the_recorded_measurements():
         assert measured[chosen] <= 1.10 * best, f"auto picks {chosen} ({measured[chosen]} ms), measured {ranking}"
 
 
-def test_rows_kernel_keeps_its_tile_in_registers():
-    """The inner loop of rows_v2 is ROWS*VECS vector FMAs fed by VECS loads and ROWS broadcasts, with no stack
-    vector traffic to the stack (compiled afresh: cached code cannot be inspected)."""
+def _tile_kernels():
+    """(kernel, float32 arguments, register tile size) for each register-tiled conv kernel checked below."""
+    from fastconv.backends.numba_cpu import conv2d_nhwc  # noqa: PLC0415
     from fastconv.backends.numba_cpu.conv2d_rows import conv_rows  # noqa: PLC0415
 
-    fresh = numba.njit(fastmath=set(config.FASTMATH))(conv_rows.py_func)
-    f32 = np.zeros(1, np.float32)
-    args = (f32, 0, 1, 1, np.zeros(1, np.int64), f32, f32, f32, 0, 1, 1, 0, 1, 1, 1, 1, 1, False,
-            config.lanes(4))
+    f32, lanes = np.zeros(1, np.float32), config.lanes(4)
+    rows = (f32, 0, 1, 1, np.zeros(1, np.int64), f32, f32, f32, 0, 1, 1, 0, 1, 1, 1, 1, 1, False, lanes)
+    nhwc = (f32, f32, f32, f32) + (1,) * 20 + (False, lanes)
+    return [pytest.param(conv_rows, rows, config.TILE_ROWS * config.TILE_VECS, id="rows_v2"),
+            pytest.param(conv2d_nhwc.nhwc_fwd, nhwc, conv2d_nhwc.ROWS * conv2d_nhwc.VECS, id="nhwc_v7")]
+
+
+@pytest.mark.parametrize("kernel, args, tiles", _tile_kernels())
+def test_kernel_keeps_its_tile_in_registers(kernel, args, tiles):
+    """The inner loop of rows_v2 and of nhwc_v7's interior tiles is ROWS*VECS vector FMAs fed by VECS loads and
+    ROWS broadcasts, with no vector traffic to the stack (compiled afresh: cached code cannot be inspected)."""
+    fresh = numba.njit(fastmath=set(config.FASTMATH))(kernel.py_func)
     fresh.compile(tuple(numba.typeof(a) for a in args))
     asm = fresh.inspect_asm(fresh.signatures[0])
     reg = "zmm" if config.VECTOR_BYTES == 64 else "ymm"
-    tiles = config.TILE_ROWS * config.TILE_VECS
     # the innermost loop: the block that ends in a backward jump and holds the FMAs
     blocks = re.split(r"\n\.LBB\S+:", asm)
     fma_blocks = [b for b in blocks if len(re.findall(rf"vfmadd\w+\s+.*%{reg}", b)) >= tiles]

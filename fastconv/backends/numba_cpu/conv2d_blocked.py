@@ -22,7 +22,7 @@ import numpy as np
 from numba import prange
 
 from ...params import ConvParams
-from .config import BLOCKED_ROWS, BLOCKED_VECS, filled, kernel, lanes, workspace
+from .config import BLOCKED_ROWS, BLOCKED_VECS, filled, inner, kernel, lanes, workspace
 from .conv2d_direct import bias_or_zeros
 from .simd import tile_fma, tile_fma_tail, tile_store, tile_store_add, tile_zeros
 
@@ -58,6 +58,19 @@ def from_channels_last(yh, y, bias, Kp, relu):
                 y[n, k, p, q] = (0 if v <= 0 else v) if relu else v
 
 
+@inner
+def tap_sum(acc, wp, w0, xh, x0, x_step, r0, r1, s0, s1, r_step, s_step, S, Cg, kb_w, lanes):
+    """The tile loop of the channel-vectorised kernels (here and in conv2d_nhwc): acc[i][j] += sum over taps
+    r0 <= r < r1, s0 <= s < s1 and channels c < Cg of xh[x0 + i*x_step + r*r_step + s*s_step + c] (broadcast) *
+    wp[w0 + ((r*S + s)*Cg + c)*kb_w + j*lanes : +lanes], wp packed by `pack_weights`."""
+    for r in range(r0, r1):
+        for s in range(s0, s1):
+            xa, wa = x0 + r * r_step + s * s_step, w0 + (r * S + s) * Cg * kb_w
+            for c in range(Cg):
+                acc = tile_fma(acc, wp, wa + c * kb_w, lanes, xh, xa + c, x_step)
+    return acc
+
+
 @kernel
 def blocked_fwd(xh, wp, yh, N, P, Q, Hx, Wx, C, G, Cg, Kp_g, sh, sw, dh, dw, R, S, lanes):
     """yh[n, p, q, g*Kp_g + k] = sum_{t, c} wp[g, k // KB, t, c, k % KB] * xh[n, p*sh + r*dh, q*sw + s*dw,
@@ -65,18 +78,14 @@ def blocked_fwd(xh, wp, yh, N, P, Q, Hx, Wx, C, G, Cg, Kp_g, sh, sw, dh, dw, R, 
     kb_w = VECS * lanes
     nkb = Kp_g // kb_w
     nqt = (Q + ROWS - 1) // ROWS
-    T = R * S
     for it in prange(N * P * G * nkb):
         kb, g = it % nkb, (it // nkb) % G
         p, n = (it // (nkb * G)) % P, it // (nkb * G * P)
         for qt in range(nqt):
             q0 = qt * ROWS
-            acc = tile_zeros(xh, ROWS, VECS)
-            for t in range(T):
-                xrow = ((n * Hx + p * sh + (t // S) * dh) * Wx + q0 * sw + (t % S) * dw) * C + g * Cg
-                wrow = ((g * nkb + kb) * T + t) * Cg * kb_w
-                for c in range(Cg):
-                    acc = tile_fma(acc, wp, wrow + c * kb_w, lanes, xh, xrow + c, sw * C)
+            xrow = ((n * Hx + p * sh) * Wx + q0 * sw) * C + g * Cg
+            acc = tap_sum(tile_zeros(xh, ROWS, VECS), wp, (g * nkb + kb) * R * S * Cg * kb_w, xh, xrow, sw * C,
+                          0, R, 0, S, dh * Wx * C, dw * C, S, Cg, kb_w, lanes)
             ybase = ((n * P + p) * Q + q0) * G * Kp_g + g * Kp_g + kb * kb_w
             tile_store(acc, yh, ybase, G * Kp_g, lanes, Q - q0, VECS, lanes, kb_w)
 
@@ -125,17 +134,23 @@ def channels_last(p: ConvParams, x: np.ndarray, slack: int) -> tuple[np.ndarray,
     return xh, Hp, Wx
 
 
+def pack_weights(p: ConvParams, w: np.ndarray, kb_w: int) -> tuple[np.ndarray, int]:
+    """w (K, Cg, R, S) packed flat as [g, k-block, t, c, k % kb_w] for `tap_sum`, each group's Kg output channels
+    zero-padded to Kp_g (a multiple of kb_w); returns (wp, Kp_g)."""
+    Kp_g = -(-p.Kg // kb_w) * kb_w
+    wp = np.zeros((p.groups, Kp_g, p.R * p.S, p.Cg), w.dtype)
+    wp[:, :p.Kg] = w.reshape(p.groups, p.Kg, p.Cg, p.R * p.S).transpose(0, 1, 3, 2)
+    wp = wp.reshape(p.groups, Kp_g // kb_w, kb_w, p.R * p.S, p.Cg).transpose(0, 1, 3, 4, 2)
+    return np.ascontiguousarray(wp).reshape(-1), Kp_g
+
+
 def conv2d_blocked_v5(p: ConvParams, x: np.ndarray, w: np.ndarray, b, relu: bool = False) -> np.ndarray:
     lanes_ = lanes(x.itemsize)
-    kb_w = VECS * lanes_
     xh, Hp, Wx = channels_last(p, x, ROWS * p.stride[1])
-    Kp_g = -(-p.Kg // kb_w) * kb_w
-    wp = np.zeros((p.groups, Kp_g, p.R * p.S, p.Cg), x.dtype)  # packed [g, k-block, t, c, k]
-    wp[:, :p.Kg] = w.reshape(p.groups, p.Kg, p.Cg, p.R * p.S).transpose(0, 1, 3, 2)
-    wp = np.ascontiguousarray(wp.reshape(p.groups, Kp_g // kb_w, kb_w, p.R * p.S, p.Cg).transpose(0, 1, 3, 4, 2))
+    wp, Kp_g = pack_weights(p, w, VECS * lanes_)
     yh = workspace("channels_last_out", p.N * p.P * p.Q * p.groups * Kp_g, x.dtype)
     if yh.size:
-        blocked_fwd(xh, wp.reshape(-1), yh, p.N, p.P, p.Q, Hp, Wx, p.C, p.groups, p.Cg, Kp_g, *p.stride,
+        blocked_fwd(xh, wp, yh, p.N, p.P, p.Q, Hp, Wx, p.C, p.groups, p.Cg, Kp_g, *p.stride,
                     *p.dilation, p.R, p.S, lanes_)
     padded_k = np.zeros(p.groups * Kp_g, x.dtype)
     padded_k.reshape(p.groups, Kp_g)[:, :p.Kg] = bias_or_zeros(p, b, x.dtype).reshape(p.groups, p.Kg)

@@ -19,4 +19,4 @@ def conv2d_relu(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding:
     """relu(conv2d(x, weight, bias, ...)) with zero padding, on the numba backend, in one pass over the output."""
     p, kind = functional._conv_call("conv2d_relu", x, weight, bias, stride, padding, dilation, groups, "zeros")
     impl = dispatch.select("conv2d", p, kind, "numba", algo, "conv2d_relu")
-    return impl.fn(p, native(x), native(weight), native(bias), relu=True)
+    return impl(p, functional.conv_input(impl, p, x), native(weight), native(bias), relu=True)

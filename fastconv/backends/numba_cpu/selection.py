@@ -3,7 +3,10 @@
 Each call falls in the first category whose predicate holds; the category lists the algorithms fastest first, as
 measured by `benchmarks/test_numba_cpu.py` on the shared problems (fastconv.bench.cases: float32, 2 threads) and
 recorded with the per-case medians in bench_results/numba_cpu.json ("selection" and "selection_bwd_weight" there
-show which cases decided each row). tests/test_backend_numba_select.py checks that `auto` follows this table and
+show which cases decided each row). The channels_last row is the exception: nhwc_v7 is the only algorithm that
+reads such an x without a copy, so it ranks first for the ungrouped calls it serves (informal timing in its module
+header; the grouped ones fall through to the rows below, where its 64-wide channel vectors would be mostly
+padding, as blocked_v5's are). tests/test_backend_numba_select.py checks that `auto` follows this table and
 that the table agrees with the recorded measurements. Algorithms a category does not list rank below the listed
 ones.
 """
@@ -17,6 +20,7 @@ from ...params import ConvParams
 # (category, predicate, algorithms fastest first) per registry op; first matching category wins.
 RULES: dict[str, list[tuple[str, Callable[[ConvParams], bool], tuple[str, ...]]]] = {
     "conv2d": [
+        ("channels_last", lambda p: p.channels_last and not p.is_grouped, ("nhwc_v7",)),
         ("depthwise", lambda p: p.is_depthwise, ("depthwise_v4", "rows_v2", "direct_v1")),
         ("pointwise", lambda p: p.is_pointwise, ("pointwise_v3", "rows_v2", "blocked_v5", "direct_v1")),
         ("grouped", lambda p: p.is_grouped, ("rows_v2", "direct_v1", "blocked_v5")),
