@@ -1,0 +1,181 @@
+"""conv2d winograd_v6: Winograd F(2x2, 3x3) for 3x3 kernels at stride 1 without dilation (any padding, groups).
+
+Output tile (th, tw) is the 2x2 block y[.., 2th + a, 2tw + b]; it depends on the 4x4 patch d of the zero-padded
+input at rows 2th.., columns 2tw.. (neighbouring patches overlap by 2). With the transforms of Lavin & Gray (2015)
+    U[xi, k, c] = (G g[k, c] G^T)[xi]           filter transform, every call, in float64 then cast
+    V[xi, c, t] = (B^T d[c, t] B)[xi]           input transform: xi runs over the 16 elements of the 4x4 result
+    M[xi, k, t] = sum_c U[xi, k, c] V[xi, c, t]  16 independent GEMMs (Kg x Cg) @ (Cg x tiles): the FLOPs
+    y[k, t]     = A^T M[:, k, t] A + bias[k]     output transform
+a tile costs 16 multiply-adds per (k, c) instead of the direct 36: 2.25x fewer.
+
+    winograd_v6  iteration = (n, g, block of TB = VECS*LANES consecutive tiles in row-major tile order), all Kg
+                 output channels, in its thread's scratch: input transform of the block for all Cg channels (one
+                 vector = up to LANES tiles of one tile row, read with stride-2 loads from zero-padded planes), then
+                 for each xi and block of ROWS output channels the rows_v2 micro-kernel (a ROWS x VECS register tile;
+                 per c VECS vector loads of V + ROWS broadcasts of U feed ROWS*VECS FMAs), then the output transform
+                 with bias, ReLU and masked stores (odd P/Q: the tiles' missing row/column is not stored). The
+                 scratch, V (16*Cg*TB) and M (16*Kp*TB elements), stays in L2.
+                 Measured informally (2026-11-23, float32, case a, median of 20 calls interleaved with rows_v2 on
+                 a loaded shared 2-core machine): 69 GFLOP/s with 2 threads (rows_v2: 47), 94 with 1 (rows_v2: 64),
+                 counting the direct conv's 2*N*K*P*Q*C*9 FLOPs; about 1.5x rows_v2 at both thread counts.
+
+Accuracy: float32 results are within ~2e-7 of the largest output on the test shapes, inside the shared conv
+tolerance. NaN propagates as in the reference: B^T and A^T are zero exactly where an input element
+does not reach an output. A +-Inf input can come out as NaN where the reference has +-Inf (Inf - Inf in a transform).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import get_thread_id, prange
+
+from ...params import ConvParams
+from .config import TILE_ROWS, TILE_VECS, filled, inner, kernel, lanes, workspace
+from .conv2d_direct import bias_or_zeros
+from .conv2d_rows import Planes
+from .simd import tile_bcast, tile_fma, tile_relu, tile_store, tile_zeros
+from .simd_lanes import tile_add, tile_sub, tile_zip, vec_lanes, vec_load
+
+ROWS, VECS = TILE_ROWS, TILE_VECS
+XI = 16  # elements of a transformed 4x4 tile
+G_MATRIX = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])  # U = G g G^T
+
+
+@inner
+def bt4(d0, d1, d2, d3):
+    """B^T applied to four rows (or columns) of a 4x4 patch, lane by lane."""
+    return tile_sub(d0, d2), tile_add(d1, d2), tile_sub(d2, d1), tile_sub(d1, d3)
+
+
+@inner
+def at4(m0, m1, m2, m3):
+    """A^T applied to four rows (or columns) of a transformed tile, lane by lane."""
+    return tile_add(tile_add(m0, m1), m2), tile_sub(tile_sub(m1, m2), m3)
+
+
+@inner
+def bt_row(xt, off):
+    """(d B)[r, :] for the patch row starting at xt[off] of LANES tiles side by side (stride-2 loads)."""
+    return bt4(vec_load(xt, off, 2), vec_load(xt, off + 1, 2), vec_load(xt, off + 2, 2), vec_load(xt, off + 3, 2))
+
+
+@inner
+def put4(v, off, step, cols, n):
+    """v[off + i*step + l] = cols[i][l] for l < n: one column of the transformed tile (xi = 4i + s)."""
+    tile_store(cols[0], v, off, 0, 0, 1, 1, 0, n)
+    tile_store(cols[1], v, off + step, 0, 0, 1, 1, 0, n)
+    tile_store(cols[2], v, off + 2 * step, 0, 0, 1, 1, 0, n)
+    tile_store(cols[3], v, off + 3 * step, 0, 0, 1, 1, 0, n)
+
+
+@inner
+def input_tiles(xt, src, Wh, v, dst, xi_step, n):
+    """v[dst + xi*xi_step + l] = (B^T d_l B)[xi] for the n <= LANES tiles l of one tile row whose patches d_l start
+    at xt[src + 2l] (rows Wh apart). Lanes past n are computed from the slack and not stored."""
+    r0, r1 = bt_row(xt, src), bt_row(xt, src + Wh)
+    r2, r3 = bt_row(xt, src + 2 * Wh), bt_row(xt, src + 3 * Wh)
+    put4(v, dst, 4 * xi_step, bt4(r0[0], r1[0], r2[0], r3[0]), n)
+    put4(v, dst + xi_step, 4 * xi_step, bt4(r0[1], r1[1], r2[1], r3[1]), n)
+    put4(v, dst + 2 * xi_step, 4 * xi_step, bt4(r0[2], r1[2], r2[2], r3[2]), n)
+    put4(v, dst + 3 * xi_step, 4 * xi_step, bt4(r0[3], r1[3], r2[3], r3[3]), n)
+
+
+@inner
+def at_col(m, off, xi_step):
+    """(A^T M)[:, s] for column s of LANES transformed tiles at m[off + (4i + s)*xi_step]."""
+    return at4(vec_load(m, off, 1), vec_load(m, off + 4 * xi_step, 1), vec_load(m, off + 8 * xi_step, 1),
+               vec_load(m, off + 12 * xi_step, 1))
+
+
+@inner
+def store_row(y, off, a0, a1, bias, k, relu, n):
+    """y[off + 2l + b] = a_b[l] + bias[k] (ReLU if asked) for 2l + b < n: one output row of LANES tiles."""
+    row = tile_zip(tile_add(a0, tile_bcast(bias, k, 0, 1, 1)), tile_add(a1, tile_bcast(bias, k, 0, 1, 1)))
+    if relu:
+        row = tile_relu(row)
+    tile_store(row, y, off, 0, vec_lanes(y), 1, 2, vec_lanes(y), n)
+
+
+@inner
+def output_tiles(m, src, xi_step, bias, k, y, dst, Q, rows, n, relu):
+    """y[dst + a*Q + 2l + b] = (A^T M_l A)[a, b] + bias[k] for the tiles l of one tile row whose 16 transformed
+    values lie at m[src + xi*xi_step + l], output rows a < rows and columns 2l + b < n."""
+    c0, c1 = at_col(m, src, xi_step), at_col(m, src + xi_step, xi_step)
+    c2, c3 = at_col(m, src + 2 * xi_step, xi_step), at_col(m, src + 3 * xi_step, xi_step)
+    top = at4(c0[0], c1[0], c2[0], c3[0])
+    store_row(y, dst, top[0], top[1], bias, k, relu, n)
+    if rows > 1:
+        bottom = at4(c0[1], c1[1], c2[1], c3[1])
+        store_row(y, dst + Q, bottom[0], bottom[1], bias, k, relu, n)
+
+
+@kernel
+def winograd_fwd(xt, L, Wh, u, bias, y, v_slots, m_slots, N, G, Cg, Kg, P, Q, relu, lanes):
+    """y[n, g*Kg + k] = conv of the planes xt[((n*G + g)*Cg + c)*L :] with the filters packed in u (see module
+    doc). Iteration (n, g, tile block) writes only the outputs of its own tiles; its V and M live in the slot of
+    the thread running it (get_thread_id < get_num_threads), fully written before they are read."""
+    TB, TQ = VECS * lanes, (Q + 1) // 2
+    T = (P + 1) // 2 * TQ
+    ntb, nkb = (T + TB - 1) // TB, (Kg + ROWS - 1) // ROWS
+    Kp = nkb * ROWS
+    for it in prange(N * G * ntb):
+        tb, g, n = it % ntb, (it // ntb) % G, it // (ntb * G)
+        v, m = v_slots[get_thread_id()], m_slots[get_thread_id()]
+        t0, t1 = tb * TB, min(tb * TB + TB, T)
+        xbase = (n * G + g) * Cg * L
+        if t1 - t0 < TB:  # the last block of an image: its unused lanes are zero, not stale scratch
+            for row in range(XI * Cg):
+                v[row * TB + t1 - t0:(row + 1) * TB] = 0
+        t = t0
+        while t < t1:  # runs of tiles within one tile row, up to LANES at a time
+            th, tw = t // TQ, t % TQ
+            cnt = min(lanes, TQ - tw, t1 - t)
+            for c in range(Cg):
+                input_tiles(xt, xbase + c * L + 2 * th * Wh + 2 * tw, Wh, v, c * TB + t - t0, Cg * TB, cnt)
+            t += cnt
+        for xi in range(XI):
+            for kb in range(nkb):
+                acc = tile_zeros(v, ROWS, VECS)
+                ua, va = ((g * XI + xi) * nkb + kb) * Cg * ROWS, xi * Cg * TB
+                for c in range(Cg):
+                    acc = tile_fma(acc, v, va + c * TB, lanes, u, ua + c * ROWS, 1)
+                tile_store(acc, m, (xi * Kp + kb * ROWS) * TB, TB, lanes, ROWS, VECS, lanes, TB)
+        t = t0
+        while t < t1:
+            th, tw = t // TQ, t % TQ
+            cnt = min(lanes, TQ - tw, t1 - t)
+            for k in range(Kg):
+                output_tiles(m, k * TB + t - t0, Kp * TB, bias, g * Kg + k, y,
+                             ((n * G + g) * Kg + k) * P * Q + 2 * th * Q + 2 * tw, Q, P - 2 * th,
+                             min(2 * cnt, Q - 2 * tw), relu)
+            t += cnt
+
+
+# ---------------------------------------------------------------------------------------------- registry ops
+def supports(p: ConvParams) -> bool:
+    return (p.R, p.S) == (3, 3) and not p.is_strided and not p.is_dilated
+
+
+def transform_filters(p: ConvParams, w: np.ndarray) -> np.ndarray:
+    """U = G g G^T of every (k, c) filter, packed (G, 16, nkb, Cg, ROWS) flat, output channels zero-padded."""
+    nkb = -(-p.Kg // ROWS)
+    g = w.reshape(p.groups, p.Kg, p.Cg, 3, 3).astype(np.float64)
+    u = np.zeros((p.groups, 4, 4, nkb * ROWS, p.Cg))
+    u[:, :, :, :p.Kg] = np.einsum("ar,gkcrs,bs->gabkc", G_MATRIX, g, G_MATRIX, optimize=True)
+    u = u.reshape(p.groups, XI, nkb, ROWS, p.Cg).transpose(0, 1, 2, 4, 3)
+    return np.ascontiguousarray(u, w.dtype).reshape(-1)
+
+
+def conv2d_winograd_v6(p: ConvParams, x: np.ndarray, w: np.ndarray, b, relu: bool = False) -> np.ndarray:
+    lanes_ = lanes(x.itemsize)
+    TP, TQ = -(-p.P // 2), -(-p.Q // 2)
+    # every patch row (and the 2*LANES elements a stride-2 vector load reads) stays inside the plane
+    pl = Planes.of(p.H, p.W, p.padding, (1, 1), lanes_, 2 * TP + 2, max(2 * TQ + 2, lanes_), vecs=1)
+    xt = pl.split(x)
+    slots, tb = numba.config.NUMBA_NUM_THREADS, VECS * lanes_
+    v = workspace("winograd_v", slots * XI * p.Cg * tb, x.dtype).reshape(slots, -1)
+    m = workspace("winograd_m", slots * XI * -(-p.Kg // ROWS) * ROWS * tb, x.dtype).reshape(slots, -1)
+    u, bias = transform_filters(p, w), bias_or_zeros(p, b, x.dtype)
+    return filled(p.y_shape, x.dtype, lambda y: winograd_fwd(
+        xt, pl.L, pl.Wh, u, bias, y.reshape(-1), v, m, p.N, p.groups, p.Cg, p.Kg, p.P, p.Q, relu, lanes_))
