@@ -42,25 +42,25 @@ XI = 16  # elements of a transformed 4x4 tile
 G_MATRIX = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])  # U = G g G^T
 
 
-@inner
+@inner(inline="always")
 def bt4(d0, d1, d2, d3):
     """B^T applied to four rows (or columns) of a 4x4 patch, lane by lane."""
     return tile_sub(d0, d2), tile_add(d1, d2), tile_sub(d2, d1), tile_sub(d1, d3)
 
 
-@inner
+@inner(inline="always")
 def at4(m0, m1, m2, m3):
     """A^T applied to four rows (or columns) of a transformed tile, lane by lane."""
     return tile_add(tile_add(m0, m1), m2), tile_sub(tile_sub(m1, m2), m3)
 
 
-@inner
+@inner(inline="always")
 def bt_row(xt, off):
     """(d B)[r, :] for the patch row starting at xt[off] of LANES tiles side by side (stride-2 loads)."""
     return bt4(vec_load(xt, off, 2), vec_load(xt, off + 1, 2), vec_load(xt, off + 2, 2), vec_load(xt, off + 3, 2))
 
 
-@inner
+@inner(inline="always")
 def put4(v, off, step, cols, n):
     """v[off + i*step + l] = cols[i][l] for l < n: one column of the transformed tile (xi = 4i + s)."""
     tile_store(cols[0], v, off, 0, 0, 1, 1, 0, n)
@@ -69,7 +69,7 @@ def put4(v, off, step, cols, n):
     tile_store(cols[3], v, off + 3 * step, 0, 0, 1, 1, 0, n)
 
 
-@inner
+@inner(inline="always")
 def input_tiles(xt, src, Wh, v, dst, xi_step, n):
     """v[dst + xi*xi_step + l] = (B^T d_l B)[xi] for the n <= LANES tiles l of one tile row whose patches d_l start
     at xt[src + 2l] (rows Wh apart). Lanes past n are computed from the slack and not stored."""
@@ -81,14 +81,14 @@ def input_tiles(xt, src, Wh, v, dst, xi_step, n):
     put4(v, dst + 3 * xi_step, 4 * xi_step, bt4(r0[3], r1[3], r2[3], r3[3]), n)
 
 
-@inner
+@inner(inline="always")
 def at_col(m, off, xi_step):
     """(A^T M)[:, s] for column s of LANES transformed tiles at m[off + (4i + s)*xi_step]."""
     return at4(vec_load(m, off, 1), vec_load(m, off + 4 * xi_step, 1), vec_load(m, off + 8 * xi_step, 1),
                vec_load(m, off + 12 * xi_step, 1))
 
 
-@inner
+@inner(inline="always")
 def store_row(y, off, a0, a1, bias, k, relu, n):
     """y[off + 2l + b] = a_b[l] + bias[k] (ReLU if asked) for 2l + b < n: one output row of LANES tiles."""
     row = tile_zip(tile_add(a0, tile_bcast(bias, k, 0, 1, 1)), tile_add(a1, tile_bcast(bias, k, 0, 1, 1)))
@@ -97,7 +97,7 @@ def store_row(y, off, a0, a1, bias, k, relu, n):
     tile_store(row, y, off, 0, vec_lanes(y), 1, 2, vec_lanes(y), n)
 
 
-@inner
+@inner(inline="always")
 def output_tiles(m, src, xi_step, bias, k, y, dst, Q, rows, n, relu):
     """y[dst + a*Q + 2l + b] = (A^T M_l A)[a, b] + bias[k] for the tiles l of one tile row whose 16 transformed
     values lie at m[src + xi*xi_step + l], output rows a < rows and columns 2l + b < n."""
@@ -110,6 +110,14 @@ def output_tiles(m, src, xi_step, bias, k, y, dst, Q, rows, n, relu):
         store_row(y, dst + Q, bottom[0], bottom[1], bias, k, relu, n)
 
 
+@inner
+def slot_strides(Cg, Kg, lanes):
+    """Elements from one xi to the next in a slot's V (Cg rows of TB tiles) and M (Kp rows): one vector more
+    than the rows, so that the 16 xi of a tile do not fall into one L1 set (a multiple of 4 KiB apart)."""
+    TB = VECS * lanes
+    return Cg * TB + lanes, (Kg + ROWS - 1) // ROWS * ROWS * TB + lanes
+
+
 @kernel
 def winograd_fwd(xt, L, Wh, u, bias, y, v_slots, m_slots, N, G, Cg, Kg, P, Q, relu, lanes):
     """y[n, g*Kg + k] = conv of the planes xt[((n*G + g)*Cg + c)*L :] with the filters packed in u (see module
@@ -118,38 +126,39 @@ def winograd_fwd(xt, L, Wh, u, bias, y, v_slots, m_slots, N, G, Cg, Kg, P, Q, re
     TB, TQ = VECS * lanes, (Q + 1) // 2
     T = (P + 1) // 2 * TQ
     ntb, nkb = (T + TB - 1) // TB, (Kg + ROWS - 1) // ROWS
-    Kp = nkb * ROWS
+    v_xi, m_xi = slot_strides(Cg, Kg, lanes)
     for it in prange(N * G * ntb):
         tb, g, n = it % ntb, (it // ntb) % G, it // (ntb * G)
         v, m = v_slots[get_thread_id()], m_slots[get_thread_id()]
         t0, t1 = tb * TB, min(tb * TB + TB, T)
         xbase = (n * G + g) * Cg * L
         if t1 - t0 < TB:  # the last block of an image: its unused lanes are zero, not stale scratch
-            for row in range(XI * Cg):
-                v[row * TB + t1 - t0:(row + 1) * TB] = 0
-        t = t0
-        while t < t1:  # runs of tiles within one tile row, up to LANES at a time
-            th, tw = t // TQ, t % TQ
-            cnt = min(lanes, TQ - tw, t1 - t)
-            for c in range(Cg):
-                input_tiles(xt, xbase + c * L + 2 * th * Wh + 2 * tw, Wh, v, c * TB + t - t0, Cg * TB, cnt)
-            t += cnt
+            for xi in range(XI):
+                for c in range(Cg):
+                    v[xi * v_xi + c * TB + t1 - t0:xi * v_xi + (c + 1) * TB] = 0
+        for c in range(Cg):  # one input plane at a time: its rows stream in order
+            t = t0
+            while t < t1:  # runs of tiles within one tile row, up to LANES at a time
+                th, tw = t // TQ, t % TQ
+                cnt = min(lanes, TQ - tw, t1 - t)
+                input_tiles(xt, xbase + c * L + 2 * th * Wh + 2 * tw, Wh, v, c * TB + t - t0, v_xi, cnt)
+                t += cnt
         for xi in range(XI):
             for kb in range(nkb):
                 acc = tile_zeros(v, ROWS, VECS)
-                ua, va = ((g * XI + xi) * nkb + kb) * Cg * ROWS, xi * Cg * TB
+                ua, va = ((g * XI + xi) * nkb + kb) * Cg * ROWS, xi * v_xi
                 for c in range(Cg):
                     acc = tile_fma(acc, v, va + c * TB, lanes, u, ua + c * ROWS, 1)
-                tile_store(acc, m, (xi * Kp + kb * ROWS) * TB, TB, lanes, ROWS, VECS, lanes, TB)
-        t = t0
-        while t < t1:
-            th, tw = t // TQ, t % TQ
-            cnt = min(lanes, TQ - tw, t1 - t)
-            for k in range(Kg):
-                output_tiles(m, k * TB + t - t0, Kp * TB, bias, g * Kg + k, y,
+                tile_store(acc, m, xi * m_xi + kb * ROWS * TB, TB, lanes, ROWS, VECS, lanes, TB)
+        for k in range(Kg):  # one output plane at a time
+            t = t0
+            while t < t1:
+                th, tw = t // TQ, t % TQ
+                cnt = min(lanes, TQ - tw, t1 - t)
+                output_tiles(m, k * TB + t - t0, m_xi, bias, g * Kg + k, y,
                              ((n * G + g) * Kg + k) * P * Q + 2 * th * Q + 2 * tw, Q, P - 2 * th,
                              min(2 * cnt, Q - 2 * tw), relu)
-            t += cnt
+                t += cnt
 
 
 # ---------------------------------------------------------------------------------------------- registry ops
@@ -158,11 +167,12 @@ def supports(p: ConvParams) -> bool:
 
 
 def transform_filters(p: ConvParams, w: np.ndarray) -> np.ndarray:
-    """U = G g G^T of every (k, c) filter, packed (G, 16, nkb, Cg, ROWS) flat, output channels zero-padded."""
+    """U = G g G^T of every (k, c) filter as one product (G kron G) @ g (16 x 9 by 9 x K*Cg, float64), packed
+    (groups, 16, nkb, Cg, ROWS) flat with output channels zero-padded."""
     nkb = -(-p.Kg // ROWS)
-    g = w.reshape(p.groups, p.Kg, p.Cg, 3, 3).astype(np.float64)
-    u = np.zeros((p.groups, 4, 4, nkb * ROWS, p.Cg))
-    u[:, :, :, :p.Kg] = np.einsum("ar,gkcrs,bs->gabkc", G_MATRIX, g, G_MATRIX, optimize=True)
+    flat = np.kron(G_MATRIX, G_MATRIX) @ np.ascontiguousarray(w.reshape(p.K * p.Cg, 9).T, np.float64)  # (16, K*Cg)
+    u = np.zeros((p.groups, XI, nkb * ROWS, p.Cg))
+    u[:, :, :p.Kg] = flat.reshape(XI, p.groups, p.Kg, p.Cg).transpose(1, 0, 2, 3)
     u = u.reshape(p.groups, XI, nkb, ROWS, p.Cg).transpose(0, 1, 2, 4, 3)
     return np.ascontiguousarray(u, w.dtype).reshape(-1)
 
@@ -173,9 +183,9 @@ def conv2d_winograd_v6(p: ConvParams, x: np.ndarray, w: np.ndarray, b, relu: boo
     # every patch row (and the 2*LANES elements a stride-2 vector load reads) stays inside the plane
     pl = Planes.of(p.H, p.W, p.padding, (1, 1), lanes_, 2 * TP + 2, max(2 * TQ + 2, lanes_), vecs=1)
     xt = pl.split(x)
-    slots, tb = numba.config.NUMBA_NUM_THREADS, VECS * lanes_
-    v = workspace("winograd_v", slots * XI * p.Cg * tb, x.dtype).reshape(slots, -1)
-    m = workspace("winograd_m", slots * XI * -(-p.Kg // ROWS) * ROWS * tb, x.dtype).reshape(slots, -1)
+    slots, (v_xi, m_xi) = numba.config.NUMBA_NUM_THREADS, slot_strides(p.Cg, p.Kg, lanes_)
+    v = workspace("winograd_v", slots * XI * v_xi, x.dtype).reshape(slots, -1)
+    m = workspace("winograd_m", slots * XI * m_xi, x.dtype).reshape(slots, -1)
     u, bias = transform_filters(p, w), bias_or_zeros(p, b, x.dtype)
     return filled(p.y_shape, x.dtype, lambda y: winograd_fwd(
         xt, pl.L, pl.Wh, u, bias, y.reshape(-1), v, m, p.N, p.groups, p.Cg, p.Kg, p.P, p.Q, relu, lanes_))
