@@ -67,15 +67,25 @@ def test_table_agrees_with_the_recorded_measurements():
         assert measured[chosen] <= 1.10 * best, f"auto picks {chosen} ({measured[chosen]} ms), measured {ranking}"
 
 
-def test_rows_kernel_keeps_its_tile_in_registers():
-    """The inner loop of rows_v2 is ROWS*VECS vector FMAs fed by VECS loads and ROWS broadcasts, with no stack
-    vector traffic to the stack (compiled afresh: cached code cannot be inspected)."""
+def _register_tiled_kernels():
+    """(kernel, float32 arguments to compile it for) of every kernel built on the ROWS x VECS tile."""
     from fastconv.backends.numba_cpu.conv2d_rows import conv_rows  # noqa: PLC0415
+    from fastconv.backends.numba_cpu.conv2d_winograd import winograd_fwd  # noqa: PLC0415
 
-    fresh = numba.njit(fastmath=set(config.FASTMATH))(conv_rows.py_func)
-    f32 = np.zeros(1, np.float32)
-    args = (f32, 0, 1, 1, np.zeros(1, np.int64), f32, f32, f32, 0, 1, 1, 0, 1, 1, 1, 1, 1, False,
-            config.lanes(4))
+    f32, slots, lanes = np.zeros(1, np.float32), np.zeros((1, 1), np.float32), config.lanes(4)
+    return [
+        pytest.param(conv_rows, (f32, 0, 1, 1, np.zeros(1, np.int64), f32, f32, f32, 0, 1, 1, 0, 1, 1, 1, 1, 1,
+                                 False, lanes), id="rows_v2"),
+        pytest.param(winograd_fwd, (f32, 1, 1, f32, f32, f32, slots, slots, 1, 1, 1, 1, 1, 1, False, lanes),
+                     id="winograd_v6"),
+    ]
+
+
+@pytest.mark.parametrize("kernel, args", _register_tiled_kernels())
+def test_kernel_keeps_its_tile_in_registers(kernel, args):
+    """The inner loop of rows_v2 (and of winograd_v6's GEMMs) is ROWS*VECS vector FMAs fed by VECS loads and
+    ROWS broadcasts, with no vector traffic to the stack (compiled afresh: cached code cannot be inspected)."""
+    fresh = numba.njit(fastmath=set(config.FASTMATH))(kernel.py_func)
     fresh.compile(tuple(numba.typeof(a) for a in args))
     asm = fresh.inspect_asm(fresh.signatures[0])
     reg = "zmm" if config.VECTOR_BYTES == 64 else "ymm"

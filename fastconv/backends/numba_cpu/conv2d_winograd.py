@@ -2,19 +2,20 @@
 
 Output tile (th, tw) is the 2x2 block y[.., 2th + a, 2tw + b]; it depends on the 4x4 patch d of the zero-padded
 input at rows 2th.., columns 2tw.. (neighbouring patches overlap by 2). With the transforms of Lavin & Gray (2015)
-    U[xi, k, c] = (G g[k, c] G^T)[xi]           filter transform, every call, in float64 then cast
+    U[xi, k, c] = (G g[k, c] G^T)[xi]           filter transform, every call (float64 arithmetic)
     V[xi, c, t] = (B^T d[c, t] B)[xi]           input transform: xi runs over the 16 elements of the 4x4 result
     M[xi, k, t] = sum_c U[xi, k, c] V[xi, c, t]  16 independent GEMMs (Kg x Cg) @ (Cg x tiles): the FLOPs
     y[k, t]     = A^T M[:, k, t] A + bias[k]     output transform
 a tile costs 16 multiply-adds per (k, c) instead of the direct 36: 2.25x fewer.
 
-    winograd_v6  iteration = (n, g, block of TB = VECS*LANES consecutive tiles in row-major tile order), all Kg
-                 output channels, in its thread's scratch: input transform of the block for all Cg channels (one
-                 vector = up to LANES tiles of one tile row, read with stride-2 loads from zero-padded planes), then
-                 for each xi and block of ROWS output channels the rows_v2 micro-kernel (a ROWS x VECS register tile;
-                 per c VECS vector loads of V + ROWS broadcasts of U feed ROWS*VECS FMAs), then the output transform
-                 with bias, ReLU and masked stores (odd P/Q: the tiles' missing row/column is not stored). The
-                 scratch, V (16*Cg*TB) and M (16*Kp*TB elements), stays in L2.
+    winograd_v6  iteration = (g, block of TB = VECS*LANES consecutive tiles, numbered row-major across the whole
+                 batch), all Kg output channels, in its thread's scratch: input transform of the block for all Cg
+                 channels (one vector = up to LANES tiles of one tile row, read with stride-2 loads from zero-padded
+                 planes), then for each block of CB input channels, xi and block of ROWS output channels the rows_v2
+                 micro-kernel (a ROWS x VECS register tile; per c VECS vector loads of V + ROWS broadcasts of U feed
+                 ROWS*VECS FMAs), then the output transform with bias, ReLU and masked stores (odd P/Q: the tiles'
+                 missing row/column is not stored). The scratch, V (16*Cg*TB) and M (16*Kp*TB elements), stays in
+                 L2 for Cg, Kg <= 128 or so; the filter transform is a small parallel kernel of its own.
                  Measured informally (2026-11-23, float32, case a, median of 20 calls interleaved with rows_v2 on
                  a loaded shared 2-core machine): 69 GFLOP/s with 2 threads (rows_v2: 47), 94 with 1 (rows_v2: 64),
                  counting the direct conv's 2*N*K*P*Q*C*9 FLOPs; about 1.5x rows_v2 at both thread counts.
@@ -34,12 +35,12 @@ from ...params import ConvParams
 from .config import TILE_ROWS, TILE_VECS, filled, inner, kernel, lanes, workspace
 from .conv2d_direct import bias_or_zeros
 from .conv2d_rows import Planes
-from .simd import tile_bcast, tile_fma, tile_relu, tile_store, tile_zeros
+from .simd import tile_bcast, tile_fma, tile_load, tile_relu, tile_store, tile_zeros
 from .simd_lanes import tile_add, tile_sub, tile_zip, vec_lanes, vec_load
 
 ROWS, VECS = TILE_ROWS, TILE_VECS
 XI = 16  # elements of a transformed 4x4 tile
-G_MATRIX = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])  # U = G g G^T
+CB = 64  # input channels per GEMM cache block: CB*TB elements of V (12 KiB in float32) stay in L1
 
 
 @inner(inline="always")
@@ -110,6 +111,33 @@ def output_tiles(m, src, xi_step, bias, k, y, dst, Q, rows, n, relu):
         store_row(y, dst + Q, bottom[0], bottom[1], bias, k, relu, n)
 
 
+@inner(inline="always")
+def g_times(a, b, d, r):
+    """Element r of G @ (a, b, d), in float64: the filter transform along one axis."""
+    a, b, d = np.float64(a), np.float64(b), np.float64(d)
+    return a if r == 0 else (a + b + d) * 0.5 if r == 1 else (a - b + d) * 0.5 if r == 2 else d
+
+
+@kernel
+def transform_filters(w, u, G, Kg, Cg):
+    """u[g, xi, k // ROWS, c, k % ROWS] = (G w[g*Kg + k, c] G^T)[xi], zero for the padded output channels
+    k >= Kg. Iteration (group, block of ROWS output channels) writes its own [g, :, kb] slices."""
+    nkb = (Kg + ROWS - 1) // ROWS
+    step = nkb * Cg * ROWS  # from xi to xi + 1
+    for it in prange(G * nkb):
+        g, kb = it // nkb, it % nkb
+        for i in range(ROWS):
+            k, keep = min(kb * ROWS + i, Kg - 1), kb * ROWS + i < Kg
+            for c in range(Cg):
+                f = w[g * Kg + k, c]
+                for r in range(4):
+                    h0, h1, h2 = (g_times(f[0, 0], f[1, 0], f[2, 0], r), g_times(f[0, 1], f[1, 1], f[2, 1], r),
+                                  g_times(f[0, 2], f[1, 2], f[2, 2], r))
+                    at = (((g * XI + 4 * r) * nkb + kb) * Cg + c) * ROWS + i
+                    for s in range(4):
+                        u[at + s * step] = g_times(h0, h1, h2, s) if keep else 0
+
+
 @inner
 def slot_strides(Cg, Kg, lanes):
     """Elements from one xi to the next in a slot's V (Cg rows of TB tiles) and M (Kp rows): one vector more
@@ -118,43 +146,58 @@ def slot_strides(Cg, Kg, lanes):
     return Cg * TB + lanes, (Kg + ROWS - 1) // ROWS * ROWS * TB + lanes
 
 
+@inner
+def block_gemms(u, g, v, v_xi, m, m_xi, Cg, nkb, lanes):
+    """m[xi*m_xi + k*TB + j] = sum_c u[g, xi, k // ROWS, c, k % ROWS] * v[xi*v_xi + c*TB + j]: the 16 GEMMs of one
+    tile block, as ROWS x VECS register tiles; input channels in blocks of CB, whose V rows (CB*TB elements) stay
+    in L1 while every output-channel block passes over them (partial sums resumed from m)."""
+    TB = VECS * lanes
+    for c0 in range(0, Cg, CB):
+        for xi in range(XI):
+            for kb in range(nkb):
+                out = xi * m_xi + kb * ROWS * TB
+                acc = tile_zeros(v, ROWS, VECS)
+                if c0 > 0:
+                    acc = tile_load(acc, m, out, TB, lanes, ROWS, VECS, lanes, TB)
+                ua, va = ((g * XI + xi) * nkb + kb) * Cg * ROWS, xi * v_xi
+                for c in range(c0, min(c0 + CB, Cg)):
+                    acc = tile_fma(acc, v, va + c * TB, lanes, u, ua + c * ROWS, 1)
+                tile_store(acc, m, out, TB, lanes, ROWS, VECS, lanes, TB)
+
+
 @kernel
 def winograd_fwd(xt, L, Wh, u, bias, y, v_slots, m_slots, N, G, Cg, Kg, P, Q, relu, lanes):
     """y[n, g*Kg + k] = conv of the planes xt[((n*G + g)*Cg + c)*L :] with the filters packed in u (see module
-    doc). Iteration (n, g, tile block) writes only the outputs of its own tiles; its V and M live in the slot of
-    the thread running it (get_thread_id < get_num_threads), fully written before they are read."""
-    TB, TQ = VECS * lanes, (Q + 1) // 2
-    T = (P + 1) // 2 * TQ
+    doc). Tiles are numbered across the batch, t = (n*TP + th)*TQ + tw, so small images fill whole blocks.
+    Iteration (g, tile block) writes only the outputs of its own tiles; its V and M live in the slot of the thread
+    running it (get_thread_id < get_num_threads), fully written before they are read."""
+    TB, TP, TQ = VECS * lanes, (P + 1) // 2, (Q + 1) // 2
+    T = N * TP * TQ
     ntb, nkb = (T + TB - 1) // TB, (Kg + ROWS - 1) // ROWS
     v_xi, m_xi = slot_strides(Cg, Kg, lanes)
-    for it in prange(N * G * ntb):
-        tb, g, n = it % ntb, (it // ntb) % G, it // (ntb * G)
+    for it in prange(G * ntb):
+        tb, g = it % ntb, it // ntb
         v, m = v_slots[get_thread_id()], m_slots[get_thread_id()]
         t0, t1 = tb * TB, min(tb * TB + TB, T)
-        xbase = (n * G + g) * Cg * L
-        if t1 - t0 < TB:  # the last block of an image: its unused lanes are zero, not stale scratch
+        if t1 - t0 < TB:  # the last block: its unused lanes are zero, not stale scratch
             for xi in range(XI):
                 for c in range(Cg):
                     v[xi * v_xi + c * TB + t1 - t0:xi * v_xi + (c + 1) * TB] = 0
-        for c in range(Cg):  # one input plane at a time: its rows stream in order
+        for c in range(Cg):  # one input channel at a time: its rows stream in order
             t = t0
             while t < t1:  # runs of tiles within one tile row, up to LANES at a time
-                th, tw = t // TQ, t % TQ
+                row, tw = t // TQ, t % TQ  # row = n*TP + th
                 cnt = min(lanes, TQ - tw, t1 - t)
-                input_tiles(xt, xbase + c * L + 2 * th * Wh + 2 * tw, Wh, v, c * TB + t - t0, v_xi, cnt)
+                src = ((row // TP * G + g) * Cg + c) * L + 2 * (row % TP) * Wh + 2 * tw
+                input_tiles(xt, src, Wh, v, c * TB + t - t0, v_xi, cnt)
                 t += cnt
-        for xi in range(XI):
-            for kb in range(nkb):
-                acc = tile_zeros(v, ROWS, VECS)
-                ua, va = ((g * XI + xi) * nkb + kb) * Cg * ROWS, xi * v_xi
-                for c in range(Cg):
-                    acc = tile_fma(acc, v, va + c * TB, lanes, u, ua + c * ROWS, 1)
-                tile_store(acc, m, xi * m_xi + kb * ROWS * TB, TB, lanes, ROWS, VECS, lanes, TB)
-        for k in range(Kg):  # one output plane at a time
+        block_gemms(u, g, v, v_xi, m, m_xi, Cg, nkb, lanes)
+        for k in range(Kg):  # one output channel at a time
             t = t0
             while t < t1:
-                th, tw = t // TQ, t % TQ
+                row, tw = t // TQ, t % TQ
                 cnt = min(lanes, TQ - tw, t1 - t)
+                n, th = row // TP, row % TP
                 output_tiles(m, k * TB + t - t0, m_xi, bias, g * Kg + k, y,
                              ((n * G + g) * Kg + k) * P * Q + 2 * th * Q + 2 * tw, Q, P - 2 * th,
                              min(2 * cnt, Q - 2 * tw), relu)
@@ -166,17 +209,6 @@ def supports(p: ConvParams) -> bool:
     return (p.R, p.S) == (3, 3) and not p.is_strided and not p.is_dilated
 
 
-def transform_filters(p: ConvParams, w: np.ndarray) -> np.ndarray:
-    """U = G g G^T of every (k, c) filter as one product (G kron G) @ g (16 x 9 by 9 x K*Cg, float64), packed
-    (groups, 16, nkb, Cg, ROWS) flat with output channels zero-padded."""
-    nkb = -(-p.Kg // ROWS)
-    flat = np.kron(G_MATRIX, G_MATRIX) @ np.ascontiguousarray(w.reshape(p.K * p.Cg, 9).T, np.float64)  # (16, K*Cg)
-    u = np.zeros((p.groups, XI, nkb * ROWS, p.Cg))
-    u[:, :, :p.Kg] = flat.reshape(XI, p.groups, p.Kg, p.Cg).transpose(1, 0, 2, 3)
-    u = u.reshape(p.groups, XI, nkb, ROWS, p.Cg).transpose(0, 1, 2, 4, 3)
-    return np.ascontiguousarray(u, w.dtype).reshape(-1)
-
-
 def conv2d_winograd_v6(p: ConvParams, x: np.ndarray, w: np.ndarray, b, relu: bool = False) -> np.ndarray:
     lanes_ = lanes(x.itemsize)
     TP, TQ = -(-p.P // 2), -(-p.Q // 2)
@@ -186,6 +218,8 @@ def conv2d_winograd_v6(p: ConvParams, x: np.ndarray, w: np.ndarray, b, relu: boo
     slots, (v_xi, m_xi) = numba.config.NUMBA_NUM_THREADS, slot_strides(p.Cg, p.Kg, lanes_)
     v = workspace("winograd_v", slots * XI * v_xi, x.dtype).reshape(slots, -1)
     m = workspace("winograd_m", slots * XI * m_xi, x.dtype).reshape(slots, -1)
-    u, bias = transform_filters(p, w), bias_or_zeros(p, b, x.dtype)
+    u = workspace("winograd_u", p.groups * XI * -(-p.Kg // ROWS) * ROWS * p.Cg, x.dtype)
+    transform_filters(w, u, p.groups, p.Kg, p.Cg)
+    bias = bias_or_zeros(p, b, x.dtype)
     return filled(p.y_shape, x.dtype, lambda y: winograd_fwd(
         xt, pl.L, pl.Wh, u, bias, y.reshape(-1), v, m, p.N, p.groups, p.Cg, p.Kg, p.P, p.Q, relu, lanes_))
