@@ -16,13 +16,18 @@ a tile costs 16 multiply-adds per (k, c) instead of the direct 36: 2.25x fewer.
                  ROWS*VECS FMAs), then the output transform with bias, ReLU and masked stores (odd P/Q: the tiles'
                  missing row/column is not stored). The scratch, V (16*Cg*TB) and M (16*Kp*TB elements), stays in
                  L2 for Cg, Kg <= 128 or so; the filter transform is a small parallel kernel of its own.
-                 Measured informally (2026-11-23, float32, case a, median of 20 calls interleaved with rows_v2 on
-                 a loaded shared 2-core machine): 69 GFLOP/s with 2 threads (rows_v2: 47), 94 with 1 (rows_v2: 64),
-                 counting the direct conv's 2*N*K*P*Q*C*9 FLOPs; about 1.5x rows_v2 at both thread counts.
+                 Measured informally (2026-11-23, float32, median of 20 calls interleaved with rows_v2 in one
+                 process, on a 2-core machine shared with other jobs; GFLOP/s count the direct conv's
+                 2*N*K*P*Q*C*9): case a (8x64x56x56, K=64, pad 1) 216-241 GFLOP/s with 2 threads (rows_v2:
+                 135-147), 114-197 with 1 thread (rows_v2: 72-122), 1.6x rows_v2 at either thread count (1.5-1.65x
+                 over repeated runs; while another process held a core, 1.0-1.4x with 2 threads). C=K=128/256/512 at
+                 28/14/7 pixels, batch 8: 1.4-1.9x rows_v2. The GEMMs run near the FMA peak; the transforms, the
+                 padded copy and the output's first touch take ~40-50% of the time, hence 1.6x, not 2.25x.
 
-Accuracy: float32 results are within ~2e-7 of the largest output on the test shapes, inside the shared conv
-tolerance. NaN propagates as in the reference: B^T and A^T are zero exactly where an input element
-does not reach an output. A +-Inf input can come out as NaN where the reference has +-Inf (Inf - Inf in a transform).
+Accuracy: float32 errors relative to the largest output: ~2e-7 on the test shapes, 3.5e-7 / 5.5e-7 / 8.5e-7 at
+C=64/256/512 (rows_v2: 1.0e-6 / 1.7e-6 / 2.2e-6: each GEMM sums Cg terms, not 9*Cg), inside the shared tolerance.
+NaN propagates as in the reference: B^T and A^T are zero exactly where an input element does not reach an output.
+A +-Inf input can come out as NaN where the reference has +-Inf (Inf - Inf in a transform).
 """
 
 from __future__ import annotations
@@ -40,7 +45,9 @@ from .simd_lanes import tile_add, tile_sub, tile_zip, vec_lanes, vec_load
 
 ROWS, VECS = TILE_ROWS, TILE_VECS
 XI = 16  # elements of a transformed 4x4 tile
-CB = 64  # input channels per GEMM cache block: CB*TB elements of V (12 KiB in float32) stay in L1
+# input channels per GEMM cache block: CB*TB elements of V (12 KiB in float32) stay in L1 (informally:
+# 64 and 128 alike, 32 slower, on C=K=128/256/512)
+CB = 64
 
 
 @inner(inline="always")
