@@ -38,6 +38,10 @@ TILE_CASES = [
     ConvCase("tiles_pointwise", (2, 9, 13, 11), (14, 9, 1, 1), dict()),
     ConvCase("tiles_deep", (1, 40, 9, 20), (7, 40, 3, 3), dict(padding=1)),  # more than one input-channel block
     ConvCase("tiles_depthwise", (2, 6, 21, 35), (12, 1, 3, 3), dict(groups=6, padding=1)),
+    # Winograd (2x2 output tiles, blocks of VECS*LANES tiles): odd P and Q, several tile blocks, a partial last one
+    ConvCase("tiles_pad2_odd", (2, 19, 21, 33), (11, 19, 3, 3), dict(padding=2)),
+    ConvCase("tiles_asym_grouped", (1, 8, 12, 35), (10, 4, 3, 3), dict(groups=2, padding=((0, 1), (2, 0)))),
+    ConvCase("tiles_deeper", (2, 72, 5, 6), (9, 72, 3, 3), dict(padding=1)),  # more than winograd's CB channels
 ]
 ALL_CONV = CONV2D_CASES + CONV1D_CASES + TILE_CASES
 # Max pooling rows wider than two SIMD vectors, at stride 1, 2 and 3 (the lane-by-lane one), so full and masked

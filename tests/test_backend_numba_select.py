@@ -78,18 +78,24 @@ def _tile_kernels():
     """(kernel, float32 arguments, register tile size) for each register-tiled conv kernel checked below."""
     from fastconv.backends.numba_cpu import conv2d_nhwc  # noqa: PLC0415
     from fastconv.backends.numba_cpu.conv2d_rows import conv_rows  # noqa: PLC0415
+    from fastconv.backends.numba_cpu.conv2d_winograd import winograd_fwd  # noqa: PLC0415
 
     f32, lanes = np.zeros(1, np.float32), config.lanes(4)
     rows = (f32, 0, 1, 1, np.zeros(1, np.int64), f32, f32, f32, 0, 1, 1, 0, 1, 1, 1, 1, 1, False, lanes)
     nhwc = (f32, f32, f32, f32) + (1,) * 20 + (False, lanes)
-    return [pytest.param(conv_rows, rows, config.TILE_ROWS * config.TILE_VECS, id="rows_v2"),
-            pytest.param(conv2d_nhwc.nhwc_fwd, nhwc, conv2d_nhwc.ROWS * conv2d_nhwc.VECS, id="nhwc_v7")]
+    slots = np.zeros((1, 1), np.float32)
+    winograd = (f32, 1, 1, f32, f32, f32, slots, slots, 1, 1, 1, 1, 1, 1, False, lanes)
+    tile = config.TILE_ROWS * config.TILE_VECS
+    return [pytest.param(conv_rows, rows, tile, id="rows_v2"),
+            pytest.param(conv2d_nhwc.nhwc_fwd, nhwc, conv2d_nhwc.ROWS * conv2d_nhwc.VECS, id="nhwc_v7"),
+            pytest.param(winograd_fwd, winograd, tile, id="winograd_v6")]
 
 
 @pytest.mark.parametrize("kernel, args, tiles", _tile_kernels())
 def test_kernel_keeps_its_tile_in_registers(kernel, args, tiles):
-    """The inner loop of rows_v2 and of nhwc_v7's interior tiles is ROWS*VECS vector FMAs fed by VECS loads and
-    ROWS broadcasts, with no vector traffic to the stack (compiled afresh: cached code cannot be inspected)."""
+    """The inner loop of rows_v2, of winograd_v6's GEMMs and of nhwc_v7's interior tiles is ROWS*VECS vector FMAs
+    fed by VECS loads and ROWS broadcasts, with no vector traffic to the stack (compiled afresh: cached code cannot
+    be inspected)."""
     fresh = numba.njit(fastmath=set(config.FASTMATH))(kernel.py_func)
     fresh.compile(tuple(numba.typeof(a) for a in args))
     asm = fresh.inspect_asm(fresh.signatures[0])

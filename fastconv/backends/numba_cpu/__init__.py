@@ -2,11 +2,12 @@
 
 One module per op family. Conv algorithms form a ladder (each module's header gives its strategy; the measured
 GFLOP/s are in bench_results/numba_cpu.md): direct_v1 (naive), rows_v2 (register-tiled, vectorised along output
-rows), pointwise_v3 (1x1 GEMM), depthwise_v4, blocked_v5 (channels-last, vectorised along channels), nhwc_v7
-(blocked_v5 reading a channels_last x in place; only for such inputs). For each op, `algo="auto"` ranks them
-with the measured table in selection.py. Pooling, batch norm and ReLU have one algorithm each ("planes": one
-(n, c) plane per parallel iteration). linear (linear.py): dot_v1 (dot products along the weight's rows, for small
-batches) and gemm_v2 (register-tiled GEMM, the forward and both gradients).
+rows), pointwise_v3 (1x1 GEMM), depthwise_v4, blocked_v5 (channels-last, vectorised along channels), winograd_v6
+(F(2x2, 3x3): 16 GEMMs on transformed tiles, for 3x3 stride-1 kernels), nhwc_v7 (blocked_v5 reading a
+channels_last x in place; only for such inputs). For each op, `algo="auto"` ranks them with the measured table in
+selection.py. Pooling, batch norm and ReLU have one algorithm each ("planes": one (n, c) plane per parallel
+iteration). linear (linear.py): dot_v1 (dot products along the weight's rows, for small batches) and gemm_v2
+(register-tiled GEMM, the forward and both gradients).
 """
 
 from ...dispatch import register
@@ -18,6 +19,7 @@ from . import (
     conv2d_nhwc,
     conv2d_pointwise,
     conv2d_rows,
+    conv2d_winograd,
     linear,
     pool2d,
     selection,
@@ -29,6 +31,7 @@ _POINTWISE = dict(supports=conv2d_pointwise.supports, requires="a 1x1 kernel, st
 _POINTWISE_W = dict(supports=conv2d_pointwise.supports_bwd_weight,
                     requires=f"a 1x1 kernel, stride 1, no padding, >= {conv2d_pointwise.DOT_ROWS} output and "
                              f">= {conv2d_pointwise.DOT_COLS} input channels per group")
+_WINOGRAD = dict(supports=conv2d_winograd.supports, requires="a 3x3 kernel, stride 1, no dilation")
 _DEPTHWISE = dict(supports=conv2d_depthwise.supports, requires="groups == input channels (depthwise)")
 _NHWC = dict(supports=conv2d_nhwc.supports, channels_last=True,
              requires="x in channels_last order (an (N, H, W, C) buffer viewed as (N, C, H, W)), padding_mode 'zeros'")
@@ -39,6 +42,7 @@ for _op, _algo, _fn, _kw in (
     ("conv2d", "pointwise_v3", conv2d_pointwise.conv2d_pointwise_v3, _POINTWISE),
     ("conv2d", "depthwise_v4", conv2d_depthwise.conv2d_depthwise_v4, _DEPTHWISE),
     ("conv2d", "blocked_v5", conv2d_blocked.conv2d_blocked_v5, {}),
+    ("conv2d", "winograd_v6", conv2d_winograd.conv2d_winograd_v6, _WINOGRAD),
     ("conv2d", "nhwc_v7", conv2d_nhwc.conv2d_nhwc_v7, _NHWC),
     ("conv2d_bwd_data", "direct_v1", conv2d_direct.conv2d_bwd_data_v1, {}),
     ("conv2d_bwd_data", "rows_v2", conv2d_rows.conv2d_bwd_data_rows_v2, {}),

@@ -1,5 +1,7 @@
 """Lane-wise operations on the register tiles of simd.py: comparisons for pooling, dot products, single vectors.
 
+    tile_add(a, b); tile_sub(a, b)               a + b; a - b, lane by lane (tiles of one type)
+    tile_zip(a, b)                               the 1x2 tile [a0, b0, a1, b1, ...] of two 1x1 tiles
     tile_max(a, b)                               b where b > a or b is NaN, else a (NaN propagates; on ties a)
     tile_argmax(v, k, t, cv, ck, ct)             lane-wise (v, k, t) = (cv, ck, ct) where cv is the first maximum
                                                  in key order: cv > v, or cv NaN and v not, or (cv == v or both
@@ -51,20 +53,53 @@ from .simd import (
 )
 
 
+def _lanewise(name: str, op, doc: str):
+    """An intrinsic name(a, b) on two tiles of one type: op(builder, a-vector, b-vector) for each vector."""
+    def typer(typingctx, a, b):
+        if not isinstance(a, Tile) or a != b:
+            raise TypeError(f"{name}: needs two tiles of one type, got {a} and {b}")
+
+        def codegen(context, builder, sig, args):
+            ta, tb = args
+            for k in range(a.rows * a.vecs):
+                ta = builder.insert_value(ta, op(builder, builder.extract_value(ta, k), builder.extract_value(tb, k)),
+                                          k)
+            return ta
+
+        return a(a, b), codegen
+
+    typer.__doc__ = doc
+    return intrinsic(typer)
+
+
+def _max(builder, va, vb):
+    take = builder.or_(builder.fcmp_ordered(">", vb, va), builder.fcmp_unordered("uno", vb, vb))
+    return builder.select(take, vb, va)
+
+
+tile_add = _lanewise("tile_add", lambda builder, va, vb: builder.fadd(va, vb), "a + b, lane by lane")
+tile_sub = _lanewise("tile_sub", lambda builder, va, vb: builder.fsub(va, vb), "a - b, lane by lane")
+tile_max = _lanewise("tile_max", _max, "b where b > a or b is NaN, else a, lane by lane")
+
+
 @intrinsic
-def tile_max(typingctx, a, b):
-    if not isinstance(a, Tile) or a != b:
-        raise TypeError(f"tile_max: needs two tiles of one type, got {a} and {b}")
+def tile_zip(typingctx, a, b):
+    """The 1x2 tile whose 2*LANES lanes are a0, b0, a1, b1, ...: two 1x1 tiles interleaved (shuffles only)."""
+    if not isinstance(a, Tile) or a != b or (a.rows, a.vecs) != (1, 1):
+        raise TypeError(f"tile_zip: needs two 1x1 tiles of one type, got {a} and {b}")
+    out = Tile(a.dtype, 1, 2)
 
     def codegen(context, builder, sig, args):
-        ta, tb = args
-        for k in range(a.rows * a.vecs):
-            va, vb = builder.extract_value(ta, k), builder.extract_value(tb, k)
-            take = builder.or_(builder.fcmp_ordered(">", vb, va), builder.fcmp_unordered("uno", vb, vb))
-            ta = builder.insert_value(ta, builder.select(take, vb, va), k)
-        return ta
+        va, vb = (builder.extract_value(t, 0) for t in args)
+        n = a.lanes
+        zipped = ir.Constant(ir.ArrayType(va.type, 2), ir.Undefined)
+        for half in range(2):
+            pick = [e for lane in range(half * n // 2, (half + 1) * n // 2) for e in (lane, n + lane)]
+            mixed = builder.shuffle_vector(va, vb, ir.Constant(ir.VectorType(_I32, n), pick))
+            zipped = builder.insert_value(zipped, mixed, half)
+        return zipped
 
-    return a(a, b), codegen
+    return out(a, b), codegen
 
 
 @intrinsic
