@@ -139,6 +139,19 @@ def selection(table: list[dict], threads: int = 2, kind: str = "conv") -> dict:
     return out
 
 
+def selection_channels_last(table: list[dict], threads: int = 2) -> dict:
+    """Per conv problem: its channels_last x read in place by nhwc_v7 or copied to NCHW for auto's NCHW algorithm,
+    the faster first, with their medians (the evidence for auto's treatment of channels_last inputs)."""
+    from workloads import NCHW_ON_CL, NHWC_ON_CL  # noqa: PLC0415
+
+    labels = {NHWC_ON_CL: "nhwc_v7", NCHW_ON_CL: "copy_to_nchw"}
+    out = {}
+    for case in sorted({r["case"] for r in table if r["kind"] == "conv"}):
+        mine = [r for r in table if r["case"] == case and r["threads"] == threads and r["impl"] in labels]
+        out[case] = [(labels[r["impl"]], round(r["median_ms"], 3)) for r in sorted(mine, key=lambda r: r["median_ms"])]
+    return out
+
+
 def _cell(r: dict | None) -> str:
     if r is None:
         return "-"
@@ -215,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
                               copy_gbs=b["extra_info"]["copy_gbs"]) for i, bench in enumerate(benches)
                          for b in bench["benchmarks"] if b["extra_info"].get("kind") == "ceiling"],
                selection=selection(table), selection_bwd_weight=selection(table, kind="conv_bwd_weight"),
+               selection_channels_last=selection_channels_last(table),
                auto=auto_choices())
     doc["summary"] = summary(table, doc["ceilings"])
     doc["per_run"] = [summary(rows(b), [c for c in doc["ceilings"] if c["run"] == i]) for i, b in enumerate(benches)]

@@ -18,13 +18,16 @@ RESULTS = Path(__file__).resolve().parents[1] / "bench_results" / "numba_cpu.jso
 # One call per category of selection.RULES (x shape, w shape, kwargs) -> the category it must fall in; x in NCHW
 # order, except where the kwargs hold layout="channels_last".
 TABLE = [
-    ((2, 8, 9, 9), (5, 8, 3, 3), dict(stride=2, padding=1, layout="channels_last"), "channels_last"),
+    ((2, 16, 9, 9), (5, 16, 3, 3), dict(stride=2, padding=1, layout="channels_last"), "channels_last"),
+    ((2, 16, 9, 9), (5, 16, 3, 3), dict(padding=1, layout="channels_last"), "3x3"),
+    ((2, 8, 9, 9), (5, 8, 3, 3), dict(stride=2, padding=1, layout="channels_last"), "strided"),
     ((2, 8, 9, 9), (8, 1, 3, 3), dict(groups=8, padding=1, layout="channels_last"), "depthwise"),
     ((2, 8, 9, 9), (8, 1, 3, 3), dict(groups=8, padding=1), "depthwise"),
     ((2, 8, 9, 9), (5, 8, 1, 1), dict(), "pointwise"),
     ((2, 8, 9, 9), (6, 4, 3, 3), dict(groups=2, padding=1), "grouped"),
     ((2, 8, 9, 9), (5, 8, 3, 3), dict(stride=2, padding=1), "strided"),
     ((2, 8, 9, 9), (5, 8, 1, 1), dict(stride=2), "strided"),
+    ((2, 8, 9, 9), (5, 8, 3, 3), dict(padding=1), "3x3"),
     ((2, 8, 9, 9), (5, 8, 3, 3), dict(padding=1, dilation=2), "dense"),
 ]
 
@@ -62,12 +65,18 @@ def test_every_ranked_algorithm_is_registered():
 def test_table_agrees_with_the_recorded_measurements():
     """For every shared problem in bench_results/numba_cpu.json, auto's forward (and, for the backward problems,
     weight-gradient) algorithm is the fastest measured numba algorithm for it, or within 10% of that one (the
-    timing noise on a shared machine)."""
+    timing noise on a shared machine); so is its choice for the problem's x in channels_last order (nhwc_v7 in
+    place, or a copy to NCHW for the NCHW choice)."""
     doc = json.loads(RESULTS.read_text())
     checks = [(doc["selection"][pr.name], _select(pr.x_shape, pr.w_shape, pr.kwargs)[0].algo) for pr in CPU_CONV]
     checks += [(doc["selection_bwd_weight"][f"{pr.name}_bwd_weight"],
                 next(s.algo for s in _select(pr.x_shape, pr.w_shape, pr.kwargs, backward=True)
                      if s.op == "conv2d_bwd_weight")) for pr in CPU_CONV_BACKWARD]
+    for case, ranking in doc["selection_channels_last"].items():  # nhwc_v7 in place vs a copy to NCHW
+        pr = next(p for p in CPU_CONV if p.name == case)
+        chosen = _select(pr.x_shape, pr.w_shape, {**pr.kwargs, "layout": "channels_last"})[0].algo
+        checks.append(([(name, ms, None) for name, ms in ranking],
+                       "nhwc_v7" if chosen == "nhwc_v7" else "copy_to_nchw"))
     for ranking, chosen in checks:
         measured = {algo: ms for algo, ms, _ in ranking}
         best = min(measured.values())
