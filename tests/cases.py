@@ -69,6 +69,8 @@ MAX_POOL_CASES = [
     PoolCase("dilated_ceil", (2, 3, 12, 9), dict(kernel_size=2, stride=3, padding=1, dilation=3, ceil_mode=True)),
     PoolCase("global_like", (3, 2, 5, 5), dict(kernel_size=5)),
     PoolCase("empty_batch", (0, 3, 7, 7), dict(kernel_size=3, stride=2)),
+    # every window's rows fall in the padding (rows -1 and 2 of a 2-row input): -inf, index -1, no gradient
+    PoolCase("all_padding_rows", (2, 3, 2, 9), dict(kernel_size=2, stride=(1, 2), padding=1, dilation=(3, 1))),
 ]
 
 AVG_POOL_CASES = [

@@ -31,15 +31,19 @@ def rand(rng: np.random.Generator, shape: tuple, dtype=np.float64) -> np.ndarray
 
 
 def assert_close(actual, expected, family: str, dtype, what: str = "") -> None:
-    """Same shape, NaN in the same places, and max |actual - expected| / max |expected| within tolerance."""
+    """Same shape, NaN in the same places, the expected infinities exactly, and max |actual - expected| / max
+    |expected| over the finite expected values within tolerance."""
     actual, expected = np.asarray(actual), np.asarray(expected)
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != expected {expected.shape}"
     nan_a, nan_e = np.isnan(actual), np.isnan(expected)
     assert (nan_a == nan_e).all(), f"{what}: {int((nan_a != nan_e).sum())} elements differ in NaN-ness " \
                                    f"(unwritten outputs stay NaN when poisoned)"
+    inf_e = np.isinf(expected)
+    assert (actual[inf_e] == expected[inf_e]).all(), f"{what}: {int((actual[inf_e] != expected[inf_e]).sum())} " \
+                                                     f"expected infinities differ"
     if actual.size == 0:
         return
-    ok = ~nan_e
+    ok = ~nan_e & ~inf_e
     scale = max(float(np.abs(expected[ok]).max(initial=0.0)), 1e-30)
     err = float(np.abs(actual[ok].astype(np.float64) - expected[ok]).max(initial=0.0)) / scale
     tol = TOLERANCE[family][np.dtype(dtype).type]

@@ -62,7 +62,8 @@ def max_pool_index_rows(x, y, idx, gy, gx, backward, h0, hn, dh, sw, pw, dw, kw,
         for i in range(P):
             if hn[i] == 0:
                 vm[pw:pw + W], vk[pw:pw + W] = -np.inf, H
-            _argmax_row(xf, (nc * H + h0[i]) * W, W, hn[i], dh, keys, h0[i], vm, vk, pw, like, prows)
+            else:
+                _argmax_row(xf, (nc * H + h0[i]) * W, W, hn[i], dh, keys, h0[i], vm, vk, pw, like, prows)
             out = (nc * P + i) * Q
             for u in range(nq):
                 acc, key, tap = vec_load(vm, u * L * sw, sw), vec_load(vk, u * L * sw, sw), tile_bcast(keys, 0, 0, 1, 1)
@@ -82,6 +83,21 @@ def max_pool_index_rows(x, y, idx, gy, gx, backward, h0, hn, dh, sw, pw, dw, kw,
                         gxf[nc * H * W + at] += gyf[out + j]
                 else:
                     idx[nc * P + i, j] = at
+
+
+@inner
+def _column_max(xf, at, step, n, left, like):
+    """The max of xf[at + t*step : +LANES] over the n >= 1 rows t (lanes past `left` masked): straight-line code for
+    the usual two or three rows, a loop past them."""
+    L = vec_lanes(xf)
+    acc = tile_load(like, xf, at, 0, L, 1, 1, L, left)
+    if n > 1:
+        acc = tile_max(acc, tile_load(like, xf, at + step, 0, L, 1, 1, L, left))
+    if n > 2:
+        acc = tile_max(acc, tile_load(like, xf, at + 2 * step, 0, L, 1, 1, L, left))
+    for t in range(3, n):
+        acc = tile_max(acc, tile_load(like, xf, at + t * step, 0, L, 1, 1, L, left))
+    return acc
 
 
 @kernel
@@ -104,15 +120,14 @@ def max_pool_rows(x, y, h0, hn, dh, sw, pw, dw, kw, span, prows):
         vm[pw + W:] = -np.inf
         like = tile_zeros(x, 1, 1)
         for i in range(P):
-            if hn[i] == 0:
+            top, n = (nc * H + h0[i]) * W, hn[i]
+            if n == 0:  # every row of the window lies in the padding
                 vm[pw:pw + W] = -np.inf
-            top = (nc * H + h0[i]) * W
-            for v in range(nw):  # masked loads and stores past W
-                for r in range(prows):
+            for r in range(prows if n else 0):
+                for v in range(nw):
                     prefetch(xf, top + r * W + v * L + ahead)
-                acc = tile_load(like, xf, top + v * L, 0, L, 1, 1, L, W - v * L)
-                for t in range(1, hn[i]):
-                    acc = tile_max(acc, tile_load(like, xf, top + t * dh * W + v * L, 0, L, 1, 1, L, W - v * L))
+            for v in range(nw if n else 0):  # masked loads and stores past W
+                acc = _column_max(xf, top + v * L, dh * W, n, W - v * L, like)
                 tile_store(acc, vm, pw + v * L, 0, L, 1, 1, L, W - v * L)
             for u in range(nq):
                 acc = vec_load(vm, u * L * sw, sw)
