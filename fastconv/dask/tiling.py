@@ -12,6 +12,7 @@ the input is padded; user chunks that already fall on the grid are not moved.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -25,18 +26,21 @@ class AxisPlan(NamedTuple):
     rows: tuple[tuple[int, int, int, int], ...]  # per block: rows [start, stop) of its extended block, pads (b, a)
 
 
-def plan_axis(chunks: tuple[int, ...], span: int, stride: int, pads: tuple[int, int], out: int, align: int
-              ) -> AxisPlan:
-    """Blocks for one spatial axis of the input (sizes `chunks` as given by the user)."""
+def plan_axis(chunks: tuple[int, ...], span: int, stride: int, pads: tuple[int, int], out: int, align: int,
+              out_align: int = 1) -> AxisPlan:
+    """Blocks for one spatial axis of the input (sizes `chunks` as given by the user). With out_align > 1 every
+    block's first output is a multiple of it (the grid is shifted by the padding to make it so)."""
     total, before = sum(chunks), pads[0]
     halo = span - 1
-    step = stride * align
+    step = stride * math.lcm(align, out_align)
     size = max(step, -(-max(chunks) // step) * step, -(-halo // step) * step)
+    # with out_align > 1, b + before is a multiple of stride*out_align for every start b > 0
+    shift = -before % (stride * out_align) if out_align > 1 else 0
 
     def first_output(b: int) -> int:  # the first output whose window starts in a block starting at b
         return 0 if b == 0 else -(-(b + before) // stride)
 
-    starts = list(range(0, total, size))
+    starts = [0, *range(size + shift, total, size)]
     # a trailing block must start a window of its own and be able to lend the previous block its halo
     while len(starts) > 1 and (first_output(starts[-1]) >= out or total - starts[-1] < halo):
         starts.pop()
@@ -59,15 +63,17 @@ def _tile(block, *args, fn: Callable, plans: tuple[AxisPlan, AxisPlan], block_in
 
 
 def windowed(x: da.Array, fn: Callable, args: tuple, spans: tuple[int, int], strides: tuple[int, int],
-             pads: tuple[tuple[int, int], tuple[int, int]], outs: tuple[int, int], out_channels: int, align: int
-             ) -> da.Array:
-    """Apply a windowed op to an (N, C, H, W) dask array block by block (see the module docstring).
+             pads: tuple[tuple[int, int], tuple[int, int]], outs: tuple[int, int], out_channels: int, align: int,
+             out_align: int = 1) -> da.Array:
+    """Apply a windowed op to an (N, C, H, W) dask array block by block (see the module docstring); out_align:
+    see plan_axis.
 
     Channels are gathered into one chunk; the batch keeps its chunks. fn(rows, *args, pads=((t, b), (l, r)))
     computes the op's outputs on the rows handed to it with that padding; `args` (weights) enter the graph once,
     as Delayed objects.
     """
-    plans = tuple(plan_axis(x.chunks[2 + d], spans[d], strides[d], pads[d], outs[d], align) for d in (0, 1))
+    plans = tuple(plan_axis(x.chunks[2 + d], spans[d], strides[d], pads[d], outs[d], align, out_align)
+                  for d in (0, 1))
     x = x.rechunk({1: -1, 2: plans[0].in_chunks, 3: plans[1].in_chunks})
     extended = da.overlap.overlap(x, depth={2: (0, plans[0].halo), 3: (0, plans[1].halo)}, boundary="none",
                                   allow_rechunk=False)
