@@ -19,8 +19,8 @@ RESULTS = Path(__file__).resolve().parents[1] / "bench_results" / "numba_cpu.jso
 # order, except where the kwargs hold layout="channels_last".
 TABLE = [
     ((2, 16, 9, 9), (5, 16, 3, 3), dict(stride=2, padding=1, layout="channels_last"), "channels_last"),
-    ((2, 16, 9, 9), (5, 16, 3, 3), dict(padding=1, layout="channels_last"), "3x3"),
-    ((2, 8, 9, 9), (5, 8, 3, 3), dict(stride=2, padding=1, layout="channels_last"), "strided"),
+    ((2, 8, 9, 9), (5, 8, 3, 3), dict(padding=1, layout="channels_last"), "channels_last"),
+    ((2, 8, 9, 9), (6, 4, 3, 3), dict(groups=2, padding=1, layout="channels_last"), "grouped"),
     ((2, 8, 9, 9), (8, 1, 3, 3), dict(groups=8, padding=1, layout="channels_last"), "depthwise"),
     ((2, 8, 9, 9), (8, 1, 3, 3), dict(groups=8, padding=1), "depthwise"),
     ((2, 8, 9, 9), (5, 8, 1, 1), dict(), "pointwise"),

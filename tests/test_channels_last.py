@@ -92,9 +92,8 @@ def test_nhwc_runs_on_channels_last_only(rng):
     """auto takes nhwc_v7 for a channels_last x where the selection table says (tests/test_backend_numba_select.py
     checks the table against the measurements); elsewhere it copies x to NCHW; an NCHW x never gets nhwc_v7."""
     x, w = rand(rng, (2, 16, 9, 9), F32), rand(rng, (6, 16, 3, 3), F32)
-    assert _algo(cl(x), w, padding=1, stride=2) == "nhwc_v7"
+    assert _algo(cl(x), w, padding=1, stride=2) == _algo(cl(x), w, padding=1) == "nhwc_v7"
     assert _algo(cl(x), w[:, :8], padding=1, stride=2, groups=2) == "rows_v2"  # grouped: the NCHW table decides
-    assert _algo(cl(x), w, padding=1) == _algo(x, w, padding=1) == "winograd_v6"
     assert _algo(x, w, padding=1, stride=2) != "nhwc_v7"
     assert _algo(cl(x), w, padding=1, padding_mode="reflect") != "nhwc_v7"  # padded into a new NCHW array
     with pytest.raises(ValueError, match="nhwc_v7.*channels_last"):
@@ -191,13 +190,14 @@ def test_conv2d_layer_on_channels_last_input(rng):
     x = rand(rng, (2, 4, 9, 11), F32)
     grads = []
     for a in (x, cl(x)):
-        net = nn.Sequential(nn.Conv2d(4, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2),
+        # no bias before batch norm: its gradient is zero up to rounding, which no relative tolerance can compare
+        net = nn.Sequential(nn.Conv2d(4, 6, 3, padding=1, bias=False), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2),
                             nn.Conv2d(6, 3, 3, stride=2, padding=1))
         for i, prm in enumerate(net.parameters()):
             prm.data[...] = np.random.default_rng(i).standard_normal(prm.data.shape)
         y = net(a)
         gx = net.backward(np.ones_like(y))
         grads.append([y, gx] + [prm.grad for prm in net.parameters()])
-        assert not is_channels_last(net[0](a))  # auto copies a channels_last x to NCHW (the measured choice)
+        assert is_channels_last(net[0](a)) == (a is not x)  # auto reads a channels_last x with nhwc_v7
     for got, ref in zip(grads[1], grads[0]):
         assert_close(got, ref.astype(F64), "conv", F32, "layer")
