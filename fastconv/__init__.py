@@ -38,10 +38,10 @@ from .functional import (
     max_pool2d_backward,
     relu,
     relu_backward,
-    select,
 )
 from .model_summary import Summary, summary
 from .params import conv_output_size
+from .plan import select
 
 __version__ = "0.1.0"
 

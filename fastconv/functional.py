@@ -1,21 +1,17 @@
 """The public functional API: validate -> params -> select -> run, for every op.
 
-Each public op is written as a *planner*: it validates the arguments, builds the params and returns a `_Call`
-that knows which registry ops it needs and how to run them. `fastconv.conv2d(...)` runs the plan;
+Each public op is written as a *planner*: it validates the arguments, builds the params and returns a `Call`
+(fastconv.plan) that knows which registry ops it needs and how to run them. `fastconv.conv2d(...)` runs the plan;
 `fastconv.select(fastconv.conv2d, ...)` returns the selected implementations without running anything.
 """
 
 from __future__ import annotations
 
-import functools
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from . import dispatch, padding
-from .arrays import array_module, check_array, check_same, is_channels_last, native, native_channels_last, synchronize
-from .dispatch import Selection
+from .arrays import array_module, check_array, check_same, is_channels_last, native, native_channels_last
 from .params import (
     ConvParams,
     LinearParams,
@@ -27,82 +23,9 @@ from .params import (
     pool_params,
 )
 from .params import EltwiseParams as _Eltwise
+from .plan import Call, public
 
 NCHW = "(N, C, H, W)"
-
-
-@dataclass
-class _Call:
-    fn: str
-    kind: str  # array kind of the inputs
-    steps: list[tuple[str, Any]]  # (registry op, params) for each implementation the call needs
-    run: Callable[[dict[str, dispatch.Impl]], Any]  # receives op -> implementation (called like its function)
-    backend: str | None
-    algo: str
-
-    def _impls(self) -> list[dispatch.Impl]:
-        return [dispatch.select(op, p, self.kind, self.backend, self.algo if op in _ALGO_OPS else "auto", self.fn)
-                for op, p in self.steps]
-
-    def select(self) -> tuple[Selection, ...]:
-        return tuple(Selection(i.op, i.backend, i.algo) for i in self._impls())
-
-    def __call__(self) -> Any:
-        impls = self._impls()
-        if self.algo == "auto" and dispatch.autotuning():
-            impls = self._tune(impls)
-        return self.run({i.op: i for i in impls})
-
-    def _tune(self, impls: list[dispatch.Impl]) -> list[dispatch.Impl]:
-        """Time each supported algorithm of every untuned conv or linear step (the call's other steps fixed) and
-        keep the fastest. Only those steps are tuned: running them repeatedly has no side effects."""
-        impls = list(impls)
-        for k, (op, p) in enumerate(self.steps):
-            key = (op, impls[k].backend, p)
-            if op not in _ALGO_OPS or key in dispatch._TUNED:
-                continue
-            options = dispatch.supported(op, impls[k].backend, p)
-            if len(options) > 1:
-                fixed = {i.op: i for i in impls}
-                impls[k] = min(options, key=lambda cand: self._median_time({**fixed, op: cand}))
-            dispatch.remember(op, impls[k].backend, p, impls[k].algo)
-        return impls
-
-    def _median_time(self, fns: dict[str, Callable], repeat: int = 3) -> float:
-        self.run(fns)  # warm-up: JIT compilation, caches
-        times = []
-        for _ in range(repeat):
-            start = time.perf_counter()
-            synchronize(self.kind, self.run(fns))
-            times.append(time.perf_counter() - start)
-        return sorted(times)[repeat // 2]
-
-
-# `algo=` names a conv or linear algorithm; other ops of the same call (the bias gradient) always use "auto".
-_ALGO_OPS = {"conv2d", "conv2d_bwd_data", "conv2d_bwd_weight", "linear", "linear_bwd_data", "linear_bwd_weight"}
-
-
-def _public(planner: Callable[..., _Call]) -> Callable[..., Any]:
-    """Turn a planner into the public op; the planner stays reachable for `select`."""
-
-    @functools.wraps(planner)
-    def op(*args: Any, **kwargs: Any) -> Any:
-        return planner(*args, **kwargs)()
-
-    op._planner = planner  # type: ignore[attr-defined]
-    return op
-
-
-def select(op: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Selection, ...]:
-    """Which backend and algorithm `op(*args, **kwargs)` would run, without running it.
-
-    >>> fastconv.select(fastconv.conv2d, x, w, padding=1)
-    (Selection(op='conv2d', backend='numba', algo='direct'),)
-    """
-    planner = getattr(op, "_planner", None)
-    if planner is None:
-        raise TypeError(f"select: {op!r} is not a fastconv op")
-    return planner(*args, **kwargs).select()
 
 
 # ---------------------------------------------------------------------------------------------- conv
@@ -132,7 +55,7 @@ def _as2d(a: Any, nd: int) -> Any:
 
 
 def _plan_conv(fn: str, x: Any, weight: Any, bias: Any, stride: Any, padding_: Any, dilation: Any, groups: Any,
-               padding_mode: Any, backend: str | None, algo: str) -> _Call:
+               padding_mode: Any, backend: str | None, algo: str) -> Call:
     p, kind = _conv_call(fn, x, weight, bias, stride, padding_, dilation, groups, padding_mode)
     nd = x.ndim - 2
     zp = p.padded() if p.padding_mode != "zeros" else p
@@ -144,12 +67,12 @@ def _plan_conv(fn: str, x: Any, weight: Any, bias: Any, stride: Any, padding_: A
         y = impl["conv2d"](zp, x2, w2, native(bias))
         return y if nd == 2 else y.reshape(p.N, p.K, p.Q)
 
-    return _Call(fn, kind, [("conv2d", zp)], run, backend, algo)
+    return Call(fn, kind, [("conv2d", zp)], run, backend, algo)
 
 
-@_public
+@public
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", *,
-           backend: str | None = None, algo: str = "auto") -> _Call:
+           backend: str | None = None, algo: str = "auto") -> Call:
     """2-D convolution (cross-correlation, as PyTorch) of x (N,C,H,W) with weight (K,C/groups,R,S).
 
     padding: int, (pad_h, pad_w), ((top, bottom), (left, right)), 'valid' or 'same' (any stride; the odd pad
@@ -159,16 +82,16 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padd
     return _plan_conv("conv2d", x, weight, bias, stride, padding, dilation, groups, padding_mode, backend, algo)
 
 
-@_public
+@public
 def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", *,
-           backend: str | None = None, algo: str = "auto") -> _Call:
+           backend: str | None = None, algo: str = "auto") -> Call:
     """1-D convolution of x (N,C,L) with weight (K,C/groups,S); padding: int, (left, right), 'valid', 'same'."""
     return _plan_conv("conv1d", x, weight, bias, stride, padding, dilation, groups, padding_mode, backend, algo)
 
 
 def _plan_conv_backward(fn: str, grad_out: Any, x: Any, weight: Any, stride: Any, padding_: Any, dilation: Any,
                         groups: Any, padding_mode: Any, need_input: bool, need_weight: bool, need_bias: bool,
-                        backend: str | None, algo: str) -> _Call:
+                        backend: str | None, algo: str) -> Call:
     p, kind = _conv_call(fn, x, weight, None, stride, padding_, dilation, groups, padding_mode)
     nd = x.ndim - 2
     check_array(fn, "grad_out", grad_out, nd + 2, "(N, K, P, Q)" if nd == 2 else "(N, K, Q)")
@@ -193,22 +116,22 @@ def _plan_conv_backward(fn: str, grad_out: Any, x: Any, weight: Any, stride: Any
             gb = impl["conv2d_bwd_bias"](zp, gy)
         return gx, gw, gb
 
-    return _Call(fn, kind, steps, run, backend, algo)
+    return Call(fn, kind, steps, run, backend, algo)
 
 
-@_public
+@public
 def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", *,
                     need_input=True, need_weight=True, need_bias=True, backend: str | None = None,
-                    algo: str = "auto") -> _Call:
+                    algo: str = "auto") -> Call:
     """Gradients of conv2d: returns (grad_x, grad_weight, grad_bias), None for what was not asked."""
     return _plan_conv_backward("conv2d_backward", grad_out, x, weight, stride, padding, dilation, groups,
                                padding_mode, need_input, need_weight, need_bias, backend, algo)
 
 
-@_public
+@public
 def conv1d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", *,
                     need_input=True, need_weight=True, need_bias=True, backend: str | None = None,
-                    algo: str = "auto") -> _Call:
+                    algo: str = "auto") -> Call:
     """Gradients of conv1d: returns (grad_x, grad_weight, grad_bias), None for what was not asked."""
     return _plan_conv_backward("conv1d_backward", grad_out, x, weight, stride, padding, dilation, groups,
                                padding_mode, need_input, need_weight, need_bias, backend, algo)
@@ -225,8 +148,8 @@ def _linear_call(fn: str, x: Any, weight: Any, bias: Any) -> tuple[LinearParams,
                          dtype), kind
 
 
-@_public
-def linear(x, weight, bias=None, *, backend: str | None = None, algo: str = "auto") -> _Call:
+@public
+def linear(x, weight, bias=None, *, backend: str | None = None, algo: str = "auto") -> Call:
     """Fully connected layer, as torch.nn.functional.linear: y = x @ weight.T + bias for x (*, in_features),
     weight (out_features, in_features) and bias (out_features,) or None; returns y (*, out_features)."""
     p, kind = _linear_call("linear", x, weight, bias)
@@ -235,12 +158,12 @@ def linear(x, weight, bias=None, *, backend: str | None = None, algo: str = "aut
         y = impl["linear"](p, native(x).reshape(p.N, p.C), native(weight), native(bias))
         return y.reshape(p.y_shape)
 
-    return _Call("linear", kind, [("linear", p)], run, backend, algo)
+    return Call("linear", kind, [("linear", p)], run, backend, algo)
 
 
-@_public
+@public
 def linear_backward(grad_out, x, weight, *, need_input=True, need_weight=True, need_bias=True,
-                    backend: str | None = None, algo: str = "auto") -> _Call:
+                    backend: str | None = None, algo: str = "auto") -> Call:
     """Gradients of linear: returns (grad_x, grad_weight, grad_bias), None for what was not asked."""
     fn = "linear_backward"
     p, kind = _linear_call(fn, x, weight, None)
@@ -255,13 +178,13 @@ def linear_backward(grad_out, x, weight, *, need_input=True, need_weight=True, n
         gw = impl["linear_bwd_weight"](p, gy, native(x).reshape(p.N, p.C)) if need_weight else None
         return gx, gw, impl["linear_bwd_bias"](p, gy) if need_bias else None
 
-    return _Call(fn, kind, [(op, p) for op, need in wanted.items() if need], run, backend, algo)
+    return Call(fn, kind, [(op, p) for op, need in wanted.items() if need], run, backend, algo)
 
 
 # ---------------------------------------------------------------------------------------------- pooling
 def _plan_pool(fn: str, op: str, x: Any, grad_out: Any, kernel_size: Any, stride: Any, padding_: Any,
                dilation: Any, ceil_mode: Any, count_include_pad: Any, backend: str | None,
-               run: Callable[[Callable, Any, Any], Any]) -> _Call:
+               run: Callable[[Callable, Any, Any], Any]) -> Call:
     check_array(fn, "x", x, 4, NCHW)
     arrays = {"x": x}
     if grad_out is not None:
@@ -272,12 +195,12 @@ def _plan_pool(fn: str, op: str, x: Any, grad_out: Any, kernel_size: Any, stride
                     dtype)
     if grad_out is not None:
         check_grad_out(fn, grad_out.shape, p.y_shape, "pooling")
-    return _Call(fn, kind, [(op, p)], lambda impl: run(impl[op], p, native(grad_out)), backend, "auto")
+    return Call(fn, kind, [(op, p)], lambda impl: run(impl[op], p, native(grad_out)), backend, "auto")
 
 
-@_public
+@public
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False, *,
-               backend: str | None = None) -> _Call:
+               backend: str | None = None) -> Call:
     """Max pooling; with return_indices also the int64 index of each max in its (H*W) plane (-1 for a window
     that holds no input element, which only dilation can cause). NaN propagates."""
     def run(f, p, _):
@@ -287,31 +210,31 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
                       True, backend, run)
 
 
-@_public
+@public
 def max_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *,
-                        backend: str | None = None) -> _Call:
+                        backend: str | None = None) -> Call:
     """Gradient of max_pool2d w.r.t. x: each grad_out element goes to its window's (first) max."""
     return _plan_pool("max_pool2d_backward", "max_pool2d_bwd", x, grad_out, kernel_size, stride, padding,
                       dilation, ceil_mode, True, backend, lambda f, p, gy: f(p, gy, native(x)))
 
 
-@_public
+@public
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, *,
-               backend: str | None = None) -> _Call:
+               backend: str | None = None) -> Call:
     """Average pooling with PyTorch's divisor rules (count_include_pad; windows clipped by ceil_mode)."""
     return _plan_pool("avg_pool2d", "avg_pool2d", x, None, kernel_size, stride, padding, 1, ceil_mode,
                       count_include_pad, backend, lambda f, p, _: f(p, native(x)))
 
 
-@_public
+@public
 def avg_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-                        *, backend: str | None = None) -> _Call:
+                        *, backend: str | None = None) -> Call:
     """Gradient of avg_pool2d w.r.t. x."""
     return _plan_pool("avg_pool2d_backward", "avg_pool2d_bwd", x, grad_out, kernel_size, stride, padding, 1,
                       ceil_mode, count_include_pad, backend, lambda f, p, gy: f(p, gy))
 
 
-def _plan_adaptive(fn: str, op: str, x: Any, grad_out: Any, output_size: Any, backend: str | None) -> _Call:
+def _plan_adaptive(fn: str, op: str, x: Any, grad_out: Any, output_size: Any, backend: str | None) -> Call:
     check_array(fn, "x", x, 4, NCHW)
     arrays = {"x": x}
     if grad_out is not None:
@@ -320,32 +243,32 @@ def _plan_adaptive(fn: str, op: str, x: Any, grad_out: Any, output_size: Any, ba
     kind, dtype = check_same(fn, arrays)
     p = adaptive_pool_params(fn, tuple(x.shape), output_size, dtype)
     if grad_out is None:
-        return _Call(fn, kind, [(op, p)], lambda impl: impl[op](p, native(x)), backend, "auto")
+        return Call(fn, kind, [(op, p)], lambda impl: impl[op](p, native(x)), backend, "auto")
     check_grad_out(fn, grad_out.shape, p.y_shape, "pooling")
-    return _Call(fn, kind, [(op, p)], lambda impl: impl[op](p, native(grad_out)), backend, "auto")
+    return Call(fn, kind, [(op, p)], lambda impl: impl[op](p, native(grad_out)), backend, "auto")
 
 
-@_public
-def adaptive_avg_pool2d(x, output_size, *, backend: str | None = None) -> _Call:
+@public
+def adaptive_avg_pool2d(x, output_size, *, backend: str | None = None) -> Call:
     """Adaptive average pooling to output_size (int or pair; None keeps that input size)."""
     return _plan_adaptive("adaptive_avg_pool2d", "adaptive_avg_pool2d", x, None, output_size, backend)
 
 
-@_public
-def adaptive_avg_pool2d_backward(grad_out, x, output_size, *, backend: str | None = None) -> _Call:
+@public
+def adaptive_avg_pool2d_backward(grad_out, x, output_size, *, backend: str | None = None) -> Call:
     """Gradient of adaptive_avg_pool2d w.r.t. x."""
     return _plan_adaptive("adaptive_avg_pool2d_backward", "adaptive_avg_pool2d_bwd", x, grad_out, output_size,
                           backend)
 
 
-@_public
-def global_avg_pool2d(x, *, backend: str | None = None) -> _Call:
+@public
+def global_avg_pool2d(x, *, backend: str | None = None) -> Call:
     """Mean over H and W: (N, C, H, W) -> (N, C, 1, 1)."""
     return _plan_adaptive("global_avg_pool2d", "global_avg_pool2d", x, None, 1, backend)
 
 
-@_public
-def global_avg_pool2d_backward(grad_out, x, *, backend: str | None = None) -> _Call:
+@public
+def global_avg_pool2d_backward(grad_out, x, *, backend: str | None = None) -> Call:
     """Gradient of global_avg_pool2d w.r.t. x."""
     return _plan_adaptive("global_avg_pool2d_backward", "global_avg_pool2d_bwd", x, grad_out, 1, backend)
 
@@ -366,9 +289,9 @@ def _bn_call(fn: str, x: Any, arrays: dict[str, Any], training: Any, momentum: A
     return p, kind, w, b
 
 
-@_public
+@public
 def batch_norm(x, weight, bias, running_mean, running_var, training=False, momentum=0.1, eps=1e-5, *,
-               backend: str | None = None) -> _Call:
+               backend: str | None = None) -> Call:
     """Batch normalisation over x (N, C, ...). Training: normalise with the batch's biased variance and update
     running_mean/running_var in place (unbiased variance), as PyTorch. Eval: use the running statistics.
     weight/bias may be None (no affine); running stats may be None in training mode."""
@@ -385,12 +308,12 @@ def batch_norm(x, weight, bias, running_mean, running_var, training=False, momen
             running_var[...] = (1 - m) * running_var + m * var * (count / (count - 1))
         return y
 
-    return _Call(fn, kind, [("batch_norm", p)], run, backend, "auto")
+    return Call(fn, kind, [("batch_norm", p)], run, backend, "auto")
 
 
-@_public
+@public
 def batch_norm_backward(grad_out, x, weight, running_mean, running_var, training, eps=1e-5, *,
-                        backend: str | None = None) -> _Call:
+                        backend: str | None = None) -> Call:
     """Gradients of batch_norm: (grad_x, grad_weight, grad_bias). Training mode recomputes the batch statistics
     from x; eval mode uses the running statistics."""
     fn = "batch_norm_backward"
@@ -404,21 +327,21 @@ def batch_norm_backward(grad_out, x, weight, running_mean, running_var, training
         return impl["batch_norm_bwd"](p, native(grad_out), native(x), w, native(running_mean),
                                       native(running_var))
 
-    return _Call(fn, kind, [("batch_norm_bwd", p)], run, backend, "auto")
+    return Call(fn, kind, [("batch_norm_bwd", p)], run, backend, "auto")
 
 
 # ---------------------------------------------------------------------------------------------- relu
-@_public
-def relu(x, *, backend: str | None = None) -> _Call:
+@public
+def relu(x, *, backend: str | None = None) -> Call:
     """max(x, 0) elementwise; NaN stays NaN."""
     check_array("relu", "x", x, None)
     kind, dtype = check_same("relu", {"x": x})
     p = _Eltwise(tuple(x.shape), dtype)
-    return _Call("relu", kind, [("relu", p)], lambda impl: impl["relu"](p, native(x)), backend, "auto")
+    return Call("relu", kind, [("relu", p)], lambda impl: impl["relu"](p, native(x)), backend, "auto")
 
 
-@_public
-def relu_backward(grad_out, y, *, backend: str | None = None) -> _Call:
+@public
+def relu_backward(grad_out, y, *, backend: str | None = None) -> Call:
     """Gradient of relu given its output y: grad_out where y > 0, else 0 (as PyTorch: 0 where y <= 0)."""
     fn = "relu_backward"
     check_array(fn, "grad_out", grad_out, None)
@@ -426,5 +349,5 @@ def relu_backward(grad_out, y, *, backend: str | None = None) -> _Call:
     kind, dtype = check_same(fn, {"grad_out": grad_out, "y": y})
     check_grad_out(fn, grad_out.shape, y.shape, "relu")
     p = _Eltwise(tuple(y.shape), dtype)
-    return _Call(fn, kind, [("relu_bwd", p)], lambda impl: impl["relu_bwd"](p, native(grad_out), native(y)),
+    return Call(fn, kind, [("relu_bwd", p)], lambda impl: impl["relu_bwd"](p, native(grad_out), native(y)),
                  backend, "auto")
