@@ -64,6 +64,7 @@ class Impl:
     priority: int | Callable[[Any], float] = field(default=0, repr=False, compare=False)
     requires: str = ""  # what `supports` accepts, in words, for error messages
     channels_last: bool = False  # conv2d: takes x as a channels_last view when p.channels_last (module docstring)
+    output_tile: int = 1  # conv2d: computes outputs in tiles this wide whose rounding follows the tile grid
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -115,13 +116,14 @@ def add_backend(name: str, array_kind: str, module: str | None = None, default_r
 
 
 def register(op: str, backend: str, algo: str, fn: Callable, *, supports: Callable[[Any], bool] = _always,
-             priority: int | Callable[[Any], float] = 0, requires: str = "", channels_last: bool = False) -> None:
+             priority: int | Callable[[Any], float] = 0, requires: str = "", channels_last: bool = False,
+             output_tile: int = 1) -> None:
     """Register one (op, backend, algo) implementation. The backend must have been declared."""
     if op not in OPS:
         raise ValueError(f"register: unknown op {op!r}; ops are {', '.join(OPS)}")
     if backend not in _BACKENDS:
         raise ValueError(f"register: unknown backend {backend!r}; declare it first")
-    impl = Impl(op, backend, algo, fn, supports, priority, requires, channels_last)
+    impl = Impl(op, backend, algo, fn, supports, priority, requires, channels_last, output_tile)
     _IMPLS.setdefault((op, backend), {})[algo] = impl
 
 
@@ -179,6 +181,12 @@ def algos(op: str, backend: str) -> list[str]:
     """The algorithm names registered for (op, backend)."""
     _load(_backend(backend, "algos"))
     return list(_IMPLS.get((op, backend), {}))
+
+
+def implementation(op: str, backend: str, algo: str) -> Impl:
+    """The registered implementation of (op, backend, algo), e.g. of a Selection."""
+    _load(_backend(backend, "implementation"))
+    return _IMPLS[(op, backend)][algo]
 
 
 # ---------------------------------------------------------------------------------------------- preference

@@ -16,6 +16,7 @@ import numpy as np
 
 import fastconv as fc
 
+from .. import dispatch
 from ..arrays import FLOAT_DTYPES, array_kind, array_module, check_array, check_same
 from ..params import adaptive_pool_params, batch_norm_params, conv_params, pool_params
 from .tiling import whole_planes, windowed
@@ -55,11 +56,6 @@ def _conv_rows(rows, weight, bias, kw, pads):
     return fc.conv2d(rows, weight, bias, padding=pads, **kw)
 
 
-# Algorithms that compute outputs in tiles whose rounding depends on where the tile grid falls: every spatial block
-# then starts at an output that is a multiple of the tile, so the blocks tile the output as one call does.
-OUTPUT_TILES = {("numba", "winograd_v6"): 2}
-
-
 def conv2d(x: da.Array, weight: Any, bias: Any = None, stride=1, padding=0, dilation=1, groups=1,
            padding_mode: str = "zeros", *, backend: str | None = None, algo: str = "auto", align: int = 16
            ) -> da.Array:
@@ -68,8 +64,8 @@ def conv2d(x: da.Array, weight: Any, bias: Any = None, stride=1, padding=0, dila
     Batch chunks are kept; spatial blocks start on the stride grid (multiples of stride*align) and are extended
     by the halo the dilated kernel needs; border blocks get their own zero padding. 'reflect', 'replicate' and
     'circular' read across blocks, so the array is padded as a whole first. Equal to fastconv.conv2d on the whole
-    array (for an algorithm in OUTPUT_TILES the block grid is shifted so that every block starts on its output
-    tile grid, which keeps this bit for bit)."""
+    array (for an implementation registered with an output_tile, whose rounding follows its tile grid, the block
+    grid is shifted so that every block starts on that grid, which keeps this bit for bit)."""
     fn = "fastconv.dask.conv2d"
     check_dask(fn, x, 4, "(N, C, H, W)")
     check_array(fn, "weight", weight, 4, "(K, C/groups, R, S)")
@@ -86,7 +82,7 @@ def conv2d(x: da.Array, weight: Any, bias: Any = None, stride=1, padding=0, dila
     kw.update(backend=sel.backend, algo=sel.algo)
     spans = tuple(d * (k - 1) + 1 for d, k in zip(p.dilation, (p.R, p.S)))
     return windowed(x, _conv_rows, (dask.delayed(weight), dask.delayed(bias), kw), spans, p.stride, p.padding,
-                    (p.P, p.Q), p.K, align, OUTPUT_TILES.get((sel.backend, sel.algo), 1))
+                    (p.P, p.Q), p.K, align, dispatch.implementation("conv2d", sel.backend, sel.algo).output_tile)
 
 
 def _pool_rows(rows, op, kw, fill, pads):

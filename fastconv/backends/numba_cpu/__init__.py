@@ -31,7 +31,8 @@ _POINTWISE = dict(supports=conv2d_pointwise.supports, requires="a 1x1 kernel, st
 _POINTWISE_W = dict(supports=conv2d_pointwise.supports_bwd_weight,
                     requires=f"a 1x1 kernel, stride 1, no padding, >= {conv2d_pointwise.DOT_ROWS} output and "
                              f">= {conv2d_pointwise.DOT_COLS} input channels per group")
-_WINOGRAD = dict(supports=conv2d_winograd.supports, requires="a 3x3 kernel, stride 1, no dilation")
+_WINOGRAD = dict(supports=conv2d_winograd.supports, requires="a 3x3 kernel, stride 1, no dilation",
+                 output_tile=conv2d_winograd.OUTPUT_TILE)
 _DEPTHWISE = dict(supports=conv2d_depthwise.supports, requires="groups == input channels (depthwise)")
 _NHWC = dict(supports=conv2d_nhwc.supports, channels_last=True,
              requires="x in channels_last order (an (N, H, W, C) buffer viewed as (N, C, H, W)), padding_mode 'zeros'")

@@ -45,6 +45,7 @@ from .simd_lanes import tile_add, tile_sub, tile_zip, vec_lanes, vec_load
 
 ROWS, VECS = TILE_ROWS, TILE_VECS
 XI = 16  # elements of a transformed 4x4 tile
+OUTPUT_TILE = 2  # outputs per tile along each axis (F(2x2, 3x3))
 # input channels per GEMM cache block: CB*TB elements of V (12 KiB in float32) stay in L1 (informally:
 # 64 and 128 alike, 32 slower, on C=K=128/256/512)
 CB = 64

@@ -16,11 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ...params import ConvParams
-
-
-def _winograd_shape(p: ConvParams) -> bool:
-    return (p.R, p.S) == (3, 3) and not p.is_strided and not p.is_dilated
-
+from . import conv2d_winograd
 
 # (category, predicate, algorithms fastest first) per registry op; first matching category wins. channels_last:
 # nhwc_v7 reading x in place against copying x to NCHW (a slow strided transpose in NumPy) for the NCHW choice;
@@ -34,7 +30,7 @@ RULES: dict[str, list[tuple[str, Callable[[ConvParams], bool], tuple[str, ...]]]
         ("pointwise", lambda p: p.is_pointwise, ("pointwise_v3", "rows_v2", "blocked_v5", "direct_v1")),
         ("grouped", lambda p: p.is_grouped, ("rows_v2", "direct_v1", "blocked_v5")),
         ("strided", lambda p: p.is_strided, ("rows_v2", "blocked_v5", "direct_v1")),
-        ("3x3", _winograd_shape, ("winograd_v6", "rows_v2", "blocked_v5", "direct_v1")),
+        ("3x3", conv2d_winograd.supports, ("winograd_v6", "rows_v2", "blocked_v5", "direct_v1")),
         ("dense", lambda p: True, ("rows_v2", "blocked_v5", "direct_v1")),
     ],
     "conv2d_bwd_data": [
