@@ -15,10 +15,24 @@ import sys
 def _spec(e: dict) -> tuple:
     """(case columns, their values, work per call, rate unit, baseline, ms decimals, run description)."""
     if "model" in e:
-        return (("model", "N"), (e["model"], e["batch"]), e["macs"], "GMAC/s", "torch", 0,
-                f"fastconv backend `{e['fastconv_backend']}`, torch {e['torch']} ({e['torch_threads']} threads)")
-    return (("layer", "op", "threads"), (f"N={e['N']} {e['in']}->{e['out']}", e["op"], e["threads"]), e["flops"],
-            "GFLOP/s", "numpy", 3, f"torch {e['torch']}")
+        return (
+            ("model", "N"),
+            (e["model"], e["batch"]),
+            e["macs"],
+            "GMAC/s",
+            "torch",
+            0,
+            f"fastconv backend `{e['fastconv_backend']}`, torch {e['torch']} ({e['torch_threads']} threads)",
+        )
+    return (
+        ("layer", "op", "threads"),
+        (f"N={e['N']} {e['in']}->{e['out']}", e["op"], e["threads"]),
+        e["flops"],
+        "GFLOP/s",
+        "numpy",
+        3,
+        f"torch {e['torch']}",
+    )
 
 
 def table(path: str) -> str:
@@ -29,15 +43,23 @@ def table(path: str) -> str:
         _, values, work, _, baseline, digits, _ = _spec(e)
         base_s = e["times"][baseline]["median_s"]
         for impl, t in e["times"].items():
-            cells = [*values, impl, f"{1e3 * t['median_s']:.{digits}f}", f"{1e3 * t['iqr_s']:.{digits}f}",
-                     f"{work / t['median_s'] / 1e9:.1f}", f"{t['median_s'] / base_s:.2f}"]
+            cells = [
+                *values,
+                impl,
+                f"{1e3 * t['median_s']:.{digits}f}",
+                f"{1e3 * t['iqr_s']:.{digits}f}",
+                f"{work / t['median_s'] / 1e9:.1f}",
+                f"{t['median_s'] / base_s:.2f}",
+            ]
             rows.append("| " + " | ".join(str(c) for c in cells) + " |")
     e = run["benchmarks"][0]["extra_info"]
     columns, _, _, unit, baseline, _, about = _spec(e)
     header = [*columns, "implementation", "median ms", "IQR ms", unit, f"time / {baseline}"]
-    head = (f"{path}: {about}, OMP_WAIT_POLICY={e['OMP_WAIT_POLICY']}, "
-            f"{run['machine_info'].get('cpu', {}).get('brand_raw', '?')}, {run['datetime']}\n\n"
-            "| " + " | ".join(header) + " |\n" + "|---" * len(header) + "|")
+    head = (
+        f"{path}: {about}, OMP_WAIT_POLICY={e['OMP_WAIT_POLICY']}, "
+        f"{run['machine_info'].get('cpu', {}).get('brand_raw', '?')}, {run['datetime']}\n\n"
+        "| " + " | ".join(header) + " |\n" + "|---" * len(header) + "|"
+    )
     return "\n".join([head, *rows])
 
 

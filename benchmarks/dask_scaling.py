@@ -60,11 +60,22 @@ def workloads(n_images: int):
     image = rng.standard_normal((1, 16, 2048, 2048)).astype(np.float32)
     w = (rng.standard_normal((16, 16, 3, 3)) / 12).astype(np.float32)
     return {
-        "resnet18": dict(unit="images/s", work=n_images, local=lambda: model(images),
-                         data=(images, (4, 3, 224, 224)), op=lambda x: fcd.predict(model, x), timed=lambda y: y),
-        "big_conv": dict(unit="Mpixel/s", work=2048 * 2048 / 1e6, local=lambda: fc.conv2d(image, w, padding=1),
-                         data=(image, (1, 16, 512, 512)), op=lambda x: fcd.conv2d(x, w, padding=1),
-                         timed=lambda y: y.max()),
+        "resnet18": dict(
+            unit="images/s",
+            work=n_images,
+            local=lambda: model(images),
+            data=(images, (4, 3, 224, 224)),
+            op=lambda x: fcd.predict(model, x),
+            timed=lambda y: y,
+        ),
+        "big_conv": dict(
+            unit="Mpixel/s",
+            work=2048 * 2048 / 1e6,
+            local=lambda: fc.conv2d(image, w, padding=1),
+            data=(image, (1, 16, 512, 512)),
+            op=lambda x: fcd.conv2d(x, w, padding=1),
+            timed=lambda y: y.max(),
+        ),
     }
 
 
@@ -81,12 +92,28 @@ def main() -> int:
         for threads in (1, 2):
             numba.set_num_threads(threads)
             t = _median_seconds(job["local"], args.repeat)
-            rows.append(dict(workload=name, setup=f"single process, {threads} numba thread(s)", seconds=t,
-                             rate=job["work"] / t, unit=job["unit"]))
+            rows.append(
+                dict(
+                    workload=name,
+                    setup=f"single process, {threads} numba thread(s)",
+                    seconds=t,
+                    rate=job["work"] / t,
+                    unit=job["unit"],
+                )
+            )
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
         for workers in (1, 2):
-            with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                              dashboard_address=None, env=ONE_THREAD) as cluster, Client(cluster) as client:
+            with (
+                LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                    env=ONE_THREAD,
+                ) as cluster,
+                Client(cluster) as client,
+            ):
                 host, chunks = job["data"]
                 x = client.persist(da.from_array(host, chunks=chunks))
                 wait(x)
@@ -96,11 +123,25 @@ def main() -> int:
                 assert err < 1e-5, f"{name}: dask result differs from the single call (relative error {err:.2e})"
                 timed = job["timed"](y)
                 t = _median_seconds(lambda timed=timed, client=client: _compute(client, timed), args.repeat)
-            rows.append(dict(workload=name, setup=f"LocalCluster, {workers} worker(s) x 1 thread", seconds=t,
-                             rate=job["work"] / t, unit=job["unit"], max_rel_error=err))
+            rows.append(
+                dict(
+                    workload=name,
+                    setup=f"LocalCluster, {workers} worker(s) x 1 thread",
+                    seconds=t,
+                    rate=job["work"] / t,
+                    unit=job["unit"],
+                    max_rel_error=err,
+                )
+            )
             print(f"{name}: {rows[-1]['setup']}: {t:.3f} s = {rows[-1]['rate']:.2f} {job['unit']}", flush=True)
-    doc = {"benchmark": "dask_scaling", "machine": fingerprint(), "repeat": args.repeat, "images": args.images,
-           "note": "2-core VM shared with other jobs while measuring; medians", "rows": rows}
+    doc = {
+        "benchmark": "dask_scaling",
+        "machine": fingerprint(),
+        "repeat": args.repeat,
+        "images": args.images,
+        "note": "2-core VM shared with other jobs while measuring; medians",
+        "rows": rows,
+    }
     args.out.write_text(json.dumps(doc, indent=1))
     lines = ["| workload | setup | median time | rate |", "|---|---|---|---|"]
     lines += [f"| {r['workload']} | {r['setup']} | {r['seconds']:.3f} s | {r['rate']:.2f} {r['unit']} |" for r in rows]

@@ -20,15 +20,30 @@ from pathlib import Path
 import numba
 import numpy as np
 
-TARGETS = dict(geomean_vs_torch_nchw=0.7, min_vs_torch_nchw=0.3, depthwise_vs_torch_nchw=2.0, pool_bn_gbs=15.0,
-               backward_vs_torch_nchw=0.5)
+TARGETS = dict(
+    geomean_vs_torch_nchw=0.7,
+    min_vs_torch_nchw=0.3,
+    depthwise_vs_torch_nchw=2.0,
+    pool_bn_gbs=15.0,
+    backward_vs_torch_nchw=0.5,
+)
 
 
 def machine() -> dict:
     from llvmlite import binding  # noqa: PLC0415
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    cpu = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").exists()
+        else ""
+    )
     versions = {"python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__}
     try:
         import torch  # noqa: PLC0415
@@ -37,8 +52,14 @@ def machine() -> dict:
     except ImportError:
         pass
     feats = binding.get_host_cpu_features()
-    return dict(cpu=cpu, llvm_cpu=binding.get_host_cpu_name(), cores=numba.config.NUMBA_NUM_THREADS,
-                avx512f=bool(feats.get("avx512f")), platform=platform.platform(), versions=versions)
+    return dict(
+        cpu=cpu,
+        llvm_cpu=binding.get_host_cpu_name(),
+        cores=numba.config.NUMBA_NUM_THREADS,
+        avx512f=bool(feats.get("avx512f")),
+        platform=platform.platform(),
+        versions=versions,
+    )
 
 
 def rows(bench: dict) -> list[dict]:
@@ -50,10 +71,20 @@ def rows(bench: dict) -> list[dict]:
             continue
         for impl, st in info["impls"].items():
             med = st["median_s"]
-            out.append(dict(kind=info["kind"], case=info["case"], impl=impl, threads=info["threads"],
-                            median_ms=1e3 * med, min_ms=1e3 * st["min_s"], rounds=st["rounds"],
-                            spread=st["iqr_s"] / med, gflops=info["flops"] / med / 1e9 if info["flops"] else None,
-                            gbs=info["bytes"] / med / 1e9))
+            out.append(
+                dict(
+                    kind=info["kind"],
+                    case=info["case"],
+                    impl=impl,
+                    threads=info["threads"],
+                    median_ms=1e3 * med,
+                    min_ms=1e3 * st["min_s"],
+                    rounds=st["rounds"],
+                    spread=st["iqr_s"] / med,
+                    gflops=info["flops"] / med / 1e9 if info["flops"] else None,
+                    gbs=info["bytes"] / med / 1e9,
+                )
+            )
     return out
 
 
@@ -67,8 +98,9 @@ def combine(runs: list[list[dict]]) -> list[dict]:
     out = []
     for rs in groups.values():
         med = float(np.median([r["median_ms"] for r in rs]))
-        r = dict(rs[0], median_ms=med, min_ms=min(r["min_ms"] for r in rs), runs=len(rs),
-                 rounds=sum(r["rounds"] for r in rs))
+        r = dict(
+            rs[0], median_ms=med, min_ms=min(r["min_ms"] for r in rs), runs=len(rs), rounds=sum(r["rounds"] for r in rs)
+        )
         between = max(q["median_ms"] for q in rs) / min(q["median_ms"] for q in rs) - 1
         r["spread"] = max(float(np.median([q["spread"] for q in rs])), between)
         scale = rs[0]["median_ms"] / med
@@ -83,10 +115,12 @@ def _get(table, case, impl, threads):
 
 
 MEMORY_KINDS = ("pool", "bn", "relu")
-BYTES_NOTE = ("Effective bytes (the GB/s of memory-bound rows): max-pool 4*(|x| + |y|), x read and y written once; "
-              "BN train forward + backward 4*4*|x|, x and gy read, y and gx written (x counted once although both "
-              "calls read it); ReLU 4*2*|x|; copy: 2*bytes copied (read + write), a parallel numba copy of 64 MiB "
-              "(workloads.copy_gbs) measured in the same run.")
+BYTES_NOTE = (
+    "Effective bytes (the GB/s of memory-bound rows): max-pool 4*(|x| + |y|), x read and y written once; "
+    "BN train forward + backward 4*4*|x|, x and gy read, y and gx written (x counted once although both "
+    "calls read it); ReLU 4*2*|x|; copy: 2*bytes copied (read + write), a parallel numba copy of 64 MiB "
+    "(workloads.copy_gbs) measured in the same run."
+)
 
 
 def copy_gbs(ceilings: list[dict], threads: int) -> float | None:
@@ -104,16 +138,33 @@ def summary(table: list[dict], ceilings: list[dict], threads: int = 2) -> dict:
     ratios = {c: ratio(c) for c in conv}
     known = [v for v in ratios.values() if v]
     bwd = {r["case"]: ratio(r["case"]) for r in table if r["kind"] == "conv_bwd" and r["threads"] == threads}
-    mem = {r["case"]: r["gbs"] for r in table if r["kind"] in ("pool", "bn") and r["impl"] == "numba/auto"
-           and r["threads"] == threads}
+    mem = {
+        r["case"]: r["gbs"]
+        for r in table
+        if r["kind"] in ("pool", "bn") and r["impl"] == "numba/auto" and r["threads"] == threads
+    }
     copy = copy_gbs(ceilings, threads)
-    vs_copy = {r["case"]: r["gbs"] / copy for r in table if r["kind"] in MEMORY_KINDS and r["impl"] == "numba/auto"
-               and r["threads"] == threads} if copy else {}
+    vs_copy = (
+        {
+            r["case"]: r["gbs"] / copy
+            for r in table
+            if r["kind"] in MEMORY_KINDS and r["impl"] == "numba/auto" and r["threads"] == threads
+        }
+        if copy
+        else {}
+    )
     dw = next((v for c, v in ratios.items() if "depthwise" in c), None)
-    s = dict(threads=threads, conv_vs_torch_nchw=ratios, backward_vs_torch_nchw=bwd, pool_bn_gbs=mem,
-             copy_gbs=copy, memory_ops_vs_copy=vs_copy,
-             geomean_vs_torch_nchw=math.exp(np.mean(np.log(known))) if known else None,
-             min_vs_torch_nchw=min(known) if known else None, depthwise_vs_torch_nchw=dw)
+    s = dict(
+        threads=threads,
+        conv_vs_torch_nchw=ratios,
+        backward_vs_torch_nchw=bwd,
+        pool_bn_gbs=mem,
+        copy_gbs=copy,
+        memory_ops_vs_copy=vs_copy,
+        geomean_vs_torch_nchw=math.exp(np.mean(np.log(known))) if known else None,
+        min_vs_torch_nchw=min(known) if known else None,
+        depthwise_vs_torch_nchw=dw,
+    )
     s["targets"] = {
         "geomean >= 0.7x torch NCHW": s["geomean_vs_torch_nchw"] is not None and s["geomean_vs_torch_nchw"] >= 0.7,
         "no case below 0.3x": s["min_vs_torch_nchw"] is not None and s["min_vs_torch_nchw"] >= 0.3,
@@ -132,10 +183,19 @@ def selection(table: list[dict], threads: int = 2, kind: str = "conv") -> dict:
     for the NCHW table."""
     out = {}
     for case in sorted({r["case"] for r in table if r["kind"] == kind}):
-        mine = [r for r in table if r["case"] == case and r["threads"] == threads and r["impl"].startswith("numba/")
-                and r["impl"] != "numba/auto" and " " not in r["impl"]]
-        out[case] = [(r["impl"][6:], round(r["median_ms"], 3), round(r["gflops"], 1))
-                     for r in sorted(mine, key=lambda r: r["median_ms"])]
+        mine = [
+            r
+            for r in table
+            if r["case"] == case
+            and r["threads"] == threads
+            and r["impl"].startswith("numba/")
+            and r["impl"] != "numba/auto"
+            and " " not in r["impl"]
+        ]
+        out[case] = [
+            (r["impl"][6:], round(r["median_ms"], 3), round(r["gflops"], 1))
+            for r in sorted(mine, key=lambda r: r["median_ms"])
+        ]
     return out
 
 
@@ -164,48 +224,75 @@ def _vs(theirs: dict | None, ours: dict) -> str:
 
 def markdown(doc: dict) -> str:
     table, s = doc["results"], doc["summary"]
-    lines = [f"# numba backend benchmarks ({doc['machine']['cpu']}, {doc['machine']['cores']} cores)", "",
-             f"float32; {doc['runs']} run(s), each timing the implementations of a problem interleaved, each turn "
-             "a burst of back-to-back calls after a short pause (benchmarks/test_numba_cpu.py); cells are "
-             "the median over runs of each run's median; ratio = torch time / numba time (>1: numba faster). "
-             "Geomean over a-h vs torch NCHW, per run: " + ", ".join(
-                 f"{s['geomean_vs_torch_nchw']:.2f}x" for s in doc["per_run"]) + ". Ceilings: " +
-             ", ".join(f"{c['threads']} thr SGEMM {c['sgemm_gflops']:.0f} GFLOP/s, copy {c['copy_gbs']:.1f} GB/s"
-                       for c in doc["ceilings"]), ""]
+    lines = [
+        f"# numba backend benchmarks ({doc['machine']['cpu']}, {doc['machine']['cores']} cores)",
+        "",
+        f"float32; {doc['runs']} run(s), each timing the implementations of a problem interleaved, each turn "
+        "a burst of back-to-back calls after a short pause (benchmarks/test_numba_cpu.py); cells are "
+        "the median over runs of each run's median; ratio = torch time / numba time (>1: numba faster). "
+        "Geomean over a-h vs torch NCHW, per run: "
+        + ", ".join(f"{s['geomean_vs_torch_nchw']:.2f}x" for s in doc["per_run"])
+        + ". Ceilings: "
+        + ", ".join(
+            f"{c['threads']} thr SGEMM {c['sgemm_gflops']:.0f} GFLOP/s, copy {c['copy_gbs']:.1f} GB/s"
+            for c in doc["ceilings"]
+        ),
+        "",
+    ]
     for t in sorted({r["threads"] for r in table}, reverse=True):
-        lines += [f"## {t} thread{'s' if t > 1 else ''}", "",
-                  "| case | numba auto | algo | torch NCHW | torch CL | numpy | vs NCHW | vs CL |", "|---|---|---|---|"
-                  "---|---|---|---|"]
+        lines += [
+            f"## {t} thread{'s' if t > 1 else ''}",
+            "",
+            "| case | numba auto | algo | torch NCHW | torch CL | numpy | vs NCHW | vs CL |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for case in dict.fromkeys(r["case"] for r in table if r["threads"] == t):
             ours = _get(table, case, "numba/auto", t)
             nchw, cl, ref = (_get(table, case, i, t) for i in ("torch/nchw", "torch/channels_last", "numpy"))
-            lines.append(f"| {case} | {_cell(ours)} | {doc['auto'].get(case, '')} | {_cell(nchw)} | {_cell(cl)} | "
-                         f"{_cell(ref)} | {_vs(nchw, ours)} | {_vs(cl, ours)} |")
+            lines.append(
+                f"| {case} | {_cell(ours)} | {doc['auto'].get(case, '')} | {_cell(nchw)} | {_cell(cl)} | "
+                f"{_cell(ref)} | {_vs(nchw, ours)} | {_vs(cl, ours)} |"
+            )
         lines.append("")
     fused = [(r, _get(table, r["case"], "numba/auto", r["threads"])) for r in table if r["impl"] == "numba/fused"]
     if fused:
         lines += ["## Fused conv + bias + ReLU (one pass) vs conv then relu", ""]
-        lines += [f"- {r['case']}, {r['threads']} thr: fused {r['median_ms']:.2f} ms, separate {sep['median_ms']:.2f} "
-                  f"ms ({sep['median_ms'] / r['median_ms']:.2f}x)" for r, sep in fused]
+        lines += [
+            f"- {r['case']}, {r['threads']} thr: fused {r['median_ms']:.2f} ms, separate {sep['median_ms']:.2f} "
+            f"ms ({sep['median_ms'] / r['median_ms']:.2f}x)"
+            for r, sep in fused
+        ]
         lines.append("")
     lines += memory_section(doc)
     lines += ["## Targets (2 threads)", ""] + [f"- {k}: {'met' if v else 'NOT met'}" for k, v in s["targets"].items()]
-    lines += ["", f"Noise: the median spread of a cell (within-run IQR / median, or between runs max/min - 1, the "
-              f"larger) is {100 * s['median_spread']:.0f}%. With 2 threads on this shared 2-core machine a call of a "
-              "few ms can wait a whole scheduler slice for its second thread, which shows as ratios far from 1 in "
-              "either direction (e.g. h_3x3_n1); the 1-thread tables are the steadier per-core comparison.", "",
-              "## Algorithms per conv problem (2 threads, fastest first; the evidence for selection.py)", ""]
-    lines += [f"- {c}: " + ", ".join(f"{a} {ms:.2f} ms ({gf:.1f} GF/s)" for a, ms, gf in algos)
-              for c, algos in (doc["selection"] | doc["selection_bwd_weight"]).items()]
+    lines += [
+        "",
+        f"Noise: the median spread of a cell (within-run IQR / median, or between runs max/min - 1, the "
+        f"larger) is {100 * s['median_spread']:.0f}%. With 2 threads on this shared 2-core machine a call of a "
+        "few ms can wait a whole scheduler slice for its second thread, which shows as ratios far from 1 in "
+        "either direction (e.g. h_3x3_n1); the 1-thread tables are the steadier per-core comparison.",
+        "",
+        "## Algorithms per conv problem (2 threads, fastest first; the evidence for selection.py)",
+        "",
+    ]
+    lines += [
+        f"- {c}: " + ", ".join(f"{a} {ms:.2f} ms ({gf:.1f} GF/s)" for a, ms, gf in algos)
+        for c, algos in (doc["selection"] | doc["selection_bwd_weight"]).items()
+    ]
     return "\n".join(lines) + "\n"
 
 
 def memory_section(doc: dict) -> list[str]:
     """Pool, BN and ReLU against the copy bandwidth measured in the same run(s), per thread count."""
     table = doc["results"]
-    lines = ["## Memory-bound ops vs copy bandwidth", "", BYTES_NOTE, "",
-             "| threads | case | copy | numba auto | % of copy | torch NCHW | % of copy |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "## Memory-bound ops vs copy bandwidth",
+        "",
+        BYTES_NOTE,
+        "",
+        "| threads | case | copy | numba auto | % of copy | torch NCHW | % of copy |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for t in sorted({r["threads"] for r in table}, reverse=True):
         copy = copy_gbs(doc["ceilings"], t)
         for case in dict.fromkeys(r["case"] for r in table if r["kind"] in MEMORY_KINDS and r["threads"] == t):
@@ -223,13 +310,27 @@ def main(argv: list[str] | None = None) -> int:
     benches = [json.loads(run.read_text()) for run in args.runs]
     table = combine([rows(b) for b in benches])
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    doc = dict(machine=machine(), dates=[b.get("datetime") for b in benches], runs=len(benches), results=table,
-               ceilings=[dict(run=i, threads=b["extra_info"]["threads"], sgemm_gflops=b["extra_info"]["sgemm_gflops"],
-                              copy_gbs=b["extra_info"]["copy_gbs"]) for i, bench in enumerate(benches)
-                         for b in bench["benchmarks"] if b["extra_info"].get("kind") == "ceiling"],
-               selection=selection(table), selection_bwd_weight=selection(table, kind="conv_bwd_weight"),
-               selection_channels_last=selection_channels_last(table),
-               auto=auto_choices())
+    doc = dict(
+        machine=machine(),
+        dates=[b.get("datetime") for b in benches],
+        runs=len(benches),
+        results=table,
+        ceilings=[
+            dict(
+                run=i,
+                threads=b["extra_info"]["threads"],
+                sgemm_gflops=b["extra_info"]["sgemm_gflops"],
+                copy_gbs=b["extra_info"]["copy_gbs"],
+            )
+            for i, bench in enumerate(benches)
+            for b in bench["benchmarks"]
+            if b["extra_info"].get("kind") == "ceiling"
+        ],
+        selection=selection(table),
+        selection_bwd_weight=selection(table, kind="conv_bwd_weight"),
+        selection_channels_last=selection_channels_last(table),
+        auto=auto_choices(),
+    )
     doc["summary"] = summary(table, doc["ceilings"])
     doc["per_run"] = [summary(rows(b), [c for c in doc["ceilings"] if c["run"] == i]) for i, b in enumerate(benches)]
     args.out.mkdir(exist_ok=True)
@@ -244,8 +345,12 @@ def auto_choices() -> dict:
     import fastconv as fc  # noqa: PLC0415
     from fastconv.bench.cases import CPU_CONV  # noqa: PLC0415
 
-    return {p.name: fc.select(fc.conv2d, np.empty(p.x_shape, np.float32), np.empty(p.w_shape, np.float32),
-                              **p.kwargs)[0].algo for p in CPU_CONV}
+    return {
+        p.name: fc.select(fc.conv2d, np.empty(p.x_shape, np.float32), np.empty(p.w_shape, np.float32), **p.kwargs)[
+            0
+        ].algo
+        for p in CPU_CONV
+    }
 
 
 if __name__ == "__main__":

@@ -36,8 +36,9 @@ TARGET_S = 0.01  # a burst lasts about this long
 
 def _forward(x, w, b) -> dict:
     tx, tw, tb = (torch.from_numpy(a) for a in (x, w, b))
-    fns = {f"numba/{a}": (lambda a=a: fc.linear(x, w, b, backend="numba", algo=a)) for a in ("auto", "dot_v1",
-                                                                                           "gemm_v2")}
+    fns = {
+        f"numba/{a}": (lambda a=a: fc.linear(x, w, b, backend="numba", algo=a)) for a in ("auto", "dot_v1", "gemm_v2")
+    }
     fns["numpy"] = lambda: x @ w.T + b
     fns["torch"] = lambda: torch.nn.functional.linear(tx, tw, tb).numpy()
     return {k: (lambda f=f: (f(),)) for k, f in fns.items()}
@@ -74,13 +75,24 @@ def test_linear(benchmark, shape, op, nthreads):
         numba.set_num_threads(before[0])
         torch.set_num_threads(before[1])
     benchmark.group = f"linear {op} N={n} {c}->{k}"
-    benchmark.extra_info.update({
-        "N": n, "in": c, "out": k, "op": op, "threads": nthreads, "flops": 2 * n * c * k * (1 if op == "fwd" else 2),
-        "auto": [s.algo for s in (fc.select(fc.linear, x, w, b) if op == "fwd"
-                                  else fc.select(fc.linear_backward, gy, x, w))],
-        "burst": burst, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "(unset)"), "torch": torch.__version__,
-        "times": {name: stats(ts) for name, ts in times.items()},
-    })
+    benchmark.extra_info.update(
+        {
+            "N": n,
+            "in": c,
+            "out": k,
+            "op": op,
+            "threads": nthreads,
+            "flops": 2 * n * c * k * (1 if op == "fwd" else 2),
+            "auto": [
+                s.algo
+                for s in (fc.select(fc.linear, x, w, b) if op == "fwd" else fc.select(fc.linear_backward, gy, x, w))
+            ],
+            "burst": burst,
+            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "(unset)"),
+            "torch": torch.__version__,
+            "times": {name: stats(ts) for name, ts in times.items()},
+        }
+    )
 
 
 def _time(benchmark, fns: dict, ref: tuple, flops: int) -> tuple[dict, int]:

@@ -59,10 +59,17 @@ def test_forward(benchmark, name, n):
     times = interleaved(benchmark, _implementations(model, twin, x), ROUNDS[n], BURST, PAUSE)
     conv = fc.select(fc.conv2d, x, model.conv1.weight.data, stride=2, padding=3)[0]
     benchmark.group = "whole-model forward"
-    benchmark.extra_info.update({
-        "model": name, "batch": n, "macs": fc.summary(model, x.shape).total_macs, "rel_err_vs_torch": err,
-        "fastconv_backend": conv.backend,
-        "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "(unset)"), "burst": BURST,
-        "times": {k: stats(ts) for k, ts in times.items()},
-    })
+    benchmark.extra_info.update(
+        {
+            "model": name,
+            "batch": n,
+            "macs": fc.summary(model, x.shape).total_macs,
+            "rel_err_vs_torch": err,
+            "fastconv_backend": conv.backend,
+            "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "(unset)"),
+            "burst": BURST,
+            "times": {k: stats(ts) for k, ts in times.items()},
+        }
+    )

@@ -51,10 +51,12 @@ def _workload(kind: str, name: str) -> wl.Workload:
     return wl.max_pool(CPU_MAX_POOL) if kind == "pool" else wl.batch_norm_train(CPU_BATCH_NORM)
 
 
-CASES = ([("conv", p.name) for p in CPU_CONV] + [("conv_bwd", p.name) for p in CPU_CONV_BACKWARD]
-         + [("conv_bwd_weight", p.name) for p in CPU_CONV_BACKWARD]
-         + [("pool", CPU_MAX_POOL.name), ("bn", CPU_BATCH_NORM.name), ("relu", CPU_BATCH_NORM.name),
-            ("conv_relu", "a_3x3")])
+CASES = (
+    [("conv", p.name) for p in CPU_CONV]
+    + [("conv_bwd", p.name) for p in CPU_CONV_BACKWARD]
+    + [("conv_bwd_weight", p.name) for p in CPU_CONV_BACKWARD]
+    + [("pool", CPU_MAX_POOL.name), ("bn", CPU_BATCH_NORM.name), ("relu", CPU_BATCH_NORM.name), ("conv_relu", "a_3x3")]
+)
 
 
 @pytest.fixture
@@ -66,6 +68,7 @@ def threads():
         numba.set_num_threads(n)
         if torch:
             torch.set_num_threads(n)
+
     yield use
     numba.set_num_threads(before[0])
     if torch:
@@ -94,14 +97,22 @@ def test_numba_cpu(benchmark, threads, kind, name, nthreads):
     burst = max(1, round(BURST_S / first["numba/auto"]))
     benchmark.group = kind
     times |= interleaved(benchmark, fast, ROUNDS, burst, PAUSE)
-    benchmark.extra_info.update(kind=kind, case=work.name, threads=nthreads, flops=work.flops, bytes=work.bytes,
-                                burst=burst, impls={k: stats(v) for k, v in times.items()})
+    benchmark.extra_info.update(
+        kind=kind,
+        case=work.name,
+        threads=nthreads,
+        flops=work.flops,
+        bytes=work.bytes,
+        burst=burst,
+        impls={k: stats(v) for k, v in times.items()},
+    )
 
 
 @pytest.mark.parametrize("nthreads", THREADS)
 def test_ceilings(benchmark, nthreads):
     """SGEMM (numpy BLAS, OPENBLAS_CORETYPE unset, fresh process) and parallel copy bandwidth."""
     benchmark.group = "ceilings"
-    benchmark.extra_info.update(kind="ceiling", threads=nthreads, sgemm_gflops=wl.sgemm_gflops(nthreads),
-                                copy_gbs=wl.copy_gbs(nthreads))
+    benchmark.extra_info.update(
+        kind="ceiling", threads=nthreads, sgemm_gflops=wl.sgemm_gflops(nthreads), copy_gbs=wl.copy_gbs(nthreads)
+    )
     benchmark.pedantic(lambda: None, rounds=1)

@@ -30,8 +30,9 @@ class _Block(_Twin):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
-        pairs = [(self.conv1, self.bn1), (self.conv2, self.bn2)] + ([(self.conv3, self.bn3)] if
-                                                                    hasattr(self, "conv3") else [])
+        pairs = [(self.conv1, self.bn1), (self.conv2, self.bn2)] + (
+            [(self.conv3, self.bn3)] if hasattr(self, "conv3") else []
+        )
         out = x
         for conv, bn in pairs[:-1]:
             out = self.relu(bn(conv(out)))
@@ -48,8 +49,9 @@ class _ResNet(_Twin):
 
 def _leaf(m: nn.Module) -> torch.nn.Module:
     if isinstance(m, nn.Conv2d):
-        return torch.nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation,
-                               m.groups, m.bias is not None)
+        return torch.nn.Conv2d(
+            m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation, m.groups, m.bias is not None
+        )
     if isinstance(m, nn.BatchNorm2d):
         return torch.nn.BatchNorm2d(m.num_features, m.eps, m.momentum)
     if isinstance(m, nn.Linear):

@@ -117,10 +117,10 @@ def conv_backward(pr: ConvProblem) -> Workload:
     rng, x, w = _inputs(pr.x_shape, pr.w_shape)
     y = fc.conv2d(x.astype(F64), w.astype(F64), backend="numpy", **pr.kwargs)
     gy = rng.standard_normal(y.shape).astype(np.float32)
-    ref = fc.conv2d_backward(gy.astype(F64), x.astype(F64), w.astype(F64), backend="numpy", need_bias=False,
-                             **pr.kwargs)
-    wl = Workload(f"{pr.name}_bwd", 2 * 2.0 * y.size * np.prod(pr.w_shape[1:]),
-                  4.0 * 2 * (x.size + w.size + gy.size))
+    ref = fc.conv2d_backward(
+        gy.astype(F64), x.astype(F64), w.astype(F64), backend="numpy", need_bias=False, **pr.kwargs
+    )
+    wl = Workload(f"{pr.name}_bwd", 2 * 2.0 * y.size * np.prod(pr.w_shape[1:]), 4.0 * 2 * (x.size + w.size + gy.size))
     kw = dict(need_bias=False, **pr.kwargs)
     wl.fns["numba/auto"] = lambda: fc.conv2d_backward(gy, x, w, **kw)[:2]
     wl.fns["numpy"] = lambda: fc.conv2d_backward(gy, x, w, backend="numpy", **kw)[:2]
@@ -131,7 +131,8 @@ def conv_backward(pr: ConvProblem) -> Workload:
             tw.requires_grad_(True)
             ty = torch.nn.functional.conv2d(tx, tw, **pr.kwargs)
             wl.fns[f"torch/{layout}"] = lambda ty=ty, tx=tx, tw=tw, tg=tg: torch.autograd.grad(
-                ty, (tx, tw), tg, retain_graph=True)
+                ty, (tx, tw), tg, retain_graph=True
+            )
     for name, fn in wl.fns.items():
         for got, want in zip(fn(), ref):
             _check(f"{wl.name} {name}", np.asarray(got.detach() if hasattr(got, "detach") else got), want)
@@ -159,8 +160,9 @@ def conv_bwd_weight(pr: ConvProblem) -> Workload:
             tx, tw, tg = _torch_tensors(x, w, gy, channels_last=cl)
             tw.requires_grad_(True)
             ty = torch.nn.functional.conv2d(tx, tw, **pr.kwargs)
-            wl.fns[f"torch/{layout}"] = lambda ty=ty, tw=tw, tg=tg: torch.autograd.grad(ty, tw, tg,
-                                                                                       retain_graph=True)[0]
+            wl.fns[f"torch/{layout}"] = lambda ty=ty, tw=tw, tg=tg: torch.autograd.grad(ty, tw, tg, retain_graph=True)[
+                0
+            ]
     for name, fn in wl.fns.items():
         got = fn()
         _check(f"{wl.name} {name}", np.asarray(got.detach() if hasattr(got, "detach") else got), ref)
@@ -250,8 +252,9 @@ def sgemm_gflops(threads: int, reps: int = 7) -> float:
     OPENBLAS_CORETYPE unset (set, it selects a slower kernel on these machines)."""
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
     env.update(OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    out = subprocess.run([sys.executable, "-c", _SGEMM.format(reps=reps)], env=env, check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", _SGEMM.format(reps=reps)], env=env, check=True, capture_output=True, text=True
+    ).stdout
     return float(out.strip())
 
 
@@ -261,7 +264,7 @@ def _copy_kernel():
     @njit(parallel=True)
     def copy(src, dst, chunk):
         for i in prange((src.size + chunk - 1) // chunk):
-            a, b = src[i * chunk:(i + 1) * chunk], dst[i * chunk:(i + 1) * chunk]
+            a, b = src[i * chunk : (i + 1) * chunk], dst[i * chunk : (i + 1) * chunk]
             for j in range(a.size):
                 b[j] = a[j]
 

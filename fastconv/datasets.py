@@ -32,4 +32,4 @@ def split(n: int, test_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray
         raise ValueError(f"split: 'test_fraction' must lie in (0, 1), got {test_fraction!r}")
     order = np.random.default_rng(seed).permutation(n)
     n_test = round(n * test_fraction)
-    return np.sort(order[:n - n_test]), np.sort(order[n - n_test:])
+    return np.sort(order[: n - n_test]), np.sort(order[n - n_test :])

@@ -28,8 +28,7 @@ def _demo(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         fc.conv2d(x, w, b, **kw)
         times.append(time.perf_counter() - t0)
-    ref = fc.conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), padding=R // 2,
-                    backend="numpy")
+    ref = fc.conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), padding=R // 2, backend="numpy")
     err = float(np.abs(y - ref).max() / np.abs(ref).max())
     med = float(np.median(times))
     gflops = 2 * N * K * y.shape[2] * y.shape[3] * C * R * R / med / 1e9
@@ -48,8 +47,14 @@ def _backends(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     demo = sub.add_parser("demo", help="run one conv layer, check it and time it")
-    demo.add_argument("--shape", type=int, nargs=6, default=(8, 64, 56, 56, 64, 3),
-                      metavar=("N", "C", "H", "W", "K", "R"), help="input N C H W, K filters of R x R")
+    demo.add_argument(
+        "--shape",
+        type=int,
+        nargs=6,
+        default=(8, 64, 56, 56, 64, 3),
+        metavar=("N", "C", "H", "W", "K", "R"),
+        help="input N C H W, K filters of R x R",
+    )
     demo.add_argument("--backend", default=None, help="backend name (default: by array kind)")
     demo.add_argument("--repeat", type=int, default=5, help="timed calls after the first")
     demo.set_defaults(run=_demo)

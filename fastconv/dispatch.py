@@ -40,11 +40,26 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 OPS = (
-    "conv2d", "conv2d_bwd_data", "conv2d_bwd_weight", "conv2d_bwd_bias",
-    "max_pool2d", "max_pool2d_bwd", "avg_pool2d", "avg_pool2d_bwd",
-    "adaptive_avg_pool2d", "adaptive_avg_pool2d_bwd", "global_avg_pool2d", "global_avg_pool2d_bwd",
-    "batch_norm", "batch_norm_bwd", "relu", "relu_bwd",
-    "linear", "linear_bwd_data", "linear_bwd_weight", "linear_bwd_bias",
+    "conv2d",
+    "conv2d_bwd_data",
+    "conv2d_bwd_weight",
+    "conv2d_bwd_bias",
+    "max_pool2d",
+    "max_pool2d_bwd",
+    "avg_pool2d",
+    "avg_pool2d_bwd",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_bwd",
+    "global_avg_pool2d",
+    "global_avg_pool2d_bwd",
+    "batch_norm",
+    "batch_norm_bwd",
+    "relu",
+    "relu_bwd",
+    "linear",
+    "linear_bwd_data",
+    "linear_bwd_weight",
+    "linear_bwd_bias",
 )
 
 
@@ -115,9 +130,18 @@ def add_backend(name: str, array_kind: str, module: str | None = None, default_r
     _BACKENDS[name] = Backend(name, array_kind, module, default_rank)
 
 
-def register(op: str, backend: str, algo: str, fn: Callable, *, supports: Callable[[Any], bool] = _always,
-             priority: int | Callable[[Any], float] = 0, requires: str = "", channels_last: bool = False,
-             output_tile: int = 1) -> None:
+def register(
+    op: str,
+    backend: str,
+    algo: str,
+    fn: Callable,
+    *,
+    supports: Callable[[Any], bool] = _always,
+    priority: int | Callable[[Any], float] = 0,
+    requires: str = "",
+    channels_last: bool = False,
+    output_tile: int = 1,
+) -> None:
     """Register one (op, backend, algo) implementation. The backend must have been declared."""
     if op not in OPS:
         raise ValueError(f"register: unknown op {op!r}; ops are {', '.join(OPS)}")
@@ -288,8 +312,10 @@ def candidates(array_kind: str, backend: str | None, fn: str) -> list[Backend]:
         if not status.available:
             raise RuntimeError(f"{fn}: backend {name!r} is not available here: {status.reason}")
         return [chosen]
-    ranked = sorted((b for b in _BACKENDS.values() if b.array_kind == array_kind and b.default_rank is not None),
-                    key=lambda b: b.default_rank)
+    ranked = sorted(
+        (b for b in _BACKENDS.values() if b.array_kind == array_kind and b.default_rank is not None),
+        key=lambda b: b.default_rank,
+    )
     usable = [b for b in ranked if backend_status(b.name).available]
     if not usable:
         why = "; ".join(f"{b.name}: {backend_status(b.name).reason}" for b in ranked) or "none registered"
@@ -297,8 +323,9 @@ def candidates(array_kind: str, backend: str | None, fn: str) -> list[Backend]:
     return usable
 
 
-def select(op: str, p: Any, array_kind: str, backend: str | None = None, algo: str = "auto",
-           fn: str = "select") -> Impl:
+def select(
+    op: str, p: Any, array_kind: str, backend: str | None = None, algo: str = "auto", fn: str = "select"
+) -> Impl:
     """The implementation that runs `op` on params `p` for arrays of `array_kind`."""
     if not isinstance(algo, str):
         raise TypeError(f"{fn}: 'algo' must be a str, got {algo!r}")

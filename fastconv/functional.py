@@ -29,8 +29,9 @@ NCHW = "(N, C, H, W)"
 
 
 # ---------------------------------------------------------------------------------------------- conv
-def _conv_call(fn: str, x: Any, weight: Any, bias: Any, stride: Any, padding_: Any, dilation: Any, groups: Any,
-               padding_mode: Any) -> tuple[ConvParams, str]:
+def _conv_call(
+    fn: str, x: Any, weight: Any, bias: Any, stride: Any, padding_: Any, dilation: Any, groups: Any, padding_mode: Any
+) -> tuple[ConvParams, str]:
     nd = 2 if fn.startswith("conv2d") else 1
     axes, waxes = ("(N, C, H, W)", "(K, C/groups, R, S)") if nd == 2 else ("(N, C, L)", "(K, C/groups, S)")
     check_array(fn, "x", x, nd + 2, axes)
@@ -38,8 +39,19 @@ def _conv_call(fn: str, x: Any, weight: Any, bias: Any, stride: Any, padding_: A
     if bias is not None:
         check_array(fn, "bias", bias, 1, "(K,)")
     kind, dtype = check_same(fn, {"x": x, "weight": weight, "bias": bias})
-    p = conv_params(fn, tuple(x.shape), tuple(weight.shape), None if bias is None else tuple(bias.shape),
-                    stride, padding_, dilation, groups, padding_mode, dtype, is_channels_last(x))
+    p = conv_params(
+        fn,
+        tuple(x.shape),
+        tuple(weight.shape),
+        None if bias is None else tuple(bias.shape),
+        stride,
+        padding_,
+        dilation,
+        groups,
+        padding_mode,
+        dtype,
+        is_channels_last(x),
+    )
     return p, kind
 
 
@@ -54,8 +66,19 @@ def _as2d(a: Any, nd: int) -> Any:
     return a if a is None or nd == 2 else a.reshape(a.shape[:2] + (1,) + a.shape[2:])
 
 
-def _plan_conv(fn: str, x: Any, weight: Any, bias: Any, stride: Any, padding_: Any, dilation: Any, groups: Any,
-               padding_mode: Any, backend: str | None, algo: str) -> Call:
+def _plan_conv(
+    fn: str,
+    x: Any,
+    weight: Any,
+    bias: Any,
+    stride: Any,
+    padding_: Any,
+    dilation: Any,
+    groups: Any,
+    padding_mode: Any,
+    backend: str | None,
+    algo: str,
+) -> Call:
     p, kind = _conv_call(fn, x, weight, bias, stride, padding_, dilation, groups, padding_mode)
     nd = x.ndim - 2
     zp = p.padded() if p.padding_mode != "zeros" else p
@@ -71,8 +94,19 @@ def _plan_conv(fn: str, x: Any, weight: Any, bias: Any, stride: Any, padding_: A
 
 
 @public
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", *,
-           backend: str | None = None, algo: str = "auto") -> Call:
+def conv2d(
+    x,
+    weight,
+    bias=None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    padding_mode="zeros",
+    *,
+    backend: str | None = None,
+    algo: str = "auto",
+) -> Call:
     """2-D convolution (cross-correlation, as PyTorch) of x (N,C,H,W) with weight (K,C/groups,R,S).
 
     padding: int, (pad_h, pad_w), ((top, bottom), (left, right)), 'valid' or 'same' (any stride; the odd pad
@@ -83,15 +117,39 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padd
 
 
 @public
-def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", *,
-           backend: str | None = None, algo: str = "auto") -> Call:
+def conv1d(
+    x,
+    weight,
+    bias=None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    padding_mode="zeros",
+    *,
+    backend: str | None = None,
+    algo: str = "auto",
+) -> Call:
     """1-D convolution of x (N,C,L) with weight (K,C/groups,S); padding: int, (left, right), 'valid', 'same'."""
     return _plan_conv("conv1d", x, weight, bias, stride, padding, dilation, groups, padding_mode, backend, algo)
 
 
-def _plan_conv_backward(fn: str, grad_out: Any, x: Any, weight: Any, stride: Any, padding_: Any, dilation: Any,
-                        groups: Any, padding_mode: Any, need_input: bool, need_weight: bool, need_bias: bool,
-                        backend: str | None, algo: str) -> Call:
+def _plan_conv_backward(
+    fn: str,
+    grad_out: Any,
+    x: Any,
+    weight: Any,
+    stride: Any,
+    padding_: Any,
+    dilation: Any,
+    groups: Any,
+    padding_mode: Any,
+    need_input: bool,
+    need_weight: bool,
+    need_bias: bool,
+    backend: str | None,
+    algo: str,
+) -> Call:
     p, kind = _conv_call(fn, x, weight, None, stride, padding_, dilation, groups, padding_mode)
     nd = x.ndim - 2
     check_array(fn, "grad_out", grad_out, nd + 2, "(N, K, P, Q)" if nd == 2 else "(N, K, Q)")
@@ -120,21 +178,75 @@ def _plan_conv_backward(fn: str, grad_out: Any, x: Any, weight: Any, stride: Any
 
 
 @public
-def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", *,
-                    need_input=True, need_weight=True, need_bias=True, backend: str | None = None,
-                    algo: str = "auto") -> Call:
+def conv2d_backward(
+    grad_out,
+    x,
+    weight,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    padding_mode="zeros",
+    *,
+    need_input=True,
+    need_weight=True,
+    need_bias=True,
+    backend: str | None = None,
+    algo: str = "auto",
+) -> Call:
     """Gradients of conv2d: returns (grad_x, grad_weight, grad_bias), None for what was not asked."""
-    return _plan_conv_backward("conv2d_backward", grad_out, x, weight, stride, padding, dilation, groups,
-                               padding_mode, need_input, need_weight, need_bias, backend, algo)
+    return _plan_conv_backward(
+        "conv2d_backward",
+        grad_out,
+        x,
+        weight,
+        stride,
+        padding,
+        dilation,
+        groups,
+        padding_mode,
+        need_input,
+        need_weight,
+        need_bias,
+        backend,
+        algo,
+    )
 
 
 @public
-def conv1d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", *,
-                    need_input=True, need_weight=True, need_bias=True, backend: str | None = None,
-                    algo: str = "auto") -> Call:
+def conv1d_backward(
+    grad_out,
+    x,
+    weight,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    padding_mode="zeros",
+    *,
+    need_input=True,
+    need_weight=True,
+    need_bias=True,
+    backend: str | None = None,
+    algo: str = "auto",
+) -> Call:
     """Gradients of conv1d: returns (grad_x, grad_weight, grad_bias), None for what was not asked."""
-    return _plan_conv_backward("conv1d_backward", grad_out, x, weight, stride, padding, dilation, groups,
-                               padding_mode, need_input, need_weight, need_bias, backend, algo)
+    return _plan_conv_backward(
+        "conv1d_backward",
+        grad_out,
+        x,
+        weight,
+        stride,
+        padding,
+        dilation,
+        groups,
+        padding_mode,
+        need_input,
+        need_weight,
+        need_bias,
+        backend,
+        algo,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- linear
@@ -144,8 +256,9 @@ def _linear_call(fn: str, x: Any, weight: Any, bias: Any) -> tuple[LinearParams,
     if bias is not None:
         check_array(fn, "bias", bias, 1, "(out_features,)")
     kind, dtype = check_same(fn, {"x": x, "weight": weight, "bias": bias})
-    return linear_params(fn, tuple(x.shape), tuple(weight.shape), None if bias is None else tuple(bias.shape),
-                         dtype), kind
+    return linear_params(
+        fn, tuple(x.shape), tuple(weight.shape), None if bias is None else tuple(bias.shape), dtype
+    ), kind
 
 
 @public
@@ -162,8 +275,17 @@ def linear(x, weight, bias=None, *, backend: str | None = None, algo: str = "aut
 
 
 @public
-def linear_backward(grad_out, x, weight, *, need_input=True, need_weight=True, need_bias=True,
-                    backend: str | None = None, algo: str = "auto") -> Call:
+def linear_backward(
+    grad_out,
+    x,
+    weight,
+    *,
+    need_input=True,
+    need_weight=True,
+    need_bias=True,
+    backend: str | None = None,
+    algo: str = "auto",
+) -> Call:
     """Gradients of linear: returns (grad_x, grad_weight, grad_bias), None for what was not asked."""
     fn = "linear_backward"
     p, kind = _linear_call(fn, x, weight, None)
@@ -182,56 +304,125 @@ def linear_backward(grad_out, x, weight, *, need_input=True, need_weight=True, n
 
 
 # ---------------------------------------------------------------------------------------------- pooling
-def _plan_pool(fn: str, op: str, x: Any, grad_out: Any, kernel_size: Any, stride: Any, padding_: Any,
-               dilation: Any, ceil_mode: Any, count_include_pad: Any, backend: str | None,
-               run: Callable[[Callable, Any, Any], Any]) -> Call:
+def _plan_pool(
+    fn: str,
+    op: str,
+    x: Any,
+    grad_out: Any,
+    kernel_size: Any,
+    stride: Any,
+    padding_: Any,
+    dilation: Any,
+    ceil_mode: Any,
+    count_include_pad: Any,
+    backend: str | None,
+    run: Callable[[Callable, Any, Any], Any],
+) -> Call:
     check_array(fn, "x", x, 4, NCHW)
     arrays = {"x": x}
     if grad_out is not None:
         check_array(fn, "grad_out", grad_out, 4, "(N, C, P, Q)")
         arrays["grad_out"] = grad_out
     kind, dtype = check_same(fn, arrays)
-    p = pool_params(fn, tuple(x.shape), kernel_size, stride, padding_, dilation, ceil_mode, count_include_pad,
-                    dtype)
+    p = pool_params(fn, tuple(x.shape), kernel_size, stride, padding_, dilation, ceil_mode, count_include_pad, dtype)
     if grad_out is not None:
         check_grad_out(fn, grad_out.shape, p.y_shape, "pooling")
     return Call(fn, kind, [(op, p)], lambda impl: run(impl[op], p, native(grad_out)), backend, "auto")
 
 
 @public
-def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False, *,
-               backend: str | None = None) -> Call:
+def max_pool2d(
+    x,
+    kernel_size,
+    stride=None,
+    padding=0,
+    dilation=1,
+    ceil_mode=False,
+    return_indices=False,
+    *,
+    backend: str | None = None,
+) -> Call:
     """Max pooling; with return_indices also the int64 index of each max in its (H*W) plane (-1 for a window
     that holds no input element, which only dilation can cause). NaN propagates."""
+
     def run(f, p, _):
         y, idx = f(p, native(x), bool(return_indices))
         return (y, idx) if return_indices else y
-    return _plan_pool("max_pool2d", "max_pool2d", x, None, kernel_size, stride, padding, dilation, ceil_mode,
-                      True, backend, run)
+
+    return _plan_pool(
+        "max_pool2d", "max_pool2d", x, None, kernel_size, stride, padding, dilation, ceil_mode, True, backend, run
+    )
 
 
 @public
-def max_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *,
-                        backend: str | None = None) -> Call:
+def max_pool2d_backward(
+    grad_out, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *, backend: str | None = None
+) -> Call:
     """Gradient of max_pool2d w.r.t. x: each grad_out element goes to its window's (first) max."""
-    return _plan_pool("max_pool2d_backward", "max_pool2d_bwd", x, grad_out, kernel_size, stride, padding,
-                      dilation, ceil_mode, True, backend, lambda f, p, gy: f(p, gy, native(x)))
+    return _plan_pool(
+        "max_pool2d_backward",
+        "max_pool2d_bwd",
+        x,
+        grad_out,
+        kernel_size,
+        stride,
+        padding,
+        dilation,
+        ceil_mode,
+        True,
+        backend,
+        lambda f, p, gy: f(p, gy, native(x)),
+    )
 
 
 @public
-def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, *,
-               backend: str | None = None) -> Call:
+def avg_pool2d(
+    x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, *, backend: str | None = None
+) -> Call:
     """Average pooling with PyTorch's divisor rules (count_include_pad; windows clipped by ceil_mode)."""
-    return _plan_pool("avg_pool2d", "avg_pool2d", x, None, kernel_size, stride, padding, 1, ceil_mode,
-                      count_include_pad, backend, lambda f, p, _: f(p, native(x)))
+    return _plan_pool(
+        "avg_pool2d",
+        "avg_pool2d",
+        x,
+        None,
+        kernel_size,
+        stride,
+        padding,
+        1,
+        ceil_mode,
+        count_include_pad,
+        backend,
+        lambda f, p, _: f(p, native(x)),
+    )
 
 
 @public
-def avg_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-                        *, backend: str | None = None) -> Call:
+def avg_pool2d_backward(
+    grad_out,
+    x,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode=False,
+    count_include_pad=True,
+    *,
+    backend: str | None = None,
+) -> Call:
     """Gradient of avg_pool2d w.r.t. x."""
-    return _plan_pool("avg_pool2d_backward", "avg_pool2d_bwd", x, grad_out, kernel_size, stride, padding, 1,
-                      ceil_mode, count_include_pad, backend, lambda f, p, gy: f(p, gy))
+    return _plan_pool(
+        "avg_pool2d_backward",
+        "avg_pool2d_bwd",
+        x,
+        grad_out,
+        kernel_size,
+        stride,
+        padding,
+        1,
+        ceil_mode,
+        count_include_pad,
+        backend,
+        lambda f, p, gy: f(p, gy),
+    )
 
 
 def _plan_adaptive(fn: str, op: str, x: Any, grad_out: Any, output_size: Any, backend: str | None) -> Call:
@@ -257,8 +448,7 @@ def adaptive_avg_pool2d(x, output_size, *, backend: str | None = None) -> Call:
 @public
 def adaptive_avg_pool2d_backward(grad_out, x, output_size, *, backend: str | None = None) -> Call:
     """Gradient of adaptive_avg_pool2d w.r.t. x."""
-    return _plan_adaptive("adaptive_avg_pool2d_backward", "adaptive_avg_pool2d_bwd", x, grad_out, output_size,
-                          backend)
+    return _plan_adaptive("adaptive_avg_pool2d_backward", "adaptive_avg_pool2d_bwd", x, grad_out, output_size, backend)
 
 
 @public
@@ -290,8 +480,9 @@ def _bn_call(fn: str, x: Any, arrays: dict[str, Any], training: Any, momentum: A
 
 
 @public
-def batch_norm(x, weight, bias, running_mean, running_var, training=False, momentum=0.1, eps=1e-5, *,
-               backend: str | None = None) -> Call:
+def batch_norm(
+    x, weight, bias, running_mean, running_var, training=False, momentum=0.1, eps=1e-5, *, backend: str | None = None
+) -> Call:
     """Batch normalisation over x (N, C, ...). Training: normalise with the batch's biased variance and update
     running_mean/running_var in place (unbiased variance), as PyTorch. Eval: use the running statistics.
     weight/bias may be None (no affine); running stats may be None in training mode."""
@@ -312,8 +503,9 @@ def batch_norm(x, weight, bias, running_mean, running_var, training=False, momen
 
 
 @public
-def batch_norm_backward(grad_out, x, weight, running_mean, running_var, training, eps=1e-5, *,
-                        backend: str | None = None) -> Call:
+def batch_norm_backward(
+    grad_out, x, weight, running_mean, running_var, training, eps=1e-5, *, backend: str | None = None
+) -> Call:
     """Gradients of batch_norm: (grad_x, grad_weight, grad_bias). Training mode recomputes the batch statistics
     from x; eval mode uses the running statistics."""
     fn = "batch_norm_backward"
@@ -324,8 +516,7 @@ def batch_norm_backward(grad_out, x, weight, running_mean, running_var, training
     check_grad_out(fn, grad_out.shape, x.shape, "batch_norm")
 
     def run(impl: dict[str, Callable]) -> tuple[Any, Any, Any]:
-        return impl["batch_norm_bwd"](p, native(grad_out), native(x), w, native(running_mean),
-                                      native(running_var))
+        return impl["batch_norm_bwd"](p, native(grad_out), native(x), w, native(running_mean), native(running_var))
 
     return Call(fn, kind, [("batch_norm_bwd", p)], run, backend, "auto")
 
@@ -349,5 +540,6 @@ def relu_backward(grad_out, y, *, backend: str | None = None) -> Call:
     kind, dtype = check_same(fn, {"grad_out": grad_out, "y": y})
     check_grad_out(fn, grad_out.shape, y.shape, "relu")
     p = _Eltwise(tuple(y.shape), dtype)
-    return Call(fn, kind, [("relu_bwd", p)], lambda impl: impl["relu_bwd"](p, native(grad_out), native(y)),
-                 backend, "auto")
+    return Call(
+        fn, kind, [("relu_bwd", p)], lambda impl: impl["relu_bwd"](p, native(grad_out), native(y)), backend, "auto"
+    )

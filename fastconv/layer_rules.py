@@ -66,21 +66,43 @@ def _conv(layer: L._ConvNd, x: Any, where: str) -> Effect:
     if len(x_shape) != nd + 2:
         raise ValueError(f"{where}: expected a {nd + 2}-D input, got shape {x_shape}")
     bias = None if layer.bias is None else layer.bias.shape
-    p = conv_params(where, x_shape, layer.weight.shape, bias, layer.stride, layer.padding, layer.dilation,
-                    layer.groups, layer.padding_mode, x.dtype)
+    p = conv_params(
+        where,
+        x_shape,
+        layer.weight.shape,
+        bias,
+        layer.stride,
+        layer.padding,
+        layer.dilation,
+        layer.groups,
+        layer.padding_mode,
+        x.dtype,
+    )
     out = p.y_shape if nd == 2 else (p.N, p.K, p.Q)
-    windows = tuple(Window(n, k, s, pad[0], pad[1], d, o) for n, k, s, pad, d, o in
-                    zip((p.H, p.W), (p.R, p.S), p.stride, p.padding, p.dilation, (p.P, p.Q)))
+    windows = tuple(
+        Window(n, k, s, pad[0], pad[1], d, o)
+        for n, k, s, pad, d, o in zip((p.H, p.W), (p.R, p.S), p.stride, p.padding, p.dilation, (p.P, p.Q))
+    )
     return Effect(out, p.macs, windows, conv=p)
 
 
 def _pool(layer: L.MaxPool2d | L.AvgPool2d, x: Any, where: str) -> Effect:
     _check_4d(x, where)
-    p = pool_params(where, tuple(x.shape), layer.kernel_size, layer.stride, layer.padding,
-                    getattr(layer, "dilation", 1), layer.ceil_mode, getattr(layer, "count_include_pad", True),
-                    x.dtype)
-    windows = tuple(Window(n, k, s, pad, pad, d, o) for n, k, s, pad, d, o in
-                    zip((p.H, p.W), p.kernel, p.stride, p.padding, p.dilation, (p.P, p.Q)))
+    p = pool_params(
+        where,
+        tuple(x.shape),
+        layer.kernel_size,
+        layer.stride,
+        layer.padding,
+        getattr(layer, "dilation", 1),
+        layer.ceil_mode,
+        getattr(layer, "count_include_pad", True),
+        x.dtype,
+    )
+    windows = tuple(
+        Window(n, k, s, pad, pad, d, o)
+        for n, k, s, pad, d, o in zip((p.H, p.W), p.kernel, p.stride, p.padding, p.dilation, (p.P, p.Q))
+    )
     return Effect(p.y_shape, windows=windows)
 
 
@@ -95,15 +117,17 @@ def _adaptive(layer: L.AdaptiveAvgPool2d, x: Any, where: str) -> Effect:
     _check_4d(x, where)
     p = adaptive_pool_params(where, tuple(x.shape), layer.output_size, x.dtype)
     identity = (p.P, p.Q) == (p.H, p.W)  # torchvision's VGG/AlexNet pools at their design size
-    return Effect(p.y_shape, windows=(_adaptive_window(p.H, p.P), _adaptive_window(p.W, p.Q)),
-                  stores_output=not identity)
+    return Effect(
+        p.y_shape, windows=(_adaptive_window(p.H, p.P), _adaptive_window(p.W, p.Q)), stores_output=not identity
+    )
 
 
 def _batch_norm(layer: L.BatchNorm2d, x: Any, where: str) -> Effect:
     _check_4d(x, where)
     if x.shape[1] != layer.num_features:
-        raise ValueError(f"{where}: input shape {tuple(x.shape)} has {x.shape[1]} channels, the layer "
-                         f"{layer.num_features}")
+        raise ValueError(
+            f"{where}: input shape {tuple(x.shape)} has {x.shape[1]} channels, the layer {layer.num_features}"
+        )
     return Effect(tuple(x.shape))
 
 

@@ -83,10 +83,22 @@ class Summary:
         return [{k: v for k, v in asdict(r).items() if k != "conv"} for r in self.rows]
 
     def to_json(self) -> str:
-        totals = {"total_params": self.total_params, "total_macs": self.total_macs,
-                  "activation_bytes": self.activation_bytes, "input_bytes": self.input_bytes}
-        return json.dumps({"model": self.model, "input_shape": self.input_shape, **totals,
-                           "warnings": self.warnings, "rows": self.as_dicts()}, indent=1)
+        totals = {
+            "total_params": self.total_params,
+            "total_macs": self.total_macs,
+            "activation_bytes": self.activation_bytes,
+            "input_bytes": self.input_bytes,
+        }
+        return json.dumps(
+            {
+                "model": self.model,
+                "input_shape": self.input_shape,
+                **totals,
+                "warnings": self.warnings,
+                "rows": self.as_dicts(),
+            },
+            indent=1,
+        )
 
     def to_csv(self) -> str:
         out = io.StringIO()
@@ -98,20 +110,32 @@ class Summary:
 
     def __str__(self) -> str:
         head = ("layer", "kind", "output", "params", "MACs", "act bytes", "RF", "jump")
-        body = [(r.name + (" !" if r.warning else ""), r.kind, _dims(r.output_shape), f"{r.params:,}",
-                 f"{r.macs:,}", f"{r.activation_bytes:,}", _dims(r.rf_size, square=True),
-                 _dims(r.rf_jump, square=True)) for r in self.rows]
+        body = [
+            (
+                r.name + (" !" if r.warning else ""),
+                r.kind,
+                _dims(r.output_shape),
+                f"{r.params:,}",
+                f"{r.macs:,}",
+                f"{r.activation_bytes:,}",
+                _dims(r.rf_size, square=True),
+                _dims(r.rf_jump, square=True),
+            )
+            for r in self.rows
+        ]
         widths = [max(len(c) for c in col) for col in zip(head, *body)]
         fmt = "  ".join(f"{{:{'<' if i < 3 else '>'}{w}}}" for i, w in enumerate(widths))
         used = sum(r.params for r in self.rows)
         lines = [f"{self.model}, input {_dims(self.input_shape)}", fmt.format(*head), "-" * (sum(widths) + 14)]
         lines += [fmt.format(*b) for b in body]
-        lines += ["-" * (sum(widths) + 14),
-                  f"parameters   {self.total_params:,}"
-                  + (f" ({self.total_params - used:,} not used by this forward)" if used != self.total_params else ""),
-                  f"MACs         {self.total_macs:,} ({self.total_macs / 1e9:.3f} G)",
-                  f"activations  {self.activation_bytes:,} bytes ({self.activation_bytes / 1e6:.1f} MB, "
-                  f"input {self.input_bytes:,} bytes included)"]
+        lines += [
+            "-" * (sum(widths) + 14),
+            f"parameters   {self.total_params:,}"
+            + (f" ({self.total_params - used:,} not used by this forward)" if used != self.total_params else ""),
+            f"MACs         {self.total_macs:,} ({self.total_macs / 1e9:.3f} G)",
+            f"activations  {self.activation_bytes:,} bytes ({self.activation_bytes / 1e6:.1f} MB, "
+            f"input {self.input_bytes:,} bytes included)",
+        ]
         lines += [f"! {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -135,8 +159,10 @@ class _Field:
 
     @staticmethod
     def merge(fields: list[_Field]) -> _Field:
-        return _Field(tuple(max(f.size[i] for f in fields) for i in range(2)),
-                      tuple(max(f.jump[i] for f in fields) for i in range(2)))
+        return _Field(
+            tuple(max(f.size[i] for f in fields) for i in range(2)),
+            tuple(max(f.jump[i] for f in fields) for i in range(2)),
+        )
 
 
 class _Recorder(Observer):
@@ -182,8 +208,7 @@ class _Recorder(Observer):
         self.rows.append(self._row(owner if leaf else None, row_name or kind, kind, inputs[0], out, effect, f_out))
         return out, None
 
-    def _row(self, layer: Module | None, name: str, kind: str, x: Any, out: Any, effect: Effect,
-             f: _Field) -> Row:
+    def _row(self, layer: Module | None, name: str, kind: str, x: Any, out: Any, effect: Effect, f: _Field) -> Row:
         params = 0
         if layer is not None and id(layer) not in self.counted:
             self.counted.add(id(layer))
@@ -192,13 +217,16 @@ class _Recorder(Observer):
         tails = [w.untouched_tail() for w in effect.windows or ()]
         if any(tails):
             h, w = effect.windows
-            note = (f"{name} ({kind}): stride {_dims((h.stride, w.stride), True)} does not tile its "
-                    f"{h.in_size}x{w.in_size} input (window {_dims((h.span, w.span), True)}, padding "
-                    f"{_dims((h.pad_begin, w.pad_begin), True)}): the last {tails[0]} row(s) and {tails[1]} "
-                    "column(s) are never read")
+            note = (
+                f"{name} ({kind}): stride {_dims((h.stride, w.stride), True)} does not tile its "
+                f"{h.in_size}x{w.in_size} input (window {_dims((h.span, w.span), True)}, padding "
+                f"{_dims((h.pad_begin, w.pad_begin), True)}): the last {tails[0]} row(s) and {tails[1]} "
+                "column(s) are never read"
+            )
         nbytes = out.size * out.dtype.itemsize if effect.stores_output else 0
-        return Row(name, kind, tuple(x.shape), tuple(out.shape), params, effect.macs, nbytes, f.size, f.jump,
-                   note, effect.conv)
+        return Row(
+            name, kind, tuple(x.shape), tuple(out.shape), params, effect.macs, nbytes, f.size, f.jump, note, effect.conv
+        )
 
 
 def _flatten_windows(x: Any, out: Any) -> tuple | None:
@@ -215,10 +243,14 @@ def summary(model: Module, input_shape: tuple[int, ...]) -> Summary:
     first parameter (float32 NumPy without parameters)."""
     if not isinstance(model, Module):
         raise TypeError(f"summary: 'model' must be a fastconv.nn.Module, got {type(model).__name__}")
-    if (not isinstance(input_shape, (tuple, list)) or not input_shape
-            or not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0 for n in input_shape)):
-        raise ValueError(f"summary: 'input_shape' must be a tuple of positive ints such as (1, 3, 224, 224), "
-                         f"got {input_shape!r}")
+    if (
+        not isinstance(input_shape, (tuple, list))
+        or not input_shape
+        or not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0 for n in input_shape)
+    ):
+        raise ValueError(
+            f"summary: 'input_shape' must be a tuple of positive ints such as (1, 3, 224, 224), got {input_shape!r}"
+        )
     first = next(model.parameters(), None)
     like = np.zeros((), np.float32) if first is None else first.data
     x = array_module(array_kind(like)).zeros(tuple(int(n) for n in input_shape), like.dtype)
@@ -232,8 +264,13 @@ def summary(model: Module, input_shape: tuple[int, ...]) -> Summary:
     finally:
         for m, mode in modes:
             m.training = mode
-    result = Summary(type(model).__name__, tuple(x.shape), recorder.rows,
-                     sum(p.data.size for p in model.parameters()), x.size * x.dtype.itemsize)
+    result = Summary(
+        type(model).__name__,
+        tuple(x.shape),
+        recorder.rows,
+        sum(p.data.size for p in model.parameters()),
+        x.size * x.dtype.itemsize,
+    )
     for w in result.warnings:
         warnings.warn(w, stacklevel=2)
     return result
@@ -245,7 +282,8 @@ def _shape(text: str) -> tuple[int, ...]:
         shape = tuple(int(v) for v in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"--input must be comma-separated ints like 1,3,224,224, got {text!r}") from None
+            f"--input must be comma-separated ints like 1,3,224,224, got {text!r}"
+        ) from None
     if not all(n > 0 for n in shape):
         raise argparse.ArgumentTypeError(f"--input sizes must be positive, got {text!r}")
     return shape
@@ -270,7 +308,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("summary", help="per-layer shapes, parameters, MACs, activation memory, receptive field")
     p.add_argument("model", choices=models.list_models())
-    p.add_argument("--input", type=_shape, default=None, metavar="N,C,H,W",
-                   help="input shape (default: the model's design size with N=1)")
+    p.add_argument(
+        "--input",
+        type=_shape,
+        default=None,
+        metavar="N,C,H,W",
+        help="input shape (default: the model's design size with N=1)",
+    )
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
     p.set_defaults(run=_run)

@@ -25,8 +25,15 @@ def _check_real(fn: str, name: str, v: Any) -> float:
 class SGD:
     """Stochastic gradient descent: SGD(params, lr, momentum=0, dampening=0, weight_decay=0, nesterov=False)."""
 
-    def __init__(self, params: Iterable[Parameter], lr: float, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False) -> None:
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+    ) -> None:
         self.params = list(params)
         if not self.params:
             raise ValueError("SGD: got an empty parameter list")

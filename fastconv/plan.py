@@ -30,8 +30,10 @@ class Call:
     algo: str
 
     def _impls(self) -> list[dispatch.Impl]:
-        return [dispatch.select(op, p, self.kind, self.backend, self.algo if op in ALGO_OPS else "auto", self.fn)
-                for op, p in self.steps]
+        return [
+            dispatch.select(op, p, self.kind, self.backend, self.algo if op in ALGO_OPS else "auto", self.fn)
+            for op, p in self.steps
+        ]
 
     def select(self) -> tuple[Selection, ...]:
         return tuple(Selection(i.op, i.backend, i.algo) for i in self._impls())

@@ -59,16 +59,24 @@ def evaluate(model: nn.Module, x: Any, y: Any, batch_size: int = 256) -> float:
     model.eval()
     correct = 0
     for lo in range(0, len(x), batch_size):
-        logits = model(x[lo:lo + batch_size])
+        logits = model(x[lo : lo + batch_size])
         xp = array_module(array_kind(logits))
-        correct += int((logits.argmax(axis=1) == xp.asarray(y[lo:lo + batch_size])).sum())
+        correct += int((logits.argmax(axis=1) == xp.asarray(y[lo : lo + batch_size])).sum())
     model.train(was_training)
     return correct / max(len(x), 1)
 
 
-def fit(model: nn.Module, train: tuple[Any, Any], test: tuple[Any, Any], optimizer: SGD, epochs: int,
-        batch_size: int, scheduler: StepLR | None = None, seed: int = 0, stream: TextIO | None = None
-        ) -> list[EpochResult]:
+def fit(
+    model: nn.Module,
+    train: tuple[Any, Any],
+    test: tuple[Any, Any],
+    optimizer: SGD,
+    epochs: int,
+    batch_size: int,
+    scheduler: StepLR | None = None,
+    seed: int = 0,
+    stream: TextIO | None = None,
+) -> list[EpochResult]:
     """Train for `epochs` passes over `train` (shuffled by a generator seeded with `seed`), evaluating on
     `test` after each; prints a progress bar and a summary line per epoch to `stream` (None: silent)."""
     x_train, y_train = train
@@ -82,7 +90,7 @@ def fit(model: nn.Module, train: tuple[Any, Any], test: tuple[Any, Any], optimiz
         order = order_rng.permutation(len(x_train))
         losses = []
         for b in range(n_batches):
-            idx = order[b * batch_size:(b + 1) * batch_size]
+            idx = order[b * batch_size : (b + 1) * batch_size]
             losses.append(train_step(model, loss_fn, optimizer, x_train[idx], y_train[idx]))
             if bar:
                 bar.update(b + 1, f"loss {np.mean(losses):.4f}")
@@ -120,21 +128,29 @@ def _run(args: argparse.Namespace) -> int:
     train, test = prepare_digits(args.test_fraction, args.seed, dtype, kind)
     optimizer = SGD(model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
     scheduler = StepLR(optimizer, args.step_size, args.gamma)
-    print(f"{args.model} on digits: {len(train[0])} training / {len(test[0])} held-out images, "
-          f"{sum(p.data.size for p in model.parameters()):,} parameters, {dtype}, backend "
-          f"{args.backend or 'default'}")
+    print(
+        f"{args.model} on digits: {len(train[0])} training / {len(test[0])} held-out images, "
+        f"{sum(p.data.size for p in model.parameters()):,} parameters, {dtype}, backend "
+        f"{args.backend or 'default'}"
+    )
     start = time.perf_counter()
     history = fit(model, train, test, optimizer, args.epochs, args.batch_size, scheduler, args.seed, sys.stdout)
-    print(f"final held-out accuracy {100 * history[-1].accuracy:.2f}% after {args.epochs} epochs "
-          f"in {time.perf_counter() - start:.1f} s")
+    print(
+        f"final held-out accuracy {100 * history[-1].accuracy:.2f}% after {args.epochs} epochs "
+        f"in {time.perf_counter() - start:.1f} s"
+    )
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model (LeNet-5 on the bundled digits)")
     p.add_argument("model", choices=models.list_models())
-    p.add_argument("--dataset", choices=["digits"], default="digits",
-                   help="scikit-learn's 1,797 8x8 digits, shipped with fastconv, as 32x32 images")
+    p.add_argument(
+        "--dataset",
+        choices=["digits"],
+        default="digits",
+        help="scikit-learn's 1,797 8x8 digits, shipped with fastconv, as 32x32 images",
+    )
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=0.02)

@@ -17,10 +17,33 @@ import torchvision
 from torchvision import models as tvm
 
 OUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "torchvision_models.json.gz"
-NAMES = ["alexnet", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
-         "googlenet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
-         "resnext101_32x8d", "wide_resnet50_2", "wide_resnet101_2", "densenet121", "densenet161", "densenet169",
-         "densenet201", "squeezenet1_0", "squeezenet1_1"]
+NAMES = [
+    "alexnet",
+    "vgg11",
+    "vgg11_bn",
+    "vgg13",
+    "vgg13_bn",
+    "vgg16",
+    "vgg16_bn",
+    "vgg19",
+    "vgg19_bn",
+    "googlenet",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "resnext50_32x4d",
+    "resnext101_32x8d",
+    "wide_resnet50_2",
+    "wide_resnet101_2",
+    "densenet121",
+    "densenet161",
+    "densenet169",
+    "densenet201",
+    "squeezenet1_0",
+    "squeezenet1_1",
+]
 
 
 def describe(name: str) -> dict:
@@ -28,8 +51,11 @@ def describe(name: str) -> dict:
     with torch.device("meta"):  # shapes only: no memory, no initialisation cost
         model = tvm.get_model(name, weights=None)
     meta = tvm.get_model_weights(name).DEFAULT.meta
-    return {"num_params": meta["num_params"], "gmacs": meta["_ops"],
-            "state_dict": [[k, list(v.shape)] for k, v in model.state_dict().items()]}
+    return {
+        "num_params": meta["num_params"],
+        "gmacs": meta["_ops"],
+        "state_dict": [[k, list(v.shape)] for k, v in model.state_dict().items()],
+    }
 
 
 if __name__ == "__main__":

@@ -38,10 +38,13 @@ CONV2D_CASES = [
     ConvCase("one_pixel", (3, 5, 1, 1), (4, 5, 1, 1), dict()),
     ConvCase("wide_channels", (1, 33, 5, 6), (17, 33, 3, 3), dict(padding=1)),
     ConvCase("reflect", (2, 3, 7, 9), (4, 3, 3, 3), dict(padding=2, padding_mode="reflect")),
-    ConvCase("replicate_strided", (2, 3, 7, 9), (4, 3, 3, 5), dict(padding=(1, 3), stride=2,
-                                                                    padding_mode="replicate")),
-    ConvCase("circular_grouped", (2, 4, 6, 5), (6, 2, 3, 3), dict(padding=((2, 1), (3, 0)), groups=2,
-                                                                  padding_mode="circular")),
+    ConvCase("replicate_strided", (2, 3, 7, 9), (4, 3, 3, 5), dict(padding=(1, 3), stride=2, padding_mode="replicate")),
+    ConvCase(
+        "circular_grouped",
+        (2, 4, 6, 5),
+        (6, 2, 3, 3),
+        dict(padding=((2, 1), (3, 0)), groups=2, padding_mode="circular"),
+    ),
     ConvCase("empty_batch", (0, 4, 7, 7), (3, 4, 3, 3), dict(padding=1)),
 ]
 
@@ -63,8 +66,7 @@ MAX_POOL_CASES = [
     PoolCase("k2s2", (3, 5, 9, 7), dict(kernel_size=2)),
     PoolCase("k3s2p1", (2, 4, 9, 11), dict(kernel_size=3, stride=2, padding=1)),
     PoolCase("k3s2_ceil", (2, 3, 10, 7), dict(kernel_size=3, stride=2, ceil_mode=True)),
-    PoolCase("rect_ceil_pad", (1, 3, 9, 8), dict(kernel_size=(3, 2), stride=(2, 3), padding=(1, 1),
-                                                  ceil_mode=True)),
+    PoolCase("rect_ceil_pad", (1, 3, 9, 8), dict(kernel_size=(3, 2), stride=(2, 3), padding=(1, 1), ceil_mode=True)),
     PoolCase("dilated", (2, 3, 13, 11), dict(kernel_size=3, stride=1, padding=1, dilation=2)),
     PoolCase("dilated_ceil", (2, 3, 12, 9), dict(kernel_size=2, stride=3, padding=1, dilation=3, ceil_mode=True)),
     PoolCase("global_like", (3, 2, 5, 5), dict(kernel_size=5)),
@@ -78,8 +80,9 @@ AVG_POOL_CASES = [
     PoolCase("k3s2p1_incl", (2, 4, 9, 11), dict(kernel_size=3, stride=2, padding=1)),
     PoolCase("k3s2p1_excl", (2, 4, 9, 11), dict(kernel_size=3, stride=2, padding=1, count_include_pad=False)),
     PoolCase("ceil_incl", (2, 3, 10, 7), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
-    PoolCase("ceil_excl", (2, 3, 10, 7), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True,
-                                               count_include_pad=False)),
+    PoolCase(
+        "ceil_excl", (2, 3, 10, 7), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False)
+    ),
     PoolCase("rect", (1, 3, 9, 8), dict(kernel_size=(3, 2), stride=(2, 3), padding=(1, 0), ceil_mode=True)),
     PoolCase("empty_batch", (0, 3, 7, 7), dict(kernel_size=3)),
 ]

@@ -37,8 +37,17 @@ def channels_last(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
 
 
-def check_conv_forward(backend: str, algo: str, case: ConvCase, dtype, rng, non_contiguous: bool = False,
-                       to_device: Callable = _ident, from_device: Callable = _ident, layout: str = "nchw") -> None:
+def check_conv_forward(
+    backend: str,
+    algo: str,
+    case: ConvCase,
+    dtype,
+    rng,
+    non_contiguous: bool = False,
+    to_device: Callable = _ident,
+    from_device: Callable = _ident,
+    layout: str = "nchw",
+) -> None:
     """layout 'channels_last' passes a 4-D x in that order (fastconv.arrays.is_channels_last)."""
     fwd, _ = _conv_fns(case)
     x = rand(rng, case.x, dtype)
@@ -59,8 +68,20 @@ def check_conv_forward(backend: str, algo: str, case: ConvCase, dtype, rng, non_
     _same_inputs(kept, [dx, dw, db], from_device)
 
 
-def _check_backward(bwd: Callable, family: str, what: str, gy, x, w, kw: dict, backend: str, algo: str,
-                    to_device: Callable, from_device: Callable, need: tuple[bool, bool, bool]) -> None:
+def _check_backward(
+    bwd: Callable,
+    family: str,
+    what: str,
+    gy,
+    x,
+    w,
+    kw: dict,
+    backend: str,
+    algo: str,
+    to_device: Callable,
+    from_device: Callable,
+    need: tuple[bool, bool, bool],
+) -> None:
     """bwd(gy, x, w) on the backend against the float64 reference: the gradients asked for, None for the others."""
     kept = [gy.copy(), x.copy(), w.copy()]
     dgy, dx, dw = to_device(gy), to_device(x), to_device(w)
@@ -77,8 +98,16 @@ def _check_backward(bwd: Callable, family: str, what: str, gy, x, w, kw: dict, b
     _same_inputs(kept, [dgy, dx, dw], from_device)
 
 
-def check_conv_backward(backend: str, algo: str, case: ConvCase, dtype, rng, to_device: Callable = _ident,
-                        from_device: Callable = _ident, need: tuple[bool, bool, bool] = (True, True, True)) -> None:
+def check_conv_backward(
+    backend: str,
+    algo: str,
+    case: ConvCase,
+    dtype,
+    rng,
+    to_device: Callable = _ident,
+    from_device: Callable = _ident,
+    need: tuple[bool, bool, bool] = (True, True, True),
+) -> None:
     fwd, bwd = _conv_fns(case)
     x, w = rand(rng, case.x, dtype), rand(rng, case.w, dtype)
     gy = rand(rng, fwd(x.astype(F64), w.astype(F64), backend="numpy", **case.kw).shape, dtype)
@@ -119,8 +148,10 @@ def check_avg_pool(backend: str, case: PoolCase, dtype, rng, to_device=_ident, f
 def check_adaptive_pool(backend: str, case: PoolCase, dtype, rng, to_device=_ident, from_device=_ident) -> None:
     x = rand(rng, case.x, dtype)
     dx = to_device(x)
-    for fwd, bwd, kw in ((fc.adaptive_avg_pool2d, fc.adaptive_avg_pool2d_backward, case.kw),
-                         (fc.global_avg_pool2d, fc.global_avg_pool2d_backward, {})):
+    for fwd, bwd, kw in (
+        (fc.adaptive_avg_pool2d, fc.adaptive_avg_pool2d_backward, case.kw),
+        (fc.global_avg_pool2d, fc.global_avg_pool2d_backward, {}),
+    ):
         y = fwd(dx, **kw, backend=backend)
         y_ref = fwd(x.astype(F64), **kw, backend="numpy")
         assert_close(from_device(y), y_ref, "pool", dtype, f"{fwd.__name__}[{backend}] {case.id}")
@@ -130,8 +161,9 @@ def check_adaptive_pool(backend: str, case: PoolCase, dtype, rng, to_device=_ide
         assert_close(from_device(gx), gx_ref, "pool", dtype, f"{bwd.__name__}[{backend}] {case.id}")
 
 
-def check_batch_norm(backend: str, shape: tuple, training: bool, dtype, rng, to_device=_ident,
-                     from_device=_ident) -> None:
+def check_batch_norm(
+    backend: str, shape: tuple, training: bool, dtype, rng, to_device=_ident, from_device=_ident
+) -> None:
     C = shape[1]
     x = rand(rng, shape, dtype) * 3 + 1
     w, b = rand(rng, (C,), dtype), rand(rng, (C,), dtype)
@@ -140,16 +172,26 @@ def check_batch_norm(backend: str, shape: tuple, training: bool, dtype, rng, to_
     dx, dw, db, drm, drv = (to_device(a) for a in (x, w, b, rm.copy(), rv.copy()))
     rm64, rv64 = rm.astype(F64), rv.astype(F64)
     y = fc.batch_norm(dx, dw, db, drm, drv, training=training, momentum=0.3, eps=1e-3, backend=backend)
-    y_ref = fc.batch_norm(x.astype(F64), w.astype(F64), b.astype(F64), rm64, rv64, training=training,
-                          momentum=0.3, eps=1e-3, backend="numpy")
+    y_ref = fc.batch_norm(
+        x.astype(F64),
+        w.astype(F64),
+        b.astype(F64),
+        rm64,
+        rv64,
+        training=training,
+        momentum=0.3,
+        eps=1e-3,
+        backend="numpy",
+    )
     what = f"batch_norm[{backend}] {shape} training={training}"
     assert_close(from_device(y), y_ref, "bn", dtype, what)
     assert_close(from_device(drm), rm64, "bn", dtype, what + " running_mean")
     assert_close(from_device(drv), rv64, "bn", dtype, what + " running_var")
     gy = rand(rng, shape, dtype)
     got = fc.batch_norm_backward(to_device(gy), dx, dw, drm, drv, training, eps=1e-3, backend=backend)
-    ref = fc.batch_norm_backward(gy.astype(F64), x.astype(F64), w.astype(F64), rm64, rv64, training, eps=1e-3,
-                                 backend="numpy")
+    ref = fc.batch_norm_backward(
+        gy.astype(F64), x.astype(F64), w.astype(F64), rm64, rv64, training, eps=1e-3, backend="numpy"
+    )
     for name, g, r in zip(("grad_x", "grad_weight", "grad_bias"), got, ref):
         assert_close(from_device(g), r, "bn", dtype, f"{what} {name}")
     _same_inputs(kept, [dx, dw, db], from_device)
@@ -169,8 +211,16 @@ def check_relu(backend: str, shape: tuple, dtype, rng, to_device=_ident, from_de
     assert_close(from_device(gx), gx_ref, "eltwise", dtype, f"relu_backward[{backend}] {shape}")
 
 
-def check_linear_forward(backend: str, algo: str, case: LinearCase, dtype, rng, non_contiguous: bool = False,
-                         to_device: Callable = _ident, from_device: Callable = _ident) -> None:
+def check_linear_forward(
+    backend: str,
+    algo: str,
+    case: LinearCase,
+    dtype,
+    rng,
+    non_contiguous: bool = False,
+    to_device: Callable = _ident,
+    from_device: Callable = _ident,
+) -> None:
     x = rand(rng, case.x, dtype)
     if non_contiguous:  # a strided view of a larger array, in non-native byte order
         x = rand(rng, case.x[:-1] + (2 * case.x[-1],), dtype).astype(np.dtype(dtype).newbyteorder())[..., ::2]
@@ -185,7 +235,15 @@ def check_linear_forward(backend: str, algo: str, case: LinearCase, dtype, rng, 
     _same_inputs(kept, [dx, dw, db], from_device)
 
 
-def check_linear_backward(backend: str, algo: str, case: LinearCase, dtype, rng, to_device: Callable = _ident,
-                          from_device: Callable = _ident, need: tuple[bool, bool, bool] = (True, True, True)) -> None:
+def check_linear_backward(
+    backend: str,
+    algo: str,
+    case: LinearCase,
+    dtype,
+    rng,
+    to_device: Callable = _ident,
+    from_device: Callable = _ident,
+    need: tuple[bool, bool, bool] = (True, True, True),
+) -> None:
     gy, x, w = rand(rng, case.y, dtype), rand(rng, case.x, dtype), rand(rng, case.w, dtype)
     _check_backward(fc.linear_backward, "linear", case.id, gy, x, w, {}, backend, algo, to_device, from_device, need)

@@ -36,11 +36,13 @@ def assert_close(actual, expected, family: str, dtype, what: str = "") -> None:
     actual, expected = np.asarray(actual), np.asarray(expected)
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != expected {expected.shape}"
     nan_a, nan_e = np.isnan(actual), np.isnan(expected)
-    assert (nan_a == nan_e).all(), f"{what}: {int((nan_a != nan_e).sum())} elements differ in NaN-ness " \
-                                   f"(unwritten outputs stay NaN when poisoned)"
+    assert (nan_a == nan_e).all(), (
+        f"{what}: {int((nan_a != nan_e).sum())} elements differ in NaN-ness (unwritten outputs stay NaN when poisoned)"
+    )
     inf_e = np.isinf(expected)
-    assert (actual[inf_e] == expected[inf_e]).all(), f"{what}: {int((actual[inf_e] != expected[inf_e]).sum())} " \
-                                                     f"expected infinities differ"
+    assert (actual[inf_e] == expected[inf_e]).all(), (
+        f"{what}: {int((actual[inf_e] != expected[inf_e]).sum())} expected infinities differ"
+    )
     if actual.size == 0:
         return
     ok = ~nan_e & ~inf_e
@@ -50,8 +52,15 @@ def assert_close(actual, expected, family: str, dtype, what: str = "") -> None:
     assert err <= tol, f"{what}: relative max error {err:.3g} > {tol:.3g} ({dtype})"
 
 
-def directional_grad_check(f: Callable[..., float], inputs: dict[str, np.ndarray], grads: dict[str, np.ndarray],
-                           rng: np.random.Generator, h: float = 1e-6, tol: float = 1e-6, n_dirs: int = 3) -> None:
+def directional_grad_check(
+    f: Callable[..., float],
+    inputs: dict[str, np.ndarray],
+    grads: dict[str, np.ndarray],
+    rng: np.random.Generator,
+    h: float = 1e-6,
+    tol: float = 1e-6,
+    n_dirs: int = 3,
+) -> None:
     """Central finite differences of the scalar f along random directions v, one input at a time:
     (f(a + h v) - f(a - h v)) / 2h must equal <grad_a, v> to relative error `tol`."""
     for name, a in inputs.items():

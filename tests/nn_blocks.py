@@ -61,8 +61,9 @@ def blocks(nn, add, cat):  # noqa: C901 - a namespace of small classes
             self.branch1 = BasicConv2d(cin, ch1x1, 1)
             self.branch2 = nn.Sequential(BasicConv2d(cin, ch3x3red, 1), BasicConv2d(ch3x3red, ch3x3, 3, padding=1))
             self.branch3 = nn.Sequential(BasicConv2d(cin, ch5x5red, 1), BasicConv2d(ch5x5red, ch5x5, 3, padding=1))
-            self.branch4 = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1, ceil_mode=True),
-                                         BasicConv2d(cin, pool_proj, 1))
+            self.branch4 = nn.Sequential(
+                nn.MaxPool2d(3, stride=1, padding=1, ceil_mode=True), BasicConv2d(cin, pool_proj, 1)
+            )
 
         def forward(self, x):
             return cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], 1)
@@ -105,11 +106,11 @@ def blocks(nn, add, cat):  # noqa: C901 - a namespace of small classes
 
         def forward(self, x):
             x = self.squeeze_activation(self.squeeze(x))
-            return cat([self.expand1x1_activation(self.expand1x1(x)),
-                        self.expand3x3_activation(self.expand3x3(x))], 1)
+            return cat([self.expand1x1_activation(self.expand1x1(x)), self.expand3x3_activation(self.expand3x3(x))], 1)
 
-    return SimpleNamespace(BasicBlock=BasicBlock, Bottleneck=Bottleneck, Inception=Inception,
-                           DenseBlock=DenseBlock, Fire=Fire)
+    return SimpleNamespace(
+        BasicBlock=BasicBlock, Bottleneck=Bottleneck, Inception=Inception, DenseBlock=DenseBlock, Fire=Fire
+    )
 
 
 def projection(nn, cin, cout, stride):
@@ -120,8 +121,10 @@ def projection(nn, cin, cout, stride):
 # name -> (builder(nn, namespace), input shape (N, C, H, W)); awkward odd sizes, strides that do not tile.
 CASES = {
     "basic_block_projection": (lambda nn, b: b.BasicBlock(3, 4, 2, projection(nn, 3, 4, 2)), (2, 3, 7, 7)),
-    "bottleneck_grouped": (lambda nn, b: b.Bottleneck(5, 2, 2, projection(nn, 5, 8, 2), groups=2, width=4),
-                           (2, 5, 5, 7)),
+    "bottleneck_grouped": (
+        lambda nn, b: b.Bottleneck(5, 2, 2, projection(nn, 5, 8, 2), groups=2, width=4),
+        (2, 5, 5, 7),
+    ),
     "inception": (lambda nn, b: b.Inception(3, 2, 2, 3, 1, 2, 2), (2, 3, 5, 5)),
     "dense_block": (lambda nn, b: b.DenseBlock(2, 3, 2, 2), (2, 3, 5, 6)),
     "fire": (lambda nn, b: b.Fire(4, 2, 3, 3), (3, 4, 5, 5)),

@@ -35,13 +35,17 @@ def _unavailable(name: str) -> pytest.MarkDecorator:
     return pytest.mark.skipif(not status.available, reason=f"{name}: {status.reason}")
 
 
-@pytest.fixture(scope="module", params=[
-    pytest.param("cuda-emu", marks=_unavailable("cuda-emu")),
-    pytest.param("cuda", marks=[pytest.mark.gpu, _unavailable("cuda")]),
-])
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param("cuda-emu", marks=_unavailable("cuda-emu")),
+        pytest.param("cuda", marks=[pytest.mark.gpu, _unavailable("cuda")]),
+    ],
+)
 def target(request):
-    module = importlib.import_module({"cuda": "fastconv.backends.cuda",
-                                      "cuda-emu": "fastconv.backends.cuda.emu"}[request.param])
+    module = importlib.import_module(
+        {"cuda": "fastconv.backends.cuda", "cuda-emu": "fastconv.backends.cuda.emu"}[request.param]
+    )
     from fastconv.backends.cuda.launch import SMALL_TUNABLES
 
     if request.param == "cuda":
@@ -62,8 +66,11 @@ def check(fn, target, *args, **kw):
 ids = lambda cases: [c.id for c in cases]  # noqa: E731
 CONV = CONV2D_CASES + CONV1D_CASES
 DEPTHWISE = [c for c in CONV2D_CASES if c.id.startswith("depthwise")]
-F64_CONV = [c for c in CONV2D_CASES if c.id in ("basic_p1", "dilated_strided", "grouped_strided", "stem7x7_s2",
-                                                "asymmetric_pad", "empty_batch")]
+F64_CONV = [
+    c
+    for c in CONV2D_CASES
+    if c.id in ("basic_p1", "dilated_strided", "grouped_strided", "stem7x7_s2", "asymmetric_pad", "empty_batch")
+]
 DENSE = ("conv2d_fwd_v1_naive", "conv2d_fwd_v2_smem_tiled", "conv2d_fwd_v3_implicit_gemm")
 
 
@@ -73,8 +80,9 @@ def test_conv_forward_float32(case, algo, target, rng):
     check(cf.check_conv_forward, target, algo, case, np.float32, rng)
 
 
-F64_FORWARD = [pytest.param(c, a, id=f"{c.id}-{a}") for c in F64_CONV for a in DENSE] + \
-              [pytest.param(c, "conv2d_fwd_v4_depthwise", id=c.id) for c in DEPTHWISE]
+F64_FORWARD = [pytest.param(c, a, id=f"{c.id}-{a}") for c in F64_CONV for a in DENSE] + [
+    pytest.param(c, "conv2d_fwd_v4_depthwise", id=c.id) for c in DEPTHWISE
+]
 
 
 @pytest.mark.parametrize("case, algo", F64_FORWARD)
@@ -106,8 +114,9 @@ def test_conv_backward_float64(case, target, rng):
 
 @pytest.mark.parametrize("case", F64_CONV[:4], ids=ids(F64_CONV[:4]))
 def test_conv_backward_weight_atomic(case, target, rng):
-    check(cf.check_conv_backward, target, "conv2d_bwd_weight_v2_atomic", case, np.float64, rng,
-          need=(False, True, False))
+    check(
+        cf.check_conv_backward, target, "conv2d_bwd_weight_v2_atomic", case, np.float64, rng, need=(False, True, False)
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -176,8 +185,10 @@ def test_linear_nan_propagates(target, rng):
 def test_weight_gradient_is_deterministic_by_default(target, rng):
     gy, x, w = rng.standard_normal((3, 4, 7, 7)), rng.standard_normal((3, 5, 9, 9)), rng.standard_normal((4, 5, 3, 3))
     gy, x, w = (target.to_device(a) for a in (gy, x, w))
-    runs = [target.from_device(fc.conv2d_backward(gy, x, w, need_input=False, need_bias=False,
-                                                  backend=target.backend)[1]) for _ in range(3)]
+    runs = [
+        target.from_device(fc.conv2d_backward(gy, x, w, need_input=False, need_bias=False, backend=target.backend)[1])
+        for _ in range(3)
+    ]
     assert all(np.array_equal(runs[0], r) for r in runs[1:])
 
 

@@ -65,8 +65,19 @@ def _params(case, layout):
     view of it)."""
     kw = dict(stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros") | case.kw
     cl = layout == "channels_last" and len(case.x) == 4 and is_channels_last(cf.channels_last(np.empty(case.x)))
-    p = conv_params("conv", case.x, case.w, None, kw["stride"], kw["padding"], kw["dilation"], kw["groups"],
-                    kw["padding_mode"], np.float32, cl)
+    p = conv_params(
+        "conv",
+        case.x,
+        case.w,
+        None,
+        kw["stride"],
+        kw["padding"],
+        kw["dilation"],
+        kw["groups"],
+        kw["padding_mode"],
+        np.float32,
+        cl,
+    )
     return p.padded() if p.padding_mode != "zeros" else p
 
 
@@ -84,8 +95,12 @@ def conv_table(op):
     """(algo, case) for every conv algorithm of `op` and every case it supports."""
     dispatch.algos(op, B)  # loads the backend
     impls = dispatch._IMPLS[(op, B)]
-    return [pytest.param(a, c, id=f"{a}-{c.id}") for a, impl in impls.items()
-            for c in ALL_CONV if impl.supports(_params(c, _layout(op, a)))]
+    return [
+        pytest.param(a, c, id=f"{a}-{c.id}")
+        for a, impl in impls.items()
+        for c in ALL_CONV
+        if impl.supports(_params(c, _layout(op, a)))
+    ]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -172,9 +187,13 @@ def test_batch_norm_far_from_zero(dtype, rng):
     w, b = rand(rng, (3,), dtype), rand(rng, (3,), dtype)
     gy = rand(rng, x.shape, dtype)
     y = fc.batch_norm(x, w, b, None, None, training=True, backend=B)
-    assert_close(y, fc.batch_norm(*(a.astype(np.float64) for a in (x, w, b)), None, None, training=True,
-                                  backend="numpy"),
-                 "bn", dtype, "batch_norm far from zero")
+    assert_close(
+        y,
+        fc.batch_norm(*(a.astype(np.float64) for a in (x, w, b)), None, None, training=True, backend="numpy"),
+        "bn",
+        dtype,
+        "batch_norm far from zero",
+    )
     got = fc.batch_norm_backward(gy, x, w, None, None, True, backend=B)
     ref = fc.batch_norm_backward(*(a.astype(np.float64) for a in (gy, x, w)), None, None, True, backend="numpy")
     for name, g, r in zip(("grad_x", "grad_weight", "grad_bias"), got, ref):
@@ -185,7 +204,6 @@ def test_batch_norm_far_from_zero(dtype, rng):
 @pytest.mark.parametrize("shape", ELTWISE_SHAPES)
 def test_relu(shape, dtype, rng):
     cf.check_relu(B, shape, dtype, rng)
-
 
 
 FUSED_CASES = TILE_CASES + CONV2D_CASES[:9]
@@ -201,6 +219,8 @@ def test_conv_relu_fused(algo, case, dtype, rng):
     x[0, 0, 0, 0] = np.nan
     x = x_for(algo, x)
     kw = {k: v for k, v in case.kw.items() if k != "padding_mode"}
-    ref = fc.relu(fc.conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), backend="numpy",
-                            **kw), backend="numpy")
+    ref = fc.relu(
+        fc.conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), backend="numpy", **kw),
+        backend="numpy",
+    )
     assert_close(conv2d_relu(x, w, b, algo=algo, **kw), ref, "conv", dtype, f"{algo} {case.id}")

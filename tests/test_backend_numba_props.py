@@ -33,8 +33,11 @@ def test_conv_forward_nan(algo, case, rng):
     assert_close(got, ref, "conv", F32, f"{algo} {case.id}")
 
 
-BACKWARD = [pytest.param(op, *p.values, id=f"{op[12:]}-{p.id}") for op in ("conv2d_bwd_data", "conv2d_bwd_weight")
-            for p in conv_table(op)]
+BACKWARD = [
+    pytest.param(op, *p.values, id=f"{op[12:]}-{p.id}")
+    for op in ("conv2d_bwd_data", "conv2d_bwd_weight")
+    for p in conv_table(op)
+]
 
 
 @pytest.mark.parametrize("op, algo, case", [p for p in BACKWARD if p.values[2].id in NAN_CASES])
@@ -54,14 +57,15 @@ def test_conv_backward_nan(op, algo, case, rng):
 
 def test_pool_bn_relu_nan(rng):
     x = _nan_at(rng, (2, 3, 9, 8), (1, 2, 4, 4))
-    for fwd, bwd, kw in ((fc.max_pool2d, fc.max_pool2d_backward, dict(kernel_size=3, stride=2, padding=1)),
-                         (fc.avg_pool2d, fc.avg_pool2d_backward, dict(kernel_size=3, stride=2, padding=1)),
-                         (fc.adaptive_avg_pool2d, fc.adaptive_avg_pool2d_backward, dict(output_size=(3, 2)))):
+    for fwd, bwd, kw in (
+        (fc.max_pool2d, fc.max_pool2d_backward, dict(kernel_size=3, stride=2, padding=1)),
+        (fc.avg_pool2d, fc.avg_pool2d_backward, dict(kernel_size=3, stride=2, padding=1)),
+        (fc.adaptive_avg_pool2d, fc.adaptive_avg_pool2d_backward, dict(output_size=(3, 2))),
+    ):
         ref = fwd(x.astype(F64), backend="numpy", **kw)
         assert_close(fwd(x, backend=B, **kw), ref, "pool", F32, fwd.__name__)
         gy = _nan_at(rng, ref.shape, (0, 0, 0, 0))
-        assert_close(bwd(gy, x, backend=B, **kw), bwd(*_f64(gy, x), backend="numpy", **kw), "pool", F32,
-                     bwd.__name__)
+        assert_close(bwd(gy, x, backend=B, **kw), bwd(*_f64(gy, x), backend="numpy", **kw), "pool", F32, bwd.__name__)
     w, b, rm, rv = (rand(rng, (3,), F32) for _ in range(4))
     for training in (True, False):
         rv = np.abs(rv) + 1
@@ -90,6 +94,7 @@ def one_vs_two():
             results.append(fn())
         for a, b in zip(*results):
             assert (a is None and b is None) or np.array_equal(a, b, equal_nan=True), "1 and 2 threads differ"
+
     yield check
     numba.set_num_threads(before)
 
@@ -116,15 +121,21 @@ def test_pool_bn_threads(rng, one_vs_two):
     pool = dict(kernel_size=3, stride=2, padding=1)
     w, b, rm, rv = rand(rng, (5,), F32), rand(rng, (5,), F32), np.zeros(5, F32), np.ones(5, F32)
     gy = rand(rng, x.shape, F32)
-    one_vs_two(lambda: [fc.max_pool2d(x, backend=B, **pool), fc.avg_pool2d(x, backend=B, **pool),
-                        fc.adaptive_avg_pool2d(x, 3, backend=B), fc.global_avg_pool2d(x, backend=B),
-                        fc.batch_norm(x, w, b, rm.copy(), rv.copy(), training=True, backend=B),
-                        *fc.batch_norm_backward(gy, x, w, rm, rv, True, backend=B),
-                        fc.relu(x, backend=B), fc.relu_backward(gy, x, backend=B)])
+    one_vs_two(
+        lambda: [
+            fc.max_pool2d(x, backend=B, **pool),
+            fc.avg_pool2d(x, backend=B, **pool),
+            fc.adaptive_avg_pool2d(x, 3, backend=B),
+            fc.global_avg_pool2d(x, backend=B),
+            fc.batch_norm(x, w, b, rm.copy(), rv.copy(), training=True, backend=B),
+            *fc.batch_norm_backward(gy, x, w, rm, rv, True, backend=B),
+            fc.relu(x, backend=B),
+            fc.relu_backward(gy, x, backend=B),
+        ]
+    )
 
 
 def test_threads_fixture_detects_a_difference(one_vs_two):
     """The check itself can fail: a result that depends on the thread count is caught."""
     with pytest.raises(AssertionError, match="differ"):
         one_vs_two(lambda: [np.array([numba.get_num_threads()])])
-

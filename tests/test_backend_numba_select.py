@@ -47,9 +47,19 @@ def _select(xs, ws, kw, backward=False):
 def test_auto_follows_the_table(xs, ws, kw, expected):
     """Forward and both gradients: auto runs the first algorithm of the matching category's ranking."""
     picked = {s.op: s.algo for s in _select(xs, ws, kw) + _select(xs, ws, kw, backward=True)}
-    p = fc.params.conv_params("conv2d", xs, ws, None, kw.get("stride", 1), kw.get("padding", 0),
-                              kw.get("dilation", 1), kw.get("groups", 1), "zeros", np.float32,
-                              kw.get("layout") == "channels_last")
+    p = fc.params.conv_params(
+        "conv2d",
+        xs,
+        ws,
+        None,
+        kw.get("stride", 1),
+        kw.get("padding", 0),
+        kw.get("dilation", 1),
+        kw.get("groups", 1),
+        "zeros",
+        np.float32,
+        kw.get("layout") == "channels_last",
+    )
     assert selection.category("conv2d", p)[0] == expected
     for op, algo in picked.items():
         assert algo == selection.category(op, p)[1][0], f"{op}: auto chose {algo}"
@@ -69,14 +79,21 @@ def test_table_agrees_with_the_recorded_measurements():
     place, or a copy to NCHW for the NCHW choice)."""
     doc = json.loads(RESULTS.read_text())
     checks = [(doc["selection"][pr.name], _select(pr.x_shape, pr.w_shape, pr.kwargs)[0].algo) for pr in CPU_CONV]
-    checks += [(doc["selection_bwd_weight"][f"{pr.name}_bwd_weight"],
-                next(s.algo for s in _select(pr.x_shape, pr.w_shape, pr.kwargs, backward=True)
-                     if s.op == "conv2d_bwd_weight")) for pr in CPU_CONV_BACKWARD]
+    checks += [
+        (
+            doc["selection_bwd_weight"][f"{pr.name}_bwd_weight"],
+            next(
+                s.algo for s in _select(pr.x_shape, pr.w_shape, pr.kwargs, backward=True) if s.op == "conv2d_bwd_weight"
+            ),
+        )
+        for pr in CPU_CONV_BACKWARD
+    ]
     for case, ranking in doc["selection_channels_last"].items():  # nhwc_v7 in place vs a copy to NCHW
         pr = next(p for p in CPU_CONV if p.name == case)
         chosen = _select(pr.x_shape, pr.w_shape, {**pr.kwargs, "layout": "channels_last"})[0].algo
-        checks.append(([(name, ms, None) for name, ms in ranking],
-                       "nhwc_v7" if chosen == "nhwc_v7" else "copy_to_nchw"))
+        checks.append(
+            ([(name, ms, None) for name, ms in ranking], "nhwc_v7" if chosen == "nhwc_v7" else "copy_to_nchw")
+        )
     for ranking, chosen in checks:
         measured = {algo: ms for algo, ms, _ in ranking}
         best = min(measured.values())
@@ -95,9 +112,11 @@ def _tile_kernels():
     slots = np.zeros((1, 1), np.float32)
     winograd = (f32, 1, 1, f32, f32, f32, slots, slots, 1, 1, 1, 1, 1, 1, False, lanes)
     tile = config.TILE_ROWS * config.TILE_VECS
-    return [pytest.param(conv_rows, rows, tile, id="rows_v2"),
-            pytest.param(conv2d_nhwc.nhwc_fwd, nhwc, conv2d_nhwc.ROWS * conv2d_nhwc.VECS, id="nhwc_v7"),
-            pytest.param(winograd_fwd, winograd, tile, id="winograd_v6")]
+    return [
+        pytest.param(conv_rows, rows, tile, id="rows_v2"),
+        pytest.param(conv2d_nhwc.nhwc_fwd, nhwc, conv2d_nhwc.ROWS * conv2d_nhwc.VECS, id="nhwc_v7"),
+        pytest.param(winograd_fwd, winograd, tile, id="winograd_v6"),
+    ]
 
 
 @pytest.mark.parametrize("kernel, args, tiles", _tile_kernels())

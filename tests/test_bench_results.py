@@ -24,12 +24,19 @@ def _docs():
 def _breakages(doc):
     """Documents that break the schema in one place each."""
     bad = []
-    for edit in (lambda d: d.pop("machine"), lambda d: d["results"][0].pop("time_s"),
-                 lambda d: d["results"][0].update(op="sideways"), lambda d: d["results"][0].update(threads="2"),
-                 lambda d: d["results"][0]["time_s"].update(median=-1.0), lambda d: d.update(schema_version=2),
-                 lambda d: d["ceilings"][0].update(unit="furlongs"), lambda d: d["machine"]["cpu"].update(extra=1),
-                 lambda d: d["results"][0].update(time_s={"median": 1.0}), lambda d: d.update(results={}),
-                 lambda d: d["results"][0].update(flops=True)):
+    for edit in (
+        lambda d: d.pop("machine"),
+        lambda d: d["results"][0].pop("time_s"),
+        lambda d: d["results"][0].update(op="sideways"),
+        lambda d: d["results"][0].update(threads="2"),
+        lambda d: d["results"][0]["time_s"].update(median=-1.0),
+        lambda d: d.update(schema_version=2),
+        lambda d: d["ceilings"][0].update(unit="furlongs"),
+        lambda d: d["machine"]["cpu"].update(extra=1),
+        lambda d: d["results"][0].update(time_s={"median": 1.0}),
+        lambda d: d.update(results={}),
+        lambda d: d["results"][0].update(flops=True),
+    ):
         broken = copy.deepcopy(doc)
         edit(broken)
         bad.append(broken)
@@ -84,8 +91,12 @@ def test_report_tables_and_plots(tmp_path):
     assert "3.16x over 2 cases" in text
     assert "EPYC B 4c pool-fwd" not in text and "maxpool_3x3_s2_p1 pool-fwd numba/auto (4t): wrong" in text
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
-    assert pngs == ["bars-epyc-b-4c-4t-float32.png", "bars-xeon-a-2c-2t-float32.png",
-                    "roofline-epyc-b-4c-4t-float32-cpu.png", "roofline-xeon-a-2c-2t-float32-cpu.png"]
+    assert pngs == [
+        "bars-epyc-b-4c-4t-float32.png",
+        "bars-xeon-a-2c-2t-float32.png",
+        "roofline-epyc-b-4c-4t-float32-cpu.png",
+        "roofline-xeon-a-2c-2t-float32-cpu.png",
+    ]
     for name in pngs:
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"]({name})" in text

@@ -20,10 +20,13 @@ from fastconv.bench.schema import SCHEMA, errors
 from fastconv.bench.timing import Policy, measure
 from fastconv.cli import main
 
-TINY = [Case(ConvProblem("tiny_conv", 2, 6, 7, 9, 4, 3, 2, stride=(2, 1), padding=((1, 0), (0, 1)), groups=2), op)
-        for op in ("fwd", "bwd-data", "bwd-weight")]
-TINY += [Case(PoolProblem("tiny_pool", 2, 3, 7, 9, kernel=3, stride=2, padding=1), op) for op in ("pool-fwd",
-                                                                                                   "pool-bwd")]
+TINY = [
+    Case(ConvProblem("tiny_conv", 2, 6, 7, 9, 4, 3, 2, stride=(2, 1), padding=((1, 0), (0, 1)), groups=2), op)
+    for op in ("fwd", "bwd-data", "bwd-weight")
+]
+TINY += [
+    Case(PoolProblem("tiny_pool", 2, 3, 7, 9, kernel=3, stride=2, padding=1), op) for op in ("pool-fwd", "pool-bwd")
+]
 TINY += [Case(NormProblem("tiny_bn", 3, 4, 5, 7), op) for op in ("bn-fwd", "bn-bwd")]
 FAST = Policy(warmup=0, min_repeats=1, min_time_s=0.0, max_time_s=0.0)
 AVAILABLE = [name for name, s in fc.backends().items() if s.available and s.array_kind == "numpy"]
@@ -69,8 +72,9 @@ def test_a_wrong_result_is_reported_and_not_timed():
 
 def test_a_named_algorithm_that_does_not_fit_is_unsupported(monkeypatch):
     fc.dispatch.algos("conv2d", "numpy")  # loads the backend, so the registry entry below is undone on exit
-    impl = fc.dispatch.Impl("conv2d", "numpy", "only_1x1", lambda p, x, w, b: None, supports=lambda p: p.is_1x1,
-                            requires="a 1x1 kernel")
+    impl = fc.dispatch.Impl(
+        "conv2d", "numpy", "only_1x1", lambda p, x, w, b: None, supports=lambda p: p.is_1x1, requires="a 1x1 kernel"
+    )
     monkeypatch.setitem(fc.dispatch._IMPLS[("conv2d", "numpy")], "only_1x1", impl)
     records = _run([FastconvImpl("numpy", "only_1x1")], cases=TINY[:2])
     assert len(records) == 1  # the algorithm is registered for fwd only: bwd-data is not attempted
@@ -86,8 +90,9 @@ def _tiny_net():
             super().__init__()
             self.stem = nn.Conv2d(3, 8, 3, stride=2, padding=1)
             self.pool = nn.MaxPool2d(2)
-            self.block = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, bias=False),
-                                       nn.Conv2d(8, 8, 3, padding=1, bias=False))
+            self.block = nn.Sequential(
+                nn.Conv2d(8, 8, 3, padding=1, bias=False), nn.Conv2d(8, 8, 3, padding=1, bias=False)
+            )
             self.down = nn.Conv2d(8, 16, 1, stride=2, bias=False)
 
         def forward(self, x):
@@ -110,7 +115,8 @@ def test_a_model_of_fastconv_models_is_a_suite(capsys):
     assert "lenet5" in suites.suite_names()
     assert [(c.problem, c.op) for c in suites.suite_cases("lenet5", ("fwd",))] == [
         (ConvProblem("lenet5:features.0", 1, 1, 32, 32, 6, 5, 5), "fwd"),
-        (ConvProblem("lenet5:features.3", 1, 6, 14, 14, 16, 5, 5), "fwd")]
+        (ConvProblem("lenet5:features.3", 1, 6, 14, 14, 16, 5, 5), "fwd"),
+    ]
     assert main(["bench", "--suite", "no_such_net", "--no-save"]) == 2
     err = capsys.readouterr().err
     assert "unknown suite 'no_such_net'; suites: quick, " in err and "lenet5" in err
@@ -131,9 +137,28 @@ def test_command_line_smoke_run_of_every_backend_writes_valid_results(tmp_path):
     """The tiny cases (every op) on every available NumPy-array backend, in a process of its own as a user runs it."""
     out = tmp_path / "r.json"
     cases = [arg for c in TINY[::3] for arg in ("--case", to_descriptor(c.problem))]
-    cmd = [sys.executable, "-m", "fastconv", "bench", *cases, "--threads", "1", "--repeats", "1", "--min-time", "0",
-           "--no-ceilings", "--out", str(out), "--backends", ",".join(AVAILABLE), "--baselines", "numpy-ref",
-           "--note", "test run"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fastconv",
+        "bench",
+        *cases,
+        "--threads",
+        "1",
+        "--repeats",
+        "1",
+        "--min-time",
+        "0",
+        "--no-ceilings",
+        "--out",
+        str(out),
+        "--backends",
+        ",".join(AVAILABLE),
+        "--baselines",
+        "numpy-ref",
+        "--note",
+        "test run",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     doc = json.loads(out.read_text())
@@ -153,11 +178,16 @@ def test_autotune_times_the_algorithms_and_auto_keeps_the_by_shape_choice(monkey
         time.sleep(0.02)
         return reference.fn(p, x, w, b)
 
-    monkeypatch.setitem(fc.dispatch._IMPLS[("conv2d", "numpy")], "slow_ref",
-                        fc.dispatch.Impl("conv2d", "numpy", "slow_ref", slow, priority=10))
+    monkeypatch.setitem(
+        fc.dispatch._IMPLS[("conv2d", "numpy")],
+        "slow_ref",
+        fc.dispatch.Impl("conv2d", "numpy", "slow_ref", slow, priority=10),
+    )
     records = _run([FastconvImpl("numpy", "autotune"), FastconvImpl("numpy", "auto")], cases=TINY[:1])
     assert [(r["impl"], r["status"], r["selected_algo"]) for r in records] == [
-        ("numpy/autotune", "ok", "reference"), ("numpy/auto", "ok", "slow_ref")]
+        ("numpy/autotune", "ok", "reference"),
+        ("numpy/auto", "ok", "slow_ref"),
+    ]
 
 
 def test_repeat_policy_and_rotation():

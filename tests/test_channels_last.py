@@ -112,13 +112,20 @@ def test_what_counts_as_channels_last(shape):
 def _odd_views(rng):
     """4-D inputs that are neither NCHW nor channels_last contiguous, some close to channels_last."""
     big = cl(rand(rng, (3, 6, 9, 16), F32))
-    return {"slice_w": big[:, :4, :, ::2], "batch_step": big[::2, :4], "channel_slice": big[:, 1:5],
-            "negative_w": big[:, :4, :, ::-1], "negative_c": big[:, 3::-1], "swapped_hw": big[:, :4].swapaxes(2, 3),
-            "big_endian": cl(rand(rng, (2, 4, 7, 9), F32).astype(">f4"))}
+    return {
+        "slice_w": big[:, :4, :, ::2],
+        "batch_step": big[::2, :4],
+        "channel_slice": big[:, 1:5],
+        "negative_w": big[:, :4, :, ::-1],
+        "negative_c": big[:, 3::-1],
+        "swapped_hw": big[:, :4].swapaxes(2, 3),
+        "big_endian": cl(rand(rng, (2, 4, 7, 9), F32).astype(">f4")),
+    }
 
 
-@pytest.mark.parametrize("name", ["slice_w", "batch_step", "channel_slice", "negative_w", "negative_c", "swapped_hw",
-                                  "big_endian"])
+@pytest.mark.parametrize(
+    "name", ["slice_w", "batch_step", "channel_slice", "negative_w", "negative_c", "swapped_hw", "big_endian"]
+)
 def test_other_strided_inputs_are_copied_and_correct(name, rng):
     x = _odd_views(rng)[name]
     w, b = rand(rng, (5, 4, 3, 3), F32), rand(rng, (5,), F32)
@@ -141,8 +148,13 @@ def test_every_algorithm_and_backend_is_right_on_channels_last(rng):
             except ValueError:  # this algorithm does not support the call
                 continue
             assert_close(got, ref, "conv", F32, f"{algo} {kw}")
-        assert_close(fc.conv2d(cl(x).astype(F64), wk.astype(F64), b.astype(F64), backend="numpy", **kw), ref,
-                     "conv", F64, "numpy")
+        assert_close(
+            fc.conv2d(cl(x).astype(F64), wk.astype(F64), b.astype(F64), backend="numpy", **kw),
+            ref,
+            "conv",
+            F64,
+            "numpy",
+        )
         if fc.backends()["cuda-emu"].available:
             assert_close(fc.conv2d(cl(x), wk, b, backend="cuda-emu", **kw), ref, "conv", F32, "cuda-emu")
 
@@ -191,8 +203,13 @@ def test_conv2d_layer_on_channels_last_input(rng):
     grads = []
     for a in (x, cl(x)):
         # no bias before batch norm: its gradient is zero up to rounding, which no relative tolerance can compare
-        net = nn.Sequential(nn.Conv2d(4, 6, 3, padding=1, bias=False), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2),
-                            nn.Conv2d(6, 3, 3, stride=2, padding=1))
+        net = nn.Sequential(
+            nn.Conv2d(4, 6, 3, padding=1, bias=False),
+            nn.BatchNorm2d(6),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(6, 3, 3, stride=2, padding=1),
+        )
         for i, prm in enumerate(net.parameters()):
             prm.data[...] = np.random.default_rng(i).standard_normal(prm.data.shape)
         y = net(a)

@@ -55,9 +55,15 @@ def test_conv2d_equals_single_call(case, chunks, backend, rng):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("kw", [dict(kernel_size=3, stride=2, padding=1),
-                                dict(kernel_size=2, stride=3, padding=1, dilation=3, ceil_mode=True),
-                                dict(kernel_size=(3, 2))], ids=["3s2p1", "dilated_ceil", "rect"])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(kernel_size=3, stride=2, padding=1),
+        dict(kernel_size=2, stride=3, padding=1, dilation=3, ceil_mode=True),
+        dict(kernel_size=(3, 2)),
+    ],
+    ids=["3s2p1", "dilated_ceil", "rect"],
+)
 def test_max_pool2d_equals_single_call(kw, backend, rng):
     x = rand(rng, (3, 4, 37, 29), np.float32)
     y = fcd.max_pool2d(da.from_array(x, chunks=(2, 3, 10, 8)), **kw, backend=backend, align=1)
@@ -65,9 +71,15 @@ def test_max_pool2d_equals_single_call(kw, backend, rng):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("kw", [dict(kernel_size=3, stride=2, padding=1),
-                                dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
-                                dict(kernel_size=(3, 2), ceil_mode=True)], ids=["incl", "excl_ceil", "rect_ceil"])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(kernel_size=3, stride=2, padding=1),
+        dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+        dict(kernel_size=(3, 2), ceil_mode=True),
+    ],
+    ids=["incl", "excl_ceil", "rect_ceil"],
+)
 def test_avg_pool2d_equals_single_call(kw, backend, rng):
     x = rand(rng, (3, 4, 37, 29), np.float32)
     y = fcd.avg_pool2d(da.from_array(x, chunks=(2, 3, 10, 8)), **kw, backend=backend, align=1)
@@ -78,17 +90,25 @@ def test_avg_pool2d_equals_single_call(kw, backend, rng):
 def test_adaptive_global_bn_relu_equal_single_call(backend, rng):
     x = rand(rng, (5, 6, 19, 23), np.float32)
     dx = da.from_array(x, chunks=(2, 4, 7, 9))
-    same(fcd.adaptive_avg_pool2d(dx, (5, 3), backend=backend).compute(),
-         fc.adaptive_avg_pool2d(x, (5, 3), backend=backend), backend)
-    np.testing.assert_array_equal(fcd.global_avg_pool2d(dx, backend=backend).compute(),
-                                  fc.global_avg_pool2d(x, backend=backend))
+    same(
+        fcd.adaptive_avg_pool2d(dx, (5, 3), backend=backend).compute(),
+        fc.adaptive_avg_pool2d(x, (5, 3), backend=backend),
+        backend,
+    )
+    np.testing.assert_array_equal(
+        fcd.global_avg_pool2d(dx, backend=backend).compute(), fc.global_avg_pool2d(x, backend=backend)
+    )
     np.testing.assert_array_equal(fcd.relu(dx, backend=backend).compute(), fc.relu(x, backend=backend))
     w, b, m = (rand(rng, (6,), np.float32) for _ in range(3))
     v = np.abs(rand(rng, (6,), np.float32)) + 0.5
-    np.testing.assert_array_equal(fcd.batch_norm(dx, w, b, m, v, eps=1e-3, backend=backend).compute(),
-                                  fc.batch_norm(x, w, b, m, v, eps=1e-3, backend=backend))
-    np.testing.assert_array_equal(fcd.batch_norm(dx, None, None, m, v, backend=backend).compute(),
-                                  fc.batch_norm(x, None, None, m, v, backend=backend))
+    np.testing.assert_array_equal(
+        fcd.batch_norm(dx, w, b, m, v, eps=1e-3, backend=backend).compute(),
+        fc.batch_norm(x, w, b, m, v, eps=1e-3, backend=backend),
+    )
+    np.testing.assert_array_equal(
+        fcd.batch_norm(dx, None, None, m, v, backend=backend).compute(),
+        fc.batch_norm(x, None, None, m, v, backend=backend),
+    )
 
 
 def test_default_alignment_and_backend(rng):
@@ -107,9 +127,16 @@ def test_chunks_on_the_grid_are_neither_moved_nor_padded(rng):
 
 
 @settings(max_examples=300, deadline=None)
-@given(chunks=st.lists(st.integers(1, 40), min_size=1, max_size=6), span=st.integers(1, 15),
-       stride=st.integers(1, 4), before=st.integers(0, 4), after=st.integers(0, 4), ceil=st.booleans(),
-       align=st.sampled_from([1, 2, 16]), out_align=st.sampled_from([1, 2]))
+@given(
+    chunks=st.lists(st.integers(1, 40), min_size=1, max_size=6),
+    span=st.integers(1, 15),
+    stride=st.integers(1, 4),
+    before=st.integers(0, 4),
+    after=st.integers(0, 4),
+    ceil=st.booleans(),
+    align=st.sampled_from([1, 2, 16]),
+    out_align=st.sampled_from([1, 2]),
+)
 def test_plan_axis_covers_every_output_once(chunks, span, stride, before, after, ceil, align, out_align):
     total = sum(chunks)
     if total + before + after < span:
@@ -155,8 +182,12 @@ def test_rejects_bad_input(rng):
 @pytest.fixture(scope="module")
 def client():
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as c:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as c,
+    ):
         yield c
 
 

@@ -21,15 +21,22 @@ SMALL = dict(K=4)
 BIG = dict(K=64)
 
 
-@pytest.mark.parametrize("p, algo, expected", [
-    (SMALL, "auto", "generic"),  # highest priority among the supported
-    (BIG, "auto", "wide"),
-    (BIG, "generic", "generic"),  # named: that one, even if another ranks higher
-    (SMALL, "tie_a", "tie_a"),
-])
+@pytest.mark.parametrize(
+    "p, algo, expected",
+    [
+        (SMALL, "auto", "generic"),  # highest priority among the supported
+        (BIG, "auto", "wide"),
+        (BIG, "generic", "generic"),  # named: that one, even if another ranks higher
+        (SMALL, "tie_a", "tie_a"),
+    ],
+)
 def test_choose_table(p, algo, expected):
-    impls = [_impl("generic", priority=1), _impl("wide", supports=lambda p: p["K"] >= 16, priority=5),
-             _impl("tie_a"), _impl("tie_b")]
+    impls = [
+        _impl("generic", priority=1),
+        _impl("wide", supports=lambda p: p["K"] >= 16, priority=5),
+        _impl("tie_a"),
+        _impl("tie_b"),
+    ]
     assert choose(impls, p, algo).algo == expected
 
 

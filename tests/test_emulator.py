@@ -10,8 +10,9 @@ from helpers import assert_close
 
 import fastconv as fc
 
-pytestmark = pytest.mark.skipif(not fc.backends()["cuda-emu"].available,
-                                reason=f"cuda-emu: {fc.backends()['cuda-emu'].reason}")
+pytestmark = pytest.mark.skipif(
+    not fc.backends()["cuda-emu"].available, reason=f"cuda-emu: {fc.backends()['cuda-emu'].reason}"
+)
 PROBES = str(Path(__file__).parent / "emu" / "probes.cu")
 
 
@@ -74,8 +75,10 @@ def test_shuffle_semantics():
     t = np.arange(64)
     lane, v = t % 32, 100 * (t // 32) + t % 32
     base = v - lane
-    expected = np.stack([np.where(lane + 3 < 32, v + 3, v), base + (lane ^ 5), np.where(lane >= 2, v - 2, v),
-                         base + (lane & ~7) + 7], axis=1)
+    expected = np.stack(
+        [np.where(lane + 3 < 32, v + 3, v), base + (lane ^ 5), np.where(lane >= 2, v - 2, v), base + (lane & ~7) + 7],
+        axis=1,
+    )
     np.testing.assert_array_equal(out.reshape(64, 4), expected)
 
 
@@ -87,14 +90,17 @@ def test_atomics_add_every_contribution(rng):
     assert total[0] == pytest.approx(x.sum(), rel=1e-5)
 
 
-@pytest.mark.parametrize("kernel, args, threads, message", [
-    ("early_exit_then_barrier", [np.int32(10)], 64, r"54 threads exited while 10 wait at __syncthreads\(\)"),
-    ("divergent_barriers", [], 64, r"threads wait at different __syncthreads\(\) \(.*probes.cu:\d+ and"),
-    ("shuffle_with_exited_lanes", [np.zeros(64, np.int32)], 64, "deadlock: warp 0 waits in a shuffle"),
-    ("write_const", [np.zeros(64, np.float32)], 64, r"write to const argument x\[\d+\]"),
-    ("divide", [np.zeros(4, np.int32), np.zeros(4, np.int32)], 4, "integer division by zero"),
-    ("dynamic_overflow", [np.int32(1)], 64, "wrote dynamic shared memory at byte 256, beyond the 256 bytes"),
-])
+@pytest.mark.parametrize(
+    "kernel, args, threads, message",
+    [
+        ("early_exit_then_barrier", [np.int32(10)], 64, r"54 threads exited while 10 wait at __syncthreads\(\)"),
+        ("divergent_barriers", [], 64, r"threads wait at different __syncthreads\(\) \(.*probes.cu:\d+ and"),
+        ("shuffle_with_exited_lanes", [np.zeros(64, np.int32)], 64, "deadlock: warp 0 waits in a shuffle"),
+        ("write_const", [np.zeros(64, np.float32)], 64, r"write to const argument x\[\d+\]"),
+        ("divide", [np.zeros(4, np.int32), np.zeros(4, np.int32)], 4, "integer division by zero"),
+        ("dynamic_overflow", [np.int32(1)], 64, "wrote dynamic shared memory at byte 256, beyond the 256 bytes"),
+    ],
+)
 def test_misbehaving_kernels_stop_with_a_clear_error(kernel, args, threads, message):
     from fastconv.backends.cuda.emu import EmuError
 
@@ -182,8 +188,7 @@ def test_builds_with_different_tunables_coexist_in_one_process(rng):
     from fastconv.backends.cuda.launch import SMALL_TUNABLES
 
     x, w = rng.standard_normal((2, 6, 7, 9)).astype(np.float32), rng.standard_normal((4, 3, 3, 2)).astype(np.float32)
-    kw = dict(stride=(2, 1), padding=((1, 0), (0, 1)), groups=2, backend="cuda-emu",
-              algo="conv2d_fwd_v3_implicit_gemm")
+    kw = dict(stride=(2, 1), padding=((1, 0), (0, 1)), groups=2, backend="cuda-emu", algo="conv2d_fwd_v3_implicit_gemm")
     ref = fc.conv2d(x.astype(np.float64), w.astype(np.float64), **{**kw, "backend": "numpy", "algo": "auto"})
     with LAUNCHER.override(SMALL_TUNABLES):
         small = fc.conv2d(x, w, **kw)

@@ -15,15 +15,22 @@ B = dict(backend="numpy")
 nonempty = lambda cases: [c for c in cases if c.x[0] > 0]  # noqa: E731
 
 
-@pytest.mark.parametrize("case", nonempty(CONV2D_CASES + CONV1D_CASES),
-                         ids=[c.id + f"_{len(c.x) - 2}d" for c in nonempty(CONV2D_CASES + CONV1D_CASES)])
+@pytest.mark.parametrize(
+    "case",
+    nonempty(CONV2D_CASES + CONV1D_CASES),
+    ids=[c.id + f"_{len(c.x) - 2}d" for c in nonempty(CONV2D_CASES + CONV1D_CASES)],
+)
 def test_conv_gradients(case, rng):
     fwd, bwd = (fc.conv2d, fc.conv2d_backward) if len(case.x) == 4 else (fc.conv1d, fc.conv1d_backward)
     x, w, b = rand(rng, case.x), rand(rng, case.w), rand(rng, (case.w[0],))
     r = rand(rng, fwd(x, w, b, **case.kw, **B).shape)
     gx, gw, gb = bwd(r, x, w, **case.kw, **B)
-    directional_grad_check(lambda x, w, b: float(np.sum(fwd(x, w, b, **case.kw, **B) * r)),
-                           {"x": x, "w": w, "b": b}, {"x": gx, "w": gw, "b": gb}, rng)
+    directional_grad_check(
+        lambda x, w, b: float(np.sum(fwd(x, w, b, **case.kw, **B) * r)),
+        {"x": x, "w": w, "b": b},
+        {"x": gx, "w": gw, "b": gb},
+        rng,
+    )
 
 
 @pytest.mark.parametrize("case", nonempty(MAX_POOL_CASES), ids=[c.id for c in nonempty(MAX_POOL_CASES)])
@@ -31,6 +38,7 @@ def test_max_pool_gradient(case, rng):
     x = rand(rng, case.x)
     r = rand(rng, fc.max_pool2d(x, **case.kw, **B).shape)
     gx = fc.max_pool2d_backward(r, x, **case.kw, **B)
+
     def loss(x):  # a window that holds no input gives -inf and no gradient: left out of the sum
         y = fc.max_pool2d(x, **case.kw, **B)
         return float(np.sum(np.where(np.isinf(y), 0.0, y * r)))
@@ -43,19 +51,21 @@ def test_avg_pool_gradient(case, rng):
     x = rand(rng, case.x)
     r = rand(rng, fc.avg_pool2d(x, **case.kw, **B).shape)
     gx = fc.avg_pool2d_backward(r, x, **case.kw, **B)
-    directional_grad_check(lambda x: float(np.sum(fc.avg_pool2d(x, **case.kw, **B) * r)), {"x": x}, {"x": gx},
-                           rng)
+    directional_grad_check(lambda x: float(np.sum(fc.avg_pool2d(x, **case.kw, **B) * r)), {"x": x}, {"x": gx}, rng)
 
 
 @pytest.mark.parametrize("case", nonempty(ADAPTIVE_CASES), ids=[c.id for c in nonempty(ADAPTIVE_CASES)])
 def test_adaptive_and_global_pool_gradient(case, rng):
     x = rand(rng, case.x)
-    for fwd, bwd, kw in ((fc.adaptive_avg_pool2d, fc.adaptive_avg_pool2d_backward, case.kw),
-                         (fc.global_avg_pool2d, fc.global_avg_pool2d_backward, {})):
+    for fwd, bwd, kw in (
+        (fc.adaptive_avg_pool2d, fc.adaptive_avg_pool2d_backward, case.kw),
+        (fc.global_avg_pool2d, fc.global_avg_pool2d_backward, {}),
+    ):
         r = rand(rng, fwd(x, **kw, **B).shape)
         gx = bwd(r, x, **kw, **B)
-        directional_grad_check(lambda x, fwd=fwd, kw=kw, r=r: float(np.sum(fwd(x, **kw, **B) * r)), {"x": x},
-                               {"x": gx}, rng)
+        directional_grad_check(
+            lambda x, fwd=fwd, kw=kw, r=r: float(np.sum(fwd(x, **kw, **B) * r)), {"x": x}, {"x": gx}, rng
+        )
 
 
 @pytest.mark.parametrize("training", [True, False])

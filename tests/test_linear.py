@@ -105,8 +105,11 @@ def test_auto_picks_by_batch_size():
     w = np.zeros((10, 6), F32)
     for n, algo in ((1, "dot_v1"), (127, "dot_v1"), (128, "gemm_v2"), (1000, "gemm_v2")):
         assert fc.select(fc.linear, np.zeros((n, 6), F32), w) == (("linear", B, algo),)
-    assert [s.algo for s in fc.select(fc.linear_backward, np.zeros((3, 10), F32), np.zeros((3, 6), F32), w)] \
-        == ["gemm_v2", "gemm_v2", "columns"]
+    assert [s.algo for s in fc.select(fc.linear_backward, np.zeros((3, 10), F32), np.zeros((3, 6), F32), w)] == [
+        "gemm_v2",
+        "gemm_v2",
+        "columns",
+    ]
 
 
 @pytest.mark.parametrize("algo", ["dot_v1", "gemm_v2"])
@@ -126,12 +129,18 @@ def test_numba_nan_propagates(algo, rng):
         assert_close(g, r, "linear", F32, "backward")
 
 
-@pytest.mark.parametrize("case", [c for c in ALL if c.id in ("batch3", "tiles", "chunked_weight_grad")],
-                         ids=lambda c: c.id)
+@pytest.mark.parametrize(
+    "case", [c for c in ALL if c.id in ("batch3", "tiles", "chunked_weight_grad")], ids=lambda c: c.id
+)
 def test_numba_threads(case, rng, one_vs_two):  # noqa: F811
     x, w, b, gy = (rand(rng, s, F32) for s in (case.x, case.w, (case.K,), case.y))
-    one_vs_two(lambda: [fc.linear(x, w, b, backend=B, algo="dot_v1"), fc.linear(x, w, b, backend=B, algo="gemm_v2"),
-                        *fc.linear_backward(gy, x, w, backend=B)])
+    one_vs_two(
+        lambda: [
+            fc.linear(x, w, b, backend=B, algo="dot_v1"),
+            fc.linear(x, w, b, backend=B, algo="gemm_v2"),
+            *fc.linear_backward(gy, x, w, backend=B),
+        ]
+    )
 
 
 def test_dot_tile_stays_in_registers():
@@ -140,7 +149,10 @@ def test_dot_tile_stays_in_registers():
     fresh = numba.njit(fastmath=set(config.FASTMATH))(linear_dot.py_func)
     fresh.compile((numba.typeof(np.zeros(1, F32)),) * 4 + (numba.int64,) * 5)
     reg = "zmm" if config.VECTOR_BYTES == 64 else "ymm"
-    loops = [block for block in re.split(r"\n\.LBB\S+:", fresh.inspect_asm(fresh.signatures[0]))
-             if len(re.findall(rf"vfmadd\w+\s+.*%{reg}", block)) == DOT_ROWS * DOT_VECS]
+    loops = [
+        block
+        for block in re.split(r"\n\.LBB\S+:", fresh.inspect_asm(fresh.signatures[0]))
+        if len(re.findall(rf"vfmadd\w+\s+.*%{reg}", block)) == DOT_ROWS * DOT_VECS
+    ]
     assert loops, f"no loop body with {DOT_ROWS * DOT_VECS} {reg} FMAs"
     assert not [line for block in loops for line in block.splitlines() if "rsp" in line and reg in line]

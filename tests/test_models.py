@@ -19,12 +19,12 @@ TV = REFERENCE["models"]
 
 # Models torchvision does not have: parameter counts worked out by hand from their layer lists.
 OTHERS = {
-    "lenet5": 61_706,            # 156 + 2,416 + 48,120 + 10,164 + 850
-    "simple_cnn": 1_413_834,     # 3,200 + 73,856 + 147,584 + 295,168 + 590,080 + 295,040 + 8,256 + 650
+    "lenet5": 61_706,  # 156 + 2,416 + 48,120 + 10,164 + 850
+    "simple_cnn": 1_413_834,  # 3,200 + 73,856 + 147,584 + 295,168 + 590,080 + 295,040 + 8,256 + 650
     "alexnet_paper": 60_965_224,  # the figure for the 2012 two-GPU network
-    "zfnet": 62_357_608,         # 14,208 + 614,656 + 885,120 + 1,327,488 + 884,992 + AlexNet's 58,631,144 FC
-    "nin": 7_595_176,            # (34,944 + 2*9,312) + (614,656 + 2*65,792) + (885,120 + 2*147,840)
-                                 # + (3,539,968 + 1,049,600 + 1,025,000)
+    "zfnet": 62_357_608,  # 14,208 + 614,656 + 885,120 + 1,327,488 + 884,992 + AlexNet's 58,631,144 FC
+    "nin": 7_595_176,  # (34,944 + 2*9,312) + (614,656 + 2*65,792) + (885,120 + 2*147,840)
+    # + (3,539,968 + 1,049,600 + 1,025,000)
 }
 
 
@@ -65,8 +65,13 @@ def test_alexnet_paper_groups_and_response_normalisation():
     model = build("alexnet_paper")
     convs = [m for m in model.features if isinstance(m, nn.Conv2d)]
     assert [c.groups for c in convs] == [1, 2, 1, 2, 2]
-    assert [tuple(c.weight.shape) for c in convs] == [(96, 3, 11, 11), (256, 48, 5, 5), (384, 256, 3, 3),
-                                                      (384, 192, 3, 3), (256, 192, 3, 3)]
+    assert [tuple(c.weight.shape) for c in convs] == [
+        (96, 3, 11, 11),
+        (256, 48, 5, 5),
+        (384, 256, 3, 3),
+        (384, 192, 3, 3),
+        (256, 192, 3, 3),
+    ]
     lrn = [m for m in model.features if isinstance(m, nn.LocalResponseNorm)]
     assert [(m.size, m.alpha, m.beta, m.k) for m in lrn] == [(5, 1e-4, 0.75, 2.0)] * 2
 
@@ -135,8 +140,10 @@ def test_googlenet_transform_input_gradient_by_finite_differences(rng):
     gx = model.backward(r)
     directional_grad_check(lambda x: float(np.sum(model(x) * r)), {"x": x}, {"x": gx}, rng)
     # the op itself: y[:, c] = x[:, c] * std_c / 0.5 + (mean_c - 0.5) / 0.5
-    expected = x * (np.array([0.229, 0.224, 0.225]) / 0.5)[:, None, None] \
+    expected = (
+        x * (np.array([0.229, 0.224, 0.225]) / 0.5)[:, None, None]
         + ((np.array([0.485, 0.456, 0.406]) - 0.5) / 0.5)[:, None, None]
+    )
     np.testing.assert_allclose(transform_input(x), expected, rtol=1e-15)
 
 
@@ -151,8 +158,7 @@ def test_squeezenet_input_gradient_by_finite_differences(rng):
     model(x)
     gx = model.backward(r)
     assert all(p.grad is not None for p in model.parameters())
-    directional_grad_check(lambda x: float(np.sum(model(x) * r)), {"x": x}, {"x": gx}, rng, h=1e-7, n_dirs=2,
-                           tol=1e-5)
+    directional_grad_check(lambda x: float(np.sum(model(x) * r)), {"x": x}, {"x": gx}, rng, h=1e-7, n_dirs=2, tol=1e-5)
 
 
 def test_googlenet_training_forward_returns_the_aux_logits_and_backward_reaches_them(rng):

@@ -27,8 +27,10 @@ def _set_params(model, values):
 @pytest.mark.parametrize("name", list(CASES))
 def test_block_gradients_by_finite_differences(name, rng):
     model, shape = _build(name)
-    params = {n: rng.standard_normal(p.shape) * 0.5 + (1.0 if ".bn" in n or "norm" in n else 0.0)
-              for n, p in model.named_parameters()}
+    params = {
+        n: rng.standard_normal(p.shape) * 0.5 + (1.0 if ".bn" in n or "norm" in n else 0.0)
+        for n, p in model.named_parameters()
+    }
     x = rng.standard_normal(shape)
     r = rng.standard_normal(model(x).shape)
 
@@ -63,8 +65,9 @@ def test_frozen_batch_norm_inside_a_training_block_by_finite_differences(rng):
         _set_params(model, values)
         return float(np.sum(model(x) * r))
 
-    directional_grad_check(loss, {"x": x, **params}, {"x": gx, **{n: p.grad for n, p in model.named_parameters()}},
-                           rng, n_dirs=2)
+    directional_grad_check(
+        loss, {"x": x, **params}, {"x": gx, **{n: p.grad for n, p in model.named_parameters()}}, rng, n_dirs=2
+    )
 
 
 @requires_torch

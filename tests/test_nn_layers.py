@@ -14,8 +14,13 @@ import fastconv.nn as nn
 # in training mode, so its eval-mode backward runs).
 LAYERS = [
     ("Conv2d", (3, 4, 3), dict(stride=2, padding=1), (2, 3, 7, 6), "train"),
-    ("Conv2d", (4, 6, (3, 2)), dict(dilation=2, groups=2, bias=False, padding=(2, 1), padding_mode="reflect"),
-     (1, 4, 9, 7), "train"),
+    (
+        "Conv2d",
+        (4, 6, (3, 2)),
+        dict(dilation=2, groups=2, bias=False, padding=(2, 1), padding_mode="reflect"),
+        (1, 4, 9, 7),
+        "train",
+    ),
     ("Conv1d", (3, 5, 4), dict(stride=2, padding=2), (2, 3, 11), "train"),
     ("BatchNorm2d", (3,), {}, (4, 3, 5, 3), "train"),
     ("BatchNorm2d", (3,), dict(momentum=None, eps=1e-3), (4, 3, 5, 3), "train"),
@@ -98,8 +103,14 @@ def test_dropout_masks_scaling_seeding_and_eval_identity(rng):
     assert not nn.Dropout(1.0)(x).any() and np.array_equal(nn.Dropout(0.0)(x), x)
 
 
-@pytest.mark.parametrize("make, fan_in", [(lambda: nn.Conv2d(6, 40, (3, 5), groups=2), 3 * 15),
-                                          (lambda: nn.Conv1d(4, 40, 7), 28), (lambda: nn.Linear(50, 30), 50)])
+@pytest.mark.parametrize(
+    "make, fan_in",
+    [
+        (lambda: nn.Conv2d(6, 40, (3, 5), groups=2), 3 * 15),
+        (lambda: nn.Conv1d(4, 40, 7), 28),
+        (lambda: nn.Linear(50, 30), 50),
+    ],
+)
 def test_default_init_is_pytorchs_uniform_bound(make, fan_in):
     """PyTorch's reset_parameters: weight and bias uniform in +-1/sqrt(fan_in) (kaiming_uniform_, a=sqrt(5))."""
     nn.manual_seed(3)
@@ -123,28 +134,34 @@ def test_kaiming_normal_fan_out_std_as_torchvision_resnets():
     assert np.abs(conv.weight.data).max() <= 1.0
 
 
-@pytest.mark.parametrize("make, x, error, match", [
-    (lambda: nn.Conv2d(3, 4, 3), np.ones((1, 2, 5, 5), np.float32), ValueError, "input channels"),
-    (lambda: nn.Conv2d(3, 4, 3), np.ones((1, 3, 5, 5)), TypeError, "float64"),
-    (lambda: nn.Linear(4, 2), np.ones((3, 5), np.float32), ValueError, r"in_features=4"),
-    (lambda: nn.Linear(4, 2), np.ones((3, 4), np.int64), TypeError, "dtype"),
-    (lambda: nn.BatchNorm2d(3), np.ones((2, 3, 4), np.float32), ValueError, "4-D input"),
-    (lambda: nn.MaxPool2d(4), np.ones((1, 1, 3, 3), np.float32), ValueError, "kernel"),
-    (lambda: nn.LocalResponseNorm(3), np.ones((2, 3), np.float32), ValueError, "LocalResponseNorm"),
-])
+@pytest.mark.parametrize(
+    "make, x, error, match",
+    [
+        (lambda: nn.Conv2d(3, 4, 3), np.ones((1, 2, 5, 5), np.float32), ValueError, "input channels"),
+        (lambda: nn.Conv2d(3, 4, 3), np.ones((1, 3, 5, 5)), TypeError, "float64"),
+        (lambda: nn.Linear(4, 2), np.ones((3, 5), np.float32), ValueError, r"in_features=4"),
+        (lambda: nn.Linear(4, 2), np.ones((3, 4), np.int64), TypeError, "dtype"),
+        (lambda: nn.BatchNorm2d(3), np.ones((2, 3, 4), np.float32), ValueError, "4-D input"),
+        (lambda: nn.MaxPool2d(4), np.ones((1, 1, 3, 3), np.float32), ValueError, "kernel"),
+        (lambda: nn.LocalResponseNorm(3), np.ones((2, 3), np.float32), ValueError, "LocalResponseNorm"),
+    ],
+)
 def test_bad_input_names_the_layer_and_shapes(make, x, error, match):
     with pytest.raises(error, match=match):
         make()(x)
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda: nn.Conv2d(3, 4, 3, groups=2), "groups=2"),
-    (lambda: nn.Conv2d(3, 4, 0), "kernel_size"),
-    (lambda: nn.Conv2d(3, 4, 3, padding_mode="mirror"), "padding_mode"),
-    (lambda: nn.Dropout(1.5), "probability"),
-    (lambda: nn.MaxPool2d(2, return_indices=True), "return_indices"),
-    (lambda: nn.Linear(0, 3), "in_features"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: nn.Conv2d(3, 4, 3, groups=2), "groups=2"),
+        (lambda: nn.Conv2d(3, 4, 0), "kernel_size"),
+        (lambda: nn.Conv2d(3, 4, 3, padding_mode="mirror"), "padding_mode"),
+        (lambda: nn.Dropout(1.5), "probability"),
+        (lambda: nn.MaxPool2d(2, return_indices=True), "return_indices"),
+        (lambda: nn.Linear(0, 3), "in_features"),
+    ],
+)
 def test_bad_constructor_arguments(make, match):
     with pytest.raises((TypeError, ValueError), match=match):
         make()
@@ -170,13 +187,16 @@ def test_cross_entropy_matches_torch(dtype, reduction, rng):
         loss.backward()
 
 
-@pytest.mark.parametrize("logits, labels, error, match", [
-    (np.zeros((3, 4)), np.array([0, 4, 1]), ValueError, r"\[0, 4\)"),
-    (np.zeros((3, 4)), np.array([0, 1]), ValueError, r"shape \(3,\)"),
-    (np.zeros((3, 4)), np.array([0.0, 1.0, 2.0]), ValueError, "integer"),
-    (np.zeros(4), np.array([0]), ValueError, "2-D"),
-    (np.zeros((3, 4), np.int64), np.array([0, 1, 2]), TypeError, "float32 or float64"),
-])
+@pytest.mark.parametrize(
+    "logits, labels, error, match",
+    [
+        (np.zeros((3, 4)), np.array([0, 4, 1]), ValueError, r"\[0, 4\)"),
+        (np.zeros((3, 4)), np.array([0, 1]), ValueError, r"shape \(3,\)"),
+        (np.zeros((3, 4)), np.array([0.0, 1.0, 2.0]), ValueError, "integer"),
+        (np.zeros(4), np.array([0]), ValueError, "2-D"),
+        (np.zeros((3, 4), np.int64), np.array([0, 1, 2]), TypeError, "float32 or float64"),
+    ],
+)
 def test_cross_entropy_rejects_bad_input(logits, labels, error, match):
     with pytest.raises(error, match=match):
         nn.CrossEntropyLoss()(logits, labels)

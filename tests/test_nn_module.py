@@ -18,6 +18,7 @@ FC = blocks(nn, nn.add, nn.cat)
 def tiny_resnet(nn, b):
     """A stem, a stage of two basic blocks (the first with a projection shortcut), a head: the key patterns of
     torchvision's ResNet (conv1, bn1, layer1.0.downsample.0, fc)."""
+
     class TinyResNet(nn.Module):
         def __init__(self):
             super().__init__()
@@ -42,8 +43,15 @@ def _model(seed=0):
 
 def test_state_dict_keys_are_torchvisions():
     keys = list(_model().state_dict())
-    assert keys[:7] == ["conv1.weight", "bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var",
-                        "bn1.num_batches_tracked", "layer1.0.conv1.weight"]
+    assert keys[:7] == [
+        "conv1.weight",
+        "bn1.weight",
+        "bn1.bias",
+        "bn1.running_mean",
+        "bn1.running_var",
+        "bn1.num_batches_tracked",
+        "layer1.0.conv1.weight",
+    ]
     assert "layer1.0.downsample.0.weight" in keys and "layer1.0.downsample.1.running_var" in keys
     assert "layer1.1.downsample.0.weight" not in keys and keys[-2:] == ["fc.weight", "fc.bias"]
     names = [n for n, _ in _model().named_parameters()]
@@ -95,8 +103,12 @@ def test_load_state_dict_strict_lists_missing_unexpected_and_mismatched():
     with pytest.raises(ValueError) as err:
         model.load_state_dict(state)
     msg = str(err.value)
-    for part in ("missing key: layer1.0.bn2.running_var", "missing key: fc.bias", "unexpected key: fc.extra",
-                 "size mismatch for conv1.weight: shape (4, 3, 5, 5) in the state dict, (4, 3, 3, 3) in the model"):
+    for part in (
+        "missing key: layer1.0.bn2.running_var",
+        "missing key: fc.bias",
+        "unexpected key: fc.extra",
+        "size mismatch for conv1.weight: shape (4, 3, 5, 5) in the state dict, (4, 3, 3, 3) in the model",
+    ):
         assert part in msg, msg
     with pytest.raises(ValueError, match="size mismatch for conv1.weight"):
         model.load_state_dict(state, strict=False)
@@ -118,8 +130,9 @@ def _saved_arrays(tape):
 
 
 def test_backward_keeps_only_what_it_needs_and_eval_keeps_nothing(rng):
-    model = nn.Sequential(nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3), nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(),
-                          nn.Dropout(0.5))
+    model = nn.Sequential(
+        nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3), nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(), nn.Dropout(0.5)
+    )
     x = rng.standard_normal((2, 2, 6, 6)).astype(np.float32)
     model(x)
     tape = model._tape
@@ -198,7 +211,9 @@ def _spy_backend(calls):
         def run(p, *args):
             calls.append(op)
             return dispatch.select(op, p, "numpy", "numpy").fn(p, *args)
+
         return run
+
     return {op: wrap(op) for op in dispatch.OPS}
 
 
@@ -214,9 +229,21 @@ def test_to_backend_runs_every_layer_there_and_to_dtype_casts(rng):
         with fc.use_backend("numpy"):  # the module's backend beats the context
             y = model(x)
             gx_spy = model.backward(np.ones_like(y))
-        assert set(calls) >= {"conv2d", "conv2d_bwd_data", "conv2d_bwd_weight", "batch_norm", "batch_norm_bwd",
-                              "relu", "relu_bwd", "adaptive_avg_pool2d", "adaptive_avg_pool2d_bwd", "linear",
-                              "linear_bwd_data", "linear_bwd_weight", "linear_bwd_bias"}
+        assert set(calls) >= {
+            "conv2d",
+            "conv2d_bwd_data",
+            "conv2d_bwd_weight",
+            "batch_norm",
+            "batch_norm_bwd",
+            "relu",
+            "relu_bwd",
+            "adaptive_avg_pool2d",
+            "adaptive_avg_pool2d_bwd",
+            "linear",
+            "linear_bwd_data",
+            "linear_bwd_weight",
+            "linear_bwd_bias",
+        }
         assert np.array_equal(y, expected) and np.array_equal(gx_spy, gx), "the spy runs the numpy backend's ops"
     finally:
         dispatch._BACKENDS.pop("nn-spy")
@@ -249,9 +276,11 @@ def test_parameters_are_listed_once_and_registration_rules():
     shared.bias = None
     assert list(shared.state_dict()) == ["weight"]
     with pytest.raises(AttributeError, match="Module.__init__"):
+
         class Broken(nn.Module):
             def __init__(self):
                 self.fc = nn.Linear(1, 1)
+
         Broken()
 
 
@@ -302,8 +331,13 @@ def test_glue_ops_gradients_and_errors(rng):
     np.testing.assert_allclose(m.backward(np.ones_like(out)), np.full(x.shape, 4.0))
     with pytest.raises(ValueError, match="no recorded op produced"):
         _Glue()(rng.standard_normal((2, 4)))
-    for call, match in ((lambda: nn.add(x, x[:1]), "one shape"), (lambda: nn.cat([x, x[:, :, :2]], 1), "every dim"),
-                        (lambda: nn.cat([x, x], 3), "out of range"), (lambda: nn.flatten(x, 2, 1), "do not fit"),
-                        (lambda: nn.add(x, x.astype(np.float32)), "dtype"), (lambda: nn.cat([]), "at least one")):
+    for call, match in (
+        (lambda: nn.add(x, x[:1]), "one shape"),
+        (lambda: nn.cat([x, x[:, :, :2]], 1), "every dim"),
+        (lambda: nn.cat([x, x], 3), "out of range"),
+        (lambda: nn.flatten(x, 2, 1), "do not fit"),
+        (lambda: nn.add(x, x.astype(np.float32)), "dtype"),
+        (lambda: nn.cat([]), "at least one"),
+    ):
         with pytest.raises((ValueError, TypeError), match=match):
             call()

@@ -62,14 +62,17 @@ def test_sgd_keeps_dtype_and_array_identity():
     assert p.grad is None
 
 
-@pytest.mark.parametrize("make, error, match", [
-    (lambda p: SGD([], lr=0.1), ValueError, "empty parameter list"),
-    (lambda p: SGD([np.ones(2)], lr=0.1), TypeError, "Parameter"),
-    (lambda p: SGD(p, lr=-1.0), ValueError, "'lr'"),
-    (lambda p: SGD(p, lr=0.1, nesterov=True), ValueError, "nesterov"),
-    (lambda p: SGD(p, lr=0.1, momentum=0.9, dampening=0.1, nesterov=True), ValueError, "nesterov"),
-    (lambda p: StepLR(SGD(p, lr=0.1), step_size=0), ValueError, "step_size"),
-])
+@pytest.mark.parametrize(
+    "make, error, match",
+    [
+        (lambda p: SGD([], lr=0.1), ValueError, "empty parameter list"),
+        (lambda p: SGD([np.ones(2)], lr=0.1), TypeError, "Parameter"),
+        (lambda p: SGD(p, lr=-1.0), ValueError, "'lr'"),
+        (lambda p: SGD(p, lr=0.1, nesterov=True), ValueError, "nesterov"),
+        (lambda p: SGD(p, lr=0.1, momentum=0.9, dampening=0.1, nesterov=True), ValueError, "nesterov"),
+        (lambda p: StepLR(SGD(p, lr=0.1), step_size=0), ValueError, "step_size"),
+    ],
+)
 def test_bad_arguments(make, error, match):
     with pytest.raises(error, match=match):
         make([Parameter(np.ones(2))])

@@ -15,16 +15,20 @@ def _run(code: str) -> str:
 
 
 def test_import_loads_no_backend_module_and_no_compiler():
-    out = _run("import sys, fastconv; print(sorted(m for m in sys.modules if m.split('.')[0] in "
-               "('numba', 'llvmlite', 'cupy', 'fastconv')))")
+    out = _run(
+        "import sys, fastconv; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('numba', 'llvmlite', 'cupy', 'fastconv')))"
+    )
     loaded = eval(out)
     assert not [m for m in loaded if not m.startswith("fastconv")], loaded
     assert not [m for m in loaded if m.startswith("fastconv.backends.")], loaded
 
 
 def test_import_works_when_cupy_is_missing():
-    _run("import sys; sys.modules['cupy'] = None; import fastconv, numpy as np; "
-         "fastconv.conv2d(np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2)), backend='numpy')")
+    _run(
+        "import sys; sys.modules['cupy'] = None; import fastconv, numpy as np; "
+        "fastconv.conv2d(np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2)), backend='numpy')"
+    )
 
 
 def _quick_start() -> list[str]:
@@ -43,8 +47,28 @@ def test_readme_quick_start_is_two_commands_and_ci_runs_the_test_one():
 
 @pytest.mark.skipif(not (ROOT / "README.md").exists(), reason="run from a source checkout")
 def test_cli_demo_runs():
-    out = subprocess.run([sys.executable, "-m", "fastconv", "demo", "--shape", "1", "3", "9", "7", "4", "3",
-                          "--backend", "numpy", "--repeat", "1"], check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fastconv",
+            "demo",
+            "--shape",
+            "1",
+            "3",
+            "9",
+            "7",
+            "4",
+            "3",
+            "--backend",
+            "numpy",
+            "--repeat",
+            "1",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     assert "numpy/reference" in out and "max relative error" in out
 
 

@@ -14,12 +14,23 @@ from fastconv.params import conv_params
 B = dict(backend="numpy")
 
 
-@pytest.mark.parametrize("args, out", [
-    ((7, 3), 5), ((7, 3, 2), 3), ((7, 3, 3), 2), ((7, 3, 1, 1), 7), ((7, 3, 1, (0, 2)), 7),
-    ((7, 3, 1, 0, 3), 1), ((32, 5, 1, 2), 32), ((224, 7, 2, 3), 112), ((56, 3, 2, 1), 28),
-    ((10, 3, 2, 0, 1, True), 5), ((10, 3, 2, 0, 1, False), 4),
-    ((5, 2, 2, 1, 1, True), 3),  # ceil gives 4, but that window would start in the right padding
-])
+@pytest.mark.parametrize(
+    "args, out",
+    [
+        ((7, 3), 5),
+        ((7, 3, 2), 3),
+        ((7, 3, 3), 2),
+        ((7, 3, 1, 1), 7),
+        ((7, 3, 1, (0, 2)), 7),
+        ((7, 3, 1, 0, 3), 1),
+        ((32, 5, 1, 2), 32),
+        ((224, 7, 2, 3), 112),
+        ((56, 3, 2, 1), 28),
+        ((10, 3, 2, 0, 1, True), 5),
+        ((10, 3, 2, 0, 1, False), 4),
+        ((5, 2, 2, 1, 1, True), 3),  # ceil gives 4, but that window would start in the right padding
+    ],
+)
 def test_conv_output_size_by_hand(args, out):
     assert fc.conv_output_size(*args) == out
 
@@ -36,20 +47,38 @@ def test_conv_output_size_rejects():
 def _p(x, w, **kw):
     args = dict(stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros")
     args.update(kw)
-    return conv_params("conv2d", x, w, None, args["stride"], args["padding"], args["dilation"], args["groups"],
-                       args["padding_mode"], np.dtype(np.float32))
+    return conv_params(
+        "conv2d",
+        x,
+        w,
+        None,
+        args["stride"],
+        args["padding"],
+        args["dilation"],
+        args["groups"],
+        args["padding_mode"],
+        np.dtype(np.float32),
+    )
 
 
-@pytest.mark.parametrize("p, pointwise, depthwise, grouped, strided, dilated", [
-    (_p((1, 8, 5, 5), (4, 8, 1, 1)), True, False, False, False, False),
-    (_p((1, 8, 5, 5), (4, 8, 1, 1), stride=2), False, False, False, True, False),
-    (_p((1, 8, 5, 5), (8, 1, 3, 3), groups=8), False, True, True, False, False),
-    (_p((1, 8, 5, 5), (16, 1, 3, 3), groups=8, dilation=2, padding=2), False, True, True, False, True),
-    (_p((1, 8, 5, 5), (4, 4, 3, 3), groups=2), False, False, True, False, False),
-])
+@pytest.mark.parametrize(
+    "p, pointwise, depthwise, grouped, strided, dilated",
+    [
+        (_p((1, 8, 5, 5), (4, 8, 1, 1)), True, False, False, False, False),
+        (_p((1, 8, 5, 5), (4, 8, 1, 1), stride=2), False, False, False, True, False),
+        (_p((1, 8, 5, 5), (8, 1, 3, 3), groups=8), False, True, True, False, False),
+        (_p((1, 8, 5, 5), (16, 1, 3, 3), groups=8, dilation=2, padding=2), False, True, True, False, True),
+        (_p((1, 8, 5, 5), (4, 4, 3, 3), groups=2), False, False, True, False, False),
+    ],
+)
 def test_conv_params_predicates(p, pointwise, depthwise, grouped, strided, dilated):
-    assert (p.is_pointwise, p.is_depthwise, p.is_grouped, p.is_strided, p.is_dilated) == \
-        (pointwise, depthwise, grouped, strided, dilated)
+    assert (p.is_pointwise, p.is_depthwise, p.is_grouped, p.is_strided, p.is_dilated) == (
+        pointwise,
+        depthwise,
+        grouped,
+        strided,
+        dilated,
+    )
 
 
 def test_conv_params_padded_and_macs():
@@ -63,9 +92,20 @@ dims = st.integers(1, 12)
 
 
 @settings(max_examples=150, deadline=None)
-@given(H=dims, W=dims, R=st.integers(1, 5), S=st.integers(1, 5), sh=st.integers(1, 3), sw=st.integers(1, 3),
-       dh=st.integers(1, 3), dw=st.integers(1, 3), pt=st.integers(0, 3), pb=st.integers(0, 3),
-       pl=st.integers(0, 3), pr=st.integers(0, 3))
+@given(
+    H=dims,
+    W=dims,
+    R=st.integers(1, 5),
+    S=st.integers(1, 5),
+    sh=st.integers(1, 3),
+    sw=st.integers(1, 3),
+    dh=st.integers(1, 3),
+    dw=st.integers(1, 3),
+    pt=st.integers(0, 3),
+    pb=st.integers(0, 3),
+    pl=st.integers(0, 3),
+    pr=st.integers(0, 3),
+)
 def test_conv2d_shape_is_conv_output_size(H, W, R, S, sh, sw, dh, dw, pt, pb, pl, pr):
     fits = H + pt + pb >= dh * (R - 1) + 1 and W + pl + pr >= dw * (S - 1) + 1
     x, w = np.ones((1, 2, H, W)), np.ones((3, 2, R, S))
@@ -79,17 +119,25 @@ def test_conv2d_shape_is_conv_output_size(H, W, R, S, sh, sw, dh, dw, pt, pb, pl
 
 
 @settings(max_examples=100, deadline=None)
-@given(H=dims, W=dims, R=st.integers(1, 5), S=st.integers(1, 5), sh=st.integers(1, 3), sw=st.integers(1, 3),
-       dh=st.integers(1, 2), dw=st.integers(1, 2))
+@given(
+    H=dims,
+    W=dims,
+    R=st.integers(1, 5),
+    S=st.integers(1, 5),
+    sh=st.integers(1, 3),
+    sw=st.integers(1, 3),
+    dh=st.integers(1, 2),
+    dw=st.integers(1, 2),
+)
 def test_same_padding_gives_ceil_of_input_over_stride(H, W, R, S, sh, sw, dh, dw):
-    y = fc.conv2d(np.ones((1, 1, H, W)), np.ones((1, 1, R, S)), stride=(sh, sw), dilation=(dh, dw),
-                  padding="same", **B)
+    y = fc.conv2d(np.ones((1, 1, H, W)), np.ones((1, 1, R, S)), stride=(sh, sw), dilation=(dh, dw), padding="same", **B)
     assert y.shape[2:] == (math.ceil(H / sh), math.ceil(W / sw))
 
 
 @settings(max_examples=150, deadline=None)
-@given(H=dims, W=dims, k=st.integers(1, 5), s=st.integers(1, 4), d=st.integers(1, 2), ceil=st.booleans(),
-       data=st.data())
+@given(
+    H=dims, W=dims, k=st.integers(1, 5), s=st.integers(1, 4), d=st.integers(1, 2), ceil=st.booleans(), data=st.data()
+)
 def test_pool_shape_is_conv_output_size(H, W, k, s, d, ceil, data):
     p = data.draw(st.integers(0, k // 2))
     if min(H, W) + 2 * p < d * (k - 1) + 1:

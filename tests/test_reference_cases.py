@@ -45,8 +45,12 @@ def test_channels_and_groups_by_hand():
 def test_padding_modes_on_1_2_3():
     x = np.array([1.0, 2.0, 3.0]).reshape(1, 1, 3)
     one = np.ones((1, 1, 1))
-    expected = {"zeros": [0, 0, 1, 2, 3, 0, 0], "reflect": [3, 2, 1, 2, 3, 2, 1],
-                "replicate": [1, 1, 1, 2, 3, 3, 3], "circular": [2, 3, 1, 2, 3, 1, 2]}
+    expected = {
+        "zeros": [0, 0, 1, 2, 3, 0, 0],
+        "reflect": [3, 2, 1, 2, 3, 2, 1],
+        "replicate": [1, 1, 1, 2, 3, 3, 3],
+        "circular": [2, 3, 1, 2, 3, 1, 2],
+    }
     for mode, want in expected.items():
         np.testing.assert_array_equal(fc.conv1d(x, one, padding=2, padding_mode=mode, **B)[0, 0], want, mode)
     np.testing.assert_array_equal(source_index(3, 2, 2, "reflect"), [2, 1, 0, 1, 2, 1, 0])
@@ -90,7 +94,8 @@ def test_avg_pool_divisors_by_hand():
     x = np.ones((1, 1, 2, 2))
     np.testing.assert_allclose(fc.avg_pool2d(x, 3, stride=1, padding=1, **B)[0, 0], np.full((2, 2), 4 / 9))
     np.testing.assert_array_equal(
-        fc.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False, **B)[0, 0], np.ones((2, 2)))
+        fc.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False, **B)[0, 0], np.ones((2, 2))
+    )
     # ceil_mode: in 5, k 2, s 2 -> 3 windows; the last covers [4, 6) and is clipped to size 1 even with
     # count_include_pad, since it lies beyond the (zero) padding
     y = fc.avg_pool2d(np.arange(5.0).reshape(1, 1, 1, 5), (1, 2), ceil_mode=True, **B)

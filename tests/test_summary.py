@@ -69,9 +69,22 @@ def test_naive_inception_on_28x28x256_costs_854M_multiply_adds():
 def test_vgg16_forward_activations_are_15_2M_values():
     s = fc.summary(build("vgg16"), (1, 3, 224, 224))
     # input + each conv, pool and FC output once (the cs231n table's per-layer numbers)
-    per_layer = (224 * 224 * 3 + 2 * 224 * 224 * 64 + 112 * 112 * 64 + 2 * 112 * 112 * 128 + 56 * 56 * 128
-                 + 3 * 56 * 56 * 256 + 28 * 28 * 256 + 3 * 28 * 28 * 512 + 14 * 14 * 512 + 3 * 14 * 14 * 512
-                 + 7 * 7 * 512 + 4096 + 4096 + 1000)
+    per_layer = (
+        224 * 224 * 3
+        + 2 * 224 * 224 * 64
+        + 112 * 112 * 64
+        + 2 * 112 * 112 * 128
+        + 56 * 56 * 128
+        + 3 * 56 * 56 * 256
+        + 28 * 28 * 256
+        + 3 * 28 * 28 * 512
+        + 14 * 14 * 512
+        + 3 * 14 * 14 * 512
+        + 7 * 7 * 512
+        + 4096
+        + 4096
+        + 1000
+    )
     assert per_layer == 15_237_608 and s.activation_bytes == 4 * per_layer  # 60.95 MB at float32
     assert all(r.activation_bytes == 0 for r in s.rows if r.kind in ("ReLU", "Dropout", "flatten"))
     assert s.total_macs == 15_470_264_320 and s.total_params == 138_357_544
@@ -87,6 +100,7 @@ def test_receptive_fields_of_known_networks():
     """VGG-16 pool5 212 and AlexNet conv5 (pooled) 195, as Araujo et al. (Distill 2019) list. ResNet-50: 427;
     their 483 is the original ResNet, whose stride sits on the bottleneck's first 1x1 conv: torchvision's
     (v1.5) strides the 3x3, which loses 2 * jump in each of stages 2-4: 8 + 16 + 32 = 56."""
+
     def field(name, row):
         return {r.name: r.rf_size for r in quiet_summary(build(name), (1, 3, 224, 224)).rows}[row]
 
@@ -115,8 +129,7 @@ def test_stride_that_does_not_tile_its_input_is_flagged():
 def test_zfnet_and_alexnet_paper_map_sizes_are_the_papers():
     pools = [r.output_shape for r in quiet_summary(build("zfnet"), (1, 3, 224, 224)).rows if r.kind == "MaxPool2d"]
     assert pools == [(1, 96, 55, 55), (1, 256, 13, 13), (1, 256, 6, 6)]
-    pools = [r.output_shape for r in fc.summary(build("alexnet_paper"), (1, 3, 227, 227)).rows
-             if r.kind == "MaxPool2d"]
+    pools = [r.output_shape for r in fc.summary(build("alexnet_paper"), (1, 3, 227, 227)).rows if r.kind == "MaxPool2d"]
     assert pools == [(1, 96, 27, 27), (1, 256, 13, 13), (1, 256, 6, 6)]
 
 
@@ -132,12 +145,20 @@ class _Shapes(Observer):
         return out, saved
 
 
-@pytest.mark.parametrize("name, shape, kw", [
-    ("lenet5", (2, 1, 32, 32), {}), ("simple_cnn", (1, 1, 28, 28), {}), ("resnet18", (1, 3, 45, 45), {}),
-    ("googlenet", (1, 3, 64, 64), {"transform_input": True}), ("squeezenet1_0", (1, 3, 64, 64), {}),
-    ("densenet121", (1, 3, 40, 40), {}), ("alexnet", (1, 3, 70, 70), {}), ("nin", (1, 3, 67, 67), {}),
-    ("vgg11_bn", (1, 3, 32, 32), {}),
-])
+@pytest.mark.parametrize(
+    "name, shape, kw",
+    [
+        ("lenet5", (2, 1, 32, 32), {}),
+        ("simple_cnn", (1, 1, 28, 28), {}),
+        ("resnet18", (1, 3, 45, 45), {}),
+        ("googlenet", (1, 3, 64, 64), {"transform_input": True}),
+        ("squeezenet1_0", (1, 3, 64, 64), {}),
+        ("densenet121", (1, 3, 40, 40), {}),
+        ("alexnet", (1, 3, 70, 70), {}),
+        ("nin", (1, 3, 67, 67), {}),
+        ("vgg11_bn", (1, 3, 32, 32), {}),
+    ],
+)
 def test_shapes_equal_a_real_forward(name, shape, kw, rng):
     model = build(name, **kw).eval()
     real = _Shapes()
@@ -156,8 +177,16 @@ def test_totals_modes_and_conv_layers():
     convs = fc.summary(build("resnet50"), (2, 3, 224, 224)).conv_layers()
     assert len(convs) == 53
     name, p = convs[0]
-    assert name == "conv1" and (p.N, p.C, p.H, p.W, p.K, p.R, p.stride, p.padding) == \
-        (2, 3, 224, 224, 64, 7, (2, 2), ((3, 3), (3, 3)))
+    assert name == "conv1" and (p.N, p.C, p.H, p.W, p.K, p.R, p.stride, p.padding) == (
+        2,
+        3,
+        224,
+        224,
+        64,
+        7,
+        (2, 2),
+        ((3, 3), (3, 3)),
+    )
     assert sum(p.macs for _, p in convs) == 2 * (4_089_184_256 - 2_048_000)  # all but the fc
 
 

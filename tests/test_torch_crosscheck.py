@@ -52,9 +52,13 @@ def _random_conv_case(rng):
         stride, dilation = tuple(int(v) for v in rng.integers(1, 4, 2)), tuple(int(v) for v in rng.integers(1, 4, 2))
         H, W = (int(v) for v in rng.integers(1, 20, 2))
         form = rng.choice(["int", "pair", "pairs", "valid", "same"])
-        padding = {"int": int(rng.integers(0, 4)), "pair": tuple(int(v) for v in rng.integers(0, 4, 2)),
-                   "pairs": tuple(tuple(int(v) for v in rng.integers(0, 4, 2)) for _ in range(2)),
-                   "valid": "valid", "same": "same"}[form]
+        padding = {
+            "int": int(rng.integers(0, 4)),
+            "pair": tuple(int(v) for v in rng.integers(0, 4, 2)),
+            "pairs": tuple(tuple(int(v) for v in rng.integers(0, 4, 2)) for _ in range(2)),
+            "valid": "valid",
+            "same": "same",
+        }[form]
         mode = str(rng.choice(list(TORCH_MODE)))
         pads = _pads_for_oracle(padding, (H, W), (R, S), stride, dilation)
         if mode == "reflect" and any(max(p) >= n for p, n in zip(pads, (H, W))):
@@ -89,8 +93,14 @@ def test_conv2d_and_gradients_match_torch(case, rng):
         np.testing.assert_allclose(g, tg.numpy(), rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize("kw", [dict(stride=2, padding=1, dilation=2, groups=2), dict(padding="same", dilation=3),
-                                dict(padding=2, padding_mode="circular")])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(stride=2, padding=1, dilation=2, groups=2),
+        dict(padding="same", dilation=3),
+        dict(padding=2, padding_mode="circular"),
+    ],
+)
 def test_conv1d_matches_torch(kw, rng):
     x, w = rng.standard_normal((3, 4, 13)), rng.standard_normal((6, 4 // kw.get("groups", 1), 3))
     tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
@@ -133,8 +143,9 @@ def test_max_pool2d_matches_torch(case, rng):
     np.testing.assert_array_equal(idx[covered], tidx.numpy()[covered])
     gy = rng.standard_normal(y.shape)
     ty.backward(torch.tensor(gy * covered))
-    np.testing.assert_allclose(fc.max_pool2d_backward(gy * covered, x, k, s, p, d, ceil, **B), tx.grad.numpy(),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        fc.max_pool2d_backward(gy * covered, x, k, s, p, d, ceil, **B), tx.grad.numpy(), rtol=1e-12, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("case", AVG_GRID, ids=[f"{i}" for i in range(len(AVG_GRID))])
@@ -147,12 +158,14 @@ def test_avg_pool2d_matches_torch(case, rng):
     np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
     gy = rng.standard_normal(y.shape)
     ty.backward(torch.tensor(gy))
-    np.testing.assert_allclose(fc.avg_pool2d_backward(gy, x, k, s, p, ceil, incl, **B), tx.grad.numpy(),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        fc.avg_pool2d_backward(gy, x, k, s, p, ceil, incl, **B), tx.grad.numpy(), rtol=1e-12, atol=1e-12
+    )
 
 
-@pytest.mark.parametrize("in_hw, out_hw", [((7, 9), (3, 4)), ((5, 4), (7, 6)), ((13, 1), (5, 1)), ((9, 7), (1, 1)),
-                                           ((6, 11), (6, 11))])
+@pytest.mark.parametrize(
+    "in_hw, out_hw", [((7, 9), (3, 4)), ((5, 4), (7, 6)), ((13, 1), (5, 1)), ((9, 7), (1, 1)), ((6, 11), (6, 11))]
+)
 def test_adaptive_avg_pool2d_matches_torch(in_hw, out_hw, rng):
     x = rng.standard_normal((2, 3) + in_hw)
     tx = torch.tensor(x, requires_grad=True)
@@ -178,8 +191,9 @@ def test_batch_norm_matches_torch(shape, training, rng):
     np.testing.assert_allclose(rv, trv.numpy(), rtol=1e-12)
     gy = rng.standard_normal(shape)
     ty.backward(torch.tensor(gy))
-    grads = fc.batch_norm_backward(gy, x, w, rm if training else trm.numpy(), rv if training else trv.numpy(),
-                                   training, eps=1e-4, **B)
+    grads = fc.batch_norm_backward(
+        gy, x, w, rm if training else trm.numpy(), rv if training else trv.numpy(), training, eps=1e-4, **B
+    )
     for g, tg in zip(grads, (tx.grad, tw.grad, tb.grad)):
         np.testing.assert_allclose(g, tg.numpy(), rtol=1e-9, atol=1e-10)
 

@@ -33,15 +33,16 @@ import fastconv as fc
 import fastconv.nn as nn
 from fastconv import models
 
-pytestmark = [pytest.mark.torchvision,
-              pytest.mark.skipif(torchvision is None, reason="torchvision is not installed (optional check)")]
+pytestmark = [
+    pytest.mark.torchvision,
+    pytest.mark.skipif(torchvision is None, reason="torchvision is not installed (optional check)"),
+]
 
 # name -> (input shape, keyword arguments for both constructors)
 CASES = {
     "alexnet": ((2, 3, 64, 64), {"dropout": 0.0}),
     "vgg11_bn": ((2, 3, 32, 32), {"dropout": 0.0}),
-    "googlenet": ((2, 3, 64, 64), {"aux_logits": True, "transform_input": True, "dropout": 0.0,
-                                   "dropout_aux": 0.0}),
+    "googlenet": ((2, 3, 64, 64), {"aux_logits": True, "transform_input": True, "dropout": 0.0, "dropout_aux": 0.0}),
     "resnet18": ((2, 3, 64, 64), {}),
     "resnet50": ((2, 3, 64, 64), {}),
     "resnext50_32x4d": ((2, 3, 64, 64), {}),
@@ -87,6 +88,7 @@ def export(state, path):
         torch.save(state, path)
     elif path.suffix == ".safetensors":
         from safetensors.torch import save_file
+
         save_file({k: v.contiguous() for k, v in state.items()}, str(path))
     else:
         np.savez(path, **{k: v.numpy() for k, v in state.items()})
@@ -131,8 +133,10 @@ def float64_gradient_errors(name, shape, kw):
     model = fastconv_model(name, kw, state=t_model.state_dict()).to(np.float64).train()
     x = torch.randn(shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64, requires_grad=True)
     t_out = outputs(t_model(x))
-    r = [torch.randn(o.shape, generator=torch.Generator().manual_seed(3 + i), dtype=torch.float64)
-         for i, o in enumerate(t_out)]
+    r = [
+        torch.randn(o.shape, generator=torch.Generator().manual_seed(3 + i), dtype=torch.float64)
+        for i, o in enumerate(t_out)
+    ]
     sum((o * ri).sum() for o, ri in zip(t_out, r)).backward()
     model(x.detach().numpy())
     gx = model.backward(tuple(ri.numpy() for ri in r) if len(r) > 1 else r[0].numpy())
@@ -147,21 +151,28 @@ def test_fastconv_reproduces_torchvision(name, tmp_path):
     shape, kw = CASES[name]
     path = tmp_path / f"{name}{FORMATS[list(CASES).index(name) % len(FORMATS)]}"
     errors = {**float32_errors(name, shape, kw, path), **float64_gradient_errors(name, shape, kw)}
-    print(f"\n{name} vs torchvision {torchvision.__version__} (weights via {path.suffix}, {_backend()} backend), "
-          "max relative error: "
-          + ", ".join(f"{k} {v:.2e}" for k, v in errors.items()))
+    print(
+        f"\n{name} vs torchvision {torchvision.__version__} (weights via {path.suffix}, {_backend()} backend), "
+        "max relative error: " + ", ".join(f"{k} {v:.2e}" for k, v in errors.items())
+    )
     assert all(v <= TOL[k] for k, v in errors.items()), errors
 
 
-@pytest.mark.parametrize("name", sorted(set(json.loads(gzip.open(
-    Path(__file__).parent / "data" / "torchvision_models.json.gz", "rt").read())["models"]) - set(CASES)))
+@pytest.mark.parametrize(
+    "name",
+    sorted(
+        set(json.loads(gzip.open(Path(__file__).parent / "data" / "torchvision_models.json.gz", "rt").read())["models"])
+        - set(CASES)
+    ),
+)
 def test_eval_output_of_every_other_torchvision_model(name):
     """The architectures not covered above, in eval mode (float32, one image, 32x32 for VGG, else 64x64)."""
     kw = {"dropout": 0.0} if name.startswith("vgg") else {}
     t_model = torchvision_model(name, kw).eval()
     model = fastconv_model(name, kw, state=t_model.state_dict()).eval()
-    x = torch.randn((1, 3, 32, 32) if name.startswith("vgg") else (1, 3, 64, 64),
-                    generator=torch.Generator().manual_seed(2))
+    x = torch.randn(
+        (1, 3, 32, 32) if name.startswith("vgg") else (1, 3, 64, 64), generator=torch.Generator().manual_seed(2)
+    )
     with torch.no_grad():
         err = rel_err(model(x.numpy()), t_model(x))
     print(f"\n{name} eval vs torchvision ({_backend()} backend): max relative error {err:.2e}")
@@ -172,6 +183,7 @@ def test_reference_file_is_torchvisions():
     """tests/data/torchvision_models.json.gz (which the default suite compares the models with) equals what
     this torchvision reports (scripts/export_torchvision_reference.py regenerates it)."""
     import sys
+
     sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
     from export_torchvision_reference import NAMES, describe
 

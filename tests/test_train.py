@@ -68,8 +68,10 @@ def _losses(backend, steps=4):
     model = models.lenet5().to(backend)
     (x, y), _ = prepare_digits(0.2, seed=0, dtype=np.float32, kind="numpy")
     opt = SGD(model.parameters(), lr=0.02, momentum=0.9)
-    return [train_step(model, nn.CrossEntropyLoss(), opt, x[i * 32:(i + 1) * 32], y[i * 32:(i + 1) * 32])
-            for i in range(steps)]
+    return [
+        train_step(model, nn.CrossEntropyLoss(), opt, x[i * 32 : (i + 1) * 32], y[i * 32 : (i + 1) * 32])
+        for i in range(steps)
+    ]
 
 
 def _numba_status():
@@ -91,7 +93,12 @@ def test_cli_train_prints_progress_loss_and_accuracy(capsys):
 
 
 def test_example_script_runs():
-    out = subprocess.run([sys.executable, str(ROOT / "examples" / "train_lenet5_digits.py"), "1", "numpy"],
-                         check=True, capture_output=True, text=True, cwd=ROOT,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "train_lenet5_digits.py"), "1", "numpy"],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    ).stdout
     assert out.startswith("epoch 1: loss ") and "held-out accuracy" in out

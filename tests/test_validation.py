@@ -11,6 +11,7 @@ W = np.ones((6, 4, 3, 3), np.float32)
 
 def raises(exc, *fragments):
     """pytest.raises that also checks each fragment appears in the message."""
+
     class _Check:
         def __enter__(self):
             self.ctx = pytest.raises(exc)
@@ -22,6 +23,7 @@ def raises(exc, *fragments):
             for f in fragments:
                 assert f in str(self.info.value), f"{f!r} not in message: {self.info.value}"
             return out
+
     return _Check()
 
 
@@ -33,11 +35,19 @@ CONV_BAD = [
     ("mixed_dtype", dict(weight=W.astype(np.float64)), TypeError, ["'weight'", "float64", "float32", "(6, 4, 3, 3)"]),
     ("x_3d", dict(x=X[0]), ValueError, ["'x'", "4-D", "(4, 7, 7)"]),
     ("weight_5d", dict(weight=W[None]), ValueError, ["'weight'", "(1, 6, 4, 3, 3)"]),
-    ("channel_mismatch", dict(weight=np.ones((6, 3, 3, 3), np.float32)), ValueError,
-     ["'weight' shape (6, 3, 3, 3)", "'x' shape (2, 4, 7, 7)"]),
+    (
+        "channel_mismatch",
+        dict(weight=np.ones((6, 3, 3, 3), np.float32)),
+        ValueError,
+        ["'weight' shape (6, 3, 3, 3)", "'x' shape (2, 4, 7, 7)"],
+    ),
     ("groups_not_dividing_C", dict(groups=3), ValueError, ["groups=3", "4 input channels"]),
-    ("groups_not_dividing_K", dict(weight=np.ones((5, 2, 3, 3), np.float32), groups=2), ValueError,
-     ["groups=2", "5 output channels"]),
+    (
+        "groups_not_dividing_K",
+        dict(weight=np.ones((5, 2, 3, 3), np.float32), groups=2),
+        ValueError,
+        ["groups=2", "5 output channels"],
+    ),
     ("groups_zero", dict(groups=0), ValueError, ["'groups'"]),
     ("groups_float", dict(groups=1.0), TypeError, ["'groups'"]),
     ("negative_padding", dict(padding=-1), ValueError, ["'padding'", "-1"]),
@@ -47,8 +57,12 @@ CONV_BAD = [
     ("zero_dilation", dict(dilation=0), ValueError, ["'dilation'"]),
     ("float_stride", dict(stride=1.5), TypeError, ["'stride'"]),
     ("stride_triple", dict(stride=(1, 1, 1)), TypeError, ["'stride'"]),
-    ("kernel_too_large", dict(weight=np.ones((6, 4, 9, 3), np.float32)), ValueError,
-     ["larger than the padded input", "(2, 4, 7, 7)"]),
+    (
+        "kernel_too_large",
+        dict(weight=np.ones((6, 4, 9, 3), np.float32)),
+        ValueError,
+        ["larger than the padded input", "(2, 4, 7, 7)"],
+    ),
     ("dilated_kernel_too_large", dict(dilation=4), ValueError, ["span 9"]),
     ("unknown_padding_string", dict(padding="full"), ValueError, ["'padding'", "'full'"]),
     ("bad_padding_type", dict(padding=(1, 2, 3)), TypeError, ["'padding'"]),
@@ -168,8 +182,12 @@ LINEAR_BAD = [
     ("weight_1d", dict(weight=WL[0]), ValueError, ["'weight'", "2-D", "(out_features, in_features)", "(5,)"]),
     ("weight_3d", dict(weight=WL[None]), ValueError, ["'weight'", "(1, 3, 5)"]),
     ("x_0d", dict(x=np.ones((), np.float32)), ValueError, ["'x'", "at least one dimension", "()"]),
-    ("feature_mismatch", dict(x=np.ones((4, 6), np.float32)), ValueError,
-     ["'x' shape (4, 6)", "6 features", "'weight' shape (3, 5)", "in_features=5"]),
+    (
+        "feature_mismatch",
+        dict(x=np.ones((4, 6), np.float32)),
+        ValueError,
+        ["'x' shape (4, 6)", "6 features", "'weight' shape (3, 5)", "in_features=5"],
+    ),
     ("bias_wrong_length", dict(bias=np.ones(4, np.float32)), ValueError, ["'bias'", "(3,)", "(4,)"]),
     ("bias_2d", dict(bias=np.ones((3, 1), np.float32)), ValueError, ["'bias'", "(3, 1)"]),
     ("bias_dtype", dict(bias=np.ones(3)), TypeError, ["'bias'", "float64"]),

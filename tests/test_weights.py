@@ -35,8 +35,10 @@ def save(state, path):
 
 FORMATS = [
     ".npz",
-    pytest.param(".safetensors", marks=pytest.mark.skipif(save_safetensors is None,
-                                                          reason="safetensors is not installed (optional)")),
+    pytest.param(
+        ".safetensors",
+        marks=pytest.mark.skipif(save_safetensors is None, reason="safetensors is not installed (optional)"),
+    ),
     pytest.param(".pth", marks=[requires_torch, pytest.mark.torch]),
 ]
 

@@ -62,13 +62,35 @@ class ConvProblem:
     @classmethod
     def from_params(cls, name: str, p: ConvParams) -> ConvProblem:
         """The problem of a validated conv (zero padding), padding in its shortest form."""
-        return cls(name, p.N, p.C, p.H, p.W, p.K, p.R, p.S, stride=pair_arg(*p.stride),
-                   padding=padding_arg(p.padding), dilation=pair_arg(*p.dilation), groups=p.groups)
+        return cls(
+            name,
+            p.N,
+            p.C,
+            p.H,
+            p.W,
+            p.K,
+            p.R,
+            p.S,
+            stride=pair_arg(*p.stride),
+            padding=padding_arg(p.padding),
+            dilation=pair_arg(*p.dilation),
+            groups=p.groups,
+        )
 
     def params(self, dtype: Any = np.float32) -> ConvParams:
         """The validated ConvParams (raises ValueError naming the problem when the shape is impossible)."""
-        return conv_params(f"conv problem {self.name!r}", self.x_shape, self.w_shape, None, self.stride,
-                           self.padding, self.dilation, self.groups, "zeros", np.dtype(dtype))
+        return conv_params(
+            f"conv problem {self.name!r}",
+            self.x_shape,
+            self.w_shape,
+            None,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.groups,
+            "zeros",
+            np.dtype(dtype),
+        )
 
 
 @dataclass(frozen=True)
@@ -92,12 +114,26 @@ class PoolProblem:
 
     @property
     def kwargs(self) -> dict:
-        return dict(kernel_size=self.kernel, stride=self.stride, padding=self.padding, dilation=self.dilation,
-                    ceil_mode=self.ceil_mode)
+        return dict(
+            kernel_size=self.kernel,
+            stride=self.stride,
+            padding=self.padding,
+            dilation=self.dilation,
+            ceil_mode=self.ceil_mode,
+        )
 
     def params(self, dtype: Any = np.float32) -> PoolParams:
-        return pool_params(f"pool problem {self.name!r}", self.x_shape, self.kernel, self.stride, self.padding,
-                           self.dilation, self.ceil_mode, True, np.dtype(dtype))
+        return pool_params(
+            f"pool problem {self.name!r}",
+            self.x_shape,
+            self.kernel,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.ceil_mode,
+            True,
+            np.dtype(dtype),
+        )
 
 
 @dataclass(frozen=True)
@@ -116,8 +152,9 @@ class NormProblem:
         return (self.N, self.C, self.H, self.W)
 
     def params(self, dtype: Any = np.float32) -> BatchNormParams:
-        return batch_norm_params(f"batch-norm problem {self.name!r}", self.x_shape, {}, True, 0.1, self.eps,
-                                 np.dtype(dtype))
+        return batch_norm_params(
+            f"batch-norm problem {self.name!r}", self.x_shape, {}, True, 0.1, self.eps, np.dtype(dtype)
+        )
 
 
 Problem = ConvProblem | PoolProblem | NormProblem
@@ -146,8 +183,10 @@ class Case:
 
     def __post_init__(self) -> None:
         if self.op not in ops_for(self.problem):
-            raise ValueError(f"Case: op {self.op!r} does not apply to {type(self.problem).__name__} "
-                             f"{self.problem.name!r}; it takes {', '.join(ops_for(self.problem))}")
+            raise ValueError(
+                f"Case: op {self.op!r} does not apply to {type(self.problem).__name__} "
+                f"{self.problem.name!r}; it takes {', '.join(ops_for(self.problem))}"
+            )
 
 
 CPU_CONV = (

@@ -28,24 +28,47 @@ def probe_env(base: dict[str, str], threads: int, keep_coretype: bool) -> dict[s
     return env
 
 
-def _probe(env: dict[str, str], threads: int, dtype: str, gemm_n: int, copy_mib: int,
-           min_time: float) -> dict[str, Any]:
-    cmd = [sys.executable, str(PROBE), "--threads", str(threads), "--dtype", dtype, "--gemm-n", str(gemm_n),
-           "--copy-mib", str(copy_mib), "--min-time", str(min_time)]
+def _probe(
+    env: dict[str, str], threads: int, dtype: str, gemm_n: int, copy_mib: int, min_time: float
+) -> dict[str, Any]:
+    cmd = [
+        sys.executable,
+        str(PROBE),
+        "--threads",
+        str(threads),
+        "--dtype",
+        dtype,
+        "--gemm-n",
+        str(gemm_n),
+        "--copy-mib",
+        str(copy_mib),
+        "--min-time",
+        str(min_time),
+    ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     if done.returncode:
         raise RuntimeError(f"ceiling probe failed ({' '.join(cmd)}):\n{done.stderr[-2000:]}")
     return json.loads(done.stdout)
 
 
-def _entry(name: str, device: str, threads: int | None, env: str, rates: tuple[float, float], unit: str,
-           how: str) -> dict[str, Any]:
-    return {"name": name, "device": device, "threads": threads, "env": env, "value": rates[0],
-            "median": rates[1], "unit": unit, "how": how}
+def _entry(
+    name: str, device: str, threads: int | None, env: str, rates: tuple[float, float], unit: str, how: str
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "device": device,
+        "threads": threads,
+        "env": env,
+        "value": rates[0],
+        "median": rates[1],
+        "unit": unit,
+        "how": how,
+    }
 
 
-def cpu_ceilings(threads_list: list[int], dtype: str = "float32", gemm_n: int = 2048, copy_mib: int = 256,
-                 min_time: float = 0.5) -> list[dict[str, Any]]:
+def cpu_ceilings(
+    threads_list: list[int], dtype: str = "float32", gemm_n: int = 2048, copy_mib: int = 256, min_time: float = 0.5
+) -> list[dict[str, Any]]:
     """GEMM peak and copy bandwidth for each thread count (value: the best of the repeats; median beside it)."""
     gemm_name = {"float32": "sgemm", "float64": "dgemm"}[dtype]
     coretype = os.environ.get("OPENBLAS_CORETYPE")
@@ -94,7 +117,23 @@ def gpu_ceilings(dtype: str = "float32", gemm_n: int = 8192, copy_mib: int = 102
 
     copy, gemm = copy_rates(), gemm_rates()  # each frees its buffers before the next allocates
     tf32 = os.environ.get("CUPY_TF32", "0")
-    return [_entry("gpu_copy", "gpu", None, "device", copy, "GB/s",
-                   f"cupy.copyto of {copy_mib} MiB device to device, read + write bytes"),
-            _entry({"float32": "gpu_sgemm", "float64": "gpu_dgemm"}[dtype], "gpu", None, "device", gemm, "GFLOP/s",
-                   f"cupy.matmul {dtype} {gemm_n}^3 (CUPY_TF32={tf32})")]
+    return [
+        _entry(
+            "gpu_copy",
+            "gpu",
+            None,
+            "device",
+            copy,
+            "GB/s",
+            f"cupy.copyto of {copy_mib} MiB device to device, read + write bytes",
+        ),
+        _entry(
+            {"float32": "gpu_sgemm", "float64": "gpu_dgemm"}[dtype],
+            "gpu",
+            None,
+            "device",
+            gemm,
+            "GFLOP/s",
+            f"cupy.matmul {dtype} {gemm_n}^3 (CUPY_TF32={tf32})",
+        ),
+    ]

@@ -1,10 +1,10 @@
 """`fastconv bench`: run suites and cases (check, then time), and `report`, `compare`, `cases`, `schema`.
 
-    fastconv bench                                  # the quick suite on every available backend + baselines
-    fastconv bench --suite resnet50 --ops fwd --threads 1,2 --batch 1
-    fastconv bench --case 'mb8ic64ih56oc64oh56kh3ph1n"my_conv"' --algos all
-    fastconv bench report bench_results/ --out bench_results/
-    fastconv bench compare old.json new.json
+fastconv bench                                  # the quick suite on every available backend + baselines
+fastconv bench --suite resnet50 --ops fwd --threads 1,2 --batch 1
+fastconv bench --case 'mb8ic64ih56oc64oh56kh3ph1n"my_conv"' --algos all
+fastconv bench report bench_results/ --out bench_results/
+fastconv bench compare old.json new.json
 """
 
 from __future__ import annotations
@@ -75,16 +75,18 @@ def _algos_for(backend: str, cases: list[Case], wanted: list[str]) -> list[str]:
         elif name in ("auto", "autotune") or name in registered:
             out.append(name)
         else:
-            raise ValueError(f"backend {backend!r} has no algorithm {name!r} for these ops; it has "
-                             f"{', '.join(registered) or 'none'}")
+            raise ValueError(
+                f"backend {backend!r} has no algorithm {name!r} for these ops; it has {', '.join(registered) or 'none'}"
+            )
     return list(dict.fromkeys(out))
 
 
 def _impls(args: argparse.Namespace, cases: list[Case]) -> tuple[list, list[str]]:
     """The implementations to time, and a note for each requested one that cannot run here."""
     status = dispatch.backends()
-    names = _default_backends() if args.backends == "default" else [] if args.backends == "none" else _csv(
-        args.backends)
+    names = (
+        _default_backends() if args.backends == "default" else [] if args.backends == "none" else _csv(args.backends)
+    )
     notes, impls = [], []
     for name in names:
         if name not in status:
@@ -93,8 +95,9 @@ def _impls(args: argparse.Namespace, cases: list[Case]) -> tuple[list, list[str]
             notes.append(f"backend {name} skipped: {status[name].reason}")
             continue
         impls += [FastconvImpl(name, algo) for algo in _algos_for(name, cases, _csv(args.algos))]
-    wanted = list(BASELINES) if args.baselines == "default" else [] if args.baselines == "none" else _csv(
-        args.baselines)
+    wanted = (
+        list(BASELINES) if args.baselines == "default" else [] if args.baselines == "none" else _csv(args.baselines)
+    )
     for name in wanted:
         if name not in BASELINES:
             raise ValueError(f"unknown baseline {name!r}; baselines: {', '.join(BASELINES)}")
@@ -111,6 +114,7 @@ def _impls(args: argparse.Namespace, cases: list[Case]) -> tuple[list, list[str]
 
 def _clean_errors(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """Bad cases, suites, backends or files end the command with their message, not a traceback."""
+
     @functools.wraps(handler)
     def run_handler(args: argparse.Namespace) -> int:
         try:
@@ -118,6 +122,7 @@ def _clean_errors(handler: Callable[[argparse.Namespace], int]) -> Callable[[arg
         except (ValueError, LookupError) as exc:
             print(f"fastconv bench: error: {exc}", file=sys.stderr)
             return 2
+
     return run_handler
 
 
@@ -129,20 +134,30 @@ def _run(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     threads = args.threads or [machine.usable_cores()]
     fingerprint = machine.fingerprint(args.label)
-    print(f"fastconv bench on {fingerprint['label']}: {len(cases)} cases x {len(impls)} implementations x "
-          f"threads {threads}, {args.dtype}", file=sys.stderr)
+    print(
+        f"fastconv bench on {fingerprint['label']}: {len(cases)} cases x {len(impls)} implementations x "
+        f"threads {threads}, {args.dtype}",
+        file=sys.stderr,
+    )
     if not args.no_ceilings:
         print("measuring the ceilings (GEMM peak, copy bandwidth) ...", file=sys.stderr)
-    ceiling = [] if args.no_ceilings else ceilings.cpu_ceilings(threads, args.dtype) + ceilings.gpu_ceilings(
-        args.dtype)
+    ceiling = [] if args.no_ceilings else ceilings.cpu_ceilings(threads, args.dtype) + ceilings.gpu_ceilings(args.dtype)
     policy = Policy(args.warmup, args.repeats, args.min_time, args.max_time)
     cfg = RunConfig(cases, impls, args.dtype, threads, policy, args.rotate_mib << 20, args.seed)
     work = sum(applies(i, c) for c in cases for i in impls) * len(threads)
     records = run(cfg, Progress(work, enabled=None if not args.quiet else False))
-    settings = {"suites": args.suite or ([] if args.case else ["quick"]), "ops": sorted({c.op for c in cases}),
-                "dtype": args.dtype, "threads": threads, "batch": args.batch, "warmup": args.warmup,
-                "min_repeats": args.repeats, "min_time_s": args.min_time, "max_time_s": args.max_time,
-                "rotate_bytes": args.rotate_mib << 20}
+    settings = {
+        "suites": args.suite or ([] if args.case else ["quick"]),
+        "ops": sorted({c.op for c in cases}),
+        "dtype": args.dtype,
+        "threads": threads,
+        "batch": args.batch,
+        "warmup": args.warmup,
+        "min_repeats": args.repeats,
+        "min_time_s": args.min_time,
+        "max_time_s": args.max_time,
+        "rotate_bytes": args.rotate_mib << 20,
+    }
     command = "fastconv " + shlex.join(sys.argv[1:])
     doc = results.document(fingerprint, machine.software(), settings, ceiling, records, command, args.note)
     if ceiling:
@@ -161,8 +176,9 @@ def _run(args: argparse.Namespace) -> int:
 
 @_clean_errors
 def _list_cases(args: argparse.Namespace) -> int:
-    rows = [[c.problem.name or "-", c.op, f"`{to_descriptor(c.problem)}`", f"{flops(c) / 1e9:.3f}"]
-            for c in _cases(args)]
+    rows = [
+        [c.problem.name or "-", c.op, f"`{to_descriptor(c.problem)}`", f"{flops(c) / 1e9:.3f}"] for c in _cases(args)
+    ]
     print(tables.markdown(["case", "op", "benchdnn descriptor", "GFLOP"], rows))
     return 0
 
@@ -185,28 +201,57 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _case_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--suite", action="append", metavar="NAME",
-                   help="'quick' (default) or a model of fastconv.models (its distinct conv layers); repeatable")
-    p.add_argument("--case", action="append", metavar="DESC", help="a oneDNN benchdnn problem descriptor, e.g. "
-                   "'mb8ic64ih56oc64oh56kh3ph1n\"my_conv\"'; repeatable")
-    p.add_argument("--ops", metavar="LIST", help="comma-separated: fwd, bwd-data, bwd-weight, pool (pool-fwd, "
-                   "pool-bwd), bn (bn-fwd, bn-bwd); default all")
+    p.add_argument(
+        "--suite",
+        action="append",
+        metavar="NAME",
+        help="'quick' (default) or a model of fastconv.models (its distinct conv layers); repeatable",
+    )
+    p.add_argument(
+        "--case",
+        action="append",
+        metavar="DESC",
+        help="a oneDNN benchdnn problem descriptor, e.g. 'mb8ic64ih56oc64oh56kh3ph1n\"my_conv\"'; repeatable",
+    )
+    p.add_argument(
+        "--ops",
+        metavar="LIST",
+        help="comma-separated: fwd, bwd-data, bwd-weight, pool (pool-fwd, pool-bwd), bn (bn-fwd, bn-bwd); default all",
+    )
     p.add_argument("--batch", type=int, metavar="N", help="set every case's batch size (benchdnn's --mb)")
     p.add_argument("--input", type=int, nargs=3, metavar=("C", "H", "W"), help="model input for arch suites")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    bench = sub.add_parser("bench", help="benchmark kernels against baselines; reports across machines",
-                           description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-                           epilog="\n".join(__doc__.split("\n\n")[1:]))
+    bench = sub.add_parser(
+        "bench",
+        help="benchmark kernels against baselines; reports across machines",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.split("\n\n")[1:]),
+    )
     _case_options(bench)
     add = bench.add_argument
-    add("--backends", default="default", metavar="LIST", help="fastconv backends to time: 'default' (those "
-        "fastconv picks by itself, except the numpy reference), 'none', or a comma-separated list")
-    add("--algos", default="auto", metavar="LIST", help="'auto' (default: what dispatch picks by shape), "
-        "'autotune' (auto inside fastconv.autotune()), 'all' (every registered algorithm), or names")
-    add("--baselines", default="default", metavar="LIST",
-        help=f"'default' (all of {', '.join(BASELINES)} that can run here), 'none', or a list")
+    add(
+        "--backends",
+        default="default",
+        metavar="LIST",
+        help="fastconv backends to time: 'default' (those "
+        "fastconv picks by itself, except the numpy reference), 'none', or a comma-separated list",
+    )
+    add(
+        "--algos",
+        default="auto",
+        metavar="LIST",
+        help="'auto' (default: what dispatch picks by shape), "
+        "'autotune' (auto inside fastconv.autotune()), 'all' (every registered algorithm), or names",
+    )
+    add(
+        "--baselines",
+        default="default",
+        metavar="LIST",
+        help=f"'default' (all of {', '.join(BASELINES)} that can run here), 'none', or a list",
+    )
     add("--dtype", default="float32", choices=("float32", "float64"))
     add("--threads", type=_ints, metavar="LIST", help="thread counts, e.g. 1,2 (default: the usable cores)")
     add("--warmup", type=int, default=1, help="untimed calls after the checked one (default 1)")
@@ -237,4 +282,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     _case_options(cases)
     cases.set_defaults(run=_list_cases)
     more.add_parser("schema", help="print the results JSON schema").set_defaults(
-        run=lambda args: print(json.dumps(SCHEMA, indent=1)) or 0)
+        run=lambda args: print(json.dumps(SCHEMA, indent=1)) or 0
+    )

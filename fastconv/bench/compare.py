@@ -31,16 +31,31 @@ def compare(a: dict[str, Any], b: dict[str, Any], ignore_threads: bool = False) 
         ra, rb = ta[k], tb[k]
         ratio = ra["time_s"]["median"] / rb["time_s"]["median"]
         ratios.setdefault(k[2], []).append(ratio)
-        rows.append([ra["case"], ra["op"], ra["impl"], f"{ra['threads']}t/{rb['threads']}t {k[4]}",
-                     f"{ra['time_s']['median'] * 1e3:.3f}", f"{rb['time_s']['median'] * 1e3:.3f}", f"{ratio:.2f}x"])
+        rows.append(
+            [
+                ra["case"],
+                ra["op"],
+                ra["impl"],
+                f"{ra['threads']}t/{rb['threads']}t {k[4]}",
+                f"{ra['time_s']['median'] * 1e3:.3f}",
+                f"{rb['time_s']['median'] * 1e3:.3f}",
+                f"{ratio:.2f}x",
+            ]
+        )
     la, lb = a["machine"]["label"], b["machine"]["label"]
     head = f"A: {la}, {a['created']} ({a['command']})\nB: {lb}, {b['created']} ({b['command']})\n"
     if not shared:
-        return head + "\nNo record was timed in both runs (matched on descriptor, op, implementation, dtype" + (
-            ")." if ignore_threads else ", threads; --ignore-threads drops the threads).")
-    table = markdown(["case", "op", "implementation", "threads A/B, dtype", "A median ms", "B median ms",
-                      "B speed-up"], rows)
-    summary = markdown(["implementation", "cases", "geomean B speed-up"],
-                       [[impl, len(v), f"{geomean(v):.2f}x"] for impl, v in ratios.items()])
+        return (
+            head
+            + "\nNo record was timed in both runs (matched on descriptor, op, implementation, dtype"
+            + (")." if ignore_threads else ", threads; --ignore-threads drops the threads).")
+        )
+    table = markdown(
+        ["case", "op", "implementation", "threads A/B, dtype", "A median ms", "B median ms", "B speed-up"], rows
+    )
+    summary = markdown(
+        ["implementation", "cases", "geomean B speed-up"],
+        [[impl, len(v), f"{geomean(v):.2f}x"] for impl, v in ratios.items()],
+    )
     only = f"\nTimed only in A: {len(ta) - len(shared)}; only in B: {len(tb) - len(shared)}."
     return f"{head}\n{table}\n\n{summary}\n{only}"

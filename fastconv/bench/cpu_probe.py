@@ -46,8 +46,9 @@ def copy_rate(nbytes: int, threads: int, repeats: int = 5, min_time: float = 0.5
     bounds = np.linspace(0, src.size, threads + 1).astype(int)
     parts = [(dst[lo:hi], src[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:])]
     with ThreadPoolExecutor(threads) as pool:
-        return _best_and_median(lambda: list(pool.map(lambda p: np.copyto(*p), parts)), 2 * nbytes / 1e9,
-                                repeats, min_time)
+        return _best_and_median(
+            lambda: list(pool.map(lambda p: np.copyto(*p), parts)), 2 * nbytes / 1e9, repeats, min_time
+        )
 
 
 def main() -> None:

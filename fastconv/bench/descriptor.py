@@ -29,8 +29,10 @@ BNORM_KEYS = ("mb", "ic", "ih", "iw", "eps")
 KINDS = {"conv": CONV_KEYS, "pool": POOL_KEYS, "bnorm": BNORM_KEYS}
 _3D_KEYS = ("id", "od", "kd", "sd", "pd", "dd")
 BENCHDNN_BNORM_EPS = 1.0 / 16
-_ENTRY = re.compile(r"(eps|mb|ic|ih|iw|oc|oh|ow|kh|kw|sh|sw|ph|pw|dh|dw|id|od|kd|sd|pd|dd|g)"
-                    r"(\d+(?:\.\d*)?(?:e[-+]?\d+)?)")
+_ENTRY = re.compile(
+    r"(eps|mb|ic|ih|iw|oc|oh|ow|kh|kw|sh|sw|ph|pw|dh|dw|id|od|kd|sd|pd|dd|g)"
+    r"(\d+(?:\.\d*)?(?:e[-+]?\d+)?)"
+)
 _NAME_OK = re.compile(r'[^\s"]*')
 
 
@@ -47,7 +49,7 @@ def _entries(text: str) -> tuple[dict[str, str], str]:
             pos += 1
             continue
         if text[pos] == "n":
-            name = text[pos + 1:]
+            name = text[pos + 1 :]
             if len(name) >= 2 and name[0] == name[-1] == '"':
                 name = name[1:-1]
             if not _NAME_OK.fullmatch(name):
@@ -55,8 +57,11 @@ def _entries(text: str) -> tuple[dict[str, str], str]:
             break
         m = _ENTRY.match(text, pos)
         if not m:
-            raise _error(text, f"cannot read an entry at {text[pos:]!r} (entries are <key><number>, "
-                               f"keys {', '.join(CONV_KEYS)}, eps; the name comes last as n\"...\")")
+            raise _error(
+                text,
+                f"cannot read an entry at {text[pos:]!r} (entries are <key><number>, "
+                f'keys {", ".join(CONV_KEYS)}, eps; the name comes last as n"...")',
+            )
         key, value = m.groups()
         if key in entries:
             raise _error(text, f"entry {key!r} is given twice")
@@ -76,8 +81,9 @@ def _kind(entries: dict[str, str]) -> str:
 def _ints(text: str, entries: dict[str, str], keys: tuple[str, ...], kind: str) -> dict[str, int]:
     unknown = [k for k in entries if k not in keys]
     if unknown:
-        raise _error(text, f"entries {', '.join(unknown)} do not belong to a {kind} descriptor "
-                           f"(it takes {', '.join(keys)})")
+        raise _error(
+            text, f"entries {', '.join(unknown)} do not belong to a {kind} descriptor (it takes {', '.join(keys)})"
+        )
     out = {}
     for key, value in entries.items():
         if key != "eps" and not value.isdigit():
@@ -95,8 +101,9 @@ def _spatial(text: str, e: dict[str, int]) -> dict[str, dict[str, int]]:
             dims["w"] = dict(dims["h"])
             continue
         if f"i{dim}" not in e or f"k{dim}" not in e:
-            raise _error(text, f"needs i{dim} and k{dim}" + (" (iw and kw once any w entry is given)"
-                                                              if dim == "w" else ""))
+            raise _error(
+                text, f"needs i{dim} and k{dim}" + (" (iw and kw once any w entry is given)" if dim == "w" else "")
+            )
         i, k, s, d = e[f"i{dim}"], e[f"k{dim}"], e.get(f"s{dim}", 1), e.get(f"d{dim}", 0)
         if min(i, k, s) < 1:
             raise _error(text, f"i{dim}, k{dim} and s{dim} must be >= 1")
@@ -130,8 +137,11 @@ def _conv_padding(text: str, dims: dict[str, dict[str, int]]) -> tuple:
                 pads.append(pair)
                 break
         else:
-            raise _error(text, f"o{dim}={v['o']} is too small for i{dim}={v['i']} k{dim}={v['k']} "
-                               f"s{dim}={v['s']} p{dim}={v['p']} (rows would be dropped inside the input)")
+            raise _error(
+                text,
+                f"o{dim}={v['o']} is too small for i{dim}={v['i']} k{dim}={v['k']} "
+                f"s{dim}={v['s']} p{dim}={v['p']} (rows would be dropped inside the input)",
+            )
     return padding_arg(tuple(pads))
 
 
@@ -160,20 +170,46 @@ def parse(text: str, kind: str | None = None) -> Problem:
     g, oc = e.get("g", 1), e.get("oc", 0)
     if g < 1 or oc < 1 or e["ic"] % g or oc % g:
         raise _error(text, f"needs oc >= 1 and g >= 1 dividing ic and oc (ic={e['ic']}, oc={oc}, g={g})")
-    return ConvProblem(name, mb, e["ic"], h["i"], w["i"], oc, h["k"], w["k"], stride=pair_arg(h["s"], w["s"]),
-                       padding=_conv_padding(text, dims), dilation=pair_arg(h["d"] + 1, w["d"] + 1), groups=g)
+    return ConvProblem(
+        name,
+        mb,
+        e["ic"],
+        h["i"],
+        w["i"],
+        oc,
+        h["k"],
+        w["k"],
+        stride=pair_arg(h["s"], w["s"]),
+        padding=_conv_padding(text, dims),
+        dilation=pair_arg(h["d"] + 1, w["d"] + 1),
+        groups=g,
+    )
 
 
 def _pool(text: str, name: str, mb: int, ic: int, h: dict, w: dict) -> PoolProblem:
     """max_pool2d has symmetric padding; an output size that needs more than that is ceil_mode."""
     for ceil_mode in (False, True):
-        if all(v["p"] * 2 <= v["k"] and _output_size(v["i"], v["k"], v["s"], v["p"], v["d"] + 1, ceil_mode)
-               == v["o"] for v in (h, w)):
-            return PoolProblem(name, mb, ic, h["i"], w["i"], kernel=pair_arg(h["k"], w["k"]),
-                               stride=pair_arg(h["s"], w["s"]), padding=pair_arg(h["p"], w["p"]),
-                               dilation=pair_arg(h["d"] + 1, w["d"] + 1), ceil_mode=ceil_mode)
-    raise _error(text, "max_pool2d cannot express it: padding must be at most half the kernel and the output "
-                       "size must be what floor or ceil mode gives with symmetric padding")
+        if all(
+            v["p"] * 2 <= v["k"] and _output_size(v["i"], v["k"], v["s"], v["p"], v["d"] + 1, ceil_mode) == v["o"]
+            for v in (h, w)
+        ):
+            return PoolProblem(
+                name,
+                mb,
+                ic,
+                h["i"],
+                w["i"],
+                kernel=pair_arg(h["k"], w["k"]),
+                stride=pair_arg(h["s"], w["s"]),
+                padding=pair_arg(h["p"], w["p"]),
+                dilation=pair_arg(h["d"] + 1, w["d"] + 1),
+                ceil_mode=ceil_mode,
+            )
+    raise _error(
+        text,
+        "max_pool2d cannot express it: padding must be at most half the kernel and the output "
+        "size must be what floor or ceil mode gives with symmetric padding",
+    )
 
 
 def _spatial_text(triples: list[tuple[str, int, int]], square: bool) -> str:
@@ -200,8 +236,13 @@ def to_descriptor(problem: Problem) -> str:
         kernel, stride, dil, oc = (p.R, p.S), p.stride, p.dilation, f"oc{p.K}"
         pads = (p.padding[0][0], p.padding[1][0])
         head = (f"g{p.groups}" if p.groups > 1 else "") + head
-    triples = [("i", p.H, p.W), ("o", p.P, p.Q), ("k", *kernel), ("s", *stride), ("p", *pads),
-               ("d", dil[0] - 1, dil[1] - 1)]
+    triples = [
+        ("i", p.H, p.W),
+        ("o", p.P, p.Q),
+        ("k", *kernel),
+        ("s", *stride),
+        ("p", *pads),
+        ("d", dil[0] - 1, dil[1] - 1),
+    ]
     square = all(h == w for _, h, w in triples)
-    return (head + f"ic{p.C}" + _spatial_text(triples[:1], square) + oc + _spatial_text(triples[1:], square)
-            + tail)
+    return head + f"ic{p.C}" + _spatial_text(triples[:1], square) + oc + _spatial_text(triples[1:], square) + tail

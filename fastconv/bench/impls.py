@@ -108,8 +108,11 @@ class TorchImpl:
 
     @property
     def algo(self) -> str:
-        return "cudnn-tf32" if self.tf32 else ("cudnn" if self.device == "gpu" else
-                                                ("channels_last" if self.channels_last else "nchw"))
+        return (
+            "cudnn-tf32"
+            if self.tf32
+            else ("cudnn" if self.device == "gpu" else ("channels_last" if self.channels_last else "nchw"))
+        )
 
     @property
     def tolerance_floor(self) -> float:
@@ -128,8 +131,9 @@ class TorchImpl:
                 t = t.contiguous(memory_format=torch.channels_last)
             out[k] = t
         if case.op == "bn-bwd":
-            stats = torch.ops.aten.native_batch_norm(out["x"], out["gamma"], None, None, None, True, 0.1,
-                                                     case.problem.eps)
+            stats = torch.ops.aten.native_batch_norm(
+                out["x"], out["gamma"], None, None, None, True, 0.1, case.problem.eps
+            )
             out["mean"], out["invstd"] = stats[1], stats[2]
         return out
 
@@ -189,23 +193,37 @@ def torch_call(case: Case, channels_last: bool) -> Callable[[dict[str, Any]], tu
         xs = (p.N, p.C, p.H + p.padding[0][0] + p.padding[0][1], p.W + p.padding[1][0] + p.padding[1][1])
         (t, _), (lf, _) = p.padding
         if op == "fwd":
-            return lambda a: (F.conv2d(F.pad(a["x"], explicit) if explicit else a["x"], a["w"], None, p.stride,
-                                       pad, p.dilation, p.groups),)
+            return lambda a: (
+                F.conv2d(
+                    F.pad(a["x"], explicit) if explicit else a["x"], a["w"], None, p.stride, pad, p.dilation, p.groups
+                ),
+            )
         if op == "bwd-data":
             stub = {}
 
             def bwd_data(a: dict[str, Any]) -> tuple:
                 gy = a["gy"]
-                x = stub.setdefault("x", torch.empty(xs if explicit else pr.x_shape, dtype=gy.dtype,
-                                                     device=gy.device, memory_format=fmt))
+                x = stub.setdefault(
+                    "x",
+                    torch.empty(xs if explicit else pr.x_shape, dtype=gy.dtype, device=gy.device, memory_format=fmt),
+                )
                 gx = aten.convolution_backward(gy, x, a["w"], None, *args, [True, False, False])[0]
-                return (gx[:, :, t:t + p.H, lf:lf + p.W] if explicit else gx,)
+                return (gx[:, :, t : t + p.H, lf : lf + p.W] if explicit else gx,)
+
             return bwd_data
         w_stub = {}
-        return lambda a: (aten.convolution_backward(
-            a["gy"], F.pad(a["x"], explicit) if explicit else a["x"],
-            w_stub.setdefault("w", torch.empty(pr.w_shape, dtype=a["x"].dtype, device=a["x"].device,
-                                               memory_format=fmt)), None, *args, [False, True, False])[1],)
+        return lambda a: (
+            aten.convolution_backward(
+                a["gy"],
+                F.pad(a["x"], explicit) if explicit else a["x"],
+                w_stub.setdefault(
+                    "w", torch.empty(pr.w_shape, dtype=a["x"].dtype, device=a["x"].device, memory_format=fmt)
+                ),
+                None,
+                *args,
+                [False, True, False],
+            )[1],
+        )
     if isinstance(pr, PoolProblem):
         pool = (list(p.kernel), list(p.stride), list(p.padding), list(p.dilation), p.ceil_mode)
         if op == "pool-fwd":
@@ -214,11 +232,15 @@ def torch_call(case: Case, channels_last: bool) -> Callable[[dict[str, Any]], tu
         def pool_bwd(a: dict[str, Any]) -> tuple:
             _, idx = aten.max_pool2d_with_indices(a["x"], *pool)
             return (aten.max_pool2d_with_indices_backward(a["gy"], a["x"], *pool, idx),)
+
         return pool_bwd
     if op == "bn-fwd":
         return lambda a: (F.batch_norm(a["x"], None, None, a["gamma"], a["beta"], True, 0.1, pr.eps),)
-    return lambda a: tuple(aten.native_batch_norm_backward(a["gy"], a["x"], a["gamma"], None, None, a["mean"],
-                                                           a["invstd"], True, pr.eps, [True, True, True]))
+    return lambda a: tuple(
+        aten.native_batch_norm_backward(
+            a["gy"], a["x"], a["gamma"], None, None, a["mean"], a["invstd"], True, pr.eps, [True, True, True]
+        )
+    )
 
 
 def torch_status(device: str) -> str | None:
@@ -236,7 +258,9 @@ def torch_status(device: str) -> str | None:
 def baseline(name: str) -> FastconvImpl | TorchImpl:
     if name == "numpy-ref":
         return FastconvImpl("numpy", baseline=True)
-    return {"torch-nchw": TorchImpl("torch-nchw", "cpu"),
-            "torch-cl": TorchImpl("torch-cl", "cpu", channels_last=True),
-            "torch-cuda-fp32": TorchImpl("torch-cuda-fp32", "gpu"),
-            "torch-cuda-tf32": TorchImpl("torch-cuda-tf32", "gpu", tf32=True)}[name]
+    return {
+        "torch-nchw": TorchImpl("torch-nchw", "cpu"),
+        "torch-cl": TorchImpl("torch-cl", "cpu", channels_last=True),
+        "torch-cuda-fp32": TorchImpl("torch-cuda-fp32", "gpu"),
+        "torch-cuda-tf32": TorchImpl("torch-cuda-tf32", "gpu", tf32=True),
+    }[name]

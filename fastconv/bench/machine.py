@@ -20,11 +20,40 @@ import numpy as np
 import fastconv
 
 # The ISA extensions that matter for these kernels (x86 /proc/cpuinfo "flags", Arm "Features").
-ISA_OF_INTEREST = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512cd", "avx512bw", "avx512dq",
-                   "avx512vl", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8",
-                   "asimd", "asimdhp", "sve", "sve2", "bf16", "i8mm")
-ENV_OF_INTEREST = ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                   "NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER", "CUDA_VISIBLE_DEVICES", "CUPY_TF32")
+ISA_OF_INTEREST = (
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "avx512f",
+    "avx512cd",
+    "avx512bw",
+    "avx512dq",
+    "avx512vl",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "amx_tile",
+    "amx_bf16",
+    "amx_int8",
+    "asimd",
+    "asimdhp",
+    "sve",
+    "sve2",
+    "bf16",
+    "i8mm",
+)
+ENV_OF_INTEREST = (
+    "OPENBLAS_CORETYPE",
+    "OPENBLAS_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+    "NUMBA_THREADING_LAYER",
+    "CUDA_VISIBLE_DEVICES",
+    "CUPY_TF32",
+)
 
 
 def usable_cores() -> int:
@@ -83,10 +112,15 @@ def cpu_info() -> dict[str, Any]:
     flags = set((info.get("flags") or info.get("Features") or "").split())
     caches = cache_bytes()
     ident = [f"{k} {info[k]}" for k in ("vendor_id", "cpu family", "model", "stepping") if k in info]
-    return {"model": info.get("model name") or platform.processor() or platform.machine(), "id": ", ".join(ident),
-            "logical_cores": os.cpu_count() or 1, "usable_cores": usable_cores(),
-            "isa": [f for f in ISA_OF_INTEREST if f in flags], "l2_bytes": caches.get(2),
-            "l3_bytes": caches.get(3)}
+    return {
+        "model": info.get("model name") or platform.processor() or platform.machine(),
+        "id": ", ".join(ident),
+        "logical_cores": os.cpu_count() or 1,
+        "usable_cores": usable_cores(),
+        "isa": [f for f in ISA_OF_INTEREST if f in flags],
+        "l2_bytes": caches.get(2),
+        "l3_bytes": caches.get(3),
+    }
 
 
 def gpu_info() -> list[dict[str, Any]]:
@@ -105,10 +139,15 @@ def gpu_info() -> list[dict[str, Any]]:
     for i in range(count):
         props = runtime.getDeviceProperties(i)
         name = props["name"]
-        gpus.append({"name": name.decode() if isinstance(name, bytes) else str(name),
-                     "memory_bytes": int(props["totalGlobalMem"]),
-                     "compute_capability": f"{props['major']}.{props['minor']}",
-                     "driver": _nvidia_smi_driver() or _cuda_version(driver), "cuda_runtime": _cuda_version(rt)})
+        gpus.append(
+            {
+                "name": name.decode() if isinstance(name, bytes) else str(name),
+                "memory_bytes": int(props["totalGlobalMem"]),
+                "compute_capability": f"{props['major']}.{props['minor']}",
+                "driver": _nvidia_smi_driver() or _cuda_version(driver),
+                "cuda_runtime": _cuda_version(rt),
+            }
+        )
     return gpus
 
 
@@ -118,8 +157,13 @@ def _cuda_version(v: int) -> str:
 
 def _nvidia_smi_driver() -> str | None:
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=20, check=True).stdout
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     return out.splitlines()[0].strip() if out.strip() else None
@@ -156,10 +200,16 @@ def git_revision() -> tuple[str | None, bool | None]:
         if not pyproject.is_file() or 'name = "fastconv"' not in pyproject.read_text():
             continue
         try:
-            sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                 timeout=20, check=True).stdout.strip()
-            dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                                   capture_output=True, text=True, timeout=20, check=True).stdout.strip()
+            sha = subprocess.run(
+                ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=20, check=True
+            ).stdout.strip()
+            dirty = subprocess.run(
+                ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                capture_output=True,
+                text=True,
+                timeout=20,
+                check=True,
+            ).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             continue
         return sha, bool(dirty)
@@ -168,9 +218,17 @@ def git_revision() -> tuple[str | None, bool | None]:
 
 def software() -> dict[str, Any]:
     sha, dirty = git_revision()
-    return {"fastconv": fastconv.__version__, "git_sha": sha, "git_dirty": dirty, "python": platform.python_version(),
-            "numpy": np.__version__, "blas": _blas(), "numba": _version("numba"), "cupy": _version("cupy"),
-            "torch": _version("torch")}
+    return {
+        "fastconv": fastconv.__version__,
+        "git_sha": sha,
+        "git_dirty": dirty,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "blas": _blas(),
+        "numba": _version("numba"),
+        "cupy": _version("cupy"),
+        "torch": _version("torch"),
+    }
 
 
 def default_label(cpu: dict[str, Any], gpus: list[dict[str, Any]]) -> str:
@@ -182,6 +240,12 @@ def default_label(cpu: dict[str, Any], gpus: list[dict[str, Any]]) -> str:
 
 def fingerprint(label: str | None = None) -> dict[str, Any]:
     cpu, gpus = cpu_info(), gpu_info()
-    return {"label": label or default_label(cpu, gpus), "hostname": socket.gethostname(),
-            "os": f"{platform.system()} {platform.release()}", "cpu": cpu, "memory_bytes": _memory_bytes(),
-            "gpus": gpus, "env": {k: os.environ.get(k) for k in ENV_OF_INTEREST}}
+    return {
+        "label": label or default_label(cpu, gpus),
+        "hostname": socket.gethostname(),
+        "os": f"{platform.system()} {platform.release()}",
+        "cpu": cpu,
+        "memory_bytes": _memory_bytes(),
+        "gpus": gpus,
+        "env": {k: os.environ.get(k) for k in ENV_OF_INTEREST},
+    }

@@ -29,12 +29,19 @@ from ..arrays import array_kind, array_module
 from .cases import Case, ConvProblem, PoolProblem
 
 # The registry ops behind each bench op (their algorithms are what `--algos` enumerates).
-REGISTRY_OP = {"fwd": "conv2d", "bwd-data": "conv2d_bwd_data", "bwd-weight": "conv2d_bwd_weight",
-               "pool-fwd": "max_pool2d", "pool-bwd": "max_pool2d_bwd", "bn-fwd": "batch_norm",
-               "bn-bwd": "batch_norm_bwd"}
+REGISTRY_OP = {
+    "fwd": "conv2d",
+    "bwd-data": "conv2d_bwd_data",
+    "bwd-weight": "conv2d_bwd_weight",
+    "pool-fwd": "max_pool2d",
+    "pool-bwd": "max_pool2d_bwd",
+    "bn-fwd": "batch_norm",
+    "bn-bwd": "batch_norm_bwd",
+}
 # The rate a case is judged by: compute-bound convs by GFLOP/s, memory-bound pooling and BN by GB/s.
 UNIT = {op: "GFLOP/s" for op in ("fwd", "bwd-data", "bwd-weight")} | {
-    op: "GB/s" for op in ("pool-fwd", "pool-bwd", "bn-fwd", "bn-bwd")}
+    op: "GB/s" for op in ("pool-fwd", "pool-bwd", "bn-fwd", "bn-bwd")
+}
 _BN_FLOPS_PER_ELEMENT = {"bn-fwd": 7, "bn-bwd": 9}
 
 
@@ -43,8 +50,11 @@ def input_shapes(case: Case) -> dict[str, tuple[int, ...]]:
     pr, op = case.problem, case.op
     p = pr.params()
     if isinstance(pr, ConvProblem):
-        return {"fwd": {"x": pr.x_shape, "w": pr.w_shape}, "bwd-data": {"gy": p.y_shape, "w": pr.w_shape},
-                "bwd-weight": {"gy": p.y_shape, "x": pr.x_shape}}[op]
+        return {
+            "fwd": {"x": pr.x_shape, "w": pr.w_shape},
+            "bwd-data": {"gy": p.y_shape, "w": pr.w_shape},
+            "bwd-weight": {"gy": p.y_shape, "x": pr.x_shape},
+        }[op]
     if isinstance(pr, PoolProblem):
         return {"x": pr.x_shape} if op == "pool-fwd" else {"gy": p.y_shape, "x": pr.x_shape}
     if op == "bn-fwd":
@@ -107,10 +117,12 @@ def fastconv_call(case: Case, backend: str, algo: str = "auto") -> Callable[[dic
         if op == "fwd":
             return lambda a: (fc.conv2d(a["x"], a["w"], **kw),)
         if op == "bwd-data":
-            return lambda a: fc.conv2d_backward(a["gy"], _zeros(a["gy"], pr.x_shape), a["w"], need_weight=False,
-                                                need_bias=False, **kw)[:1]
-        return lambda a: fc.conv2d_backward(a["gy"], a["x"], _zeros(a["x"], pr.w_shape), need_input=False,
-                                            need_bias=False, **kw)[1:2]
+            return lambda a: fc.conv2d_backward(
+                a["gy"], _zeros(a["gy"], pr.x_shape), a["w"], need_weight=False, need_bias=False, **kw
+            )[:1]
+        return lambda a: fc.conv2d_backward(
+            a["gy"], a["x"], _zeros(a["x"], pr.w_shape), need_input=False, need_bias=False, **kw
+        )[1:2]
     if algo != "auto":
         return _registry_call(case, backend, algo)
     if isinstance(pr, PoolProblem):
@@ -118,10 +130,10 @@ def fastconv_call(case: Case, backend: str, algo: str = "auto") -> Callable[[dic
             return lambda a: (fc.max_pool2d(a["x"], **pr.kwargs, backend=backend),)
         return lambda a: (fc.max_pool2d_backward(a["gy"], a["x"], **pr.kwargs, backend=backend),)
     if op == "bn-fwd":
-        return lambda a: (fc.batch_norm(a["x"], a["gamma"], a["beta"], None, None, training=True, eps=pr.eps,
-                                        backend=backend),)
-    return lambda a: fc.batch_norm_backward(a["gy"], a["x"], a["gamma"], None, None, True, eps=pr.eps,
-                                            backend=backend)
+        return lambda a: (
+            fc.batch_norm(a["x"], a["gamma"], a["beta"], None, None, training=True, eps=pr.eps, backend=backend),
+        )
+    return lambda a: fc.batch_norm_backward(a["gy"], a["x"], a["gamma"], None, None, True, eps=pr.eps, backend=backend)
 
 
 def _registry_call(case: Case, backend: str, algo: str) -> Callable[[dict[str, Any]], tuple]:

@@ -19,8 +19,15 @@ import matplotlib.pyplot as plt  # noqa: E402 - after choosing the backend
 from .ops import UNIT  # noqa: E402
 from .tables import ceiling, rate  # noqa: E402
 
-MARKERS = {"fwd": "o", "bwd-data": "s", "bwd-weight": "D", "pool-fwd": "^", "pool-bwd": "v", "bn-fwd": "P",
-           "bn-bwd": "X"}
+MARKERS = {
+    "fwd": "o",
+    "bwd-data": "s",
+    "bwd-weight": "D",
+    "pool-fwd": "^",
+    "pool-bwd": "v",
+    "bn-fwd": "P",
+    "bn-bwd": "X",
+}
 
 
 def _colors(impls: Sequence[str]) -> dict[str, Any]:
@@ -57,10 +64,14 @@ def bars(records: Sequence[dict[str, Any]], path: Path, title: str) -> Path | No
     return path
 
 
-def roofline(records: Sequence[dict[str, Any]], peak: float | None, bandwidth: float | None, path: Path,
-             title: str) -> Path | None:
-    points = [(r["flops"] / r["bytes"], r["flops"] / r["time_s"]["median"] / 1e9, r) for r in records
-              if rate(r) is not None and r["bytes"]]
+def roofline(
+    records: Sequence[dict[str, Any]], peak: float | None, bandwidth: float | None, path: Path, title: str
+) -> Path | None:
+    points = [
+        (r["flops"] / r["bytes"], r["flops"] / r["time_s"]["median"] / 1e9, r)
+        for r in records
+        if rate(r) is not None and r["bytes"]
+    ]
     if not points:
         return None
     impls = list(dict.fromkeys(r["impl"] for _, _, r in points))
@@ -71,8 +82,13 @@ def roofline(records: Sequence[dict[str, Any]], peak: float | None, bandwidth: f
     if peak and bandwidth:
         knee = peak / bandwidth
         grid = sorted({lo, hi, min(max(knee, lo), hi)})
-        ax.plot(grid, [min(peak, bandwidth * x) for x in grid], "k-", lw=2,
-                label=f"roof: {peak:.0f} GFLOP/s, {bandwidth:.1f} GB/s")
+        ax.plot(
+            grid,
+            [min(peak, bandwidth * x) for x in grid],
+            "k-",
+            lw=2,
+            label=f"roof: {peak:.0f} GFLOP/s, {bandwidth:.1f} GB/s",
+        )
     for x, y, r in points:
         ax.scatter(x, y, color=colors[r["impl"]], marker=MARKERS[r["op"]], s=36, edgecolors="none")
     for impl in impls:
@@ -92,14 +108,16 @@ def roofline(records: Sequence[dict[str, Any]], peak: float | None, bandwidth: f
     return path
 
 
-def rooflines(records: Sequence[dict[str, Any]], ceilings: Sequence[dict[str, Any]], out_dir: Path, stem: str,
-              title: str) -> list[Path | None]:
+def rooflines(
+    records: Sequence[dict[str, Any]], ceilings: Sequence[dict[str, Any]], out_dir: Path, stem: str, title: str
+) -> list[Path | None]:
     """One roofline per device among the records, each under that device's measured ceilings."""
     out = []
     for device in dict.fromkeys(r["device"] for r in records):
         mine = [r for r in records if r["device"] == device]
         threads = mine[0]["threads"]
         peak, bandwidth = ceiling(ceilings, "GFLOP/s", device, threads), ceiling(ceilings, "GB/s", device, threads)
-        out.append(roofline(mine, peak, bandwidth, out_dir / f"roofline-{stem}-{device}.png",
-                            f"roofline {title} ({device})"))
+        out.append(
+            roofline(mine, peak, bandwidth, out_dir / f"roofline-{stem}-{device}.png", f"roofline {title} ({device})")
+        )
     return out

@@ -23,8 +23,11 @@ def _run_names(docs: Sequence[dict[str, Any]]) -> list[str]:
     """A distinct name per run: the machine label, then (where that is shared) its suites, then its time, then
     a number."""
     names = [d["machine"]["label"] for d in docs]
-    for extra in (lambda d: "+".join(d["settings"]["suites"]) or "cases", lambda d: d["created"][:19],
-                  lambda d: f"#{docs.index(d) + 1}"):
+    for extra in (
+        lambda d: "+".join(d["settings"]["suites"]) or "cases",
+        lambda d: d["created"][:19],
+        lambda d: f"#{docs.index(d) + 1}",
+    ):
         shared = {n for n in names if names.count(n) > 1}
         names = [f"{n}, {extra(d)}" if n in shared else n for n, d in zip(names, docs)]
     return names
@@ -43,20 +46,39 @@ def machines_table(docs: Sequence[dict[str, Any]]) -> str:
     rows = [
         row("CPU", lambda d: d["machine"]["cpu"]["model"]),
         row("CPU id", lambda d: d["machine"]["cpu"]["id"] or "-"),
-        row("cores (usable / logical)", lambda d: f"{d['machine']['cpu']['usable_cores']} / "
-                                                  f"{d['machine']['cpu']['logical_cores']}"),
+        row(
+            "cores (usable / logical)",
+            lambda d: f"{d['machine']['cpu']['usable_cores']} / {d['machine']['cpu']['logical_cores']}",
+        ),
         row("ISA", lambda d: " ".join(d["machine"]["cpu"]["isa"]) or "-"),
-        row("L2 / L3 per cpu0", lambda d: f"{_gb(d['machine']['cpu']['l2_bytes'])} / "
-                                          f"{_gb(d['machine']['cpu']['l3_bytes'])}"),
+        row(
+            "L2 / L3 per cpu0",
+            lambda d: f"{_gb(d['machine']['cpu']['l2_bytes'])} / {_gb(d['machine']['cpu']['l3_bytes'])}",
+        ),
         row("memory", lambda d: _gb(d["machine"]["memory_bytes"])),
-        row("GPU", lambda d: ", ".join(f"{g['name']} (sm {g['compute_capability']}, driver {g['driver']}, "
-                                       f"CUDA {g['cuda_runtime']})" for g in d["machine"]["gpus"]) or "none"),
+        row(
+            "GPU",
+            lambda d: (
+                ", ".join(
+                    f"{g['name']} (sm {g['compute_capability']}, driver {g['driver']}, CUDA {g['cuda_runtime']})"
+                    for g in d["machine"]["gpus"]
+                )
+                or "none"
+            ),
+        ),
         row("OS", lambda d: d["machine"]["os"]),
         row("OPENBLAS_CORETYPE", lambda d: d["machine"]["env"].get("OPENBLAS_CORETYPE") or "unset"),
-        row("fastconv (git)", lambda d: f"{d['software']['fastconv']} ({(d['software']['git_sha'] or '?')[:10]}"
-                                        f"{', dirty' if d['software']['git_dirty'] else ''})"),
-        row("python / numpy / BLAS", lambda d: f"{d['software']['python']} / {d['software']['numpy']} / "
-                                               f"{d['software']['blas']}"),
+        row(
+            "fastconv (git)",
+            lambda d: (
+                f"{d['software']['fastconv']} ({(d['software']['git_sha'] or '?')[:10]}"
+                f"{', dirty' if d['software']['git_dirty'] else ''})"
+            ),
+        ),
+        row(
+            "python / numpy / BLAS",
+            lambda d: f"{d['software']['python']} / {d['software']['numpy']} / {d['software']['blas']}",
+        ),
         row("numba / torch / cupy", lambda d: " / ".join(str(d["software"][k]) for k in ("numba", "torch", "cupy"))),
         row("run", lambda d: f"{d['created']}: `{d['command']}`"),
         row("note", lambda d: d["note"] or "-"),
@@ -64,9 +86,22 @@ def machines_table(docs: Sequence[dict[str, Any]]) -> str:
     keys = list(dict.fromkeys((c["name"], c["threads"], c["env"]) for d in docs for c in d["ceilings"]))
     for name, threads, env in keys:
         title = f"ceiling {name}" + (f" {threads}t" if threads else "") + (f" ({env} env)" if env != "device" else "")
-        rows.append([title, *(next((f"{c['value']:.1f} {c['unit']}" for c in d["ceilings"]
-                                    if (c["name"], c["threads"], c["env"]) == (name, threads, env)), "-")
-                              for d in docs)])
+        rows.append(
+            [
+                title,
+                *(
+                    next(
+                        (
+                            f"{c['value']:.1f} {c['unit']}"
+                            for c in d["ceilings"]
+                            if (c["name"], c["threads"], c["env"]) == (name, threads, env)
+                        ),
+                        "-",
+                    )
+                    for d in docs
+                ),
+            ]
+        )
     return markdown(["", *names], rows)
 
 
@@ -82,8 +117,10 @@ def machines_as_columns(docs: Sequence[dict[str, Any]]) -> str:
             for r in records:
                 cells[(r["descriptor"], r["op"], r["impl"], col)] = r
     keys = {k[:3]: r["case"] for k, r in cells.items()}
-    rows = [[case, op, impl, tables.UNIT[op], *(tables.cell(cells.get((desc, op, impl, c))) for c in columns)]
-            for (desc, op, impl), case in keys.items()]
+    rows = [
+        [case, op, impl, tables.UNIT[op], *(tables.cell(cells.get((desc, op, impl, c))) for c in columns)]
+        for (desc, op, impl), case in keys.items()
+    ]
     return markdown(["case", "op", "implementation", "unit", *columns], rows)
 
 
@@ -92,13 +129,21 @@ def cases_table(docs: Sequence[dict[str, Any]]) -> str:
     for d in docs:
         for r in d["results"]:
             seen.setdefault((r["descriptor"], r["op"]), r)
-    rows = [[r["case"], op, f"`{r['descriptor']}`", f"{r['flops'] / 1e9:.3f}", f"{r['bytes'] / 2**20:.1f}",
-             f"{r['flops'] / max(r['bytes'], 1):.1f}"] for (_, op), r in seen.items()]
+    rows = [
+        [
+            r["case"],
+            op,
+            f"`{r['descriptor']}`",
+            f"{r['flops'] / 1e9:.3f}",
+            f"{r['bytes'] / 2**20:.1f}",
+            f"{r['flops'] / max(r['bytes'], 1):.1f}",
+        ]
+        for (_, op), r in seen.items()
+    ]
     return markdown(["case", "op", "benchdnn descriptor", "GFLOP", "MiB moved", "FLOP/byte"], rows)
 
 
-def write_report(docs: Sequence[dict[str, Any]], out_dir: Path, sources: Sequence[str],
-                 plots: bool = True) -> Path:
+def write_report(docs: Sequence[dict[str, Any]], out_dir: Path, sources: Sequence[str], plots: bool = True) -> Path:
     """Write REPORT.md (and the PNGs it shows) into out_dir; returns the report's path. The report owns the
     bars-*.png and roofline-*.png files there: those it did not draw this time are removed."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -106,18 +151,38 @@ def write_report(docs: Sequence[dict[str, Any]], out_dir: Path, sources: Sequenc
     plotted: list[Path] = []
     if can_plot:
         from . import plots as plotting  # noqa: PLC0415 - matplotlib is an optional extra
-    parts = ["# fastconv benchmark report", "",
-             f"Generated by `fastconv bench report` from {len(docs)} results file(s): "
-             + ", ".join(f"`{s}`" for s in sources) + ".",
-             "Rates come from the median time: GFLOP/s for convolutions (2 FLOPs per multiply-add, padding taps "
-             "included), GB/s for pooling and batch norm (each input read and each output written once). Every "
-             "number was checked against the float64 NumPy reference before it was timed; `wrong`/`error` cells "
-             "were not timed.", ""]
+    parts = [
+        "# fastconv benchmark report",
+        "",
+        f"Generated by `fastconv bench report` from {len(docs)} results file(s): "
+        + ", ".join(f"`{s}`" for s in sources)
+        + ".",
+        "Rates come from the median time: GFLOP/s for convolutions (2 FLOPs per multiply-add, padding taps "
+        "included), GB/s for pooling and batch norm (each input read and each output written once). Every "
+        "number was checked against the float64 NumPy reference before it was timed; `wrong`/`error` cells "
+        "were not timed.",
+        "",
+    ]
     if not can_plot:
-        parts += ["Plots were not drawn: " + ("matplotlib is not installed (`pip install \"fastconv[bench]\"`)."
-                                              if plots else "disabled with --no-plots."), ""]
-    parts += ["## Machines", "", machines_table(docs), "", "## All machines side by side", "",
-              machines_as_columns(docs), ""]
+        parts += [
+            "Plots were not drawn: "
+            + (
+                'matplotlib is not installed (`pip install "fastconv[bench]"`).'
+                if plots
+                else "disabled with --no-plots."
+            ),
+            "",
+        ]
+    parts += [
+        "## Machines",
+        "",
+        machines_table(docs),
+        "",
+        "## All machines side by side",
+        "",
+        machines_as_columns(docs),
+        "",
+    ]
     for name, doc in zip(_run_names(docs), docs):
         for (threads, dtype), records in tables.groups(doc["results"]).items():
             parts += [f"## {name}: {threads} thread(s), {dtype}", "", tables.run_table(records, doc["ceilings"]), ""]

@@ -12,14 +12,27 @@ from typing import Any
 from .schema import SCHEMA_VERSION, validate
 
 
-def document(machine: dict[str, Any], software: dict[str, Any], settings: dict[str, Any],
-             ceilings: list[dict[str, Any]], results: list[dict[str, Any]], command: str,
-             note: str = "") -> dict[str, Any]:
+def document(
+    machine: dict[str, Any],
+    software: dict[str, Any],
+    settings: dict[str, Any],
+    ceilings: list[dict[str, Any]],
+    results: list[dict[str, Any]],
+    command: str,
+    note: str = "",
+) -> dict[str, Any]:
     """One run as a results document (validated before it is returned)."""
-    doc = {"schema_version": SCHEMA_VERSION,
-           "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-           "command": command, "note": note, "machine": machine, "software": software, "settings": settings,
-           "ceilings": ceilings, "results": results}
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+        "note": note,
+        "machine": machine,
+        "software": software,
+        "settings": settings,
+        "ceilings": ceilings,
+        "results": results,
+    }
     validate(doc, "the new results")
     return doc
 

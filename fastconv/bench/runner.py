@@ -29,8 +29,15 @@ Impl = FastconvImpl | TorchImpl
 # that the answer is right (a bug gives O(1) errors), with room for float32 sums over long reductions: a weight
 # gradient sums N*P*Q products, a BN statistic N*H*W values.
 TOLERANCE = {
-    "float32": {"fwd": 1e-4, "bwd-data": 1e-4, "bwd-weight": 1e-3, "pool-fwd": 1e-6, "pool-bwd": 1e-5,
-                "bn-fwd": 1e-3, "bn-bwd": 1e-3},
+    "float32": {
+        "fwd": 1e-4,
+        "bwd-data": 1e-4,
+        "bwd-weight": 1e-3,
+        "pool-fwd": 1e-6,
+        "pool-bwd": 1e-5,
+        "bn-fwd": 1e-3,
+        "bn-bwd": 1e-3,
+    },
     "float64": dict.fromkeys(("fwd", "bwd-data", "bwd-weight", "pool-fwd", "pool-bwd", "bn-fwd", "bn-bwd"), 1e-10),
 }
 
@@ -70,8 +77,10 @@ def threads_set(n: int) -> Iterator[None]:
         numba = None
     if numba is not None:
         if n > numba.config.NUMBA_NUM_THREADS:
-            raise ValueError(f"bench: {n} threads requested but Numba was started with "
-                             f"NUMBA_NUM_THREADS={numba.config.NUMBA_NUM_THREADS}")
+            raise ValueError(
+                f"bench: {n} threads requested but Numba was started with "
+                f"NUMBA_NUM_THREADS={numba.config.NUMBA_NUM_THREADS}"
+            )
         numba.set_num_threads(n)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(n)
@@ -100,18 +109,34 @@ def relative_error(outputs: list[np.ndarray], reference: Sequence[np.ndarray]) -
 
 def _record(case: Case, impl: Impl, cfg: RunConfig, threads: int, copies: int, **fields: Any) -> dict[str, Any]:
     itemsize = np.dtype(cfg.dtype).itemsize
-    record = {"case": case_label(case), "descriptor": to_descriptor(case.problem), "op": case.op,
-              "impl": impl.label, "kind": "baseline" if isinstance(impl, TorchImpl) or impl.baseline else "fastconv",
-              "backend": impl.backend, "algo": impl.algo, "selected_algo": None, "device": impl.device,
-              "dtype": cfg.dtype, "threads": threads, "flops": flops(case), "bytes": traffic_bytes(case, itemsize),
-              "status": "ok", "message": None, "max_rel_err": None,
-              "tolerance": tolerance(impl, case.op, cfg.dtype), "copies": copies, "time_s": None}
+    record = {
+        "case": case_label(case),
+        "descriptor": to_descriptor(case.problem),
+        "op": case.op,
+        "impl": impl.label,
+        "kind": "baseline" if isinstance(impl, TorchImpl) or impl.baseline else "fastconv",
+        "backend": impl.backend,
+        "algo": impl.algo,
+        "selected_algo": None,
+        "device": impl.device,
+        "dtype": cfg.dtype,
+        "threads": threads,
+        "flops": flops(case),
+        "bytes": traffic_bytes(case, itemsize),
+        "status": "ok",
+        "message": None,
+        "max_rel_err": None,
+        "tolerance": tolerance(impl, case.op, cfg.dtype),
+        "copies": copies,
+        "time_s": None,
+    }
     record.update(fields)
     return record
 
 
-def _check_and_time(case: Case, impl: Impl, inputs: list[dict[str, Any]], reference: Sequence[np.ndarray],
-                    cfg: RunConfig, threads: int) -> dict[str, Any]:
+def _check_and_time(
+    case: Case, impl: Impl, inputs: list[dict[str, Any]], reference: Sequence[np.ndarray], cfg: RunConfig, threads: int
+) -> dict[str, Any]:
     def rec(**fields: Any) -> dict[str, Any]:
         return _record(case, impl, cfg, threads, len(inputs), **fields)
 
@@ -125,8 +150,12 @@ def _check_and_time(case: Case, impl: Impl, inputs: list[dict[str, Any]], refere
             err = relative_error(impl.to_host(call(inputs[0])), reference)
             tol = tolerance(impl, case.op, cfg.dtype)
             if not err <= tol:  # also catches NaN
-                return rec(status="wrong", selected_algo=selected, max_rel_err=err,
-                           message=f"max relative error {err:.3g} > tolerance {tol:.3g}; not timed")
+                return rec(
+                    status="wrong",
+                    selected_algo=selected,
+                    max_rel_err=err,
+                    message=f"max relative error {err:.3g} > tolerance {tol:.3g}; not timed",
+                )
             stats = measure(lambda i: call(inputs[i]), impl.timer(), len(inputs), cfg.policy)
             selected = impl.selected(case, inputs[0])  # after the calls: what autotuning chose
     except Exception as exc:  # one failing implementation must not end the run
@@ -155,8 +184,17 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> list[dict[str, Any]
                 inputs = [impl.prepare(case, h) for h in host]
             except Exception as exc:  # e.g. out of device memory
                 for threads in cfg.threads:
-                    results.append(_record(case, impl, cfg, threads, len(host), status="error",
-                                           message=f"{type(exc).__name__}: {exc}"[:2000]))
+                    results.append(
+                        _record(
+                            case,
+                            impl,
+                            cfg,
+                            threads,
+                            len(host),
+                            status="error",
+                            message=f"{type(exc).__name__}: {exc}"[:2000],
+                        )
+                    )
                 continue
             for threads in cfg.threads:
                 progress.step(f"{case_label(case)} {case.op} {impl.label} {threads}t")

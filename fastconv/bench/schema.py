@@ -17,59 +17,145 @@ _OPT_STR, _OPT_INT, _OPT_BOOL = ({"type": [t, "null"]} for t in ("string", "inte
 
 
 def _obj(props: dict[str, Any], required: list[str] | None = None, extra: bool = False) -> dict[str, Any]:
-    return {"type": "object", "properties": props, "required": list(props) if required is None else required,
-            "additionalProperties": extra}
+    return {
+        "type": "object",
+        "properties": props,
+        "required": list(props) if required is None else required,
+        "additionalProperties": extra,
+    }
 
 
-_MACHINE = _obj({
-    "label": _STR, "hostname": _STR, "os": _STR, "memory_bytes": _OPT_INT,
-    "cpu": _obj({"model": _STR, "id": _STR, "logical_cores": _INT, "usable_cores": _INT,
-                 "isa": {"type": "array", "items": _STR}, "l2_bytes": _OPT_INT, "l3_bytes": _OPT_INT}),
-    "gpus": {"type": "array", "items": _obj({"name": _STR, "memory_bytes": _INT, "compute_capability": _STR,
-                                              "driver": _OPT_STR, "cuda_runtime": _OPT_STR})},
-    "env": {"type": "object", "additionalProperties": _OPT_STR},
-})
-_SOFTWARE = _obj({"fastconv": _STR, "git_sha": _OPT_STR, "git_dirty": _OPT_BOOL, "python": _STR, "numpy": _STR,
-                  "blas": _OPT_STR, "numba": _OPT_STR, "cupy": _OPT_STR, "torch": _OPT_STR})
-_SETTINGS = _obj({
-    "suites": {"type": "array", "items": _STR}, "ops": {"type": "array", "items": _STR},
-    "dtype": {"enum": ["float32", "float64"]}, "threads": {"type": "array", "items": _INT},
-    "batch": _OPT_INT, "warmup": _INT, "min_repeats": _INT, "min_time_s": _NUM, "max_time_s": _NUM,
-    "rotate_bytes": _INT,
-})
-_CEILING = _obj({
-    "name": {"enum": ["sgemm", "dgemm", "copy", "gpu_copy", "gpu_sgemm", "gpu_dgemm"]},
-    "device": {"enum": ["cpu", "gpu"]}, "threads": _OPT_INT, "env": {"enum": ["clean", "inherited", "device"]},
-    "value": {"type": "number", "minimum": 0}, "median": {"type": "number", "minimum": 0},
-    "unit": {"enum": ["GFLOP/s", "GB/s"]}, "how": _STR,
-})
-_TIME = _obj({"median": {"type": "number", "minimum": 0}, "min": {"type": "number", "minimum": 0},
-              "max": {"type": "number", "minimum": 0}, "repeats": {"type": "integer", "minimum": 1}})
-_RESULT = _obj({
-    "case": _STR, "descriptor": _STR,
-    "op": {"enum": ["fwd", "bwd-data", "bwd-weight", "pool-fwd", "pool-bwd", "bn-fwd", "bn-bwd"]},
-    "impl": _STR, "kind": {"enum": ["fastconv", "baseline"]}, "backend": _STR, "algo": _STR,
-    "selected_algo": _OPT_STR, "device": {"enum": ["cpu", "gpu"]}, "dtype": {"enum": ["float32", "float64"]},
-    "threads": _INT, "flops": {"type": "integer", "minimum": 0}, "bytes": {"type": "integer", "minimum": 0},
-    "status": {"enum": ["ok", "wrong", "error", "unsupported"]}, "message": _OPT_STR,
-    "max_rel_err": {"type": ["number", "null"]}, "tolerance": _NUM,
-    "copies": {"type": "integer", "minimum": 1},
-    "time_s": {"anyOf": [_TIME, {"type": "null"}]},
-})
+_MACHINE = _obj(
+    {
+        "label": _STR,
+        "hostname": _STR,
+        "os": _STR,
+        "memory_bytes": _OPT_INT,
+        "cpu": _obj(
+            {
+                "model": _STR,
+                "id": _STR,
+                "logical_cores": _INT,
+                "usable_cores": _INT,
+                "isa": {"type": "array", "items": _STR},
+                "l2_bytes": _OPT_INT,
+                "l3_bytes": _OPT_INT,
+            }
+        ),
+        "gpus": {
+            "type": "array",
+            "items": _obj(
+                {
+                    "name": _STR,
+                    "memory_bytes": _INT,
+                    "compute_capability": _STR,
+                    "driver": _OPT_STR,
+                    "cuda_runtime": _OPT_STR,
+                }
+            ),
+        },
+        "env": {"type": "object", "additionalProperties": _OPT_STR},
+    }
+)
+_SOFTWARE = _obj(
+    {
+        "fastconv": _STR,
+        "git_sha": _OPT_STR,
+        "git_dirty": _OPT_BOOL,
+        "python": _STR,
+        "numpy": _STR,
+        "blas": _OPT_STR,
+        "numba": _OPT_STR,
+        "cupy": _OPT_STR,
+        "torch": _OPT_STR,
+    }
+)
+_SETTINGS = _obj(
+    {
+        "suites": {"type": "array", "items": _STR},
+        "ops": {"type": "array", "items": _STR},
+        "dtype": {"enum": ["float32", "float64"]},
+        "threads": {"type": "array", "items": _INT},
+        "batch": _OPT_INT,
+        "warmup": _INT,
+        "min_repeats": _INT,
+        "min_time_s": _NUM,
+        "max_time_s": _NUM,
+        "rotate_bytes": _INT,
+    }
+)
+_CEILING = _obj(
+    {
+        "name": {"enum": ["sgemm", "dgemm", "copy", "gpu_copy", "gpu_sgemm", "gpu_dgemm"]},
+        "device": {"enum": ["cpu", "gpu"]},
+        "threads": _OPT_INT,
+        "env": {"enum": ["clean", "inherited", "device"]},
+        "value": {"type": "number", "minimum": 0},
+        "median": {"type": "number", "minimum": 0},
+        "unit": {"enum": ["GFLOP/s", "GB/s"]},
+        "how": _STR,
+    }
+)
+_TIME = _obj(
+    {
+        "median": {"type": "number", "minimum": 0},
+        "min": {"type": "number", "minimum": 0},
+        "max": {"type": "number", "minimum": 0},
+        "repeats": {"type": "integer", "minimum": 1},
+    }
+)
+_RESULT = _obj(
+    {
+        "case": _STR,
+        "descriptor": _STR,
+        "op": {"enum": ["fwd", "bwd-data", "bwd-weight", "pool-fwd", "pool-bwd", "bn-fwd", "bn-bwd"]},
+        "impl": _STR,
+        "kind": {"enum": ["fastconv", "baseline"]},
+        "backend": _STR,
+        "algo": _STR,
+        "selected_algo": _OPT_STR,
+        "device": {"enum": ["cpu", "gpu"]},
+        "dtype": {"enum": ["float32", "float64"]},
+        "threads": _INT,
+        "flops": {"type": "integer", "minimum": 0},
+        "bytes": {"type": "integer", "minimum": 0},
+        "status": {"enum": ["ok", "wrong", "error", "unsupported"]},
+        "message": _OPT_STR,
+        "max_rel_err": {"type": ["number", "null"]},
+        "tolerance": _NUM,
+        "copies": {"type": "integer", "minimum": 1},
+        "time_s": {"anyOf": [_TIME, {"type": "null"}]},
+    }
+)
 
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://fastconv.invalid/bench-results-v1.json",
     "title": "fastconv bench results",
-    **_obj({
-        "schema_version": {"const": SCHEMA_VERSION}, "created": _STR, "command": _STR, "note": _STR,
-        "machine": _MACHINE, "software": _SOFTWARE, "settings": _SETTINGS,
-        "ceilings": {"type": "array", "items": _CEILING}, "results": {"type": "array", "items": _RESULT},
-    }),
+    **_obj(
+        {
+            "schema_version": {"const": SCHEMA_VERSION},
+            "created": _STR,
+            "command": _STR,
+            "note": _STR,
+            "machine": _MACHINE,
+            "software": _SOFTWARE,
+            "settings": _SETTINGS,
+            "ceilings": {"type": "array", "items": _CEILING},
+            "results": {"type": "array", "items": _RESULT},
+        }
+    ),
 }
 
-_TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "object": dict, "array": list,
-          "null": type(None)}
+_TYPES = {
+    "string": str,
+    "integer": int,
+    "number": (int, float),
+    "boolean": bool,
+    "object": dict,
+    "array": list,
+    "null": type(None),
+}
 
 
 def _is(value: Any, type_name: str) -> bool:
@@ -119,5 +205,8 @@ def validate(doc: Any, where: str = "results") -> None:
     found = errors(doc)
     if found:
         more = f"\n  ... and {len(found) - 10} more" if len(found) > 10 else ""
-        raise ValueError(f"{where} is not a fastconv bench results file (schema version {SCHEMA_VERSION}):\n  "
-                         + "\n  ".join(found[:10]) + more)
+        raise ValueError(
+            f"{where} is not a fastconv bench results file (schema version {SCHEMA_VERSION}):\n  "
+            + "\n  ".join(found[:10])
+            + more
+        )

@@ -58,8 +58,7 @@ def expand_ops(ops: list[str] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(op for o in ops for op in OP_GROUPS[o]))
 
 
-def suite_cases(name: str, ops: tuple[str, ...] = ALL_OPS,
-                input_chw: tuple[int, int, int] | None = None) -> list[Case]:
+def suite_cases(name: str, ops: tuple[str, ...] = ALL_OPS, input_chw: tuple[int, int, int] | None = None) -> list[Case]:
     """The cases of a suite whose op is in `ops` (an architecture suite has every conv op of every layer)."""
     if name == "quick":
         return [c for c in QUICK if c.op in ops]

@@ -54,16 +54,21 @@ def best_fastconv(records: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
 def ceiling(ceilings: Sequence[dict[str, Any]], unit: str, device: str, threads: int | None) -> float | None:
     """The measured ceiling a rate in `unit` is judged against: the GEMM peak (clean environment) for GFLOP/s, the
     copy bandwidth for GB/s, of the device and (on the CPU) the thread count; None when it was not measured."""
-    names = {("GFLOP/s", "cpu"): ("sgemm", "dgemm"), ("GB/s", "cpu"): ("copy",),
-             ("GFLOP/s", "gpu"): ("gpu_sgemm", "gpu_dgemm"), ("GB/s", "gpu"): ("gpu_copy",)}[(unit, device)]
+    names = {
+        ("GFLOP/s", "cpu"): ("sgemm", "dgemm"),
+        ("GB/s", "cpu"): ("copy",),
+        ("GFLOP/s", "gpu"): ("gpu_sgemm", "gpu_dgemm"),
+        ("GB/s", "gpu"): ("gpu_copy",),
+    }[(unit, device)]
     for c in ceilings:
         if c["name"] in names and c["env"] in ("clean", "device") and c["threads"] in (threads, None):
             return c["value"]
     return None
 
 
-def _best_cells(records: list[dict[str, Any]], ref: dict[str, Any] | None,
-                ceilings: Sequence[dict[str, Any]]) -> tuple[str, str, float | None]:
+def _best_cells(
+    records: list[dict[str, Any]], ref: dict[str, Any] | None, ceilings: Sequence[dict[str, Any]]
+) -> tuple[str, str, float | None]:
     """The best fastconv record's speed-up over `ref` and its share of the ceiling, as cells, and the ratio."""
     best = best_fastconv(records)
     if best is None:
@@ -76,8 +81,9 @@ def _best_cells(records: list[dict[str, Any]], ref: dict[str, Any] | None,
     return f"{ratio:.2f}x ({best['impl']})", share, ratio
 
 
-def run_table(results: Sequence[dict[str, Any]], ceilings: Sequence[dict[str, Any]] = (),
-              reference_impl: str = "torch-nchw") -> str:
+def run_table(
+    results: Sequence[dict[str, Any]], ceilings: Sequence[dict[str, Any]] = (), reference_impl: str = "torch-nchw"
+) -> str:
     """One row per (case, op), one column per implementation (its rate), then the best fastconv implementation's
     speed-up over `reference_impl` (time ratio) and its share of the measured ceiling (GEMM peak for GFLOP/s, copy
     bandwidth for GB/s); records of a single thread count and dtype."""
@@ -86,7 +92,8 @@ def run_table(results: Sequence[dict[str, Any]], ceilings: Sequence[dict[str, An
     by_key = {(r["case"], r["op"], r["impl"]): r for r in results}
     has_best = any(r["kind"] == "fastconv" for r in results)
     header = ["case", "op", "unit", *impls] + (
-        [f"best fastconv vs {reference_impl}", "best % of ceiling"] if has_best else [])
+        [f"best fastconv vs {reference_impl}", "best % of ceiling"] if has_best else []
+    )
     rows, ratios = [], []
     for case, op in rows_keys:
         row = [case, op, UNIT[op], *(cell(by_key.get((case, op, i))) for i in impls)]
@@ -98,8 +105,10 @@ def run_table(results: Sequence[dict[str, Any]], ceilings: Sequence[dict[str, An
         rows.append(row)
     table = markdown(header, rows)
     if ratios:
-        table += f"\n\nGeomean speed-up of the best fastconv implementation over {reference_impl}: " \
-                 f"{geomean(ratios):.2f}x over {len(ratios)} cases."
+        table += (
+            f"\n\nGeomean speed-up of the best fastconv implementation over {reference_impl}: "
+            f"{geomean(ratios):.2f}x over {len(ratios)} cases."
+        )
     return table
 
 
@@ -123,5 +132,8 @@ def ceilings_line(ceilings: Sequence[dict[str, Any]]) -> str:
 
 def failures(results: Sequence[dict[str, Any]]) -> list[str]:
     """One line per record that was not timed for a reason other than an unsupported shape."""
-    return [f"{r['case']} {r['op']} {r['impl']} ({r['threads']}t): {r['status']}: {r['message']}"
-            for r in results if r["status"] in ("wrong", "error")]
+    return [
+        f"{r['case']} {r['op']} {r['impl']} ({r['threads']}t): {r['status']}: {r['message']}"
+        for r in results
+        if r["status"] in ("wrong", "error")
+    ]

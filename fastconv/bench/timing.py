@@ -68,8 +68,9 @@ def _elapsed_ms(start: Any, end: Any) -> float:
     return float(cupy.cuda.get_elapsed_time(start, end))
 
 
-def measure(call: Callable[[int], Any], timer: Callable[[Callable[[], Any]], float], copies: int,
-            policy: Policy) -> dict[str, float | int]:
+def measure(
+    call: Callable[[int], Any], timer: Callable[[Callable[[], Any]], float], copies: int, policy: Policy
+) -> dict[str, float | int]:
     """Warm up, then time call(i) on rotating copy i % copies until the policy is met. Returns the statistics
     the results file stores: median, min and max seconds and the number of timed calls."""
     for i in range(policy.warmup):

@@ -16,5 +16,13 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from .ops import adaptive_avg_pool2d, avg_pool2d, batch_norm, conv2d, global_avg_pool2d, max_pool2d, relu
 from .predict import predict
 
-__all__ = ["adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "conv2d", "global_avg_pool2d", "max_pool2d", "predict",
-           "relu"]
+__all__ = [
+    "adaptive_avg_pool2d",
+    "avg_pool2d",
+    "batch_norm",
+    "conv2d",
+    "global_avg_pool2d",
+    "max_pool2d",
+    "predict",
+    "relu",
+]

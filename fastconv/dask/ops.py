@@ -27,8 +27,10 @@ NP_PAD_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "
 def check_dask(fn: str, x: Any, ndim: int | tuple[int, ...], layout: str) -> str:
     """x must be a float dask array of NumPy or CuPy chunks; returns the chunks' array kind."""
     if not isinstance(x, da.Array):
-        raise TypeError(f"{fn}: 'x' must be a dask array, got {type(x).__name__}; use fastconv.{fn.split('.')[-1]} "
-                        "for NumPy or CuPy arrays")
+        raise TypeError(
+            f"{fn}: 'x' must be a dask array, got {type(x).__name__}; use fastconv.{fn.split('.')[-1]} "
+            "for NumPy or CuPy arrays"
+        )
     kind = array_kind(x._meta)
     if kind is None:
         raise TypeError(f"{fn}: 'x' must have NumPy or CuPy chunks, got {type(x._meta).__name__}")
@@ -56,9 +58,20 @@ def _conv_rows(rows, weight, bias, kw, pads):
     return fc.conv2d(rows, weight, bias, padding=pads, **kw)
 
 
-def conv2d(x: da.Array, weight: Any, bias: Any = None, stride=1, padding=0, dilation=1, groups=1,
-           padding_mode: str = "zeros", *, backend: str | None = None, algo: str = "auto", align: int = 16
-           ) -> da.Array:
+def conv2d(
+    x: da.Array,
+    weight: Any,
+    bias: Any = None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    padding_mode: str = "zeros",
+    *,
+    backend: str | None = None,
+    algo: str = "auto",
+    align: int = 16,
+) -> da.Array:
     """fastconv.conv2d over a dask array x (N, C, H, W); weight and bias are NumPy/CuPy arrays like x's chunks.
 
     Batch chunks are kept; spatial blocks start on the stride grid (multiples of stride*align) and are extended
@@ -72,17 +85,38 @@ def conv2d(x: da.Array, weight: Any, bias: Any = None, stride=1, padding=0, dila
     if bias is not None:
         check_array(fn, "bias", bias, 1, "(K,)")
     _, dtype = check_same(fn, {"x": x._meta, "weight": weight, "bias": bias})
-    p = conv_params(fn, x.shape, tuple(weight.shape), None if bias is None else tuple(bias.shape), stride, padding,
-                    dilation, groups, padding_mode, dtype)
+    p = conv_params(
+        fn,
+        x.shape,
+        tuple(weight.shape),
+        None if bias is None else tuple(bias.shape),
+        stride,
+        padding,
+        dilation,
+        groups,
+        padding_mode,
+        dtype,
+    )
     if p.padding_mode != "zeros":
         x, p = _pad_all(x, p.padding, NP_PAD_MODE[p.padding_mode]), p.padded()
     kw = dict(stride=p.stride, dilation=p.dilation, groups=p.groups)
-    (sel,) = fc.select(fc.conv2d, _stand_in(x, p.x_shape), weight, bias, padding=p.padding, **kw,
-                       backend=backend, algo=algo)
+    (sel,) = fc.select(
+        fc.conv2d, _stand_in(x, p.x_shape), weight, bias, padding=p.padding, **kw, backend=backend, algo=algo
+    )
     kw.update(backend=sel.backend, algo=sel.algo)
     spans = tuple(d * (k - 1) + 1 for d, k in zip(p.dilation, (p.R, p.S)))
-    return windowed(x, _conv_rows, (dask.delayed(weight), dask.delayed(bias), kw), spans, p.stride, p.padding,
-                    (p.P, p.Q), p.K, align, dispatch.implementation("conv2d", sel.backend, sel.algo).output_tile)
+    return windowed(
+        x,
+        _conv_rows,
+        (dask.delayed(weight), dask.delayed(bias), kw),
+        spans,
+        p.stride,
+        p.padding,
+        (p.P, p.Q),
+        p.K,
+        align,
+        dispatch.implementation("conv2d", sel.backend, sel.algo).output_tile,
+    )
 
 
 def _pool_rows(rows, op, kw, fill, pads):
@@ -97,8 +131,17 @@ def _pool_block(block, op, kw):
     return op(block, **kw)
 
 
-def max_pool2d(x: da.Array, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *,
-               backend: str | None = None, align: int = 16) -> da.Array:
+def max_pool2d(
+    x: da.Array,
+    kernel_size,
+    stride=None,
+    padding=0,
+    dilation=1,
+    ceil_mode=False,
+    *,
+    backend: str | None = None,
+    align: int = 16,
+) -> da.Array:
     """fastconv.max_pool2d over a dask array, tiled spatially (indices are not offered: they are per plane)."""
     fn = "fastconv.dask.max_pool2d"
     check_dask(fn, x, 4, "(N, C, H, W)")
@@ -106,25 +149,54 @@ def max_pool2d(x: da.Array, kernel_size, stride=None, padding=0, dilation=1, cei
     spans = tuple(d * (k - 1) + 1 for d, k in zip(p.dilation, p.kernel))
     kw = dict(kernel_size=p.kernel, stride=p.stride, dilation=p.dilation, backend=backend)
     # -inf padding on border blocks, as far as their windows reach (beyond the given padding under ceil_mode)
-    return windowed(x, _pool_rows, (fc.max_pool2d, kw, -np.inf), spans, p.stride,
-                    tuple((pad, pad) for pad in p.padding), (p.P, p.Q), p.C, align)
+    return windowed(
+        x,
+        _pool_rows,
+        (fc.max_pool2d, kw, -np.inf),
+        spans,
+        p.stride,
+        tuple((pad, pad) for pad in p.padding),
+        (p.P, p.Q),
+        p.C,
+        align,
+    )
 
 
-def avg_pool2d(x: da.Array, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, *,
-               backend: str | None = None, align: int = 16) -> da.Array:
+def avg_pool2d(
+    x: da.Array,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode=False,
+    count_include_pad=True,
+    *,
+    backend: str | None = None,
+    align: int = 16,
+) -> da.Array:
     """fastconv.avg_pool2d over a dask array. Tiled spatially when every window divides by kh*kw
     (count_include_pad and no window clipped by ceil_mode); otherwise chunked along the batch only."""
     fn = "fastconv.dask.avg_pool2d"
     check_dask(fn, x, 4, "(N, C, H, W)")
     p = pool_params(fn, x.shape, kernel_size, stride, padding, 1, ceil_mode, count_include_pad, x.dtype)
     kw = dict(kernel_size=p.kernel, stride=p.stride, backend=backend)
-    fits = all((out - 1) * s + k <= n + 2 * pad
-               for n, k, s, pad, out in zip((p.H, p.W), p.kernel, p.stride, p.padding, (p.P, p.Q)))
+    fits = all(
+        (out - 1) * s + k <= n + 2 * pad
+        for n, k, s, pad, out in zip((p.H, p.W), p.kernel, p.stride, p.padding, (p.P, p.Q))
+    )
     if not (p.count_include_pad and fits):
         kw.update(padding=p.padding, ceil_mode=p.ceil_mode, count_include_pad=p.count_include_pad)
         return whole_planes(x, _pool_block, (fc.avg_pool2d, kw), (p.P, p.Q))
-    return windowed(x, _pool_rows, (fc.avg_pool2d, kw, 0.0), p.kernel, p.stride,
-                    tuple((pad, pad) for pad in p.padding), (p.P, p.Q), p.C, align)
+    return windowed(
+        x,
+        _pool_rows,
+        (fc.avg_pool2d, kw, 0.0),
+        p.kernel,
+        p.stride,
+        tuple((pad, pad) for pad in p.padding),
+        (p.P, p.Q),
+        p.C,
+        align,
+    )
 
 
 def adaptive_avg_pool2d(x: da.Array, output_size, *, backend: str | None = None) -> da.Array:
@@ -144,12 +216,14 @@ def global_avg_pool2d(x: da.Array, *, backend: str | None = None) -> da.Array:
 
 def _bn_block(block, weight, bias, mean, var, eps, backend, block_info=None):
     c0, c1 = block_info[0]["array-location"][1]
-    return fc.batch_norm(block, weight[c0:c1], bias[c0:c1], mean[c0:c1], var[c0:c1], training=False, eps=eps,
-                         backend=backend)
+    return fc.batch_norm(
+        block, weight[c0:c1], bias[c0:c1], mean[c0:c1], var[c0:c1], training=False, eps=eps, backend=backend
+    )
 
 
-def batch_norm(x: da.Array, weight, bias, running_mean, running_var, eps: float = 1e-5, *,
-               backend: str | None = None) -> da.Array:
+def batch_norm(
+    x: da.Array, weight, bias, running_mean, running_var, eps: float = 1e-5, *, backend: str | None = None
+) -> da.Array:
     """fastconv.batch_norm in eval mode (running statistics) over a dask array of any chunking; weight/bias may
     be None. Training mode needs batch statistics across chunks and is not offered."""
     fn = "fastconv.dask.batch_norm"
@@ -159,8 +233,9 @@ def batch_norm(x: da.Array, weight, bias, running_mean, running_var, eps: float 
         if a is not None:
             check_array(fn, name, a, 1, "(C,)")
     _, dtype = check_same(fn, {"x": x._meta, **arrays})
-    batch_norm_params(fn, x.shape, {n: None if a is None else tuple(a.shape) for n, a in arrays.items()}, False,
-                      0.1, eps, dtype)
+    batch_norm_params(
+        fn, x.shape, {n: None if a is None else tuple(a.shape) for n, a in arrays.items()}, False, 0.1, eps, dtype
+    )
     xp = array_module(array_kind(x._meta))
     C = x.shape[1]
     weight = xp.ones(C, dtype) if weight is None else weight

@@ -24,8 +24,10 @@ def predict(model: Any, x: da.Array) -> da.Array:
     if not callable(model):
         raise TypeError(f"{fn}: 'model' must be a callable fastconv model, got {type(model).__name__}")
     if getattr(model, "training", False):
-        raise ValueError(f"{fn}: 'model' is in training mode; call model.eval() first (inference uses running "
-                         "statistics and no dropout)")
+        raise ValueError(
+            f"{fn}: 'model' is in training mode; call model.eval() first (inference uses running "
+            "statistics and no dropout)"
+        )
     x = x.rechunk({axis: -1 for axis in range(1, x.ndim)})
     xp = array_module(array_kind(x._meta))
     probe = model(xp.zeros((1, *x.shape[1:]), x.dtype))  # one sample tells the output's shape and dtype
@@ -36,5 +38,6 @@ def predict(model: Any, x: da.Array) -> da.Array:
         axes["drop_axis"] = list(range(len(chunks), x.ndim))
     elif len(chunks) > x.ndim:
         axes["new_axis"] = list(range(x.ndim, len(chunks)))
-    return da.map_blocks(_forward, x, dask.delayed(model, pure=True), chunks=chunks, dtype=probe.dtype,
-                         meta=probe[:0], **axes)
+    return da.map_blocks(
+        _forward, x, dask.delayed(model, pure=True), chunks=chunks, dtype=probe.dtype, meta=probe[:0], **axes
+    )

@@ -26,8 +26,9 @@ class AxisPlan(NamedTuple):
     rows: tuple[tuple[int, int, int, int], ...]  # per block: rows [start, stop) of its extended block, pads (b, a)
 
 
-def plan_axis(chunks: tuple[int, ...], span: int, stride: int, pads: tuple[int, int], out: int, align: int,
-              out_align: int = 1) -> AxisPlan:
+def plan_axis(
+    chunks: tuple[int, ...], span: int, stride: int, pads: tuple[int, int], out: int, align: int, out_align: int = 1
+) -> AxisPlan:
     """Blocks for one spatial axis of the input (sizes `chunks` as given by the user). With out_align > 1 every
     block's first output is a multiple of it (the grid is shifted by the padding to make it so)."""
     total, before = sum(chunks), pads[0]
@@ -62,9 +63,18 @@ def _tile(block, *args, fn: Callable, plans: tuple[AxisPlan, AxisPlan], block_in
     return fn(block[:, :, h0:h1, w0:w1], *args, pads=((top, bottom), (left, right)))
 
 
-def windowed(x: da.Array, fn: Callable, args: tuple, spans: tuple[int, int], strides: tuple[int, int],
-             pads: tuple[tuple[int, int], tuple[int, int]], outs: tuple[int, int], out_channels: int, align: int,
-             out_align: int = 1) -> da.Array:
+def windowed(
+    x: da.Array,
+    fn: Callable,
+    args: tuple,
+    spans: tuple[int, int],
+    strides: tuple[int, int],
+    pads: tuple[tuple[int, int], tuple[int, int]],
+    outs: tuple[int, int],
+    out_channels: int,
+    align: int,
+    out_align: int = 1,
+) -> da.Array:
     """Apply a windowed op to an (N, C, H, W) dask array block by block (see the module docstring); out_align:
     see plan_axis.
 
@@ -72,18 +82,26 @@ def windowed(x: da.Array, fn: Callable, args: tuple, spans: tuple[int, int], str
     computes the op's outputs on the rows handed to it with that padding; `args` (weights) enter the graph once,
     as Delayed objects.
     """
-    plans = tuple(plan_axis(x.chunks[2 + d], spans[d], strides[d], pads[d], outs[d], align, out_align)
-                  for d in (0, 1))
+    plans = tuple(plan_axis(x.chunks[2 + d], spans[d], strides[d], pads[d], outs[d], align, out_align) for d in (0, 1))
     x = x.rechunk({1: -1, 2: plans[0].in_chunks, 3: plans[1].in_chunks})
-    extended = da.overlap.overlap(x, depth={2: (0, plans[0].halo), 3: (0, plans[1].halo)}, boundary="none",
-                                  allow_rechunk=False)
-    return da.map_blocks(_tile, extended, *args, fn=fn, plans=plans,
-                         chunks=(x.chunks[0], (out_channels,), plans[0].out_chunks, plans[1].out_chunks),
-                         dtype=x.dtype, meta=x._meta)
+    extended = da.overlap.overlap(
+        x, depth={2: (0, plans[0].halo), 3: (0, plans[1].halo)}, boundary="none", allow_rechunk=False
+    )
+    return da.map_blocks(
+        _tile,
+        extended,
+        *args,
+        fn=fn,
+        plans=plans,
+        chunks=(x.chunks[0], (out_channels,), plans[0].out_chunks, plans[1].out_chunks),
+        dtype=x.dtype,
+        meta=x._meta,
+    )
 
 
 def whole_planes(x: da.Array, block_fn: Callable, args: tuple, out_hw: tuple[int, int]) -> da.Array:
     """Apply an op that needs whole (H, W) planes of all channels: chunked along the batch only."""
     x = x.rechunk({1: -1, 2: -1, 3: -1})
-    return da.map_blocks(block_fn, x, *args, chunks=(x.chunks[0], x.chunks[1], (out_hw[0],), (out_hw[1],)),
-                         dtype=x.dtype, meta=x._meta)
+    return da.map_blocks(
+        block_fn, x, *args, chunks=(x.chunks[0], x.chunks[1], (out_hw[0],), (out_hw[1],)), dtype=x.dtype, meta=x._meta
+    )

@@ -34,18 +34,48 @@ from .squeezenet import squeezenet1_0, squeezenet1_1
 from .vgg import vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn
 from .weights import load_weights, read_weights
 
-_MODELS: dict[str, Callable[..., Module]] = {f.__name__: f for f in (
-    lenet5, simple_cnn, alexnet, alexnet_paper, zfnet, nin,
-    vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn, googlenet,
-    resnet18, resnet34, resnet50, resnet101, resnet152, resnext50_32x4d, resnext101_32x8d,
-    wide_resnet50_2, wide_resnet101_2, densenet121, densenet161, densenet169, densenet201,
-    squeezenet1_0, squeezenet1_1,
-)}
+_MODELS: dict[str, Callable[..., Module]] = {
+    f.__name__: f
+    for f in (
+        lenet5,
+        simple_cnn,
+        alexnet,
+        alexnet_paper,
+        zfnet,
+        nin,
+        vgg11,
+        vgg11_bn,
+        vgg13,
+        vgg13_bn,
+        vgg16,
+        vgg16_bn,
+        vgg19,
+        vgg19_bn,
+        googlenet,
+        resnet18,
+        resnet34,
+        resnet50,
+        resnet101,
+        resnet152,
+        resnext50_32x4d,
+        resnext101_32x8d,
+        wide_resnet50_2,
+        wide_resnet101_2,
+        densenet121,
+        densenet161,
+        densenet169,
+        densenet201,
+        squeezenet1_0,
+        squeezenet1_1,
+    )
+}
 
 # The input each model is designed for, (C, H, W); fastconv.summary and the CLI default to it.
 INPUT_SHAPES: dict[str, tuple[int, int, int]] = {
     **{name: (3, 224, 224) for name in _MODELS},
-    "lenet5": (1, 32, 32), "simple_cnn": (1, 28, 28), "alexnet_paper": (3, 227, 227),
+    "lenet5": (1, 32, 32),
+    "simple_cnn": (1, 28, 28),
+    "alexnet_paper": (3, 227, 227),
 }
 
 

@@ -45,9 +45,15 @@ class AlexNet(nn.Module):
 
 def _classifier(in_features: int, num_classes: int, dropout: float) -> nn.Sequential:
     """fc6 -> ReLU -> dropout -> fc7 -> ReLU -> dropout -> fc8, as the 2012 paper."""
-    return nn.Sequential(nn.Linear(in_features, 4096), nn.ReLU(True), nn.Dropout(dropout),
-                         nn.Linear(4096, 4096), nn.ReLU(True), nn.Dropout(dropout),
-                         nn.Linear(4096, num_classes))
+    return nn.Sequential(
+        nn.Linear(in_features, 4096),
+        nn.ReLU(True),
+        nn.Dropout(dropout),
+        nn.Linear(4096, 4096),
+        nn.ReLU(True),
+        nn.Dropout(dropout),
+        nn.Linear(4096, num_classes),
+    )
 
 
 def _init_gaussian(model: nn.Module, bias_one: tuple[nn.Module, ...] = ()) -> None:
@@ -61,15 +67,27 @@ def _init_gaussian(model: nn.Module, bias_one: tuple[nn.Module, ...] = ()) -> No
 def alexnet(num_classes: int = 1000, dropout: float = 0.5) -> AlexNet:
     """torchvision's AlexNet for (N, 3, 224, 224) input (any size >= 63 works: the pool is adaptive)."""
     features = nn.Sequential(
-        nn.Conv2d(3, 64, 11, 4, 2), nn.ReLU(True), nn.MaxPool2d(3, 2),
-        nn.Conv2d(64, 192, 5, padding=2), nn.ReLU(True), nn.MaxPool2d(3, 2),
-        nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(True),
-        nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(True),
-        nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(True), nn.MaxPool2d(3, 2),
+        nn.Conv2d(3, 64, 11, 4, 2),
+        nn.ReLU(True),
+        nn.MaxPool2d(3, 2),
+        nn.Conv2d(64, 192, 5, padding=2),
+        nn.ReLU(True),
+        nn.MaxPool2d(3, 2),
+        nn.Conv2d(192, 384, 3, padding=1),
+        nn.ReLU(True),
+        nn.Conv2d(384, 256, 3, padding=1),
+        nn.ReLU(True),
+        nn.Conv2d(256, 256, 3, padding=1),
+        nn.ReLU(True),
+        nn.MaxPool2d(3, 2),
     )
     classifier = nn.Sequential(
-        nn.Dropout(dropout), nn.Linear(256 * 6 * 6, 4096), nn.ReLU(True),
-        nn.Dropout(dropout), nn.Linear(4096, 4096), nn.ReLU(True),
+        nn.Dropout(dropout),
+        nn.Linear(256 * 6 * 6, 4096),
+        nn.ReLU(True),
+        nn.Dropout(dropout),
+        nn.Linear(4096, 4096),
+        nn.ReLU(True),
         nn.Linear(4096, num_classes),
     )
     return AlexNet(features, classifier, nn.AdaptiveAvgPool2d((6, 6)))
@@ -85,11 +103,21 @@ def alexnet_paper(num_classes: int = 1000, dropout: float = 0.5) -> AlexNet:
     conv4 = nn.Conv2d(384, 384, 3, padding=1, groups=2)
     conv5 = nn.Conv2d(384, 256, 3, padding=1, groups=2)
     features = nn.Sequential(
-        nn.Conv2d(3, 96, 11, 4), nn.ReLU(True), _lrn(), nn.MaxPool2d(3, 2),
-        conv2, nn.ReLU(True), _lrn(), nn.MaxPool2d(3, 2),
-        nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(True),
-        conv4, nn.ReLU(True),
-        conv5, nn.ReLU(True), nn.MaxPool2d(3, 2),
+        nn.Conv2d(3, 96, 11, 4),
+        nn.ReLU(True),
+        _lrn(),
+        nn.MaxPool2d(3, 2),
+        conv2,
+        nn.ReLU(True),
+        _lrn(),
+        nn.MaxPool2d(3, 2),
+        nn.Conv2d(256, 384, 3, padding=1),
+        nn.ReLU(True),
+        conv4,
+        nn.ReLU(True),
+        conv5,
+        nn.ReLU(True),
+        nn.MaxPool2d(3, 2),
     )
     classifier = _classifier(256 * 6 * 6, num_classes, dropout)
     model = AlexNet(features, classifier)
@@ -100,11 +128,21 @@ def alexnet_paper(num_classes: int = 1000, dropout: float = 0.5) -> AlexNet:
 def zfnet(num_classes: int = 1000, dropout: float = 0.5) -> AlexNet:
     """ZFNet (Zeiler & Fergus 2013) for (N, 3, 224, 224) input."""
     features = nn.Sequential(
-        nn.Conv2d(3, 96, 7, 2, 1), nn.ReLU(True), nn.MaxPool2d(3, 2, ceil_mode=True), _lrn(),
-        nn.Conv2d(96, 256, 5, 2), nn.ReLU(True), nn.MaxPool2d(3, 2, ceil_mode=True), _lrn(),
-        nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(True),
-        nn.Conv2d(384, 384, 3, padding=1), nn.ReLU(True),
-        nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(True), nn.MaxPool2d(3, 2, ceil_mode=True),
+        nn.Conv2d(3, 96, 7, 2, 1),
+        nn.ReLU(True),
+        nn.MaxPool2d(3, 2, ceil_mode=True),
+        _lrn(),
+        nn.Conv2d(96, 256, 5, 2),
+        nn.ReLU(True),
+        nn.MaxPool2d(3, 2, ceil_mode=True),
+        _lrn(),
+        nn.Conv2d(256, 384, 3, padding=1),
+        nn.ReLU(True),
+        nn.Conv2d(384, 384, 3, padding=1),
+        nn.ReLU(True),
+        nn.Conv2d(384, 256, 3, padding=1),
+        nn.ReLU(True),
+        nn.MaxPool2d(3, 2, ceil_mode=True),
     )
     model = AlexNet(features, _classifier(256 * 6 * 6, num_classes, dropout))
     _init_gaussian(model)

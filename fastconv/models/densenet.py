@@ -35,8 +35,9 @@ class _DenseLayer(nn.Module):
 
 
 class _DenseBlock(nn.Module):
-    def __init__(self, num_layers: int, num_input_features: int, bn_size: int, growth_rate: int,
-                 drop_rate: float) -> None:
+    def __init__(
+        self, num_layers: int, num_input_features: int, bn_size: int, growth_rate: int, drop_rate: float
+    ) -> None:
         super().__init__()
         for i in range(num_layers):
             layer = _DenseLayer(num_input_features + i * growth_rate, growth_rate, bn_size, drop_rate)
@@ -51,27 +52,39 @@ class _DenseBlock(nn.Module):
 
 class _Transition(nn.Sequential):
     def __init__(self, num_input_features: int, num_output_features: int) -> None:
-        super().__init__({
-            "norm": nn.BatchNorm2d(num_input_features),
-            "relu": nn.ReLU(inplace=True),
-            "conv": nn.Conv2d(num_input_features, num_output_features, 1, bias=False),
-            "pool": nn.AvgPool2d(2, 2),
-        })
+        super().__init__(
+            {
+                "norm": nn.BatchNorm2d(num_input_features),
+                "relu": nn.ReLU(inplace=True),
+                "conv": nn.Conv2d(num_input_features, num_output_features, 1, bias=False),
+                "pool": nn.AvgPool2d(2, 2),
+            }
+        )
 
 
 class DenseNet(nn.Module):
-    def __init__(self, growth_rate: int = 32, block_config: tuple[int, ...] = (6, 12, 24, 16),
-                 num_init_features: int = 64, bn_size: int = 4, drop_rate: float = 0.0,
-                 num_classes: int = 1000) -> None:
+    def __init__(
+        self,
+        growth_rate: int = 32,
+        block_config: tuple[int, ...] = (6, 12, 24, 16),
+        num_init_features: int = 64,
+        bn_size: int = 4,
+        drop_rate: float = 0.0,
+        num_classes: int = 1000,
+    ) -> None:
         super().__init__()
-        stem = {"conv0": nn.Conv2d(3, num_init_features, 7, 2, 3, bias=False),
-                "norm0": nn.BatchNorm2d(num_init_features), "relu0": nn.ReLU(inplace=True),
-                "pool0": nn.MaxPool2d(3, 2, 1)}
+        stem = {
+            "conv0": nn.Conv2d(3, num_init_features, 7, 2, 3, bias=False),
+            "norm0": nn.BatchNorm2d(num_init_features),
+            "relu0": nn.ReLU(inplace=True),
+            "pool0": nn.MaxPool2d(3, 2, 1),
+        }
         self.features = nn.Sequential(stem)
         channels = num_init_features
         for i, num_layers in enumerate(block_config):
-            self.features.add_module(f"denseblock{i + 1}",
-                                     _DenseBlock(num_layers, channels, bn_size, growth_rate, drop_rate))
+            self.features.add_module(
+                f"denseblock{i + 1}", _DenseBlock(num_layers, channels, bn_size, growth_rate, drop_rate)
+            )
             channels += num_layers * growth_rate
             if i != len(block_config) - 1:
                 self.features.add_module(f"transition{i + 1}", _Transition(channels, channels // 2))

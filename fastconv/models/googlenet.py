@@ -43,14 +43,13 @@ class BasicConv2d(nn.Module):
 
 
 class Inception(nn.Module):
-    def __init__(self, in_channels: int, ch1x1: int, ch3x3red: int, ch3x3: int, ch5x5red: int, ch5x5: int,
-                 pool_proj: int) -> None:
+    def __init__(
+        self, in_channels: int, ch1x1: int, ch3x3red: int, ch3x3: int, ch5x5red: int, ch5x5: int, pool_proj: int
+    ) -> None:
         super().__init__()
         self.branch1 = BasicConv2d(in_channels, ch1x1, 1)
-        self.branch2 = nn.Sequential(BasicConv2d(in_channels, ch3x3red, 1),
-                                     BasicConv2d(ch3x3red, ch3x3, 3, padding=1))
-        self.branch3 = nn.Sequential(BasicConv2d(in_channels, ch5x5red, 1),
-                                     BasicConv2d(ch5x5red, ch5x5, 3, padding=1))
+        self.branch2 = nn.Sequential(BasicConv2d(in_channels, ch3x3red, 1), BasicConv2d(ch3x3red, ch3x3, 3, padding=1))
+        self.branch3 = nn.Sequential(BasicConv2d(in_channels, ch5x5red, 1), BasicConv2d(ch5x5red, ch5x5, 3, padding=1))
         self.branch4 = nn.Sequential(nn.MaxPool2d(3, 1, 1, ceil_mode=True), BasicConv2d(in_channels, pool_proj, 1))
 
     def forward(self, x: Any) -> Any:
@@ -87,8 +86,14 @@ def transform_input(x: Any) -> Any:
 
 
 class GoogLeNet(nn.Module):
-    def __init__(self, num_classes: int = 1000, aux_logits: bool = True, transform_input: bool = False,
-                 dropout: float = 0.2, dropout_aux: float = 0.7) -> None:
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        aux_logits: bool = True,
+        transform_input: bool = False,
+        dropout: float = 0.2,
+        dropout_aux: float = 0.7,
+    ) -> None:
         super().__init__()
         self.aux_logits, self.transform_input = aux_logits, transform_input
         self.conv1 = BasicConv2d(3, 64, 7, stride=2, padding=3)

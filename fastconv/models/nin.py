@@ -18,22 +18,37 @@ from typing import Any
 from .. import nn
 
 
-def mlpconv(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0,
-            last_channels: int | None = None) -> nn.Sequential:
+def mlpconv(
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int,
+    stride: int = 1,
+    padding: int = 0,
+    last_channels: int | None = None,
+) -> nn.Sequential:
     """conv kxk -> ReLU -> 1x1 -> ReLU -> 1x1 (to last_channels, default out_channels) -> ReLU."""
     last = last_channels or out_channels
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding), nn.ReLU(True),
-                         nn.Conv2d(out_channels, out_channels, 1), nn.ReLU(True),
-                         nn.Conv2d(out_channels, last, 1), nn.ReLU(True))
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding),
+        nn.ReLU(True),
+        nn.Conv2d(out_channels, out_channels, 1),
+        nn.ReLU(True),
+        nn.Conv2d(out_channels, last, 1),
+        nn.ReLU(True),
+    )
 
 
 class NIN(nn.Module):
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            mlpconv(3, 96, 11, 4), nn.MaxPool2d(3, 2, ceil_mode=True),
-            mlpconv(96, 256, 5, padding=2), nn.MaxPool2d(3, 2, ceil_mode=True),
-            mlpconv(256, 384, 3, padding=1), nn.MaxPool2d(3, 2, ceil_mode=True), nn.Dropout(dropout),
+            mlpconv(3, 96, 11, 4),
+            nn.MaxPool2d(3, 2, ceil_mode=True),
+            mlpconv(96, 256, 5, padding=2),
+            nn.MaxPool2d(3, 2, ceil_mode=True),
+            mlpconv(256, 384, 3, padding=1),
+            nn.MaxPool2d(3, 2, ceil_mode=True),
+            nn.Dropout(dropout),
             mlpconv(384, 1024, 3, padding=1, last_channels=num_classes),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))

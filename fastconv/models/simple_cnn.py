@@ -24,13 +24,22 @@ class SimpleCNN(nn.Module):
     def __init__(self, num_classes: int = 10, in_channels: int = 1, dropout: float = 0.5) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            *_conv(in_channels, 64, 7), nn.MaxPool2d(2),
-            *_conv(64, 128, 3), *_conv(128, 128, 3), nn.MaxPool2d(2),
-            *_conv(128, 256, 3), *_conv(256, 256, 3), nn.MaxPool2d(2),
+            *_conv(in_channels, 64, 7),
+            nn.MaxPool2d(2),
+            *_conv(64, 128, 3),
+            *_conv(128, 128, 3),
+            nn.MaxPool2d(2),
+            *_conv(128, 256, 3),
+            *_conv(256, 256, 3),
+            nn.MaxPool2d(2),
         )
         self.classifier = nn.Sequential(
-            nn.Linear(256 * 3 * 3, 128), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(128, 64), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(256 * 3 * 3, 128),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(128, 64),
+            nn.ReLU(),
+            nn.Dropout(dropout),
             nn.Linear(64, num_classes),
         )
         for m in self.modules():

@@ -27,8 +27,7 @@ class Fire(nn.Module):
 
     def forward(self, x: Any) -> Any:
         x = self.squeeze_activation(self.squeeze(x))
-        return nn.cat([self.expand1x1_activation(self.expand1x1(x)),
-                       self.expand3x3_activation(self.expand3x3(x))], 1)
+        return nn.cat([self.expand1x1_activation(self.expand1x1(x)), self.expand3x3_activation(self.expand3x3(x))], 1)
 
 
 def _pool() -> nn.MaxPool2d:
@@ -40,16 +39,36 @@ class SqueezeNet(nn.Module):
         super().__init__()
         if version == "1_0":
             self.features = nn.Sequential(
-                nn.Conv2d(3, 96, 7, 2), nn.ReLU(True), _pool(),
-                Fire(96, 16, 64, 64), Fire(128, 16, 64, 64), Fire(128, 32, 128, 128), _pool(),
-                Fire(256, 32, 128, 128), Fire(256, 48, 192, 192), Fire(384, 48, 192, 192), Fire(384, 64, 256, 256),
-                _pool(), Fire(512, 64, 256, 256))
+                nn.Conv2d(3, 96, 7, 2),
+                nn.ReLU(True),
+                _pool(),
+                Fire(96, 16, 64, 64),
+                Fire(128, 16, 64, 64),
+                Fire(128, 32, 128, 128),
+                _pool(),
+                Fire(256, 32, 128, 128),
+                Fire(256, 48, 192, 192),
+                Fire(384, 48, 192, 192),
+                Fire(384, 64, 256, 256),
+                _pool(),
+                Fire(512, 64, 256, 256),
+            )
         elif version == "1_1":
             self.features = nn.Sequential(
-                nn.Conv2d(3, 64, 3, 2), nn.ReLU(True), _pool(),
-                Fire(64, 16, 64, 64), Fire(128, 16, 64, 64), _pool(),
-                Fire(128, 32, 128, 128), Fire(256, 32, 128, 128), _pool(),
-                Fire(256, 48, 192, 192), Fire(384, 48, 192, 192), Fire(384, 64, 256, 256), Fire(512, 64, 256, 256))
+                nn.Conv2d(3, 64, 3, 2),
+                nn.ReLU(True),
+                _pool(),
+                Fire(64, 16, 64, 64),
+                Fire(128, 16, 64, 64),
+                _pool(),
+                Fire(128, 32, 128, 128),
+                Fire(256, 32, 128, 128),
+                _pool(),
+                Fire(256, 48, 192, 192),
+                Fire(384, 48, 192, 192),
+                Fire(384, 64, 256, 256),
+                Fire(512, 64, 256, 256),
+            )
         else:
             raise ValueError(f"SqueezeNet: 'version' must be '1_0' or '1_1', got {version!r}")
         final_conv = nn.Conv2d(512, num_classes, 1)

@@ -29,8 +29,10 @@ def _read_safetensors(path: str) -> dict[str, np.ndarray]:
     try:
         from safetensors.numpy import load_file
     except ImportError:
-        raise ImportError(f"load_weights: reading {path!r} needs the safetensors package "
-                          "(pip install safetensors, or fastconv[weights])") from None
+        raise ImportError(
+            f"load_weights: reading {path!r} needs the safetensors package "
+            "(pip install safetensors, or fastconv[weights])"
+        ) from None
     return load_file(path)
 
 
@@ -38,8 +40,10 @@ def _read_torch(path: str) -> dict[str, np.ndarray]:
     try:
         import torch
     except ImportError:
-        raise ImportError(f"load_weights: reading {path!r} needs PyTorch (pip install torch); .npz and "
-                          ".safetensors files need no torch") from None
+        raise ImportError(
+            f"load_weights: reading {path!r} needs PyTorch (pip install torch); .npz and "
+            ".safetensors files need no torch"
+        ) from None
     state = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(state, Mapping) and set(state) == {"state_dict"}:
         state = state["state_dict"]
@@ -60,8 +64,7 @@ def read_weights(path: str | os.PathLike) -> dict[str, np.ndarray]:
     path = os.fspath(path)
     reader = _READERS.get(os.path.splitext(path)[1].lower())
     if reader is None:
-        raise ValueError(f"load_weights: cannot tell the format of {path!r}; use one of "
-                         f"{', '.join(sorted(_READERS))}")
+        raise ValueError(f"load_weights: cannot tell the format of {path!r}; use one of {', '.join(sorted(_READERS))}")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"load_weights: no such file {path!r}")
     return reader(path)
@@ -79,12 +82,18 @@ def check_state(model: Module, state: Mapping[str, Any], strict: bool = True) ->
     own = {k: tuple(np.shape(v)) for k, v in model.state_dict().items()}
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
-    misshaped = [f"{k}: {tuple(np.shape(v))} in the file, {own[k]} in the model"
-                 for k, v in state.items() if k in own and tuple(np.shape(v)) != own[k]]
+    misshaped = [
+        f"{k}: {tuple(np.shape(v))} in the file, {own[k]} in the model"
+        for k, v in state.items()
+        if k in own and tuple(np.shape(v)) != own[k]
+    ]
     lines = _listing("mis-shaped keys", misshaped)
     if strict:
-        lines = _listing("missing keys (in the model, not in the file)", missing) \
-            + _listing("unexpected keys (in the file, not in the model)", unexpected) + lines
+        lines = (
+            _listing("missing keys (in the model, not in the file)", missing)
+            + _listing("unexpected keys (in the file, not in the model)", unexpected)
+            + lines
+        )
     return lines
 
 
@@ -95,6 +104,7 @@ def load_weights(model: Module, path: str | os.PathLike, strict: bool = True) ->
     state = read_weights(path)
     problems = check_state(model, state, strict)
     if problems:
-        raise ValueError(f"load_weights: {os.fspath(path)!r} does not fit {type(model).__name__}:\n  "
-                         + "\n  ".join(problems))
+        raise ValueError(
+            f"load_weights: {os.fspath(path)!r} does not fit {type(model).__name__}:\n  " + "\n  ".join(problems)
+        )
     return model.load_state_dict(state, strict=strict)

@@ -67,7 +67,7 @@ def _channel_window_sum(a: Any, before: int, after: int) -> Any:
     C = a.shape[1]
     total = padded[:, 0:C].copy()
     for offset in range(1, before + after + 1):
-        total += padded[:, offset:offset + C]
+        total += padded[:, offset : offset + C]
     return total
 
 
@@ -99,4 +99,3 @@ class LocalResponseNorm(Layer):
 
     def extra_repr(self) -> str:
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
-

@@ -64,8 +64,14 @@ def fans(shape: tuple) -> tuple[int, int]:
 
 def gain(nonlinearity: str, a: float = 0.0) -> float:
     """torch.nn.init.calculate_gain for the nonlinearities the models use."""
-    gains = {"linear": 1.0, "conv2d": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3, "relu": math.sqrt(2.0),
-             "leaky_relu": math.sqrt(2.0 / (1 + a * a))}
+    gains = {
+        "linear": 1.0,
+        "conv2d": 1.0,
+        "sigmoid": 1.0,
+        "tanh": 5.0 / 3,
+        "relu": math.sqrt(2.0),
+        "leaky_relu": math.sqrt(2.0 / (1 + a * a)),
+    }
     if nonlinearity not in gains:
         raise ValueError(f"gain: unknown nonlinearity {nonlinearity!r}; known: {', '.join(gains)}")
     return gains[nonlinearity]
@@ -78,19 +84,28 @@ def _kaiming_std(p: Parameter, a: float, mode: str, nonlinearity: str) -> float:
     return gain(nonlinearity, a) / math.sqrt(fan)
 
 
-def uniform_(p: Parameter, low: float = 0.0, high: float = 1.0,
-             generator: np.random.Generator | None = None) -> Parameter:
+def uniform_(
+    p: Parameter, low: float = 0.0, high: float = 1.0, generator: np.random.Generator | None = None
+) -> Parameter:
     return _fill(p, lambda: (generator or default_generator()).uniform(low, high, p.shape))
 
 
-def normal_(p: Parameter, mean: float = 0.0, std: float = 1.0,
-            generator: np.random.Generator | None = None) -> Parameter:
+def normal_(
+    p: Parameter, mean: float = 0.0, std: float = 1.0, generator: np.random.Generator | None = None
+) -> Parameter:
     return _fill(p, lambda: (generator or default_generator()).normal(mean, std, p.shape))
 
 
-def trunc_normal_(p: Parameter, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
-                  generator: np.random.Generator | None = None) -> Parameter:
+def trunc_normal_(
+    p: Parameter,
+    mean: float = 0.0,
+    std: float = 1.0,
+    a: float = -2.0,
+    b: float = 2.0,
+    generator: np.random.Generator | None = None,
+) -> Parameter:
     """Normal(mean, std) restricted to [a, b] (absolute bounds, as torch), by redrawing what falls outside."""
+
     def draw() -> np.ndarray:
         gen = generator or default_generator()
         values = gen.normal(mean, std, p.shape)
@@ -114,16 +129,26 @@ def xavier_uniform_(p: Parameter, gain: float = 1.0, generator: np.random.Genera
     return uniform_(p, -bound, bound, generator)
 
 
-def kaiming_uniform_(p: Parameter, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
-                     generator: np.random.Generator | None = None) -> Parameter:
+def kaiming_uniform_(
+    p: Parameter,
+    a: float = 0.0,
+    mode: str = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    generator: np.random.Generator | None = None,
+) -> Parameter:
     """U(-bound, bound) with bound = gain * sqrt(3 / fan). PyTorch's default Conv/Linear weight init is
     a = sqrt(5), which gives bound = 1 / sqrt(fan_in)."""
     bound = math.sqrt(3.0) * _kaiming_std(p, a, mode, nonlinearity)
     return uniform_(p, -bound, bound, generator)
 
 
-def kaiming_normal_(p: Parameter, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
-                    generator: np.random.Generator | None = None) -> Parameter:
+def kaiming_normal_(
+    p: Parameter,
+    a: float = 0.0,
+    mode: str = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    generator: np.random.Generator | None = None,
+) -> Parameter:
     """N(0, std) with std = gain / sqrt(fan) (torchvision's ResNets: mode='fan_out', nonlinearity='relu')."""
     return normal_(p, 0.0, _kaiming_std(p, a, mode, nonlinearity), generator)
 

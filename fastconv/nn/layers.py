@@ -38,16 +38,26 @@ class _ConvNd(Layer):
 
     _nd = 2
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple, stride: int | tuple = 1,
-                 padding: int | tuple | str = 0, dilation: int | tuple = 1, groups: int = 1, bias: bool = True,
-                 padding_mode: str = "zeros") -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple,
+        stride: int | tuple = 1,
+        padding: int | tuple | str = 0,
+        dilation: int | tuple = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+    ) -> None:
         super().__init__()
         fn, nd = type(self).__name__, self._nd
         for name, v in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
             _int_tuple(fn, name, v, 1, 1)
         if in_channels % groups or out_channels % groups:
-            raise ValueError(f"{fn}: groups={groups} must divide in_channels={in_channels} and "
-                             f"out_channels={out_channels}")
+            raise ValueError(
+                f"{fn}: groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}"
+            )
         if padding_mode not in PADDING_MODES:
             raise ValueError(f"{fn}: 'padding_mode' must be one of {PADDING_MODES}, got {padding_mode!r}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
@@ -70,16 +80,21 @@ class _ConvNd(Layer):
 
     def backward_op(self, x: Any, gy: Any) -> Any:
         conv_backward = F.conv2d_backward if self._nd == 2 else F.conv1d_backward
-        gx, gw, gb = conv_backward(gy, x, self.weight.data, *self._args(), need_bias=self.bias is not None,
-                                   backend=self.backend)
+        gx, gw, gb = conv_backward(
+            gy, x, self.weight.data, *self._args(), need_bias=self.bias is not None, backend=self.backend
+        )
         _add_grad(self.weight, gw)
         _add_grad(self.bias, gb)
         return gx
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        for name, default in (("padding", (0,) * self._nd), ("dilation", (1,) * self._nd), ("groups", 1),
-                              ("padding_mode", "zeros")):
+        for name, default in (
+            ("padding", (0,) * self._nd),
+            ("dilation", (1,) * self._nd),
+            ("groups", 1),
+            ("padding_mode", "zeros"),
+        ):
             if getattr(self, name) != default:
                 s += f", {name}={getattr(self, name)!r}"
         return s + ("" if self.bias is not None else ", bias=False")
@@ -103,8 +118,14 @@ class BatchNorm2d(Layer):
     running ones with `momentum`, or a cumulative average when momentum is None), running statistics in eval
     mode; without track_running_stats always the batch's."""
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True) -> None:
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+    ) -> None:
         super().__init__()
         _int_tuple("BatchNorm2d", "num_features", num_features, 1, 1)
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
@@ -127,22 +148,26 @@ class BatchNorm2d(Layer):
                 momentum = 1.0 / float(self.num_batches_tracked)
         w = None if self.weight is None else self.weight.data
         b = None if self.bias is None else self.bias.data
-        y = F.batch_norm(x, w, b, self.running_mean, self.running_var, batch_stats, momentum or 0.0, self.eps,
-                         backend=self.backend)
+        y = F.batch_norm(
+            x, w, b, self.running_mean, self.running_var, batch_stats, momentum or 0.0, self.eps, backend=self.backend
+        )
         return y, (x, batch_stats)
 
     def backward_op(self, saved: tuple, gy: Any) -> Any:
         x, batch_stats = saved
         w = None if self.weight is None else self.weight.data
-        gx, gw, gb = F.batch_norm_backward(gy, x, w, self.running_mean, self.running_var, batch_stats, self.eps,
-                                           backend=self.backend)
+        gx, gw, gb = F.batch_norm_backward(
+            gy, x, w, self.running_mean, self.running_var, batch_stats, self.eps, backend=self.backend
+        )
         _add_grad(self.weight, gw)
         _add_grad(self.bias, gb)
         return gx
 
     def extra_repr(self) -> str:
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
 
 
 class ReLU(Layer):
@@ -164,12 +189,21 @@ class ReLU(Layer):
 class MaxPool2d(Layer):
     """As torch.nn.MaxPool2d (return_indices is not supported by the layer; the functional op has it)."""
 
-    def __init__(self, kernel_size: int | tuple, stride: int | tuple | None = None, padding: int | tuple = 0,
-                 dilation: int | tuple = 1, return_indices: bool = False, ceil_mode: bool = False) -> None:
+    def __init__(
+        self,
+        kernel_size: int | tuple,
+        stride: int | tuple | None = None,
+        padding: int | tuple = 0,
+        dilation: int | tuple = 1,
+        return_indices: bool = False,
+        ceil_mode: bool = False,
+    ) -> None:
         super().__init__()
         if return_indices:
-            raise ValueError("MaxPool2d: return_indices=True is not supported by the layer; use "
-                             "fastconv.max_pool2d(..., return_indices=True)")
+            raise ValueError(
+                "MaxPool2d: return_indices=True is not supported by the layer; use "
+                "fastconv.max_pool2d(..., return_indices=True)"
+            )
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.dilation, self.ceil_mode = dilation, ceil_mode
 
@@ -183,15 +217,23 @@ class MaxPool2d(Layer):
         return F.max_pool2d_backward(gy, x, *self._args(), backend=self.backend)
 
     def extra_repr(self) -> str:
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+        return (
+            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
+        )
 
 
 class AvgPool2d(Layer):
     """As torch.nn.AvgPool2d (without divisor_override)."""
 
-    def __init__(self, kernel_size: int | tuple, stride: int | tuple | None = None, padding: int | tuple = 0,
-                 ceil_mode: bool = False, count_include_pad: bool = True) -> None:
+    def __init__(
+        self,
+        kernel_size: int | tuple,
+        stride: int | tuple | None = None,
+        padding: int | tuple = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+    ) -> None:
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
@@ -243,8 +285,7 @@ class Linear(Layer):
         return F.linear(x, self.weight.data, b, backend=self.backend), x
 
     def backward_op(self, x: Any, gy: Any) -> Any:
-        gx, gw, gb = F.linear_backward(gy, x, self.weight.data, need_bias=self.bias is not None,
-                                       backend=self.backend)
+        gx, gw, gb = F.linear_backward(gy, x, self.weight.data, need_bias=self.bias is not None, backend=self.backend)
         _add_grad(self.weight, gw)
         _add_grad(self.bias, gb)
         return gx

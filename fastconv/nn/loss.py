@@ -30,11 +30,14 @@ class CrossEntropyLoss:
         labels = xp.asarray(labels.get() if array_kind(labels) == "cupy" and xp is np else labels)
         N, C = logits.shape
         if labels.dtype.kind not in "iu" or labels.shape != (N,):
-            raise ValueError(f"{fn}: 'labels' must be an integer array of shape ({N},) for 'logits' shape "
-                             f"{(N, C)}, got {labels.dtype} array of shape {tuple(labels.shape)}")
+            raise ValueError(
+                f"{fn}: 'labels' must be an integer array of shape ({N},) for 'logits' shape "
+                f"{(N, C)}, got {labels.dtype} array of shape {tuple(labels.shape)}"
+            )
         if N and (int(labels.min()) < 0 or int(labels.max()) >= C):
-            raise ValueError(f"{fn}: 'labels' must lie in [0, {C}), got values from {int(labels.min())} to "
-                             f"{int(labels.max())}")
+            raise ValueError(
+                f"{fn}: 'labels' must lie in [0, {C}), got values from {int(labels.min())} to {int(labels.max())}"
+            )
         z = logits - logits.max(axis=1, keepdims=True)
         e = xp.exp(z)
         total = e.sum(axis=1, keepdims=True)

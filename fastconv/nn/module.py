@@ -72,8 +72,10 @@ class Module:
             (params if isinstance(value, Parameter) else modules)[name] = value
         elif name in params:
             if value is not None:
-                raise TypeError(f"{type(self).__name__}: '{name}' is a parameter; assign a Parameter or None, "
-                                f"got {type(value).__name__}")
+                raise TypeError(
+                    f"{type(self).__name__}: '{name}' is a parameter; assign a Parameter or None, "
+                    f"got {type(value).__name__}"
+                )
             params[name] = None
         elif name in buffers:
             buffers[name] = value
@@ -157,8 +159,10 @@ class Module:
 
     def state_dict(self) -> dict[str, Any]:
         """Every parameter and buffer array by dotted name (the arrays themselves, not copies)."""
-        return {key: (m._parameters[a].data if is_param else m._buffers[a])
-                for key, (m, a, is_param) in self._slots().items()}
+        return {
+            key: (m._parameters[a].data if is_param else m._buffers[a])
+            for key, (m, a, is_param) in self._slots().items()
+        }
 
     def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> LoadResult:
         """Copy arrays in by name, converted to each slot's array kind and dtype. A shape mismatch is always an
@@ -175,8 +179,10 @@ class Module:
         if strict:
             problems += [f"missing key: {k}" for k in missing] + [f"unexpected key: {k}" for k in unexpected]
         if problems:
-            raise ValueError(f"load_state_dict: {len(problems)} problem(s) loading into {type(self).__name__}:\n  "
-                             + "\n  ".join(problems))
+            raise ValueError(
+                f"load_state_dict: {len(problems)} problem(s) loading into {type(self).__name__}:\n  "
+                + "\n  ".join(problems)
+            )
         for key in (k for k in state if k in slots):
             m, attr, is_param = slots[key]
             old = self._slot_array(slots[key])
@@ -264,8 +270,10 @@ class Module:
         One backward per forward, as the saved state is released while it runs."""
         where = f"{type(self).__name__}.backward"
         if self._tape is None:
-            raise RuntimeError(f"{where}: nothing to differentiate; call the module in training mode first (each "
-                               "forward allows one backward; eval mode records nothing)")
+            raise RuntimeError(
+                f"{where}: nothing to differentiate; call the module in training mode first (each "
+                "forward allows one backward; eval mode records nothing)"
+            )
         seeds = self._tape.seed(grad_out, where)  # a bad grad_out leaves the tape for a corrected call
         tape, self._tape = self._tape, None
         return tape.backward(seeds)

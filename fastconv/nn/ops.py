@@ -52,7 +52,7 @@ def cat(arrays: Sequence[Any], dim: int = 1) -> Any:
         raise ValueError(f"cat: 'dim' {dim} is out of range for {ndim}-D arrays")
     dim %= ndim
     shapes = [tuple(a.shape) for a in arrays]
-    if any(len(s) != ndim or s[:dim] + s[dim + 1:] != shapes[0][:dim] + shapes[0][dim + 1:] for s in shapes):
+    if any(len(s) != ndim or s[:dim] + s[dim + 1 :] != shapes[0][:dim] + shapes[0][dim + 1 :] for s in shapes):
         raise ValueError(f"cat: arrays must match in every dimension but {dim}, got shapes {shapes}")
     bounds = [0]
     for s in shapes:
@@ -77,5 +77,5 @@ def flatten(x: Any, start_dim: int = 1, end_dim: int = -1) -> Any:
     if not (-nd <= start_dim < nd and -nd <= end_dim < nd) or start_dim % nd > end_dim % nd:
         raise ValueError(f"flatten: dims {start_dim}..{end_dim} do not fit 'x' of shape {shape}")
     lo, hi = start_dim % nd, end_dim % nd
-    new_shape = shape[:lo] + (math.prod(shape[lo:hi + 1]),) + shape[hi + 1:]
+    new_shape = shape[:lo] + (math.prod(shape[lo : hi + 1]),) + shape[hi + 1 :]
     return apply(lambda a: (a.reshape(new_shape), None), lambda _, g: g.reshape(shape), x, name="flatten")

@@ -102,7 +102,8 @@ class Tape:
             raise ValueError(
                 f"{op}: got a {describe(a)} that no recorded op produced, so its gradient could not flow back. "
                 "Inside a module's forward, transform arrays only with layers and fastconv.nn.ops (add, cat, "
-                "flatten), not with plain NumPy/CuPy calls")
+                "flatten), not with plain NumPy/CuPy calls"
+            )
         return slot
 
     def push(self, backward: Backward, saved: Any, sources: list[int], output: Any) -> None:
@@ -111,6 +112,7 @@ class Tape:
 
     def close(self, outputs: Any, where: str) -> None:
         """Record which slots the root returned, then drop the id map and the arrays kept alive for it."""
+
         def slot_of(a: Any) -> int | None:
             if a is None:
                 return None
@@ -118,8 +120,7 @@ class Tape:
             self._output_meta[slot] = (tuple(a.shape), a.dtype, array_kind(a))
             return slot
 
-        self._outputs = tuple(slot_of(a) for a in outputs) if isinstance(outputs, (tuple, list)) \
-            else slot_of(outputs)
+        self._outputs = tuple(slot_of(a) for a in outputs) if isinstance(outputs, (tuple, list)) else slot_of(outputs)
         self._slots, self._alive = {}, []
 
     def backward(self, seeds: list[tuple[int, Any]]) -> Any:
@@ -141,15 +142,17 @@ class Tape:
                 if gi is not None:
                     grads[slot] = accumulate(grads[slot], gi)
         self.nodes = []
-        return grads[0] if self.n_inputs == 1 else tuple(grads[:self.n_inputs])
+        return grads[0] if self.n_inputs == 1 else tuple(grads[: self.n_inputs])
 
     def seed(self, grad_out: Any, where: str) -> list[tuple[int, Any]]:
         """(slot, gradient) pairs for the root outputs, checked against what forward returned."""
         if isinstance(self._outputs, tuple):
             if not isinstance(grad_out, (tuple, list)) or len(grad_out) != len(self._outputs):
-                raise ValueError(f"{where}: forward returned {len(self._outputs)} outputs, so 'grad_out' must be a "
-                                 f"tuple of {len(self._outputs)} arrays (None for an unused one), got "
-                                 f"{describe(grad_out)}")
+                raise ValueError(
+                    f"{where}: forward returned {len(self._outputs)} outputs, so 'grad_out' must be a "
+                    f"tuple of {len(self._outputs)} arrays (None for an unused one), got "
+                    f"{describe(grad_out)}"
+                )
             pairs = list(zip(self._outputs, grad_out))
         else:
             pairs = [(self._outputs, grad_out)]
@@ -160,8 +163,10 @@ class Tape:
             shape, dtype, kind = self._output_meta[slot]
             check_array(where, "grad_out", g, None)
             if tuple(g.shape) != shape or g.dtype != dtype or array_kind(g) != kind:
-                raise ValueError(f"{where}: 'grad_out' is a {array_kind(g)} {describe(g)}, but the output it "
-                                 f"belongs to is a {kind} {dtype} array of shape {shape}")
+                raise ValueError(
+                    f"{where}: 'grad_out' is a {array_kind(g)} {describe(g)}, but the output it "
+                    f"belongs to is a {kind} {dtype} array of shape {shape}"
+                )
             seeds.append((slot, g))
         return seeds
 
@@ -200,4 +205,3 @@ def root_call(record: bool, inputs: tuple) -> Iterator[Tape | None]:
         yield tape
     finally:
         _ACTIVE.reset(token)
-

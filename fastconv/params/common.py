@@ -57,8 +57,12 @@ def conv_output_size(
     not fit the padded input, i.e. when the size would be <= 0.
     """
     fn = "conv_output_size"
-    for name, v, lo in (("in_size", in_size, 0), ("kernel_size", kernel_size, 1), ("stride", stride, 1),
-                        ("dilation", dilation, 1)):
+    for name, v, lo in (
+        ("in_size", in_size, 0),
+        ("kernel_size", kernel_size, 1),
+        ("stride", stride, 1),
+        ("dilation", dilation, 1),
+    ):
         _int_tuple(fn, name, v, 1, lo)
     begin, end = _int_tuple(fn, "padding", padding, 2, 0)
     span = dilation * (kernel_size - 1) + 1
@@ -70,8 +74,17 @@ def conv_output_size(
     return output_size(in_size, kernel_size, stride, (begin, end), dilation, bool(ceil_mode))
 
 
-def _out_size(fn: str, what: str, x_shape: tuple, in_size: int, k: int, s: int, pad: tuple[int, int],
-              d: int, ceil_mode: bool = False) -> int:
+def _out_size(
+    fn: str,
+    what: str,
+    x_shape: tuple,
+    in_size: int,
+    k: int,
+    s: int,
+    pad: tuple[int, int],
+    d: int,
+    ceil_mode: bool = False,
+) -> int:
     """output_size of validated arguments, or a ValueError with the caller's name and shapes."""
     span = d * (k - 1) + 1
     if in_size + pad[0] + pad[1] < span:
@@ -85,8 +98,9 @@ def _out_size(fn: str, what: str, x_shape: tuple, in_size: int, k: int, s: int, 
 def check_grad_out(fn: str, grad_shape: tuple, expected: tuple, what: str) -> None:
     """grad_out must have exactly the forward output's shape."""
     if tuple(grad_shape) != tuple(expected):
-        raise ValueError(f"{fn}: 'grad_out' shape {tuple(grad_shape)} does not match the {what} output shape "
-                         f"{tuple(expected)}")
+        raise ValueError(
+            f"{fn}: 'grad_out' shape {tuple(grad_shape)} does not match the {what} output shape {tuple(expected)}"
+        )
 
 
 def _real(fn: str, name: str, v: Any, minimum: float) -> float:

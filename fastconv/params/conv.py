@@ -85,12 +85,19 @@ class ConvParams:
         """The same conv on an input already padded explicitly (a new NCHW array): zero padding, padding_mode
         'zeros'."""
         (t, b), (lf, rt) = self.padding
-        return replace(self, H=self.H + t + b, W=self.W + lf + rt, padding=((0, 0), (0, 0)), padding_mode="zeros",
-                       channels_last=False)
+        return replace(
+            self,
+            H=self.H + t + b,
+            W=self.W + lf + rt,
+            padding=((0, 0), (0, 0)),
+            padding_mode="zeros",
+            channels_last=False,
+        )
 
 
-def _conv_padding(fn: str, padding: Any, nd: int, x_shape: tuple, in_sizes: tuple, kernel: tuple,
-                  stride: tuple, dilation: tuple) -> tuple[tuple[int, int], ...]:
+def _conv_padding(
+    fn: str, padding: Any, nd: int, x_shape: tuple, in_sizes: tuple, kernel: tuple, stride: tuple, dilation: tuple
+) -> tuple[tuple[int, int], ...]:
     """Normalise padding to one (begin, end) pair per spatial dim."""
     if isinstance(padding, str):
         if padding == "valid":
@@ -101,16 +108,18 @@ def _conv_padding(fn: str, padding: Any, nd: int, x_shape: tuple, in_sizes: tupl
                 total = max((-(-n // s) - 1) * s + d * (k - 1) + 1 - n, 0)
                 pads.append((total // 2, total - total // 2))
             return tuple(pads)
-        raise ValueError(f"{fn}: 'padding' must be an int, a pair, a pair of pairs, 'valid' or 'same', "
-                         f"got {padding!r}")
+        raise ValueError(f"{fn}: 'padding' must be an int, a pair, a pair of pairs, 'valid' or 'same', got {padding!r}")
     if _is_int(padding):
         if padding < 0:
             raise ValueError(f"{fn}: 'padding' must be >= 0, got {padding}")
         return ((int(padding),) * 2,) * nd
     if isinstance(padding, (tuple, list)) and len(padding) == nd and all(_is_int(p) for p in padding):
         pairs = tuple((int(p), int(p)) for p in padding)
-    elif (isinstance(padding, (tuple, list)) and len(padding) == nd
-          and all(isinstance(p, (tuple, list)) and len(p) == 2 and all(_is_int(e) for e in p) for p in padding)):
+    elif (
+        isinstance(padding, (tuple, list))
+        and len(padding) == nd
+        and all(isinstance(p, (tuple, list)) and len(p) == 2 and all(_is_int(e) for e in p) for p in padding)
+    ):
         pairs = tuple((int(p[0]), int(p[1])) for p in padding)
     elif nd == 1 and isinstance(padding, (tuple, list)) and len(padding) == 2 and all(_is_int(p) for p in padding):
         pairs = ((int(padding[0]), int(padding[1])),)
@@ -122,9 +131,19 @@ def _conv_padding(fn: str, padding: Any, nd: int, x_shape: tuple, in_sizes: tupl
     return pairs
 
 
-def conv_params(fn: str, x_shape: tuple, w_shape: tuple, bias_shape: tuple | None, stride: Any, padding: Any,
-                dilation: Any, groups: Any, padding_mode: Any, dtype: np.dtype, channels_last: bool = False
-                ) -> ConvParams:
+def conv_params(
+    fn: str,
+    x_shape: tuple,
+    w_shape: tuple,
+    bias_shape: tuple | None,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    groups: Any,
+    padding_mode: Any,
+    dtype: np.dtype,
+    channels_last: bool = False,
+) -> ConvParams:
     """Validate a conv1d/conv2d call (shapes already checked for ndim) and build its ConvParams; `channels_last`
     says x is in that order (conv2d only)."""
     nd = len(x_shape) - 2
@@ -155,16 +174,34 @@ def conv_params(fn: str, x_shape: tuple, w_shape: tuple, bias_shape: tuple | Non
         raise ValueError(f"{fn}: 'padding_mode' must be one of {PADDING_MODES}, got {padding_mode!r}")
     for n, (b, e) in zip(in_sizes, pads):
         if padding_mode == "reflect" and max(b, e) >= n and n > 0:
-            raise ValueError(f"{fn}: padding_mode='reflect' needs each pad < the input size, got pads {(b, e)} "
-                             f"for size {n} of 'x' shape {x_shape}")
+            raise ValueError(
+                f"{fn}: padding_mode='reflect' needs each pad < the input size, got pads {(b, e)} "
+                f"for size {n} of 'x' shape {x_shape}"
+            )
         if padding_mode == "circular" and max(b, e) > n:
-            raise ValueError(f"{fn}: padding_mode='circular' needs each pad <= the input size, got pads {(b, e)} "
-                             f"for size {n} of 'x' shape {x_shape}")
+            raise ValueError(
+                f"{fn}: padding_mode='circular' needs each pad <= the input size, got pads {(b, e)} "
+                f"for size {n} of 'x' shape {x_shape}"
+            )
     for i, name in enumerate("L" if nd == 1 else "HW"):
         _out_size(fn, name, x_shape, in_sizes[i], kernel[i], stride_t[i], pads[i], dilation_t[i])
     if nd == 1:  # carried as a 2-D conv with H = R = 1
         in_sizes, kernel = [1, *in_sizes], [1, *kernel]
         stride_t, dilation_t, pads = (1, *stride_t), (1, *dilation_t), ((0, 0), *pads)
-    return ConvParams(N, C, in_sizes[0], in_sizes[1], K, kernel[0], kernel[1], stride_t, pads, dilation_t,
-                      int(groups), padding_mode, np.dtype(dtype), bias_shape is not None,
-                      bool(channels_last) and nd == 2)
+    return ConvParams(
+        N,
+        C,
+        in_sizes[0],
+        in_sizes[1],
+        K,
+        kernel[0],
+        kernel[1],
+        stride_t,
+        pads,
+        dilation_t,
+        int(groups),
+        padding_mode,
+        np.dtype(dtype),
+        bias_shape is not None,
+        bool(channels_last) and nd == 2,
+    )

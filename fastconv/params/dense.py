@@ -31,15 +31,16 @@ class LinearParams:
     macs = property(lambda self: self.N * self.C * self.K)
 
 
-def linear_params(fn: str, x_shape: tuple, w_shape: tuple, bias_shape: tuple | None, dtype: np.dtype
-                  ) -> LinearParams:
+def linear_params(fn: str, x_shape: tuple, w_shape: tuple, bias_shape: tuple | None, dtype: np.dtype) -> LinearParams:
     """Validate a linear call (weight already checked to be 2-D, bias 1-D) and build its LinearParams."""
     K, C = w_shape
     if len(x_shape) < 1:
         raise ValueError(f"{fn}: 'x' must have at least one dimension (*, in_features), got shape {x_shape}")
     if x_shape[-1] != C:
-        raise ValueError(f"{fn}: 'x' shape {x_shape} has {x_shape[-1]} features in its last dimension, but 'weight' "
-                         f"shape {w_shape} (out_features, in_features) expects in_features={C}")
+        raise ValueError(
+            f"{fn}: 'x' shape {x_shape} has {x_shape[-1]} features in its last dimension, but 'weight' "
+            f"shape {w_shape} (out_features, in_features) expects in_features={C}"
+        )
     if bias_shape is not None and bias_shape != (K,):
         raise ValueError(f"{fn}: 'bias' must have shape ({K},) to match 'weight' shape {w_shape}, got {bias_shape}")
     return LinearParams(tuple(x_shape[:-1]), C, K, np.dtype(dtype), bias_shape is not None)
@@ -61,8 +62,15 @@ class BatchNormParams:
     M = property(lambda self: math.prod(self.shape[2:]))
 
 
-def batch_norm_params(fn: str, x_shape: tuple, channel_shapes: dict[str, tuple | None], training: Any,
-                      momentum: Any, eps: Any, dtype: np.dtype) -> BatchNormParams:
+def batch_norm_params(
+    fn: str,
+    x_shape: tuple,
+    channel_shapes: dict[str, tuple | None],
+    training: Any,
+    momentum: Any,
+    eps: Any,
+    dtype: np.dtype,
+) -> BatchNormParams:
     """channel_shapes: the per-channel arrays (weight, bias, running stats) that were given, by name."""
     C = x_shape[1]
     for name, shape in channel_shapes.items():
@@ -74,5 +82,10 @@ def batch_norm_params(fn: str, x_shape: tuple, channel_shapes: dict[str, tuple |
         raise ValueError(f"{fn}: training mode needs more than one value per channel, got 'x' shape {x_shape}")
     if not training and (channel_shapes.get("running_mean") is None or channel_shapes.get("running_var") is None):
         raise ValueError(f"{fn}: eval mode (training=False) needs 'running_mean' and 'running_var'")
-    return BatchNormParams(tuple(x_shape), bool(training), _real(fn, "momentum", momentum, 0.0),
-                           _real(fn, "eps", eps, 0.0), np.dtype(dtype))
+    return BatchNormParams(
+        tuple(x_shape),
+        bool(training),
+        _real(fn, "momentum", momentum, 0.0),
+        _real(fn, "eps", eps, 0.0),
+        np.dtype(dtype),
+    )

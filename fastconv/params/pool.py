@@ -31,17 +31,28 @@ class PoolParams:
 
     def __post_init__(self) -> None:
         ph, pw = self.padding
-        object.__setattr__(self, "P", output_size(self.H, self.kernel[0], self.stride[0], (ph, ph),
-                                                  self.dilation[0], self.ceil_mode))
-        object.__setattr__(self, "Q", output_size(self.W, self.kernel[1], self.stride[1], (pw, pw),
-                                                  self.dilation[1], self.ceil_mode))
+        object.__setattr__(
+            self, "P", output_size(self.H, self.kernel[0], self.stride[0], (ph, ph), self.dilation[0], self.ceil_mode)
+        )
+        object.__setattr__(
+            self, "Q", output_size(self.W, self.kernel[1], self.stride[1], (pw, pw), self.dilation[1], self.ceil_mode)
+        )
 
     x_shape = property(lambda self: (self.N, self.C, self.H, self.W))
     y_shape = property(lambda self: (self.N, self.C, self.P, self.Q))
 
 
-def pool_params(fn: str, x_shape: tuple, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
-                ceil_mode: Any, count_include_pad: Any, dtype: np.dtype) -> PoolParams:
+def pool_params(
+    fn: str,
+    x_shape: tuple,
+    kernel_size: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    ceil_mode: Any,
+    count_include_pad: Any,
+    dtype: np.dtype,
+) -> PoolParams:
     """Validate a max/avg pooling call. stride=None means stride = kernel_size, as PyTorch."""
     kernel = _int_tuple(fn, "kernel_size", kernel_size, 2, 1)
     stride_t = kernel if stride is None else _int_tuple(fn, "stride", stride, 2, 1)
@@ -53,11 +64,9 @@ def pool_params(fn: str, x_shape: tuple, kernel_size: Any, stride: Any, padding:
     if any(2 * p > k for p, k in zip(pad, kernel)):
         raise ValueError(f"{fn}: 'padding' {pad} must be at most half of 'kernel_size' {kernel}")
     for i, name in enumerate("HW"):
-        _out_size(fn, name, x_shape, x_shape[2 + i], kernel[i], stride_t[i], (pad[i], pad[i]), dil[i],
-                  bool(ceil_mode))
+        _out_size(fn, name, x_shape, x_shape[2 + i], kernel[i], stride_t[i], (pad[i], pad[i]), dil[i], bool(ceil_mode))
     N, C, H, W = x_shape
-    return PoolParams(N, C, H, W, kernel, stride_t, pad, dil, bool(ceil_mode), bool(count_include_pad),
-                      np.dtype(dtype))
+    return PoolParams(N, C, H, W, kernel, stride_t, pad, dil, bool(ceil_mode), bool(count_include_pad), np.dtype(dtype))
 
 
 @dataclass(frozen=True)

@@ -25,17 +25,35 @@ from .loader import cu_files, kernels_dir
 def nvcc_command(nvcc: str, source: Path, out: Path, archs: list[str]) -> list[str]:
     gencode = [f"-gencode=arch=compute_{a},code=sm_{a}" for a in archs]
     defines = [f"-D{k}={v}" for k, v in sorted(TUNABLES.get(source.name, {}).items())]
-    return [nvcc, "-std=c++17", "-c", *gencode, "-Werror", "all-warnings", "-Xptxas", "-warn-spills",
-            "-Xcompiler", "-Wall", "-I", str(kernels_dir()), *defines, str(source), "-o", str(out)]
+    return [
+        nvcc,
+        "-std=c++17",
+        "-c",
+        *gencode,
+        "-Werror",
+        "all-warnings",
+        "-Xptxas",
+        "-warn-spills",
+        "-Xcompiler",
+        "-Wall",
+        "-I",
+        str(kernels_dir()),
+        *defines,
+        str(source),
+        "-o",
+        str(out),
+    ]
 
 
 def check(nvcc: str, archs: list[str]) -> int:
     """Compile every kernel file; print one line per file and the logs of failures. Returns the failure count."""
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+
         def one(src: Path) -> tuple[Path, subprocess.CompletedProcess, float]:
             start = time.perf_counter()
-            done = subprocess.run(nvcc_command(nvcc, src, Path(tmp, src.stem + ".o"), archs), capture_output=True,
-                                  text=True)
+            done = subprocess.run(
+                nvcc_command(nvcc, src, Path(tmp, src.stem + ".o"), archs), capture_output=True, text=True
+            )
             return src, done, time.perf_counter() - start
 
         failures = 0

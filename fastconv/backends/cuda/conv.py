@@ -19,8 +19,9 @@ FWD, BWD = "conv2d_fwd.cu", "conv2d_bwd.cu"
 def geometry(p: ConvParams) -> list[np.int32]:
     """The CONV_GEOMETRY_PARAMS of conv_common.cuh, in order."""
     (pt, _), (pl, _) = p.padding
-    return [np.int32(v) for v in (p.N, p.C, p.H, p.W, p.K, p.R, p.S, p.P, p.Q, *p.stride, pt, pl, *p.dilation,
-                                  p.groups)]
+    return [
+        np.int32(v) for v in (p.N, p.C, p.H, p.W, p.K, p.R, p.S, p.P, p.Q, *p.stride, pt, pl, *p.dilation, p.groups)
+    ]
 
 
 # ---------------------------------------------------------------------------------------------- forward launches
@@ -45,8 +46,7 @@ def _v3(launcher: Launcher, p: ConvParams) -> Launch:
 
 def _v4(launcher: Launcher, p: ConvParams) -> Launch:
     block = launcher.tunables(FWD)["V4_BLOCK"]
-    return Launch((p.N * p.K, ceil_div(p.P * p.Q, block), 1), (block, 1, 1),
-                  p.R * p.S * p.dtype.itemsize)
+    return Launch((p.N * p.K, ceil_div(p.P * p.Q, block), 1), (block, 1, 1), p.R * p.S * p.dtype.itemsize)
 
 
 FORWARD = {  # algo (= kernel name) -> launch geometry
@@ -100,6 +100,10 @@ def backward_weight(launcher: Launcher, algo: str, p: ConvParams, gy: Any, x: An
 def backward_bias(launcher: Launcher, p: ConvParams, gy: Any) -> Any:
     gb = launcher.empty((p.K,), p.dtype)
     cfg = Launch((p.K, 1, 1), (launcher.tunables(BWD)["BWD_REDUCE_BLOCK"], 1, 1))
-    launcher.launch(BWD, f"conv2d_bwd_bias_v1_reduce_{suffix(p.dtype)}", cfg,
-                    [gy, gb, np.int32(p.N), np.int32(p.K), np.int32(p.P * p.Q)])
+    launcher.launch(
+        BWD,
+        f"conv2d_bwd_bias_v1_reduce_{suffix(p.dtype)}",
+        cfg,
+        [gy, gb, np.int32(p.N), np.int32(p.K), np.int32(p.P * p.Q)],
+    )
     return gb

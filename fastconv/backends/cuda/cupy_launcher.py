@@ -31,8 +31,12 @@ def probe() -> str | None:
 
 def nvrtc_options(file: str | Path, defines: dict[str, int]) -> tuple[str, ...]:
     """The compile options of one module: C++17, the kernels folder, the header digest, the tunables."""
-    return ("-std=c++17", f"-I{kernels_dir()}", f"-DFC_HEADERS_DIGEST=0x{headers_digest()}",
-            *(f"-D{name}={value}" for name, value in sorted(defines.items())))
+    return (
+        "-std=c++17",
+        f"-I{kernels_dir()}",
+        f"-DFC_HEADERS_DIGEST=0x{headers_digest()}",
+        *(f"-D{name}={value}" for name, value in sorted(defines.items())),
+    )
 
 
 class CuPyLauncher(Launcher):
@@ -59,6 +63,8 @@ class CuPyLauncher(Launcher):
         try:
             fn = module.get_function(kernel)
         except cupy.cuda.compiler.CompileException as exc:
-            raise RuntimeError(f"NVRTC could not compile {Path(file).name} with options "
-                               f"{nvrtc_options(file, self.tunables(str(file)))}:\n{exc}") from exc
+            raise RuntimeError(
+                f"NVRTC could not compile {Path(file).name} with options "
+                f"{nvrtc_options(file, self.tunables(str(file)))}:\n{exc}"
+            ) from exc
         fn(cfg.grid, cfg.block, tuple(args), shared_mem=cfg.shared_bytes)

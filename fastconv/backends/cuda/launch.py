@@ -22,8 +22,18 @@ from ... import arrays
 
 TUNABLES: dict[str, dict[str, int]] = {  # per .cu file; "launch": Python-only limits of the launch code
     "launch": {"MAX_BLOCKS": 65536},
-    "conv2d_fwd.cu": {"V1_BLOCK": 256, "V2_TP": 8, "V2_TQ": 16, "V2_KPB": 4, "V3_BM": 64, "V3_BN": 64, "V3_BK": 8,
-                      "V3_TM": 4, "V3_TN": 4, "V4_BLOCK": 256},
+    "conv2d_fwd.cu": {
+        "V1_BLOCK": 256,
+        "V2_TP": 8,
+        "V2_TQ": 16,
+        "V2_KPB": 4,
+        "V3_BM": 64,
+        "V3_BN": 64,
+        "V3_BK": 8,
+        "V3_TM": 4,
+        "V3_TN": 4,
+        "V4_BLOCK": 256,
+    },
     "conv2d_bwd.cu": {"BWD_BLOCK": 256, "BWD_REDUCE_BLOCK": 256, "BWD_SPLIT": 8},
     "pool2d.cu": {"POOL_BLOCK": 256},
     "batchnorm.cu": {"BN_BLOCK": 256},
@@ -34,9 +44,27 @@ TUNABLES: dict[str, dict[str, int]] = {  # per .cu file; "launch": Python-only l
 # Launch sizes for tests: small enough that the tiny test shapes span several blocks and partial tiles (grid-stride
 # loops capped lower than the data, so they wrap), while reductions keep two warps.
 SMALL_TUNABLES: dict[str, int] = {
-    "V1_BLOCK": 32, "V2_TP": 2, "V2_TQ": 4, "V2_KPB": 3, "V3_BM": 8, "V3_BN": 16, "V3_BK": 4, "V3_TM": 2,
-    "V3_TN": 2, "V4_BLOCK": 16, "BWD_BLOCK": 32, "BWD_REDUCE_BLOCK": 64, "BWD_SPLIT": 3, "POOL_BLOCK": 64,
-    "BN_BLOCK": 64, "ELTWISE_BLOCK": 32, "MAX_BLOCKS": 3, "LIN_BM": 8, "LIN_BN": 16, "LIN_BK": 4, "LIN_TM": 2,
+    "V1_BLOCK": 32,
+    "V2_TP": 2,
+    "V2_TQ": 4,
+    "V2_KPB": 3,
+    "V3_BM": 8,
+    "V3_BN": 16,
+    "V3_BK": 4,
+    "V3_TM": 2,
+    "V3_TN": 2,
+    "V4_BLOCK": 16,
+    "BWD_BLOCK": 32,
+    "BWD_REDUCE_BLOCK": 64,
+    "BWD_SPLIT": 3,
+    "POOL_BLOCK": 64,
+    "BN_BLOCK": 64,
+    "ELTWISE_BLOCK": 32,
+    "MAX_BLOCKS": 3,
+    "LIN_BM": 8,
+    "LIN_BN": 16,
+    "LIN_BK": 4,
+    "LIN_TM": 2,
     "LIN_TN": 2,
 }
 
@@ -47,8 +75,11 @@ MAX_GRID_YZ = 65535
 def check_tunables(t: dict[str, int]) -> None:
     """Reject tunables the kernels cannot work with: register tiles must divide block tiles, and blocks that reduce
     with warp shuffles (block_sum, warp_sum) must be whole warps."""
-    bad = [f"{a} % {b}" for a, b in (("V3_BM", "V3_TM"), ("V3_BN", "V3_TN"), ("LIN_BM", "LIN_TM"), ("LIN_BN", "LIN_TN"))
-           if t[a] % t[b]]
+    bad = [
+        f"{a} % {b}"
+        for a, b in (("V3_BM", "V3_TM"), ("V3_BN", "V3_TN"), ("LIN_BM", "LIN_TM"), ("LIN_BN", "LIN_TN"))
+        if t[a] % t[b]
+    ]
     bad += [f"{n} % 32" for n in ("BWD_REDUCE_BLOCK", "BN_BLOCK", "POOL_BLOCK") if t[n] % 32 or not 0 < t[n] <= 1024]
     if bad:
         raise ValueError(f"tunables: these must be 0 (and blocks at most 1024 threads): {', '.join(bad)}")

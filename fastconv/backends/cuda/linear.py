@@ -37,9 +37,22 @@ def _gemm(launcher: Launcher, op: str, p: LinearParams, a: Any, b: Any, bias: An
     y = launcher.empty((M, J), p.dtype)
     if y.size:
         bias_arg = bias if bias is not None else launcher.empty((1,), p.dtype)  # never read when has_bias is 0
-        launcher.launch(FILE, f"{KERNEL}_{suffix(p.dtype)}", _launch(launcher, M, J),
-                        [a, b, bias_arg, y, np.int32(bias is not None), np.int32(M), np.int32(J), np.int32(R),
-                         *(np.int64(s) for s in strides)])
+        launcher.launch(
+            FILE,
+            f"{KERNEL}_{suffix(p.dtype)}",
+            _launch(launcher, M, J),
+            [
+                a,
+                b,
+                bias_arg,
+                y,
+                np.int32(bias is not None),
+                np.int32(M),
+                np.int32(J),
+                np.int32(R),
+                *(np.int64(s) for s in strides),
+            ],
+        )
     return y
 
 
@@ -60,6 +73,10 @@ def backward_bias(launcher: Launcher, p: LinearParams, gy: Any) -> Any:
     gb = launcher.empty((p.K,), p.dtype)
     if p.K:
         cfg = Launch((p.K, 1, 1), (launcher.tunables(BWD)["BWD_REDUCE_BLOCK"], 1, 1))
-        launcher.launch(BWD, f"conv2d_bwd_bias_v1_reduce_{suffix(p.dtype)}", cfg,
-                        [gy, gb, np.int32(p.N), np.int32(p.K), np.int32(1)])
+        launcher.launch(
+            BWD,
+            f"conv2d_bwd_bias_v1_reduce_{suffix(p.dtype)}",
+            cfg,
+            [gy, gb, np.int32(p.N), np.int32(p.K), np.int32(1)],
+        )
     return gb

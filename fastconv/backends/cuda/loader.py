@@ -19,8 +19,9 @@ def kernels_dir() -> Path:
     for candidate in (_PACKAGE / "_kernels", _PACKAGE.parent / "kernels"):
         if (candidate / "common.cuh").is_file():
             return candidate
-    raise FileNotFoundError(f"fastconv: no CUDA kernel sources found in {_PACKAGE / '_kernels'} or "
-                            f"{_PACKAGE.parent / 'kernels'}")
+    raise FileNotFoundError(
+        f"fastconv: no CUDA kernel sources found in {_PACKAGE / '_kernels'} or {_PACKAGE.parent / 'kernels'}"
+    )
 
 
 def source_path(file: str | Path) -> Path:

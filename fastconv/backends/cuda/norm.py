@@ -16,8 +16,9 @@ def _stats(launcher: Launcher, p: BatchNormParams, x: Any) -> tuple[Any, Any]:
     """Batch mean and biased variance per channel."""
     mean, var = launcher.empty((p.C,), p.dtype), launcher.empty((p.C,), p.dtype)
     cfg = Launch((p.C, 1, 1), (launcher.tunables(BN)["BN_BLOCK"], 1, 1))
-    launcher.launch(BN, f"batch_norm_stats_v1_{suffix(p.dtype)}", cfg,
-                    [x, mean, var, np.int32(p.N), np.int32(p.C), np.int64(p.M)])
+    launcher.launch(
+        BN, f"batch_norm_stats_v1_{suffix(p.dtype)}", cfg, [x, mean, var, np.int32(p.N), np.int32(p.C), np.int64(p.M)]
+    )
     return mean, var
 
 
@@ -27,8 +28,12 @@ def batch_norm(launcher: Launcher, p: BatchNormParams, x: Any, w: Any, b: Any, r
         return y, None, None
     mean, var = _stats(launcher, p, x) if p.training else (rm, rv)
     cfg = launcher.grid_stride(y.size, launcher.tunables(BN)["BN_BLOCK"])
-    launcher.launch(BN, f"batch_norm_fwd_v1_{suffix(p.dtype)}", cfg,
-                    [x, mean, var, w, b, y, p.dtype.type(p.eps), np.int64(y.size), np.int32(p.C), np.int64(p.M)])
+    launcher.launch(
+        BN,
+        f"batch_norm_fwd_v1_{suffix(p.dtype)}",
+        cfg,
+        [x, mean, var, w, b, y, p.dtype.type(p.eps), np.int64(y.size), np.int32(p.C), np.int64(p.M)],
+    )
     return y, (mean if p.training else None), (var if p.training else None)
 
 
@@ -39,11 +44,18 @@ def batch_norm_bwd(launcher: Launcher, p: BatchNormParams, gy: Any, x: Any, w: A
         return gx, gw, gb
     mean, var = _stats(launcher, p, x) if p.training else (rm, rv)
     eps, block = p.dtype.type(p.eps), launcher.tunables(BN)["BN_BLOCK"]
-    launcher.launch(BN, f"batch_norm_bwd_reduce_v1_{suffix(p.dtype)}", Launch((p.C, 1, 1), (block, 1, 1)),
-                    [gy, x, mean, var, gw, gb, eps, np.int32(p.N), np.int32(p.C), np.int64(p.M)])
-    launcher.launch(BN, f"batch_norm_bwd_data_v1_{suffix(p.dtype)}", launcher.grid_stride(gx.size, block),
-                    [gy, x, mean, var, w, gw, gb, gx, eps, np.int32(p.training), np.int64(gx.size), np.int32(p.C),
-                     np.int64(p.M)])
+    launcher.launch(
+        BN,
+        f"batch_norm_bwd_reduce_v1_{suffix(p.dtype)}",
+        Launch((p.C, 1, 1), (block, 1, 1)),
+        [gy, x, mean, var, gw, gb, eps, np.int32(p.N), np.int32(p.C), np.int64(p.M)],
+    )
+    launcher.launch(
+        BN,
+        f"batch_norm_bwd_data_v1_{suffix(p.dtype)}",
+        launcher.grid_stride(gx.size, block),
+        [gy, x, mean, var, w, gw, gb, gx, eps, np.int32(p.training), np.int64(gx.size), np.int32(p.C), np.int64(p.M)],
+    )
     return gx, gw, gb
 
 

@@ -25,27 +25,50 @@ _CONV_FORWARD = (  # algo, priority, what it needs
 def register_all(backend: str, launcher: Launcher) -> None:
     """Register every op of fastconv.dispatch.OPS for `backend`, launched by `launcher`."""
     for algo, priority, needs in _CONV_FORWARD:
-        register("conv2d", backend, algo, partial(conv.forward, launcher, algo), priority=priority, requires=needs,
-                 supports=partial(conv.forward_supports, launcher, algo))
-    register("conv2d_bwd_data", backend, "conv2d_bwd_data_v1_naive",
-             partial(conv.backward_data, launcher, "conv2d_bwd_data_v1_naive"))
+        register(
+            "conv2d",
+            backend,
+            algo,
+            partial(conv.forward, launcher, algo),
+            priority=priority,
+            requires=needs,
+            supports=partial(conv.forward_supports, launcher, algo),
+        )
+    register(
+        "conv2d_bwd_data",
+        backend,
+        "conv2d_bwd_data_v1_naive",
+        partial(conv.backward_data, launcher, "conv2d_bwd_data_v1_naive"),
+    )
     for algo, priority in (("conv2d_bwd_weight_v1_reduce", 10), ("conv2d_bwd_weight_v2_atomic", 0)):
         register("conv2d_bwd_weight", backend, algo, partial(conv.backward_weight, launcher, algo), priority=priority)
     register("conv2d_bwd_bias", backend, "conv2d_bwd_bias_v1_reduce", partial(conv.backward_bias, launcher))
-    for op, fn in (("linear", linear.forward), ("linear_bwd_data", linear.backward_data),
-                   ("linear_bwd_weight", linear.backward_weight)):
-        register(op, backend, linear.KERNEL, partial(fn, launcher), supports=partial(linear.supports, launcher, op),
-                 requires=_FITS)
+    for op, fn in (
+        ("linear", linear.forward),
+        ("linear_bwd_data", linear.backward_data),
+        ("linear_bwd_weight", linear.backward_weight),
+    ):
+        register(
+            op,
+            backend,
+            linear.KERNEL,
+            partial(fn, launcher),
+            supports=partial(linear.supports, launcher, op),
+            requires=_FITS,
+        )
     register("linear_bwd_bias", backend, "conv2d_bwd_bias_v1_reduce", partial(linear.backward_bias, launcher))
     for op, algo, fn in (
-        ("max_pool2d", "max_pool2d_fwd_v1", pool.max_pool), ("max_pool2d_bwd", "max_pool2d_bwd_v1", pool.max_pool_bwd),
-        ("avg_pool2d", "avg_pool2d_fwd_v1", pool.avg_pool), ("avg_pool2d_bwd", "avg_pool2d_bwd_v1", pool.avg_pool_bwd),
+        ("max_pool2d", "max_pool2d_fwd_v1", pool.max_pool),
+        ("max_pool2d_bwd", "max_pool2d_bwd_v1", pool.max_pool_bwd),
+        ("avg_pool2d", "avg_pool2d_fwd_v1", pool.avg_pool),
+        ("avg_pool2d_bwd", "avg_pool2d_bwd_v1", pool.avg_pool_bwd),
         ("adaptive_avg_pool2d", "adaptive_avg_pool2d_fwd_v1", pool.adaptive_pool),
         ("adaptive_avg_pool2d_bwd", "adaptive_avg_pool2d_bwd_v1", pool.adaptive_pool_bwd),
         ("global_avg_pool2d", "global_avg_pool2d_fwd_v1", pool.global_pool),
         ("global_avg_pool2d_bwd", "adaptive_avg_pool2d_bwd_v1", pool.adaptive_pool_bwd),
         ("batch_norm", "batch_norm_fwd_v1", norm.batch_norm),
         ("batch_norm_bwd", "batch_norm_bwd_v1", norm.batch_norm_bwd),
-        ("relu", "relu_fwd_v1", norm.relu), ("relu_bwd", "relu_bwd_v1", norm.relu_bwd),
+        ("relu", "relu_fwd_v1", norm.relu),
+        ("relu_bwd", "relu_bwd_v1", norm.relu_bwd),
     ):
         register(op, backend, algo, partial(fn, launcher))

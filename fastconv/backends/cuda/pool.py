@@ -72,6 +72,7 @@ def global_pool(launcher: Launcher, p: AdaptivePoolParams, x: Any) -> Any:
     y = launcher.empty(p.y_shape, p.dtype)
     if y.size:
         cfg = launcher.grid_stride(y.size * 32, launcher.tunables(FILE)["POOL_BLOCK"])
-        launcher.launch(FILE, f"global_avg_pool2d_fwd_v1_{suffix(p.dtype)}", cfg,
-                        [x, y, np.int64(p.N * p.C), np.int64(p.H * p.W)])
+        launcher.launch(
+            FILE, f"global_avg_pool2d_fwd_v1_{suffix(p.dtype)}", cfg, [x, y, np.int64(p.N * p.C), np.int64(p.H * p.W)]
+        )
     return y

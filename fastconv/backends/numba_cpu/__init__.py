@@ -28,14 +28,22 @@ from . import (
 B = "numba"
 
 _POINTWISE = dict(supports=conv2d_pointwise.supports, requires="a 1x1 kernel, stride 1, no padding")
-_POINTWISE_W = dict(supports=conv2d_pointwise.supports_bwd_weight,
-                    requires=f"a 1x1 kernel, stride 1, no padding, >= {conv2d_pointwise.DOT_ROWS} output and "
-                             f">= {conv2d_pointwise.DOT_COLS} input channels per group")
-_WINOGRAD = dict(supports=conv2d_winograd.supports, requires="a 3x3 kernel, stride 1, no dilation",
-                 output_tile=conv2d_winograd.OUTPUT_TILE)
+_POINTWISE_W = dict(
+    supports=conv2d_pointwise.supports_bwd_weight,
+    requires=f"a 1x1 kernel, stride 1, no padding, >= {conv2d_pointwise.DOT_ROWS} output and "
+    f">= {conv2d_pointwise.DOT_COLS} input channels per group",
+)
+_WINOGRAD = dict(
+    supports=conv2d_winograd.supports,
+    requires="a 3x3 kernel, stride 1, no dilation",
+    output_tile=conv2d_winograd.OUTPUT_TILE,
+)
 _DEPTHWISE = dict(supports=conv2d_depthwise.supports, requires="groups == input channels (depthwise)")
-_NHWC = dict(supports=conv2d_nhwc.supports, channels_last=True,
-             requires="x in channels_last order (an (N, H, W, C) buffer viewed as (N, C, H, W)), padding_mode 'zeros'")
+_NHWC = dict(
+    supports=conv2d_nhwc.supports,
+    channels_last=True,
+    requires="x in channels_last order (an (N, H, W, C) buffer viewed as (N, C, H, W)), padding_mode 'zeros'",
+)
 
 for _op, _algo, _fn, _kw in (
     ("conv2d", "direct_v1", conv2d_direct.conv2d_direct_v1, {}),
@@ -56,17 +64,24 @@ for _op, _algo, _fn, _kw in (
 
 for _op, _fn in (
     ("conv2d_bwd_bias", conv2d_direct.conv2d_bwd_bias),
-    ("max_pool2d", pool2d.max_pool2d), ("max_pool2d_bwd", pool2d.max_pool2d_bwd),
-    ("avg_pool2d", pool2d.avg_pool2d), ("avg_pool2d_bwd", pool2d.avg_pool2d_bwd),
-    ("adaptive_avg_pool2d", pool2d.adaptive_avg_pool2d), ("adaptive_avg_pool2d_bwd", pool2d.adaptive_avg_pool2d_bwd),
-    ("global_avg_pool2d", pool2d.adaptive_avg_pool2d), ("global_avg_pool2d_bwd", pool2d.adaptive_avg_pool2d_bwd),
-    ("batch_norm", batchnorm.batch_norm), ("batch_norm_bwd", batchnorm.batch_norm_bwd),
-    ("relu", batchnorm.relu), ("relu_bwd", batchnorm.relu_bwd),
+    ("max_pool2d", pool2d.max_pool2d),
+    ("max_pool2d_bwd", pool2d.max_pool2d_bwd),
+    ("avg_pool2d", pool2d.avg_pool2d),
+    ("avg_pool2d_bwd", pool2d.avg_pool2d_bwd),
+    ("adaptive_avg_pool2d", pool2d.adaptive_avg_pool2d),
+    ("adaptive_avg_pool2d_bwd", pool2d.adaptive_avg_pool2d_bwd),
+    ("global_avg_pool2d", pool2d.adaptive_avg_pool2d),
+    ("global_avg_pool2d_bwd", pool2d.adaptive_avg_pool2d_bwd),
+    ("batch_norm", batchnorm.batch_norm),
+    ("batch_norm_bwd", batchnorm.batch_norm_bwd),
+    ("relu", batchnorm.relu),
+    ("relu_bwd", batchnorm.relu_bwd),
 ):
     register(_op, B, "planes", _fn)
 
 for _op, _algo, _fn in (
-    ("linear", "dot_v1", linear.linear_dot_v1), ("linear", "gemm_v2", linear.linear_gemm_v2),
+    ("linear", "dot_v1", linear.linear_dot_v1),
+    ("linear", "gemm_v2", linear.linear_gemm_v2),
     ("linear_bwd_data", "gemm_v2", linear.linear_bwd_data_gemm_v2),
     ("linear_bwd_weight", "gemm_v2", linear.linear_bwd_weight_gemm_v2),
     ("linear_bwd_bias", "columns", linear.linear_bwd_bias),

@@ -38,8 +38,12 @@ def _sums(xs, gs, squares, with_grad, coef, part, out):
     s, d2, sg, sgd = 0.0, 0.0, 0.0, 0.0
     ahead = PREFETCH_BYTES // xs.itemsize
     for b0 in range(0, full, BLOCK):
-        a_d, a_d2, a_g, a_gd = (tile_zeros(xs, 1, VECS), tile_zeros(xs, 1, VECS), tile_zeros(xs, 1, VECS),
-                                tile_zeros(xs, 1, VECS))
+        a_d, a_d2, a_g, a_gd = (
+            tile_zeros(xs, 1, VECS),
+            tile_zeros(xs, 1, VECS),
+            tile_zeros(xs, 1, VECS),
+            tile_zeros(xs, 1, VECS),
+        )
         one = tile_bcast(coef, 0, 0, 1, VECS)
         for m in range(b0, min(b0 + BLOCK, full), step):
             for j in range(VECS):
@@ -215,7 +219,7 @@ def bn_backward(g3, x3, gx3, w, mean_in, var_in, training, eps, grads):
 def relu_mask(g, y, out, chunk):
     """out = g where y > 0 or y is NaN, else 0: relu_bwd(gy, y). One chunk of the flat arrays per iteration."""
     for i in prange((y.size + chunk - 1) // chunk):
-        gs, ys, os = g[i * chunk:(i + 1) * chunk], y[i * chunk:(i + 1) * chunk], out[i * chunk:(i + 1) * chunk]
+        gs, ys, os = g[i * chunk : (i + 1) * chunk], y[i * chunk : (i + 1) * chunk], out[i * chunk : (i + 1) * chunk]
         for j in range(ys.size):  # indices from 0 on views: no wraparound check, so it vectorises
             os[j] = 0 if ys[j] <= 0 else gs[j]
 
@@ -227,8 +231,8 @@ def relu_forward(x, out, chunk):
     coef = np.zeros(5, x.dtype)
     coef[0], coef[2] = 1, 1
     for i in prange((x.size + chunk - 1) // chunk):
-        xs = x[i * chunk:(i + 1) * chunk]
-        _affine_plane(out[i * chunk:(i + 1) * chunk], xs, xs, coef, True, False, True)
+        xs = x[i * chunk : (i + 1) * chunk]
+        _affine_plane(out[i * chunk : (i + 1) * chunk], xs, xs, coef, True, False, True)
 
 
 CHUNK = 1 << 14  # elements per relu iteration: large enough to amortise the loop, small enough to balance
@@ -247,8 +251,7 @@ def batch_norm(p: BatchNormParams, x, w, b, rm, rv):
     if y.size == 0:
         return y, None, None
     stats = np.empty((p.C, 4))
-    bn_forward(x.reshape(p.N, p.C, p.M), y.reshape(p.N, p.C, p.M), w, b, *_running(p, rm, rv), p.training,
-               p.eps, stats)
+    bn_forward(x.reshape(p.N, p.C, p.M), y.reshape(p.N, p.C, p.M), w, b, *_running(p, rm, rv), p.training, p.eps, stats)
     if not p.training:
         return y, None, None
     return y, stats[:, 0].astype(x.dtype), stats[:, 1].astype(x.dtype)
@@ -260,8 +263,9 @@ def batch_norm_bwd(p: BatchNormParams, gy, x, w, rm, rv):
         return gx, np.zeros(p.C, x.dtype), np.zeros(p.C, x.dtype)
     grads = np.empty((p.C, 2))
     shape3 = (p.N, p.C, p.M)
-    bn_backward(gy.reshape(shape3), x.reshape(shape3), gx.reshape(shape3), w, *_running(p, rm, rv), p.training,
-                p.eps, grads)
+    bn_backward(
+        gy.reshape(shape3), x.reshape(shape3), gx.reshape(shape3), w, *_running(p, rm, rv), p.training, p.eps, grads
+    )
     return gx, grads[:, 0].astype(x.dtype), grads[:, 1].astype(x.dtype)
 
 

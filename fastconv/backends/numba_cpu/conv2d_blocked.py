@@ -38,7 +38,7 @@ def to_channels_last(x, xh, pt, pl, Hp, Wx):
         n, i = ni // Hp, ni % Hp
         h = i - pt
         row = ni * Wx * C
-        xh[row:row + Wx * C] = 0
+        xh[row : row + Wx * C] = 0
         if 0 <= h < H:
             for c in range(C):
                 for w in range(W):
@@ -84,8 +84,24 @@ def blocked_fwd(xh, wp, yh, N, P, Q, Hx, Wx, C, G, Cg, Kp_g, sh, sw, dh, dw, R, 
         for qt in range(nqt):
             q0 = qt * ROWS
             xrow = ((n * Hx + p * sh) * Wx + q0 * sw) * C + g * Cg
-            acc = tap_sum(tile_zeros(xh, ROWS, VECS), wp, (g * nkb + kb) * R * S * Cg * kb_w, xh, xrow, sw * C,
-                          0, R, 0, S, dh * Wx * C, dw * C, S, Cg, kb_w, lanes)
+            acc = tap_sum(
+                tile_zeros(xh, ROWS, VECS),
+                wp,
+                (g * nkb + kb) * R * S * Cg * kb_w,
+                xh,
+                xrow,
+                sw * C,
+                0,
+                R,
+                0,
+                S,
+                dh * Wx * C,
+                dw * C,
+                S,
+                Cg,
+                kb_w,
+                lanes,
+            )
             ybase = ((n * P + p) * Q + q0) * G * Kp_g + g * Kp_g + kb * kb_w
             tile_store(acc, yh, ybase, G * Kp_g, lanes, Q - q0, VECS, lanes, kb_w)
 
@@ -105,7 +121,7 @@ def blocked_bwd_weight(xh, gy, part, Hx, Wx, C, G, Cg, Kg, sh, sw, dh, dw, R, S,
         for i in range(nk):
             rows[i] = gy[n, k0 + i].reshape(P * Q)
         out = (n * K + k0) * T * Cg
-        part[out:out + nk * T * Cg] = 0
+        part[out : out + nk * T * Cg] = 0
         for p0 in range(0, P, PB):
             for t in range(T):
                 for cb in range(ncb):
@@ -118,8 +134,7 @@ def blocked_bwd_weight(xh, gy, part, Hx, Wx, C, G, Cg, Kg, sh, sw, dh, dw, R, S,
                                 acc = tile_fma(acc, xh, xrow + q * sw * C, lanes, rows, p * Q + q, P * Q)
                         else:
                             for q in range(Q):
-                                acc = tile_fma_tail(acc, xh, xrow + q * sw * C, lanes, rows, p * Q + q, P * Q,
-                                                    Cg - c0)
+                                acc = tile_fma_tail(acc, xh, xrow + q * sw * C, lanes, rows, p * Q + q, P * Q, Cg - c0)
                     tile_store_add(acc, part, out + t * Cg + c0, T * Cg, lanes, nk, VECS, lanes, Cg - c0)
 
 
@@ -139,7 +154,7 @@ def pack_weights(p: ConvParams, w: np.ndarray, kb_w: int) -> tuple[np.ndarray, i
     zero-padded to Kp_g (a multiple of kb_w); returns (wp, Kp_g)."""
     Kp_g = -(-p.Kg // kb_w) * kb_w
     wp = np.zeros((p.groups, Kp_g, p.R * p.S, p.Cg), w.dtype)
-    wp[:, :p.Kg] = w.reshape(p.groups, p.Kg, p.Cg, p.R * p.S).transpose(0, 1, 3, 2)
+    wp[:, : p.Kg] = w.reshape(p.groups, p.Kg, p.Cg, p.R * p.S).transpose(0, 1, 3, 2)
     wp = wp.reshape(p.groups, Kp_g // kb_w, kb_w, p.R * p.S, p.Cg).transpose(0, 1, 3, 4, 2)
     return np.ascontiguousarray(wp).reshape(-1), Kp_g
 
@@ -150,10 +165,11 @@ def conv2d_blocked_v5(p: ConvParams, x: np.ndarray, w: np.ndarray, b, relu: bool
     wp, Kp_g = pack_weights(p, w, VECS * lanes_)
     yh = workspace("channels_last_out", p.N * p.P * p.Q * p.groups * Kp_g, x.dtype)
     if yh.size:
-        blocked_fwd(xh, wp, yh, p.N, p.P, p.Q, Hp, Wx, p.C, p.groups, p.Cg, Kp_g, *p.stride,
-                    *p.dilation, p.R, p.S, lanes_)
+        blocked_fwd(
+            xh, wp, yh, p.N, p.P, p.Q, Hp, Wx, p.C, p.groups, p.Cg, Kp_g, *p.stride, *p.dilation, p.R, p.S, lanes_
+        )
     padded_k = np.zeros(p.groups * Kp_g, x.dtype)
-    padded_k.reshape(p.groups, Kp_g)[:, :p.Kg] = bias_or_zeros(p, b, x.dtype).reshape(p.groups, p.Kg)
+    padded_k.reshape(p.groups, Kp_g)[:, : p.Kg] = bias_or_zeros(p, b, x.dtype).reshape(p.groups, p.Kg)
     keep = (np.arange(p.groups)[:, None] * Kp_g + np.arange(p.Kg)[None, :]).reshape(-1)
     return filled(p.y_shape, x.dtype, lambda y: _unpack(yh, y, padded_k, keep, p.groups * Kp_g, relu))
 
@@ -173,8 +189,7 @@ def conv2d_bwd_weight_blocked_v5(p: ConvParams, gy: np.ndarray, x: np.ndarray) -
     xh, Hp, Wx = channels_last(p, x, 0)
     part = workspace("weight_partials", p.N * p.K * p.R * p.S * p.Cg, x.dtype)
     if part.size:
-        blocked_bwd_weight(xh, gy, part, Hp, Wx, p.C, p.groups, p.Cg, p.Kg, *p.stride, *p.dilation, p.R, p.S,
-                           lanes_)
+        blocked_bwd_weight(xh, gy, part, Hp, Wx, p.C, p.groups, p.Cg, p.Kg, *p.stride, *p.dilation, p.R, p.S, lanes_)
     summed = part.reshape(p.N, p.K, p.R * p.S, p.Cg).sum(axis=0) if p.N else np.zeros((p.K, p.R * p.S, p.Cg))
     gw = filled(p.w_shape, x.dtype, lambda gw: None)
     gw[...] = summed.transpose(0, 2, 1).reshape(p.w_shape)

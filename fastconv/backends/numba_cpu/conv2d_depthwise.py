@@ -55,6 +55,23 @@ def supports(p: ConvParams) -> bool:
 
 def conv2d_depthwise_v4(p: ConvParams, x: np.ndarray, w: np.ndarray, b, relu: bool = False) -> np.ndarray:
     pl = Planes.of(p.H, p.W, p.padding, p.stride, lanes(x.itemsize), vecs=DW_VECS)
-    return filled(p.y_shape, x.dtype, lambda y: depthwise_planes(
-        x, w.reshape(-1), bias_or_zeros(p, b, x.dtype), y, tap_offsets(p, pl),
-        pl.sh, pl.sw, pl.pt, pl.pl, pl.Hh, pl.Wh, pl.L, relu, lanes(x.itemsize)))
+    return filled(
+        p.y_shape,
+        x.dtype,
+        lambda y: depthwise_planes(
+            x,
+            w.reshape(-1),
+            bias_or_zeros(p, b, x.dtype),
+            y,
+            tap_offsets(p, pl),
+            pl.sh,
+            pl.sw,
+            pl.pt,
+            pl.pl,
+            pl.Hh,
+            pl.Wh,
+            pl.L,
+            relu,
+            lanes(x.itemsize),
+        ),
+    )

@@ -108,8 +108,9 @@ def bias_or_zeros(p: ConvParams, b: np.ndarray | None, dtype) -> np.ndarray:
 
 
 def conv2d_direct_v1(p: ConvParams, x, w, b, relu: bool = False):
-    return filled(p.y_shape, x.dtype, lambda y: conv2d_fwd_direct_v1(x, w, bias_or_zeros(p, b, x.dtype), y,
-                                                                     *geometry(p), relu))
+    return filled(
+        p.y_shape, x.dtype, lambda y: conv2d_fwd_direct_v1(x, w, bias_or_zeros(p, b, x.dtype), y, *geometry(p), relu)
+    )
 
 
 def conv2d_bwd_data_v1(p: ConvParams, gy, w):

@@ -53,16 +53,16 @@ def pixel_tile(acc, xh, x0, wp, w0, bias, y, y0, k0, nk, q, r0, r1, geo, relu, l
     W, C, K, S, Cg, sw, dw, dh, pl = geo
     s0, s1 = tap_range(q, sw, pl, dw, S, W)
     acc = tile_load(acc, bias, k0, 0, lanes, ROWS, VECS, lanes, nk)
-    acc = tap_sum(acc, wp, w0, xh, x0 + q * sw * C, sw * C, r0, r1, s0, s1, dh * W * C, dw * C, S, Cg,
-                  VECS * lanes, lanes)
+    acc = tap_sum(
+        acc, wp, w0, xh, x0 + q * sw * C, sw * C, r0, r1, s0, s1, dh * W * C, dw * C, S, Cg, VECS * lanes, lanes
+    )
     if relu:
         acc = tile_relu(acc)
     tile_store(acc, y, y0 + q * K, K, lanes, ROWS, VECS, lanes, nk)
 
 
 @kernel
-def nhwc_fwd(xh, wp, bias, y, N, H, W, C, P, Q, G, Cg, Kg, Kp_g, sh, sw, dh, dw, pt, pl, R, S, q_lo, q_hi, relu,
-             lanes):
+def nhwc_fwd(xh, wp, bias, y, N, H, W, C, P, Q, G, Cg, Kg, Kp_g, sh, sw, dh, dw, pt, pl, R, S, q_lo, q_hi, relu, lanes):
     """y[n, p, q, g*Kg + k] = bias + sum over taps (r, s) inside x and c < Cg of xh[n, p*sh - pt + r*dh,
     q*sw - pl + s*dw, g*Cg + c] * w[g*Kg + k, c, r, s] (zero padding: taps outside x add nothing). Iteration
     (n, p, g, k-block) writes only y[n, p, :, its channels]: disjoint. Pixels q_lo <= q < q_hi have all S tap
@@ -104,7 +104,30 @@ def conv2d_nhwc_v7(p: ConvParams, x: np.ndarray, w: np.ndarray, b, relu: bool = 
     bias = bias_or_zeros(p, b, x.dtype)
 
     def fill(y: np.ndarray) -> None:
-        nhwc_fwd(xh, wp, bias, y.reshape(-1), p.N, p.H, p.W, p.C, p.P, p.Q, p.groups, p.Cg, p.Kg, Kp_g, *p.stride,
-                 *p.dilation, p.padding[0][0], p.padding[1][0], p.R, p.S, *interior(p), relu, lanes_)
+        nhwc_fwd(
+            xh,
+            wp,
+            bias,
+            y.reshape(-1),
+            p.N,
+            p.H,
+            p.W,
+            p.C,
+            p.P,
+            p.Q,
+            p.groups,
+            p.Cg,
+            p.Kg,
+            Kp_g,
+            *p.stride,
+            *p.dilation,
+            p.padding[0][0],
+            p.padding[1][0],
+            p.R,
+            p.S,
+            *interior(p),
+            relu,
+            lanes_,
+        )
 
     return filled((p.N, p.P, p.Q, p.K), x.dtype, fill).transpose(0, 3, 1, 2)  # y (N, P, Q, K) seen as NCHW

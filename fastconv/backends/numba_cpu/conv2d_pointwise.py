@@ -93,7 +93,7 @@ def pointwise_bwd_weight(gy, x, part, N, F, G, Cg, Kg, lanes):
                 row = ((n * G + g) * Kg + k0 + i) * Cg + c0
                 for j in range(cb * DOT_COLS - c0, DOT_COLS):
                     lane0 = kb * blk + (i * DOT_COLS + j) * lanes
-                    part[row + j] = np.sum(sums[lane0:lane0 + vec_lanes(x)])  # a compile-time length
+                    part[row + j] = np.sum(sums[lane0 : lane0 + vec_lanes(x)])  # a compile-time length
 
 
 def supports(p: ConvParams) -> bool:
@@ -106,25 +106,45 @@ def supports_bwd_weight(p: ConvParams) -> bool:
 
 def conv2d_pointwise_v3(p: ConvParams, x: np.ndarray, w: np.ndarray, b, relu: bool = False) -> np.ndarray:
     wt = pack(w.reshape(p.groups, p.Kg, p.Cg, 1))
-    return filled(p.y_shape, x.dtype, lambda y: pointwise_gemm(
-        x.reshape(-1), wt, bias_blocks(p, b, x.dtype), y.reshape(-1), p.N, p.H * p.W, p.groups, p.Cg, p.Kg, relu,
-        lanes(x.itemsize)))
+    return filled(
+        p.y_shape,
+        x.dtype,
+        lambda y: pointwise_gemm(
+            x.reshape(-1),
+            wt,
+            bias_blocks(p, b, x.dtype),
+            y.reshape(-1),
+            p.N,
+            p.H * p.W,
+            p.groups,
+            p.Cg,
+            p.Kg,
+            relu,
+            lanes(x.itemsize),
+        ),
+    )
 
 
 def conv2d_bwd_data_pointwise_v3(p: ConvParams, gy: np.ndarray, w: np.ndarray) -> np.ndarray:
     """gx[n, g*Cg + c, f] = sum_k w[g*Kg + k, c] * gy[n, g*Kg + k, f]: the same GEMM with w transposed."""
     wt = pack(np.ascontiguousarray(w.reshape(p.groups, p.Kg, p.Cg).transpose(0, 2, 1))[..., None])
     zeros = np.zeros(p.groups * -(-p.Cg // ROWS) * ROWS, gy.dtype)
-    return filled(p.x_shape, gy.dtype, lambda gx: pointwise_gemm(
-        gy.reshape(-1), wt, zeros, gx.reshape(-1), p.N, p.H * p.W, p.groups, p.Kg, p.Cg, False, lanes(gy.itemsize)))
+    return filled(
+        p.x_shape,
+        gy.dtype,
+        lambda gx: pointwise_gemm(
+            gy.reshape(-1), wt, zeros, gx.reshape(-1), p.N, p.H * p.W, p.groups, p.Kg, p.Cg, False, lanes(gy.itemsize)
+        ),
+    )
 
 
 def conv2d_bwd_weight_pointwise_v3(p: ConvParams, gy: np.ndarray, x: np.ndarray) -> np.ndarray:
     """The per-image partials of pointwise_bwd_weight summed over n in order."""
     part = workspace("weight_partials", p.N * p.K * p.Cg, x.dtype)
     if part.size:
-        pointwise_bwd_weight(gy.reshape(-1), x.reshape(-1), part, p.N, p.H * p.W, p.groups, p.Cg, p.Kg,
-                             lanes(x.itemsize))
+        pointwise_bwd_weight(
+            gy.reshape(-1), x.reshape(-1), part, p.N, p.H * p.W, p.groups, p.Cg, p.Kg, lanes(x.itemsize)
+        )
     summed = part.reshape(p.N, p.K, p.Cg).sum(axis=0) if p.N else np.zeros((p.K, p.Cg))
     gw = filled(p.w_shape, x.dtype, lambda gw: None)
     gw[...] = summed.reshape(p.w_shape)

@@ -38,8 +38,7 @@ CBLOCK = 32  # input channels per cache block (measured: 32 beat 8, 16 and no bl
 
 
 @kernel
-def conv_rows(xt, in0, L, Wx, offs, wt, bias, out, out0, kstride, pstride, N, P, Q, G, Cin_g, Cout_g, relu,
-              lanes):
+def conv_rows(xt, in0, L, Wx, offs, wt, bias, out, out0, kstride, pstride, N, P, Q, G, Cin_g, Cout_g, relu, lanes):
     """out[n, g*Cout_g + k, p, q] (element out0 + (n*Cout + k)*kstride + p*pstride + q) = bias + sum over input
     channels c < Cin_g of group g and taps t of wt[g, k // ROWS, t, c, k % ROWS] * xt[in0 + (n*Cin + c)*L + offs[t]
     + p*Wx + q]. One iteration = one (n, g, VECS-row block, LANES-column chunk), all its output channels, so
@@ -98,7 +97,7 @@ def to_phase_planes(x, xt, sh, sw, pt, pl, Hh, Wh, L):
     """split_plane for every (n, c) into xt[(n*C + c)*L : +L], one plane per iteration."""
     C = x.shape[1]
     for nc in prange(x.shape[0] * C):
-        split_plane(x, nc // C, nc % C, xt[nc * L:(nc + 1) * L], sh, sw, pt, pl, Hh, Wh)
+        split_plane(x, nc // C, nc % C, xt[nc * L : (nc + 1) * L], sh, sw, pt, pl, Hh, Wh)
 
 
 @kernel
@@ -129,8 +128,17 @@ class Planes:
     L: int  # elements per (n, c), slack included
 
     @classmethod
-    def of(cls, H: int, W: int, pads: tuple, stride: tuple, lanes_: int, min_rows: int = 0, min_cols: int = 0,
-           vecs: int = VECS):
+    def of(
+        cls,
+        H: int,
+        W: int,
+        pads: tuple,
+        stride: tuple,
+        lanes_: int,
+        min_rows: int = 0,
+        min_cols: int = 0,
+        vecs: int = VECS,
+    ):
         """Slack: a tile of `vecs` rows x lanes_ columns may start at any output and read past the last row."""
         (pt, pb), (pl, pr) = pads
         sh, sw = stride
@@ -161,7 +169,7 @@ def pack(wg: np.ndarray) -> np.ndarray:
 def bias_blocks(p: ConvParams, b, dtype) -> np.ndarray:
     nkb = -(-p.Kg // ROWS)
     out = np.zeros((p.groups, nkb * ROWS), dtype)
-    out[:, :p.Kg] = bias_or_zeros(p, b, dtype).reshape(p.groups, p.Kg)
+    out[:, : p.Kg] = bias_or_zeros(p, b, dtype).reshape(p.groups, p.Kg)
     return out.reshape(-1)
 
 
@@ -181,9 +189,31 @@ def conv2d_rows_v2(p: ConvParams, x, w, b, relu: bool = False):
     xt = pl.split(x)
     wt = pack(w.reshape(p.groups, p.Kg, p.Cg, p.R * p.S))
     bias = bias_blocks(p, b, x.dtype)
-    return filled(p.y_shape, x.dtype, lambda y: conv_rows(
-        xt, 0, pl.L, pl.Wh, tap_offsets(p, pl), wt, bias, y.reshape(-1), 0, p.P * p.Q, p.Q, p.N, p.P, p.Q,
-        p.groups, p.Cg, p.Kg, relu, lanes_))
+    return filled(
+        p.y_shape,
+        x.dtype,
+        lambda y: conv_rows(
+            xt,
+            0,
+            pl.L,
+            pl.Wh,
+            tap_offsets(p, pl),
+            wt,
+            bias,
+            y.reshape(-1),
+            0,
+            p.P * p.Q,
+            p.Q,
+            p.N,
+            p.P,
+            p.Q,
+            p.groups,
+            p.Cg,
+            p.Kg,
+            relu,
+            lanes_,
+        ),
+    )
 
 
 def conv2d_bwd_data_rows_v2(p: ConvParams, gy, w):
@@ -200,21 +230,46 @@ def conv2d_bwd_data_rows_v2(p: ConvParams, gy, w):
 
     def phase_conv(ts, out, out0, kstride, pstride, P, Q, in0):
         offs = np.array([(rho - taps[t][0] // sh) * gl.Wh + sigma - taps[t][1] // sw for t in ts], np.int64)
-        conv_rows(gyt, in0, gl.L, gl.Wh, offs, pack(np.ascontiguousarray(wg[..., ts])), zeros, out, out0, kstride,
-                  pstride, p.N, P, Q, p.groups, p.Kg, p.Cg, False, lanes_)
+        conv_rows(
+            gyt,
+            in0,
+            gl.L,
+            gl.Wh,
+            offs,
+            pack(np.ascontiguousarray(wg[..., ts])),
+            zeros,
+            out,
+            out0,
+            kstride,
+            pstride,
+            p.N,
+            P,
+            Q,
+            p.groups,
+            p.Kg,
+            p.Cg,
+            False,
+            lanes_,
+        )
 
     if (sh, sw) == (1, 1):
         in0 = p.padding[0][0] * gl.Wh + p.padding[1][0]
-        return filled(p.x_shape, gy.dtype, lambda gx: phase_conv(list(range(len(taps))), gx.reshape(-1), 0,
-                                                                 p.H * p.W, p.W, p.H, p.W, in0))
+        return filled(
+            p.x_shape,
+            gy.dtype,
+            lambda gx: phase_conv(list(range(len(taps))), gx.reshape(-1), 0, p.H * p.W, p.W, p.H, p.W, in0),
+        )
     gX = workspace("phase_grads", p.N * p.C * sh * sw * xl.Hh * xl.Wh, gy.dtype).reshape(
-        p.N, p.C, sh * sw, xl.Hh, xl.Wh)
+        p.N, p.C, sh * sw, xl.Hh, xl.Wh
+    )
     for phase in range(sh * sw):
         ts = [t for t, (hh, ww) in enumerate(taps) if (hh % sh) * sw + ww % sw == phase]
         if ts:
-            phase_conv(ts, gX.reshape(-1), phase * xl.Hh * xl.Wh, gX.shape[2] * xl.Hh * xl.Wh, xl.Wh, xl.Hh, xl.Wh,
-                       0)
+            phase_conv(ts, gX.reshape(-1), phase * xl.Hh * xl.Wh, gX.shape[2] * xl.Hh * xl.Wh, xl.Wh, xl.Hh, xl.Wh, 0)
         else:
             gX[:, :, phase] = 0
-    return filled(p.x_shape, gy.dtype, lambda gx: from_phase_planes(gX, gx, sh, sw, p.padding[0][0],
-                                                                     p.padding[1][0], xl.Hh, xl.Wh))
+    return filled(
+        p.x_shape,
+        gy.dtype,
+        lambda gx: from_phase_planes(gX, gx, sh, sw, p.padding[0][0], p.padding[1][0], xl.Hh, xl.Wh),
+    )

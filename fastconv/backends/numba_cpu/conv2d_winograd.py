@@ -93,8 +93,12 @@ def input_tiles(xt, src, Wh, v, dst, xi_step, n):
 @inner(inline="always")
 def at_col(m, off, xi_step):
     """(A^T M)[:, s] for column s of LANES transformed tiles at m[off + (4i + s)*xi_step]."""
-    return at4(vec_load(m, off, 1), vec_load(m, off + 4 * xi_step, 1), vec_load(m, off + 8 * xi_step, 1),
-               vec_load(m, off + 12 * xi_step, 1))
+    return at4(
+        vec_load(m, off, 1),
+        vec_load(m, off + 4 * xi_step, 1),
+        vec_load(m, off + 8 * xi_step, 1),
+        vec_load(m, off + 12 * xi_step, 1),
+    )
 
 
 @inner(inline="always")
@@ -139,8 +143,11 @@ def transform_filters(w, u, G, Kg, Cg):
             for c in range(Cg):
                 f = w[g * Kg + k, c]
                 for r in range(4):
-                    h0, h1, h2 = (g_times(f[0, 0], f[1, 0], f[2, 0], r), g_times(f[0, 1], f[1, 1], f[2, 1], r),
-                                  g_times(f[0, 2], f[1, 2], f[2, 2], r))
+                    h0, h1, h2 = (
+                        g_times(f[0, 0], f[1, 0], f[2, 0], r),
+                        g_times(f[0, 1], f[1, 1], f[2, 1], r),
+                        g_times(f[0, 2], f[1, 2], f[2, 2], r),
+                    )
                     at = (((g * XI + 4 * r) * nkb + kb) * Cg + c) * ROWS + i
                     for s in range(4):
                         u[at + s * step] = g_times(h0, h1, h2, s) if keep else 0
@@ -190,7 +197,7 @@ def winograd_fwd(xt, L, Wh, u, bias, y, v_slots, m_slots, N, G, Cg, Kg, P, Q, re
         if t1 - t0 < TB:  # the last block: its unused lanes are zero, not stale scratch
             for xi in range(XI):
                 for c in range(Cg):
-                    v[xi * v_xi + c * TB + t1 - t0:xi * v_xi + (c + 1) * TB] = 0
+                    v[xi * v_xi + c * TB + t1 - t0 : xi * v_xi + (c + 1) * TB] = 0
         for c in range(Cg):  # one input channel at a time: its rows stream in order
             t = t0
             while t < t1:  # runs of tiles within one tile row, up to LANES at a time
@@ -206,9 +213,19 @@ def winograd_fwd(xt, L, Wh, u, bias, y, v_slots, m_slots, N, G, Cg, Kg, P, Q, re
                 row, tw = t // TQ, t % TQ
                 cnt = min(lanes, TQ - tw, t1 - t)
                 n, th = row // TP, row % TP
-                output_tiles(m, k * TB + t - t0, m_xi, bias, g * Kg + k, y,
-                             ((n * G + g) * Kg + k) * P * Q + 2 * th * Q + 2 * tw, Q, P - 2 * th,
-                             min(2 * cnt, Q - 2 * tw), relu)
+                output_tiles(
+                    m,
+                    k * TB + t - t0,
+                    m_xi,
+                    bias,
+                    g * Kg + k,
+                    y,
+                    ((n * G + g) * Kg + k) * P * Q + 2 * th * Q + 2 * tw,
+                    Q,
+                    P - 2 * th,
+                    min(2 * cnt, Q - 2 * tw),
+                    relu,
+                )
                 t += cnt
 
 
@@ -229,5 +246,10 @@ def conv2d_winograd_v6(p: ConvParams, x: np.ndarray, w: np.ndarray, b, relu: boo
     u = workspace("winograd_u", p.groups * XI * -(-p.Kg // ROWS) * ROWS * p.Cg, x.dtype)
     transform_filters(w, u, p.groups, p.Kg, p.Cg)
     bias = bias_or_zeros(p, b, x.dtype)
-    return filled(p.y_shape, x.dtype, lambda y: winograd_fwd(
-        xt, pl.L, pl.Wh, u, bias, y.reshape(-1), v, m, p.N, p.groups, p.Cg, p.Kg, p.P, p.Q, relu, lanes_))
+    return filled(
+        p.y_shape,
+        x.dtype,
+        lambda y: winograd_fwd(
+            xt, pl.L, pl.Wh, u, bias, y.reshape(-1), v, m, p.N, p.groups, p.Cg, p.Kg, p.P, p.Q, relu, lanes_
+        ),
+    )

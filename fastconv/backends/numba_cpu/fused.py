@@ -14,8 +14,17 @@ from ... import dispatch, functional
 from ...arrays import native
 
 
-def conv2d_relu(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
-                groups: int = 1, *, algo: str = "auto") -> Any:
+def conv2d_relu(
+    x: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    *,
+    algo: str = "auto",
+) -> Any:
     """relu(conv2d(x, weight, bias, ...)) with zero padding, on the numba backend, in one pass over the output."""
     p, kind = functional._conv_call("conv2d_relu", x, weight, bias, stride, padding, dilation, groups, "zeros")
     impl = dispatch.select("conv2d", p, kind, "numba", algo, "conv2d_relu")

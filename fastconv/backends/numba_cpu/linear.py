@@ -73,8 +73,18 @@ def linear_dot(x, w, bias, y, N, C, K, kb, lanes):
             while n0 + DOT_ROWS <= N:
                 for kk in range(k0, k0 + nk, DOT_VECS):
                     nkk = min(DOT_VECS, K - kk)
-                    acc = dot_tile(tile_zeros(x, DOT_ROWS, DOT_VECS), x, n0 * C, DOT_ROWS, w, kk * C, nkk, C,
-                                   nkk == DOT_VECS, lanes)
+                    acc = dot_tile(
+                        tile_zeros(x, DOT_ROWS, DOT_VECS),
+                        x,
+                        n0 * C,
+                        DOT_ROWS,
+                        w,
+                        kk * C,
+                        nkk,
+                        C,
+                        nkk == DOT_VECS,
+                        lanes,
+                    )
                     tile_store_sums(acc, y, n0 * K + kk, K, 1, DOT_ROWS, nkk)
                 n0 += DOT_ROWS
             for n in range(n0, N):
@@ -125,12 +135,48 @@ def gemm_tiles(a, a_m, a_k, b, b_panel, b_k, bias, y, M, J, R, chunk, mb, jg, la
                 while m0 < m_end:
                     y_off = (s * M + m0) * J + j0
                     if m_end - m0 >= ROWS:
-                        panel_tile(tile_zeros(y, ROWS, VECS), a, m0 * a_m, a_m, a_k, b, jp * b_panel, b_k, bias, y,
-                                   y_off, J, ROWS, J - j0, r0, r1, r0 > r_first, lanes)
+                        panel_tile(
+                            tile_zeros(y, ROWS, VECS),
+                            a,
+                            m0 * a_m,
+                            a_m,
+                            a_k,
+                            b,
+                            jp * b_panel,
+                            b_k,
+                            bias,
+                            y,
+                            y_off,
+                            J,
+                            ROWS,
+                            J - j0,
+                            r0,
+                            r1,
+                            r0 > r_first,
+                            lanes,
+                        )
                         m0 += ROWS
                     else:
-                        panel_tile(tile_zeros(y, 1, VECS), a, m0 * a_m, a_m, a_k, b, jp * b_panel, b_k, bias, y,
-                                   y_off, J, 1, J - j0, r0, r1, r0 > r_first, lanes)
+                        panel_tile(
+                            tile_zeros(y, 1, VECS),
+                            a,
+                            m0 * a_m,
+                            a_m,
+                            a_k,
+                            b,
+                            jp * b_panel,
+                            b_k,
+                            bias,
+                            y,
+                            y_off,
+                            J,
+                            1,
+                            J - j0,
+                            r0,
+                            r1,
+                            r0 > r_first,
+                            lanes,
+                        )
                         m0 += 1
 
 
@@ -179,8 +225,7 @@ def split(M: int, J: int, R: int, nr: int, chunked: bool) -> tuple[int, int, int
     return mb, jg, max(1, _ceil(R, chunks))
 
 
-def gemm(a, a_m: int, a_k: int, b, s_r: int, s_j: int, bias, y, M: int, J: int, R: int,
-         chunked: bool = False) -> None:
+def gemm(a, a_m: int, a_k: int, b, s_r: int, s_j: int, bias, y, M: int, J: int, R: int, chunked: bool = False) -> None:
     """y (M, J) = A @ B (+ bias[j]) with gemm_tiles: A[m, r] = a[m*a_m + r*a_k], B[r, j] = b[r*s_r + j*s_j].
     B is packed into panels when its rows are not contiguous (s_j != 1), else read in place (packing B with
     contiguous rows measured no faster, even at N=256, 4096 -> 4096). chunked: partial sums per chunk of the
@@ -212,8 +257,13 @@ def priority(algo: str):
 
 def linear_dot_v1(p: LinearParams, x: np.ndarray, w: np.ndarray, b) -> np.ndarray:
     bias = np.zeros(p.K, x.dtype) if b is None else b
-    return filled((p.N, p.K), x.dtype, lambda y: linear_dot(x.reshape(-1), w.reshape(-1), bias, y.reshape(-1),
-                                                             p.N, p.C, p.K, DOT_FEATURES, lanes(x.itemsize)))
+    return filled(
+        (p.N, p.K),
+        x.dtype,
+        lambda y: linear_dot(
+            x.reshape(-1), w.reshape(-1), bias, y.reshape(-1), p.N, p.C, p.K, DOT_FEATURES, lanes(x.itemsize)
+        ),
+    )
 
 
 def linear_gemm_v2(p: LinearParams, x: np.ndarray, w: np.ndarray, b) -> np.ndarray:
@@ -228,8 +278,7 @@ def linear_bwd_data_gemm_v2(p: LinearParams, gy: np.ndarray, w: np.ndarray) -> n
 
 def linear_bwd_weight_gemm_v2(p: LinearParams, gy: np.ndarray, x: np.ndarray) -> np.ndarray:
     """gw = gy^T @ x: A = gy^T (strides 1, K), B = x; the batch is the reduction."""
-    return filled((p.K, p.C), gy.dtype, lambda gw: gemm(gy, 1, p.K, x, p.C, 1, None, gw, p.K, p.C, p.N,
-                                                        chunked=True))
+    return filled((p.K, p.C), gy.dtype, lambda gw: gemm(gy, 1, p.K, x, p.C, 1, None, gw, p.K, p.C, p.N, chunked=True))
 
 
 def linear_bwd_bias(p: LinearParams, gy: np.ndarray) -> np.ndarray:

@@ -32,8 +32,9 @@ def _argmax_row(xf, top, W, hn, dh, hkey, h, vm, vk, pw, like, prows):
         key = tile_bcast(hkey, h, 0, 1, 1)
         for t in range(1, hn):
             cand = tile_load(like, xf, top + t * dh * W + v * L, 0, L, 1, 1, L, W - v * L)
-            acc, key, _ = tile_argmax(acc, key, key, cand, tile_bcast(hkey, h + t * dh, 0, 1, 1),
-                                      tile_bcast(hkey, h + t * dh, 0, 1, 1))
+            acc, key, _ = tile_argmax(
+                acc, key, key, cand, tile_bcast(hkey, h + t * dh, 0, 1, 1), tile_bcast(hkey, h + t * dh, 0, 1, 1)
+            )
         tile_store(acc, vm, pw + v * L, 0, L, 1, 1, L, W - v * L)
         tile_store(key, vk, pw + v * L, 0, L, 1, 1, L, W - v * L)
 
@@ -54,14 +55,14 @@ def max_pool_index_rows(x, y, idx, gy, gx, backward, h0, hn, dh, sw, pw, dw, kw,
     for nc in prange(N * C):
         vm, vk = np.empty(span, x.dtype), np.empty(span, x.dtype)
         vm[:pw], vk[:pw] = -np.inf, H
-        vm[pw + W:], vk[pw + W:] = -np.inf, H
+        vm[pw + W :], vk[pw + W :] = -np.inf, H
         rk, rt = np.empty(nq * L, x.dtype), np.empty(nq * L, x.dtype)
         like = tile_zeros(x, 1, 1)
         if backward:
-            gxf[nc * H * W:(nc + 1) * H * W] = 0
+            gxf[nc * H * W : (nc + 1) * H * W] = 0
         for i in range(P):
             if hn[i] == 0:
-                vm[pw:pw + W], vk[pw:pw + W] = -np.inf, H
+                vm[pw : pw + W], vk[pw : pw + W] = -np.inf, H
             else:
                 _argmax_row(xf, (nc * H + h0[i]) * W, W, hn[i], dh, keys, h0[i], vm, vk, pw, like, prows)
             out = (nc * P + i) * Q
@@ -69,8 +70,9 @@ def max_pool_index_rows(x, y, idx, gy, gx, backward, h0, hn, dh, sw, pw, dw, kw,
                 acc, key, tap = vec_load(vm, u * L * sw, sw), vec_load(vk, u * L * sw, sw), tile_bcast(keys, 0, 0, 1, 1)
                 for s in range(1, kw):
                     at = u * L * sw + s * dw
-                    acc, key, tap = tile_argmax(acc, key, tap, vec_load(vm, at, sw), vec_load(vk, at, sw),
-                                                tile_bcast(keys, s, 0, 1, 1))
+                    acc, key, tap = tile_argmax(
+                        acc, key, tap, vec_load(vm, at, sw), vec_load(vk, at, sw), tile_bcast(keys, s, 0, 1, 1)
+                    )
                 if not backward:
                     tile_store(acc, yf, out + u * L, 0, L, 1, 1, L, Q - u * L)
                 tile_store(key, rk, u * L, 0, L, 1, 1, L, L)
@@ -117,12 +119,12 @@ def max_pool_rows(x, y, h0, hn, dh, sw, pw, dw, kw, span, prows):
     for nc in prange(N * C):
         vm = np.empty(span, x.dtype)
         vm[:pw] = -np.inf
-        vm[pw + W:] = -np.inf
+        vm[pw + W :] = -np.inf
         like = tile_zeros(x, 1, 1)
         for i in range(P):
             top, n = (nc * H + h0[i]) * W, hn[i]
             if n == 0:  # every row of the window lies in the padding
-                vm[pw:pw + W] = -np.inf
+                vm[pw : pw + W] = -np.inf
             for r in range(prows if n else 0):
                 for v in range(nw):
                     prefetch(xf, top + r * W + v * L + ahead)
@@ -201,15 +203,19 @@ def max_pool2d(p: PoolParams, x: np.ndarray, need_indices: bool):
     if not need_indices:
         return filled(p.y_shape, x.dtype, lambda y: max_pool_rows(x, y, *_geometry(p, x.dtype))), None
     idx = empty(p.y_shape, np.int64)
-    y = filled(p.y_shape, x.dtype, lambda y: max_pool_index_rows(
-        x, y, idx.reshape(-1, p.Q), y, y, False, *_index_geometry(p, x.dtype)))
+    y = filled(
+        p.y_shape,
+        x.dtype,
+        lambda y: max_pool_index_rows(x, y, idx.reshape(-1, p.Q), y, y, False, *_index_geometry(p, x.dtype)),
+    )
     return y, idx
 
 
 def max_pool2d_bwd(p: PoolParams, gy: np.ndarray, x: np.ndarray) -> np.ndarray:
     none = np.empty((1, 1), np.int64)
-    return filled(p.x_shape, x.dtype, lambda gx: max_pool_index_rows(x, gy, none, gy, gx, True,
-                                                                     *_index_geometry(p, x.dtype)))
+    return filled(
+        p.x_shape, x.dtype, lambda gx: max_pool_index_rows(x, gy, none, gy, gx, True, *_index_geometry(p, x.dtype))
+    )
 
 
 def _geometry(p: PoolParams, dtype) -> tuple:
@@ -250,14 +256,20 @@ def _adaptive_bounds(p: AdaptivePoolParams) -> tuple[np.ndarray, ...]:
 
 def _avg(x: np.ndarray, shape: tuple, bounds: tuple) -> np.ndarray:
     h0, hn, w0, wn, div_h, div_w = bounds
-    return filled(shape, x.dtype, lambda y: separable_avg(x, y, h0, hn, w0, wn, div_h.astype(np.float64),
-                                                          div_w.astype(np.float64)))
+    return filled(
+        shape,
+        x.dtype,
+        lambda y: separable_avg(x, y, h0, hn, w0, wn, div_h.astype(np.float64), div_w.astype(np.float64)),
+    )
 
 
 def _avg_bwd(gy: np.ndarray, shape: tuple, bounds: tuple) -> np.ndarray:
     h0, hn, w0, wn, div_h, div_w = bounds
-    return filled(shape, gy.dtype, lambda gx: separable_avg_bwd(gy, gx, h0, hn, w0, wn, div_h.astype(np.float64),
-                                                                 div_w.astype(np.float64)))
+    return filled(
+        shape,
+        gy.dtype,
+        lambda gx: separable_avg_bwd(gy, gx, h0, hn, w0, wn, div_h.astype(np.float64), div_w.astype(np.float64)),
+    )
 
 
 def avg_pool2d(p: PoolParams, x: np.ndarray) -> np.ndarray:

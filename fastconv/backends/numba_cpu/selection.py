@@ -55,7 +55,9 @@ def category(op: str, p: ConvParams) -> tuple[str, tuple[str, ...]]:
 
 def priority(op: str, algo: str) -> Callable[[ConvParams], float]:
     """The dispatch priority of `algo` for `op`: higher for earlier places in the matching rule's ranking."""
+
     def rank(p: ConvParams) -> float:
         _, ranking = category(op, p)
         return len(ranking) - ranking.index(algo) if algo in ranking else 0
+
     return rank

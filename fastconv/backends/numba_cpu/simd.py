@@ -134,6 +134,7 @@ def _check(acc, a, b):
 def _fma_codegen(acc: Tile, tys: tuple, masked: bool):
     """acc[i][j] += B[b + i*b_step] (broadcast) * A-vector j; with `masked`, A lanes at j*LANES + l >= n load as
     zero."""
+
     def codegen(context, builder, sig, args):
         t, av, bv = args[0], args[1], args[4]
         ao, ast, bo, bst = (_i64(context, builder, tys[k], args[k]) for k in (2, 3, 5, 6))
@@ -165,22 +166,27 @@ def _load_masked(context, builder, vec, ptr, j, n):
 def _masked_load(builder, vec, ptr, mask):
     """Lanes where mask is set from ptr, zero elsewhere; masked-off lanes are never read."""
     fn = cgutils.get_or_insert_function(
-        builder.module, ir.FunctionType(vec, [vec.as_pointer(), _I32, mask.type, vec]),
-        f"llvm.masked.load.v{vec.count}{_suffix(vec)}.p0")
+        builder.module,
+        ir.FunctionType(vec, [vec.as_pointer(), _I32, mask.type, vec]),
+        f"llvm.masked.load.v{vec.count}{_suffix(vec)}.p0",
+    )
     return builder.call(fn, [ptr, ir.Constant(_I32, _align(vec)), mask, ir.Constant(vec, None)])
 
 
 def _fma_intrinsic(masked: bool, doc: str):
     if masked:
+
         def typer(typingctx, acc, a, a_off, a_step, b, b_off, b_step, n):
             _check(acc, a, b)
             tys = (acc, a, a_off, a_step, b, b_off, b_step, n)
             return acc(*tys), _fma_codegen(acc, tys, masked)
     else:
+
         def typer(typingctx, acc, a, a_off, a_step, b, b_off, b_step):
             _check(acc, a, b)
             tys = (acc, a, a_off, a_step, b, b_off, b_step)
             return acc(*tys), _fma_codegen(acc, tys, masked)
+
     typer.__doc__ = doc
     return intrinsic(typer)
 
@@ -242,8 +248,10 @@ def _store(builder, vec, v, ptr, left, accumulate):
             if accumulate:
                 v = builder.fadd(_masked_load(builder, vec, ptr, mask), v)
             fn = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(ir.VoidType(), [vec, vec.as_pointer(), _I32, mask.type]),
-                f"llvm.masked.store.v{vec.count}{_suffix(vec)}.p0")
+                builder.module,
+                ir.FunctionType(ir.VoidType(), [vec, vec.as_pointer(), _I32, mask.type]),
+                f"llvm.masked.store.v{vec.count}{_suffix(vec)}.p0",
+            )
             builder.call(fn, [v, ptr, ir.Constant(_I32, _align(vec)), mask])
 
 
@@ -268,10 +276,14 @@ def tile_load(typingctx, like, y, off, i_step, j_step, m, nj, jl, n):
             for j in range(like.vecs):
                 ptr = builder.bitcast(_addr(context, builder, y, ya, row, j, jst), vec.as_pointer())
                 left = builder.sub(n_, builder.mul(jl_, ir.Constant(_I64, j)))
-                ok = builder.and_(builder.icmp_signed("<", ir.Constant(_I64, i), m_),
-                                  builder.icmp_signed("<", ir.Constant(_I64, j), nj_))
-                mask = builder.and_(builder.icmp_signed("<", lane, _splat(builder, lane.type, left)),
-                                    _splat(builder, ir.VectorType(ir.IntType(1), vec.count), ok))
+                ok = builder.and_(
+                    builder.icmp_signed("<", ir.Constant(_I64, i), m_),
+                    builder.icmp_signed("<", ir.Constant(_I64, j), nj_),
+                )
+                mask = builder.and_(
+                    builder.icmp_signed("<", lane, _splat(builder, lane.type, left)),
+                    _splat(builder, ir.VectorType(ir.IntType(1), vec.count), ok),
+                )
                 acc = builder.insert_value(acc, _masked_load(builder, vec, ptr, mask), i * like.vecs + j)
         return acc
 

@@ -55,6 +55,7 @@ from .simd import (
 
 def _lanewise(name: str, op, doc: str):
     """An intrinsic name(a, b) on two tiles of one type: op(builder, a-vector, b-vector) for each vector."""
+
     def typer(typingctx, a, b):
         if not isinstance(a, Tile) or a != b:
             raise TypeError(f"{name}: needs two tiles of one type, got {a} and {b}")
@@ -62,8 +63,9 @@ def _lanewise(name: str, op, doc: str):
         def codegen(context, builder, sig, args):
             ta, tb = args
             for k in range(a.rows * a.vecs):
-                ta = builder.insert_value(ta, op(builder, builder.extract_value(ta, k), builder.extract_value(tb, k)),
-                                          k)
+                ta = builder.insert_value(
+                    ta, op(builder, builder.extract_value(ta, k), builder.extract_value(tb, k)), k
+                )
             return ta
 
         return a(a, b), codegen
@@ -115,13 +117,17 @@ def tile_argmax(typingctx, v, k, t, cv, ck, ct):
             a_nan, b_nan = builder.fcmp_unordered("uno", a, a), builder.fcmp_unordered("uno", b, b)
             same = builder.or_(builder.fcmp_ordered("==", b, a), builder.and_(a_nan, b_nan))
             earlier = builder.fcmp_ordered("<", builder.extract_value(cks, i), builder.extract_value(tk, i))
-            take = builder.or_(builder.or_(builder.fcmp_ordered(">", b, a), builder.and_(b_nan, builder.not_(a_nan))),
-                               builder.and_(same, earlier))
+            take = builder.or_(
+                builder.or_(builder.fcmp_ordered(">", b, a), builder.and_(b_nan, builder.not_(a_nan))),
+                builder.and_(same, earlier),
+            )
             tv = builder.insert_value(tv, builder.select(take, b, a), i)
-            tk = builder.insert_value(tk, builder.select(take, builder.extract_value(cks, i),
-                                                         builder.extract_value(tk, i)), i)
-            tt = builder.insert_value(tt, builder.select(take, builder.extract_value(cts, i),
-                                                         builder.extract_value(tt, i)), i)
+            tk = builder.insert_value(
+                tk, builder.select(take, builder.extract_value(cks, i), builder.extract_value(tk, i)), i
+            )
+            tt = builder.insert_value(
+                tt, builder.select(take, builder.extract_value(cts, i), builder.extract_value(tt, i)), i
+            )
         return context.make_tuple(builder, out, [tv, tk, tt])
 
     return out(v, k, t, cv, ck, ct), codegen
@@ -130,6 +136,7 @@ def tile_argmax(typingctx, v, k, t, cv, ck, ct):
 def _dot_codegen(acc: Tile, tys: tuple, masked: bool):
     """acc[i][j] += A-vector i * B-vector j, lane by lane; with `masked`, vectors past m (A) or nj (B) and lanes
     past n load as zero."""
+
     def codegen(context, builder, sig, args):
         vec = _vec_type(context, acc)
         if masked:
@@ -144,14 +151,16 @@ def _dot_codegen(acc: Tile, tys: tuple, masked: bool):
                 return _load_vec(builder, vec, ptr)
             lane = ir.Constant(ir.VectorType(_I64, vec.count), list(range(vec.count)))
             inside = builder.icmp_signed("<", ir.Constant(_I64, k), count)
-            mask = builder.and_(builder.icmp_signed("<", lane, _splat(builder, lane.type, limit)),
-                                _splat(builder, ir.VectorType(ir.IntType(1), vec.count), inside))
+            mask = builder.and_(
+                builder.icmp_signed("<", lane, _splat(builder, lane.type, limit)),
+                _splat(builder, ir.VectorType(ir.IntType(1), vec.count), inside),
+            )
             return _masked_load(builder, vec, builder.bitcast(ptr, vec.as_pointer()), mask)
 
-        xs = [operand(tys[1], args[1], ao, ast, m if masked else None, i, n if masked else None)
-              for i in range(acc.rows)]
-        ys = [operand(bty, barr, bo, bst, nj if masked else None, j, n if masked else None)
-              for j in range(acc.vecs)]
+        xs = [
+            operand(tys[1], args[1], ao, ast, m if masked else None, i, n if masked else None) for i in range(acc.rows)
+        ]
+        ys = [operand(bty, barr, bo, bst, nj if masked else None, j, n if masked else None) for j in range(acc.vecs)]
         t = args[0]
         for i in range(acc.rows):
             for j in range(acc.vecs):
@@ -193,15 +202,19 @@ def tile_store_sums(typingctx, acc, y, off, i_step, j_step, m, nj):
                 while width > 1:
                     width //= 2
                     lo = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(_I32, width), list(range(width))))
-                    hi = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(_I32, width),
-                                                                  list(range(width, 2 * width))))
+                    hi = builder.shuffle_vector(
+                        v, v, ir.Constant(ir.VectorType(_I32, width), list(range(width, 2 * width)))
+                    )
                     v = builder.fadd(lo, hi)
                 total = builder.extract_element(v, ir.Constant(_I32, 0))
-                ok = builder.and_(builder.icmp_signed("<", ir.Constant(_I64, i), m_),
-                                  builder.icmp_signed("<", ir.Constant(_I64, j), nj_))
+                ok = builder.and_(
+                    builder.icmp_signed("<", ir.Constant(_I64, i), m_),
+                    builder.icmp_signed("<", ir.Constant(_I64, j), nj_),
+                )
                 with builder.if_then(ok):
-                    at = builder.add(o, builder.add(builder.mul(ist, ir.Constant(_I64, i)),
-                                                    builder.mul(jst, ir.Constant(_I64, j))))
+                    at = builder.add(
+                        o, builder.add(builder.mul(ist, ir.Constant(_I64, i)), builder.mul(jst, ir.Constant(_I64, j)))
+                    )
                     builder.store(total, _addr(context, builder, y, ya, at))
         return context.get_dummy_value()
 
@@ -215,6 +228,7 @@ def _lanes_of(arr) -> int:
 @intrinsic
 def vec_lanes(typingctx, arr):
     """LANES for the array's dtype, a compile-time constant."""
+
     def codegen(context, builder, sig, args):
         return ir.Constant(_I64, _lanes_of(arr))
 
@@ -274,8 +288,10 @@ def vec_copy(typingctx, dst, d_off, src, s_off, n):
                 lane = ir.Constant(ir.VectorType(_I64, vec.count), list(range(vec.count)))
                 mask = builder.icmp_signed("<", lane, _splat(builder, ir.VectorType(_I64, vec.count), k))
                 fn = cgutils.get_or_insert_function(
-                    builder.module, ir.FunctionType(ir.VoidType(), [vec, vec.as_pointer(), _I32, mask.type]),
-                    f"llvm.masked.store.v{vec.count}{_suffix(vec)}.p0")
+                    builder.module,
+                    ir.FunctionType(ir.VoidType(), [vec, vec.as_pointer(), _I32, mask.type]),
+                    f"llvm.masked.store.v{vec.count}{_suffix(vec)}.p0",
+                )
                 builder.call(fn, [_masked_load(builder, vec, sp, mask), dp, ir.Constant(_I32, _align(vec)), mask])
         return context.get_dummy_value()
 
@@ -290,8 +306,9 @@ def tile_scale_shift(typingctx, acc, b, off):
     def codegen(context, builder, sig, args):
         t, o = args[0], _i64(context, builder, off, args[2])
         vec = _vec_type(context, acc)
-        scale, shift = (_splat(builder, vec, builder.load(_addr(context, builder, b, args[1], o, k, _ONE)))
-                        for k in (0, 1))
+        scale, shift = (
+            _splat(builder, vec, builder.load(_addr(context, builder, b, args[1], o, k, _ONE))) for k in (0, 1)
+        )
         for k in range(acc.rows * acc.vecs):
             t = builder.insert_value(t, _fma(builder, shift, builder.extract_value(t, k), scale), k)
         return t
@@ -345,6 +362,7 @@ def tile_stream(typingctx, acc, y, off, j_step):
 @intrinsic
 def vec_gap(typingctx, arr, off):
     """How many elements lie from arr[off] up to the first element at a multiple of VECTOR_BYTES (0 to LANES-1)."""
+
     def codegen(context, builder, sig, args):
         ptr = builder.ptrtoint(_addr(context, builder, arr, args[0], _i64(context, builder, off, args[1])), _I64)
         to_next = builder.and_(builder.neg(ptr), ir.Constant(_I64, VECTOR_BYTES - 1))
@@ -357,11 +375,14 @@ def vec_gap(typingctx, arr, off):
 def prefetch(typingctx, arr, off):
     """Hint that arr[off] will be read soon (a software prefetch into all cache levels; it never faults, even past
     the array's end)."""
+
     def codegen(context, builder, sig, args):
-        ptr = builder.bitcast(_addr(context, builder, arr, args[0], _i64(context, builder, off, args[1])),
-                              ir.IntType(8).as_pointer())
+        ptr = builder.bitcast(
+            _addr(context, builder, arr, args[0], _i64(context, builder, off, args[1])), ir.IntType(8).as_pointer()
+        )
         fn = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [ptr.type, _I32, _I32, _I32]), "llvm.prefetch.p0")
+            builder.module, ir.FunctionType(ir.VoidType(), [ptr.type, _I32, _I32, _I32]), "llvm.prefetch.p0"
+        )
         builder.call(fn, [ptr, ir.Constant(_I32, 0), ir.Constant(_I32, 3), ir.Constant(_I32, 1)])
         return context.get_dummy_value()
 

@@ -9,8 +9,19 @@ from . import batchnorm, conv2d, linear, pool2d
 
 for _module, _ops in (
     (conv2d, ("conv2d", "conv2d_bwd_data", "conv2d_bwd_weight", "conv2d_bwd_bias")),
-    (pool2d, ("max_pool2d", "max_pool2d_bwd", "avg_pool2d", "avg_pool2d_bwd", "adaptive_avg_pool2d",
-              "adaptive_avg_pool2d_bwd", "global_avg_pool2d", "global_avg_pool2d_bwd")),
+    (
+        pool2d,
+        (
+            "max_pool2d",
+            "max_pool2d_bwd",
+            "avg_pool2d",
+            "avg_pool2d_bwd",
+            "adaptive_avg_pool2d",
+            "adaptive_avg_pool2d_bwd",
+            "global_avg_pool2d",
+            "global_avg_pool2d_bwd",
+        ),
+    ),
     (batchnorm, ("batch_norm", "batch_norm_bwd", "relu", "relu_bwd")),
     (linear, ("linear", "linear_bwd_data", "linear_bwd_weight", "linear_bwd_bias")),
 ):

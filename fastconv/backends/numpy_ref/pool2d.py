@@ -104,10 +104,10 @@ def adaptive_avg_pool2d_bwd(p: AdaptivePoolParams, gy: np.ndarray) -> np.ndarray
     """Each output's gradient spread evenly over its window: columns first, then rows."""
     rows = np.zeros((p.N, p.C, p.P, p.W), gy.dtype)
     for q, (a, b) in enumerate(zip(*adaptive_windows(p.W, p.Q))):
-        rows[..., a:b] += gy[..., q:q + 1] / gy.dtype.type(b - a)
+        rows[..., a:b] += gy[..., q : q + 1] / gy.dtype.type(b - a)
     gx = np.zeros(p.x_shape, gy.dtype)
     for i, (a, b) in enumerate(zip(*adaptive_windows(p.H, p.P))):
-        gx[:, :, a:b] += rows[:, :, i:i + 1] / gy.dtype.type(b - a)
+        gx[:, :, a:b] += rows[:, :, i : i + 1] / gy.dtype.type(b - a)
     return gx
 
 

@@ -18,8 +18,9 @@ def pad2d(x: np.ndarray, pads: tuple[tuple[int, int], tuple[int, int]], value: f
     return np.pad(x, ((0, 0), (0, 0), *pads), constant_values=value)
 
 
-def windows(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int],
-            out: tuple[int, int]) -> np.ndarray:
+def windows(
+    xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int], out: tuple[int, int]
+) -> np.ndarray:
     """View (N, C, P, Q, R, S) of the padded input xp; no copy."""
     (R, S), (sh, sw), (dh, dw), (P, Q) = kernel, stride, dilation, out
     span = (dh * (R - 1) + 1, dw * (S - 1) + 1)
@@ -27,18 +28,25 @@ def windows(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], di
     return view[:, :, ::sh, ::sw, ::dh, ::dw][:, :, :P, :Q]
 
 
-def fold(tap: Callable[[int, int], np.ndarray], padded_shape: tuple, kernel: tuple[int, int],
-         stride: tuple[int, int], dilation: tuple[int, int], out: tuple[int, int], dtype) -> np.ndarray:
+def fold(
+    tap: Callable[[int, int], np.ndarray],
+    padded_shape: tuple,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    out: tuple[int, int],
+    dtype,
+) -> np.ndarray:
     """Adjoint of `windows`: sum tap(r, s) (each (N, C, P, Q)) into a zero (N, C, Hp, Wp) array."""
     (R, S), (sh, sw), (dh, dw), (P, Q) = kernel, stride, dilation, out
     g = np.zeros(padded_shape, dtype)
     for r in range(R):
         for s in range(S):
-            g[:, :, r * dh: r * dh + sh * (P - 1) + 1: sh, s * dw: s * dw + sw * (Q - 1) + 1: sw] += tap(r, s)
+            g[:, :, r * dh : r * dh + sh * (P - 1) + 1 : sh, s * dw : s * dw + sw * (Q - 1) + 1 : sw] += tap(r, s)
     return g
 
 
 def crop2d(g: np.ndarray, pads: tuple[tuple[int, int], tuple[int, int]], H: int, W: int) -> np.ndarray:
     """The (H, W) interior of a padded array, contiguous."""
     (t, _), (lf, _) = pads
-    return np.ascontiguousarray(g[:, :, t: t + H, lf: lf + W])
+    return np.ascontiguousarray(g[:, :, t : t + H, lf : lf + W])

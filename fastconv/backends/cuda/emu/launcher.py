@@ -19,10 +19,18 @@ from ..launch import Launch, Launcher
 from ..loader import source_path
 from .build import Built, build
 
-_CODES = {np.dtype(t): f"{np.dtype(t).kind}{np.dtype(t).itemsize}"
-          for t in (np.float32, np.float64, np.int32, np.int64, np.uint32, np.uint64)}
-_ERRORS = {1: "invalid launch", 2: "bad memory access", 3: "fault", 4: "barrier error", 5: "warp shuffle error",
-           6: "shared memory overflow"}
+_CODES = {
+    np.dtype(t): f"{np.dtype(t).kind}{np.dtype(t).itemsize}"
+    for t in (np.float32, np.float64, np.int32, np.int64, np.uint32, np.uint64)
+}
+_ERRORS = {
+    1: "invalid launch",
+    2: "bad memory access",
+    3: "fault",
+    4: "barrier error",
+    5: "warp shuffle error",
+    6: "shared memory overflow",
+}
 
 
 _LOCK = threading.Lock()  # a library's buffers and state are global to it: one launch at a time, whichever launcher
@@ -33,13 +41,24 @@ class EmuError(RuntimeError):
 
 
 class _Config(ctypes.Structure):
-    _fields_ = [("grid", ctypes.c_uint * 3), ("block", ctypes.c_uint * 3), ("shared_bytes", ctypes.c_ulonglong),
-                ("seed", ctypes.c_ulonglong)]
+    _fields_ = [
+        ("grid", ctypes.c_uint * 3),
+        ("block", ctypes.c_uint * 3),
+        ("shared_bytes", ctypes.c_ulonglong),
+        ("seed", ctypes.c_ulonglong),
+    ]
 
 
 class _Error(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_int), ("arg", ctypes.c_int), ("write", ctypes.c_int), ("offset", ctypes.c_longlong),
-                ("block", ctypes.c_uint * 3), ("thread", ctypes.c_uint * 3), ("text", ctypes.c_char * 640)]
+    _fields_ = [
+        ("code", ctypes.c_int),
+        ("arg", ctypes.c_int),
+        ("write", ctypes.c_int),
+        ("offset", ctypes.c_longlong),
+        ("block", ctypes.c_uint * 3),
+        ("thread", ctypes.c_uint * 3),
+        ("text", ctypes.c_char * 640),
+    ]
 
 
 def _code(arg: Any) -> str:
@@ -100,13 +119,23 @@ class EmuLauncher(Launcher):
             raise TypeError(f"{kernel}: takes {len(expected)} arguments ({', '.join(names)}), got {len(args)}")
         for name, want, arg in zip(names, expected, args):
             if _code(arg) != want.removeprefix("const "):
-                raise TypeError(f"{kernel}: argument {name!r} must be {want}, got {_code(arg)} (pass arrays of the "
-                                f"kernel's dtype and NumPy scalars of its exact parameter type)")
+                raise TypeError(
+                    f"{kernel}: argument {name!r} must be {want}, got {_code(arg)} (pass arrays of the "
+                    f"kernel's dtype and NumPy scalars of its exact parameter type)"
+                )
             if isinstance(arg, np.ndarray) and not arg.flags.c_contiguous:
                 raise ValueError(f"{kernel}: argument {name!r} must be C-contiguous")
 
-    def _run(self, lib: ctypes.CDLL, kernel: str, names: tuple[str, ...], expected: list[str], cfg: Launch,
-             args: Sequence[Any], seed: int) -> None:
+    def _run(
+        self,
+        lib: ctypes.CDLL,
+        kernel: str,
+        names: tuple[str, ...],
+        expected: list[str],
+        cfg: Launch,
+        args: Sequence[Any],
+        seed: int,
+    ) -> None:
         sides = np.random.default_rng(seed).integers(0, 2, len(args))  # 1: flush against the end guard
         if self.guard != "random":
             sides[:] = self.guard == "end"
@@ -127,7 +156,8 @@ class EmuLauncher(Launcher):
                 else:
                     slots.append(np.array(arg))
             argv = (ctypes.c_void_p * max(1, len(slots)))(
-                *[ctypes.addressof(s) if isinstance(s, ctypes.c_void_p) else s.ctypes.data for s in slots])
+                *[ctypes.addressof(s) if isinstance(s, ctypes.c_void_p) else s.ctypes.data for s in slots]
+            )
             config = _Config((ctypes.c_uint * 3)(*cfg.grid), (ctypes.c_uint * 3)(*cfg.block), cfg.shared_bytes, seed)
             if getattr(lib, f"fcemu_launch_{kernel}")(ctypes.byref(config), argv):
                 raise EmuError(self._message(lib.fcemu_error().contents, kernel, list(device.values())))
