@@ -254,15 +254,6 @@ def markdown(doc: dict) -> str:
                 f"{_cell(ref)} | {_vs(nchw, ours)} | {_vs(cl, ours)} |"
             )
         lines.append("")
-    fused = [(r, _get(table, r["case"], "numba/auto", r["threads"])) for r in table if r["impl"] == "numba/fused"]
-    if fused:
-        lines += ["## Fused conv + bias + ReLU (one pass) vs conv then relu", ""]
-        lines += [
-            f"- {r['case']}, {r['threads']} thr: fused {r['median_ms']:.2f} ms, separate {sep['median_ms']:.2f} "
-            f"ms ({sep['median_ms'] / r['median_ms']:.2f}x)"
-            for r, sep in fused
-        ]
-        lines.append("")
     lines += memory_section(doc)
     lines += ["## Targets (2 threads)", ""] + [f"- {k}: {'met' if v else 'NOT met'}" for k, v in s["targets"].items()]
     lines += [

@@ -44,8 +44,6 @@ def _workload(kind: str, name: str) -> wl.Workload:
         return wl.conv_backward(next(p for p in CPU_CONV_BACKWARD if p.name == name))
     if kind == "conv_bwd_weight":
         return wl.conv_bwd_weight(next(p for p in CPU_CONV_BACKWARD if p.name == name))
-    if kind == "conv_relu":
-        return wl.conv_relu(next(p for p in CPU_CONV if p.name == name))
     if kind == "relu":
         return wl.relu(CPU_BATCH_NORM)
     return wl.max_pool(CPU_MAX_POOL) if kind == "pool" else wl.batch_norm_train(CPU_BATCH_NORM)
@@ -55,7 +53,7 @@ CASES = (
     [("conv", p.name) for p in CPU_CONV]
     + [("conv_bwd", p.name) for p in CPU_CONV_BACKWARD]
     + [("conv_bwd_weight", p.name) for p in CPU_CONV_BACKWARD]
-    + [("pool", CPU_MAX_POOL.name), ("bn", CPU_BATCH_NORM.name), ("relu", CPU_BATCH_NORM.name), ("conv_relu", "a_3x3")]
+    + [("pool", CPU_MAX_POOL.name), ("bn", CPU_BATCH_NORM.name), ("relu", CPU_BATCH_NORM.name)]
 )
 
 

@@ -92,25 +92,6 @@ def conv_forward(pr: ConvProblem, algos: list[str] | None = None) -> Workload:
     return wl
 
 
-def conv_relu(pr: ConvProblem) -> Workload:
-    """relu(conv2d(x, w, b)): the numba fused epilogue against conv then relu (numba, numpy, torch)."""
-    from fastconv.backends.numba_cpu.fused import conv2d_relu  # noqa: PLC0415
-
-    rng, x, w = _inputs(pr.x_shape, pr.w_shape)
-    b = rng.standard_normal(pr.K).astype(np.float32)
-    ref = np.maximum(fc.conv2d(x.astype(F64), w.astype(F64), b.astype(F64), backend="numpy", **pr.kwargs), 0)
-    wl = Workload(f"{pr.name}_relu", 2.0 * ref.size * np.prod(pr.w_shape[1:]), 4.0 * (x.size + w.size + ref.size))
-    wl.fns["numba/fused"] = lambda: conv2d_relu(x, w, b, **pr.kwargs)
-    wl.fns["numba/auto"] = lambda: fc.relu(fc.conv2d(x, w, b, **pr.kwargs))
-    wl.fns["numpy"] = lambda: fc.relu(fc.conv2d(x, w, b, backend="numpy", **pr.kwargs), backend="numpy")
-    if torch is not None:
-        tx, tw, tb = _torch_tensors(x, w, b)
-        wl.fns["torch/nchw"] = lambda: torch.relu(torch.nn.functional.conv2d(tx, tw, tb, **pr.kwargs))
-    for name, fn in wl.fns.items():
-        _check(f"{wl.name} {name}", np.asarray(fn()), ref)
-    return wl
-
-
 def conv_backward(pr: ConvProblem) -> Workload:
     """(grad_x, grad_w) of conv2d: numba auto, numpy, and torch autograd (backward only: the forward is timed
     separately and its time is not included)."""

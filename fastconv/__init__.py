@@ -3,6 +3,7 @@
     import fastconv
     y = fastconv.conv2d(x, w, padding=1)            # NumPy in, NumPy out; CuPy in, CuPy out
     fastconv.select(fastconv.conv2d, x, w, padding=1)  # which backend/algorithm that call runs
+    plan = fastconv.plan(fastconv.conv2d, x, w, padding=1)  # what that call runs, decided once: plan.run(x, w, None)
 
 Importing fastconv loads no compiler and needs neither CuPy nor a GPU: backends load on first use.
 """
@@ -19,21 +20,16 @@ from .dispatch import (
     set_backend,
     use_backend,
 )
-from .functional import (
+from .functional import conv1d, conv1d_backward, conv2d, conv2d_backward, linear, linear_backward
+from .functional_pool import (
     adaptive_avg_pool2d,
     adaptive_avg_pool2d_backward,
     avg_pool2d,
     avg_pool2d_backward,
     batch_norm,
     batch_norm_backward,
-    conv1d,
-    conv1d_backward,
-    conv2d,
-    conv2d_backward,
     global_avg_pool2d,
     global_avg_pool2d_backward,
-    linear,
-    linear_backward,
     max_pool2d,
     max_pool2d_backward,
     relu,
@@ -41,12 +37,14 @@ from .functional import (
 )
 from .model_summary import Summary, summary
 from .params import conv_output_size
-from .plan import select
+from .plan import Plan
+from .plan_cache import clear_caches, plan, plan_cache_info, select, set_plan_cache_size
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BackendStatus",
+    "Plan",
     "Selection",
     "Summary",
     "adaptive_avg_pool2d",
@@ -58,6 +56,7 @@ __all__ = [
     "batch_norm",
     "batch_norm_backward",
     "clear_autotune_cache",
+    "clear_caches",
     "conv1d",
     "conv1d_backward",
     "conv2d",
@@ -71,11 +70,14 @@ __all__ = [
     "max_pool2d_backward",
     "nn",
     "optim",
+    "plan",
+    "plan_cache_info",
     "register_backend",
     "relu",
     "relu_backward",
     "select",
     "set_backend",
+    "set_plan_cache_size",
     "summary",
     "use_backend",
 ]

@@ -3,8 +3,10 @@
 A *backend* is a named family of implementations working on one array kind ('numpy' or 'cupy'). Built-in
 backends are registered here by module name and imported on first use, so `import fastconv` loads no compiler.
 An *implementation* is one (op, backend, algo) entry with a `supports(params)` predicate and a priority; the
-backend module registers its entries with `register` when it is imported. The run step receives the chosen
-implementations themselves (an Impl is called like its function), so it can consult their layout flag.
+backend module registers its entries with `register` when it is imported. An entry may carry `traits`, an
+op-specific description the plan reads (fastconv.params.ConvTraits for conv2d). Plans (fastconv.plan) call
+`select` once per call signature; every change to the registry or to the autotuning records is announced to
+the listeners of `on_change` (the plan cache), which drop what they derived from it.
 
 Which implementation runs is decided in two steps:
   1. the backend: `backend=` argument > `use_backend()` context > `set_backend()` > the array kind's default
@@ -13,9 +15,10 @@ Which implementation runs is decided in two steps:
 
 Op names and the signatures every backend implements (params objects come from fastconv.params; arrays are
 C-contiguous, native byte order, of the backend's array kind; nothing may be written into an input). One
-exception: a conv2d implementation registered with `channels_last=True` receives, when p.channels_last is set, x
-as a channels_last view (shape (N, C, H, W) over a C-contiguous, native (N, H, W, C) buffer, as PyTorch's
-channels_last) and may return y in either order; every other implementation still gets C-contiguous NCHW.
+exception: a conv2d implementation registered with `traits=ConvTraits(channels_last=True)` (fastconv.params)
+receives, when p.channels_last is set, x as a channels_last view (shape (N, C, H, W) over a C-contiguous, native
+(N, H, W, C) buffer, as PyTorch's channels_last) and may return y in either order; every other implementation
+gets C-contiguous NCHW.
     conv2d(p, x, w, b_or_None) -> y                      p.padding_mode is always 'zeros' here
     conv2d_bwd_data(p, gy, w) -> gx;  conv2d_bwd_weight(p, gy, x) -> gw;  conv2d_bwd_bias(p, gy) -> gb
     max_pool2d(p, x, need_indices) -> (y, int64 indices or None);  max_pool2d_bwd(p, gy, x) -> gx
@@ -78,8 +81,7 @@ class Impl:
     supports: Callable[[Any], bool] = field(default=_always, repr=False, compare=False)
     priority: int | Callable[[Any], float] = field(default=0, repr=False, compare=False)
     requires: str = ""  # what `supports` accepts, in words, for error messages
-    channels_last: bool = False  # conv2d: takes x as a channels_last view when p.channels_last (module docstring)
-    output_tile: int = 1  # conv2d: computes outputs in tiles this wide whose rounding follows the tile grid
+    traits: Any = field(default=None, repr=False, compare=False)  # op-specific description (ConvTraits)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -122,12 +124,24 @@ _CONTEXT_BACKEND: contextvars.ContextVar[str | None] = contextvars.ContextVar("f
 _AUTOTUNE: contextvars.ContextVar[bool] = contextvars.ContextVar("fastconv_autotune", default=False)
 _TUNED: dict[tuple[str, str, Any], str] = {}  # (op, backend, params) -> fastest algo measured
 _LOAD_LOCK = threading.RLock()
+_LISTENERS: list[Callable[[], None]] = []  # told of every change to the registry or the autotuning records
+
+
+def on_change(listener: Callable[[], None]) -> None:
+    """Call `listener()` after every registration and every change to the autotuning records."""
+    _LISTENERS.append(listener)
+
+
+def _changed() -> None:
+    for listener in _LISTENERS:
+        listener()
 
 
 # ---------------------------------------------------------------------------------------------- registration
 def add_backend(name: str, array_kind: str, module: str | None = None, default_rank: int | None = None) -> None:
     """Declare a built-in backend whose implementations `module` registers when imported."""
     _BACKENDS[name] = Backend(name, array_kind, module, default_rank)
+    _changed()
 
 
 def register(
@@ -139,21 +153,21 @@ def register(
     supports: Callable[[Any], bool] = _always,
     priority: int | Callable[[Any], float] = 0,
     requires: str = "",
-    channels_last: bool = False,
-    output_tile: int = 1,
+    traits: Any = None,
 ) -> None:
     """Register one (op, backend, algo) implementation. The backend must have been declared."""
     if op not in OPS:
         raise ValueError(f"register: unknown op {op!r}; ops are {', '.join(OPS)}")
     if backend not in _BACKENDS:
         raise ValueError(f"register: unknown backend {backend!r}; declare it first")
-    impl = Impl(op, backend, algo, fn, supports, priority, requires, channels_last, output_tile)
-    _IMPLS.setdefault((op, backend), {})[algo] = impl
+    _IMPLS.setdefault((op, backend), {})[algo] = Impl(op, backend, algo, fn, supports, priority, requires, traits)
+    _changed()
 
 
 def set_unavailable_probe(backend: str, probe: Callable[[], str | None]) -> None:
     """Install the function that says why `backend` cannot run here (None when it can)."""
     _BACKENDS[backend].unavailable = probe
+    _changed()
 
 
 def register_backend(name: str, impl: Mapping[str, Callable] | Any, *, array_kind: str = "numpy") -> None:
@@ -262,12 +276,25 @@ def autotuning() -> bool:
     return _AUTOTUNE.get()
 
 
+def state() -> tuple[str | None, bool]:
+    """What selection depends on besides the call: the backend preference and whether autotuning is on."""
+    return _CONTEXT_BACKEND.get() or _GLOBAL_BACKEND[0], _AUTOTUNE.get()
+
+
+def tuned(op: str, backend: str, p: Any) -> str | None:
+    """The algorithm autotuning measured fastest for (op, backend, params), or None."""
+    return _TUNED.get((op, backend, p))
+
+
 def remember(op: str, backend: str, p: Any, algo: str) -> None:
     _TUNED[(op, backend, p)] = algo
+    _changed()
 
 
 def clear_autotune_cache() -> None:
+    """Forget every autotuning record (and so every plan built on one)."""
     _TUNED.clear()
+    _changed()
 
 
 def supported(op: str, backend: str, p: Any) -> list[Impl]:

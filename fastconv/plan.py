@@ -1,96 +1,256 @@
-"""The plan behind every public op: which registry ops a call needs, how they are selected, tuned and run.
+"""Plans: what one call signature of a public op runs, decided once and cached.
 
-A planner in fastconv.functional validates a call, builds its params and returns a `Call`; `public` turns the
-planner into the op users call (build the plan, run it) and keeps the planner for `select`, which builds the plan
-without running it.
+A *planner* (fastconv.functional) validates a call, builds its params and returns a `Plan`: the registry ops the
+call needs (its steps), the implementation selected for each with the layout it reads, and a runner that executes
+them on arrays. A plan holds no arrays, only what they were (`ArraySpec`: kind, shape, dtype and, where the
+selection depends on it, layout).
+
+Every public op is an `Op` (fastconv.plan_cache): calling it looks the plan up by the call's signature, builds and
+caches it on a miss, and runs it. `fastconv.plan(op, *args, **kwargs)` (or `op.plan(...)`) returns the plan
+without running it; `plan.run(*arrays)` runs it on arrays of the same signature; `fastconv.select` describes it.
+
+A forward plan also plans its backward: `plan.backward(need_input=..., ...)` is the backward op's plan on the same
+params and backend, built once per set of flags without validating again. Planned with `need_backward=True`, the
+forward's backend is chosen among those that can run the backward steps too (as PyTorch's selection takes
+`need_backward`), and the backward plan is built at once.
 """
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import dispatch
-from .arrays import synchronize
-from .dispatch import Selection
+from .arrays import array_kind, is_channels_last, synchronize
+from .dispatch import Impl, Selection
 
-
-@dataclass
-class Call:
-    """One planned call of a public op: the registry ops it needs with their params, and how to run them."""
-
-    fn: str
-    kind: str  # array kind of the inputs
-    steps: list[tuple[str, Any]]  # (registry op, params) for each implementation the call needs
-    run: Callable[[dict[str, dispatch.Impl]], Any]  # receives op -> implementation (called like its function)
-    backend: str | None
-    algo: str
-
-    def _impls(self) -> list[dispatch.Impl]:
-        return [
-            dispatch.select(op, p, self.kind, self.backend, self.algo if op in ALGO_OPS else "auto", self.fn)
-            for op, p in self.steps
-        ]
-
-    def select(self) -> tuple[Selection, ...]:
-        return tuple(Selection(i.op, i.backend, i.algo) for i in self._impls())
-
-    def __call__(self) -> Any:
-        impls = self._impls()
-        if self.algo == "auto" and dispatch.autotuning():
-            impls = self._tune(impls)
-        return self.run({i.op: i for i in impls})
-
-    def _tune(self, impls: list[dispatch.Impl]) -> list[dispatch.Impl]:
-        """Time each supported algorithm of every untuned conv or linear step (the call's other steps fixed) and
-        keep the fastest. Only those steps are tuned: running them repeatedly has no side effects."""
-        impls = list(impls)
-        for k, (op, p) in enumerate(self.steps):
-            key = (op, impls[k].backend, p)
-            if op not in ALGO_OPS or key in dispatch._TUNED:
-                continue
-            options = dispatch.supported(op, impls[k].backend, p)
-            if len(options) > 1:
-                fixed = {i.op: i for i in impls}
-                impls[k] = min(options, key=lambda cand: self._median_time({**fixed, op: cand}))
-            dispatch.remember(op, impls[k].backend, p, impls[k].algo)
-        return impls
-
-    def _median_time(self, fns: dict[str, Callable], repeat: int = 3) -> float:
-        self.run(fns)  # warm-up: JIT compilation, caches
-        times = []
-        for _ in range(repeat):
-            start = time.perf_counter()
-            synchronize(self.kind, self.run(fns))
-            times.append(time.perf_counter() - start)
-        return sorted(times)[repeat // 2]
-
-
-# `algo=` names a conv or linear algorithm; other ops of the same call (the bias gradient) always use "auto".
+# `algo=` names a conv or linear algorithm; other steps of the same call (a bias gradient) always use "auto".
 ALGO_OPS = {"conv2d", "conv2d_bwd_data", "conv2d_bwd_weight", "linear", "linear_bwd_data", "linear_bwd_weight"}
 
 
-def public(planner: Callable[..., Call]) -> Callable[..., Any]:
-    """Turn a planner into the public op; the planner stays reachable for `select`."""
+@dataclass(frozen=True)
+class ArraySpec:
+    """What a plan knows of one array argument. `channels_last` is None where the plan does not depend on the
+    layout (its runner copies such an array to C order when it needs to)."""
 
-    @functools.wraps(planner)
-    def op(*args: Any, **kwargs: Any) -> Any:
-        return planner(*args, **kwargs)()
+    kind: str
+    shape: tuple
+    dtype: Any
+    channels_last: bool | None = None
 
-    op._planner = planner  # type: ignore[attr-defined]
-    return op
+    def mismatch(self, a: Any) -> str | None:
+        """How `a` differs from this spec, or None."""
+        if array_kind(a) != self.kind:
+            return f"a {array_kind(a) or type(a).__name__} array, not {self.kind}"
+        if tuple(a.shape) != self.shape:
+            return f"shape {tuple(a.shape)}, not {self.shape}"
+        if a.dtype != self.dtype:
+            return f"dtype {a.dtype}, not {self.dtype}"
+        if self.channels_last is not None and is_channels_last(a) != self.channels_last:
+            return "NCHW, not channels_last" if self.channels_last else "channels_last, not NCHW"
+        return None
+
+    def __str__(self) -> str:
+        order = {True: " channels_last", False: " NCHW", None: ""}[self.channels_last]
+        return f"{self.kind} {self.dtype} {self.shape}{order}"
 
 
-def select(op: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Selection, ...]:
-    """Which backend and algorithm `op(*args, **kwargs)` would run, without running it.
+def spec(a: Any, layout_matters: bool = False) -> ArraySpec | None:
+    """The spec of a (validated) array argument; None for an absent optional one."""
+    if a is None:
+        return None
+    return ArraySpec(array_kind(a), tuple(a.shape), a.dtype, is_channels_last(a) if layout_matters else None)
 
-    >>> fastconv.select(fastconv.conv2d, x, w, padding=1)
-    (Selection(op='conv2d', backend='numba', algo='direct'),)
-    """
-    planner = getattr(op, "_planner", None)
-    if planner is None:
-        raise TypeError(f"select: {op!r} is not a fastconv op")
-    return planner(*args, **kwargs).select()
+
+@dataclass(frozen=True)
+class Step:
+    """One registry op of a plan: its params, its implementation, and the layout in which it reads x ('nchw', or
+    'channels_last' for a conv implementation that takes such an x as it is)."""
+
+    op: str
+    params: Any
+    impl: Impl
+    layout: str = "nchw"
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """One planned call signature of a public op (see the module docstring).
+
+    `run(*arrays)` takes the op's array arguments in the op's order (None for an absent optional one) and checks
+    them against `specs`; `selection` says what runs; `backward(**needs)` plans the backward op."""
+
+    op: str  # the public op, e.g. "conv2d"
+    params: Any  # the call's normalised params
+    steps: tuple[Step, ...]
+    runner: Callable[..., Any] = field(repr=False)  # runner(plan, *arrays); plan.fns: registry op -> function
+    arrays: tuple[str, ...] = ()  # names of the array arguments, in order
+    specs: tuple[ArraySpec | None, ...] = field(default=(), repr=False)
+    backward_planner: Callable[..., Plan] | None = field(default=None, repr=False)  # (plan, **needs) -> Plan
+    tune: bool = field(default=False, repr=False)  # built inside autotune() with steps not tuned yet
+    fns: dict[str, Callable] = field(init=False, repr=False)
+    kind: str = field(init=False)  # the array kind it runs on: 'numpy' or 'cupy'
+    _memo: dict = field(default_factory=dict, init=False, repr=False)  # backward plans, the tuned plan
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fns", {s.op: s.impl.fn for s in self.steps})
+        object.__setattr__(self, "kind", next(s.kind for s in self.specs if s is not None))
+
+    @property
+    def backend(self) -> str:
+        """The backend of its first step (every step's, unless no single backend could run them all)."""
+        return self.steps[0].impl.backend
+
+    @property
+    def selection(self) -> tuple[Selection, ...]:
+        """The implementation of each step: what `run` executes (after autotuning, what tuning chose)."""
+        plan = self._memo.get("tuned", self)
+        return tuple(Selection(s.op, s.impl.backend, s.impl.algo) for s in plan.steps)
+
+    @property
+    def output_tile(self) -> int:
+        """For a conv forward: outputs per tile along each axis of an implementation whose rounding follows its
+        tile grid (fastconv.dask aligns its blocks to it); 1 otherwise."""
+        traits = [s.impl.traits for s in self.steps if s.op == "conv2d" and s.impl.traits is not None]
+        return traits[0].output_tile if traits else 1
+
+    def run(self, *arrays: Any) -> Any:
+        """Run on arrays of the signature the plan was built for; a ValueError names any that differ."""
+        if len(arrays) != len(self.arrays):
+            raise TypeError(
+                f"{self.op} plan: run takes the {len(self.arrays)} arrays ({', '.join(self.arrays)}), got {len(arrays)}"
+            )
+        for name, want, a in zip(self.arrays, self.specs, arrays):
+            if want is None or a is None:
+                if (want is None) != (a is None):
+                    built = "without" if want is None else f"with a {want}"
+                    raise ValueError(
+                        f"{self.op} plan: '{name}' is {'None' if a is None else 'given'}, but the plan "
+                        f"was built {built} '{name}'"
+                    )
+                continue
+            why = want.mismatch(a)
+            if why:
+                raise ValueError(
+                    f"{self.op} plan: '{name}' has {why}: the plan was built for {want}; "
+                    f"call fastconv.{self.op} or plan this signature"
+                )
+        return self._run(*arrays)
+
+    def _run(self, *arrays: Any) -> Any:
+        """`run` without the checks, for the plan cache, which found the plan by these arrays' signature."""
+        if self.tune:
+            plan = self._memo.get("tuned") or self._memo.setdefault("tuned", self._tuned(arrays))
+            return plan.runner(plan, *arrays)
+        return self.runner(self, *arrays)
+
+    def backward(self, **needs: bool) -> Plan:
+        """The plan of the backward op on the same params and backend, for the gradients asked for (need_input,
+        need_weight, need_bias as that op takes them; every gradient by default). Built once per set of flags."""
+        if self.backward_planner is None:
+            raise TypeError(f"{self.op} plan: {self.op} has no backward op to plan")
+        key = tuple(sorted(needs.items()))
+        plan = self._memo.get(key)
+        if plan is None:
+            plan = self._memo.setdefault(key, self.backward_planner(self, **needs))
+        return plan
+
+    def describe(self) -> str:
+        """The signature and one line per step: registry op, backend/algorithm, the layout it reads."""
+        args = ", ".join(f"{n}={s}" for n, s in zip(self.arrays, self.specs) if s is not None)
+        lines = [f"{self.op}({args})"]
+        plan = self._memo.get("tuned", self)
+        for s in plan.steps:
+            lines.append(
+                f"  {s.op}: {s.impl.backend}/{s.impl.algo}" + ("" if s.layout == "nchw" else f" (reads x {s.layout})")
+            )
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------------------------------------ autotuning
+    def _tuned(self, arrays: tuple) -> Plan:
+        """Time each supported algorithm of every untuned conv or linear step on these arrays (the other steps
+        fixed), keep the fastest and record it for later plans. Only those steps are tuned: running them
+        repeatedly has no side effects."""
+        steps = list(self.steps)
+        for k, s in enumerate(steps):
+            if s.op not in ALGO_OPS or dispatch.tuned(s.op, s.impl.backend, s.params) is not None:
+                continue
+            options = dispatch.supported(s.op, s.impl.backend, s.params)
+            if len(options) > 1:
+                variants = [self._with_step(steps, k, impl) for impl in options]
+                steps = list(min(variants, key=lambda v: _median_time(v, arrays)).steps)
+            dispatch.remember(s.op, steps[k].impl.backend, s.params, steps[k].impl.algo)
+        return dataclasses.replace(self, steps=tuple(steps), tune=False)
+
+    def _with_step(self, steps: list[Step], k: int, impl: Impl) -> Plan:
+        steps = list(steps)
+        steps[k] = make_step(steps[k].op, steps[k].params, impl)
+        return dataclasses.replace(self, steps=tuple(steps), tune=False)
+
+
+def _median_time(plan: Plan, arrays: tuple, repeat: int = 3) -> float:
+    plan.runner(plan, *arrays)  # warm-up: JIT compilation, caches
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        synchronize(plan.kind, plan.runner(plan, *arrays))
+        times.append(time.perf_counter() - start)
+    return sorted(times)[repeat // 2]
+
+
+def make_step(op: str, p: Any, impl: Impl) -> Step:
+    """A step with its layout: channels_last when a conv x is one and the implementation's traits say it reads
+    that order as it is; NCHW (C-contiguous) otherwise."""
+    traits = impl.traits
+    reads_cl = op == "conv2d" and traits is not None and traits.channels_last and p.channels_last
+    return Step(op, p, impl, "channels_last" if reads_cl else "nchw")
+
+
+def make_plan(
+    fn: str,
+    params: Any,
+    steps: list[tuple[str, Any]],
+    runner: Callable[..., Any],
+    specs: dict[str, ArraySpec | None],
+    backend: str | None,
+    algo: str,
+    backward_planner: Callable[..., Plan] | None = None,
+    need_backward: bool = False,
+) -> Plan:
+    """Select the implementations of `steps` ((registry op, params) pairs) and build the plan of one call: each
+    step on the first candidate backend that supports it. With `need_backward`, the full backward is planned
+    too, on the forward's backend; when that backend cannot run it and none was named, the next candidate that
+    can run both is taken."""
+    if not isinstance(algo, str):
+        raise TypeError(f"{fn}: 'algo' must be a str, got {algo!r}")
+    if need_backward and backward_planner is None:
+        raise TypeError(f"{fn} has no backward op: it cannot be planned with need_backward=True")
+    kind = next(s.kind for s in specs.values() if s is not None)
+
+    def build(on: str | None) -> Plan:
+        impls = [dispatch.select(op, p, kind, on, algo if op in ALGO_OPS else "auto", fn) for op, p in steps]
+        chosen = tuple(make_step(op, p, i) for (op, p), i in zip(steps, impls))
+        tune = (
+            algo == "auto"
+            and dispatch.autotuning()
+            and any(s.op in ALGO_OPS and dispatch.tuned(s.op, s.impl.backend, s.params) is None for s in chosen)
+        )
+        plan = Plan(fn, params, chosen, runner, tuple(specs), tuple(specs.values()), backward_planner, tune)
+        if need_backward:
+            plan.backward()
+        return plan
+
+    try:
+        return build(backend)
+    except ValueError:
+        if not need_backward or backend is not None or dispatch.get_backend() is not None:
+            raise
+        for b in dispatch.candidates(kind, None, fn)[1:]:
+            try:
+                return build(b.name)
+            except ValueError:
+                continue
+        raise

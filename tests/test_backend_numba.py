@@ -83,7 +83,8 @@ def _params(case, layout):
 
 def _layout(op, algo):
     """The x layout the tests give `algo`: channels_last for an algorithm registered to read it."""
-    return "channels_last" if dispatch._IMPLS[(op, B)][algo].channels_last else "nchw"
+    traits = dispatch._IMPLS[(op, B)][algo].traits
+    return "channels_last" if traits is not None and traits.channels_last else "nchw"
 
 
 def x_for(algo, x):
@@ -204,23 +205,3 @@ def test_batch_norm_far_from_zero(dtype, rng):
 @pytest.mark.parametrize("shape", ELTWISE_SHAPES)
 def test_relu(shape, dtype, rng):
     cf.check_relu(B, shape, dtype, rng)
-
-
-FUSED_CASES = TILE_CASES + CONV2D_CASES[:9]
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("algo, case", [p for p in conv_table("conv2d") if p.values[1] in FUSED_CASES])
-def test_conv_relu_fused(algo, case, dtype, rng):
-    """The internal fused conv+bias+ReLU equals relu(conv2d) of the reference, NaN included."""
-    from fastconv.backends.numba_cpu.fused import conv2d_relu  # noqa: PLC0415
-
-    x, w, b = rand(rng, case.x, dtype), rand(rng, case.w, dtype), rand(rng, (case.w[0],), dtype)
-    x[0, 0, 0, 0] = np.nan
-    x = x_for(algo, x)
-    kw = {k: v for k, v in case.kw.items() if k != "padding_mode"}
-    ref = fc.relu(
-        fc.conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), backend="numpy", **kw),
-        backend="numpy",
-    )
-    assert_close(conv2d_relu(x, w, b, algo=algo, **kw), ref, "conv", dtype, f"{algo} {case.id}")

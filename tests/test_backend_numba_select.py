@@ -107,10 +107,10 @@ def _tile_kernels():
     from fastconv.backends.numba_cpu.conv2d_winograd import winograd_fwd  # noqa: PLC0415
 
     f32, lanes = np.zeros(1, np.float32), config.lanes(4)
-    rows = (f32, 0, 1, 1, np.zeros(1, np.int64), f32, f32, f32, 0, 1, 1, 0, 1, 1, 1, 1, 1, False, lanes)
-    nhwc = (f32, f32, f32, f32) + (1,) * 20 + (False, lanes)
+    rows = (f32, 0, 1, 1, np.zeros(1, np.int64), f32, f32, f32, 0, 1, 1, 0, 1, 1, 1, 1, 1, lanes)
+    nhwc = (f32, f32, f32, f32, (1,) * 6, (1,) * 4, (1,) * 8, (1, 1), lanes)
     slots = np.zeros((1, 1), np.float32)
-    winograd = (f32, 1, 1, f32, f32, f32, slots, slots, 1, 1, 1, 1, 1, 1, False, lanes)
+    winograd = (f32, 1, 1, f32, f32, f32, slots, slots, 1, 1, 1, 1, 1, 1, lanes)
     tile = config.TILE_ROWS * config.TILE_VECS
     return [
         pytest.param(conv_rows, rows, tile, id="rows_v2"),

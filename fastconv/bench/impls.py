@@ -25,7 +25,7 @@ import fastconv as fc
 from .. import dispatch
 from ..arrays import array_kind
 from .cases import Case, ConvProblem, PoolProblem
-from .ops import fastconv_call, selected_algo
+from .ops import Call, fastconv_call
 from .timing import CpuTimer, CudaEventTimer
 
 BASELINES = ("numpy-ref", "torch-nchw", "torch-cl", "torch-cuda-fp32", "torch-cuda-tf32")
@@ -65,11 +65,9 @@ class FastconvImpl:
     def api_algo(self) -> str:
         return "auto" if self.algo == "autotune" else self.algo
 
-    def call(self, case: Case) -> Callable[[dict[str, Any]], tuple]:
-        return fastconv_call(case, self.backend, self.api_algo)
-
-    def selected(self, case: Case, inputs: dict[str, Any]) -> str:
-        return selected_algo(case, self.backend, self.api_algo, inputs)
+    def call(self, case: Case, inputs: dict[str, Any]) -> Call:
+        """The case's call planned on `inputs` (fastconv.bench.ops.fastconv_call)."""
+        return fastconv_call(case, self.backend, self.api_algo, inputs)
 
     def timer(self) -> Callable:
         if self.array_kind == "numpy":
@@ -137,11 +135,8 @@ class TorchImpl:
             out["mean"], out["invstd"] = stats[1], stats[2]
         return out
 
-    def call(self, case: Case) -> Callable[[dict[str, Any]], tuple]:
-        return torch_call(case, self.channels_last)
-
-    def selected(self, case: Case, inputs: dict[str, Any]) -> str:
-        return self.algo
+    def call(self, case: Case, inputs: dict[str, Any]) -> Call:
+        return Call(torch_call(case, self.channels_last), lambda: self.algo)
 
     def timer(self) -> Callable:
         if self.device == "cpu":

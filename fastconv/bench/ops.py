@@ -18,7 +18,7 @@ written once: the inputs of the call plus its outputs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -106,44 +106,87 @@ def _zeros(like: Any, shape: tuple[int, ...]) -> Any:
     return xp.broadcast_to(xp.zeros((), like.dtype), shape)
 
 
-def fastconv_call(case: Case, backend: str, algo: str = "auto") -> Callable[[dict[str, Any]], tuple]:
-    """The public fastconv call for a case on one backend; takes the inputs by name, returns the outputs.
+class Call(NamedTuple):
+    """A case's fastconv call on one backend: `run(inputs)` returns the outputs; `selected()` names the
+    algorithm it runs for the case's registry op (after autotuning, the one tuning chose)."""
 
-    `algo` names a conv algorithm (the public `algo=`); pooling and BN take only 'auto' through the public API,
-    so a named pooling/BN algorithm runs its registered function directly on the same validated params."""
+    run: Callable[[dict[str, Any]], tuple]
+    selected: Callable[[], str]
+
+
+def fastconv_call(case: Case, backend: str, algo: str, inputs: dict[str, Any]) -> Call:
+    """The public fastconv call of a case, planned once on `inputs` (the plan is what gets timed: `plan.run` on
+    each set of inputs, and `plan.selection` is what ran). ValueError when a named algorithm does not support
+    the case. `algo` names a conv algorithm (the public `algo=`); pooling and BN take only 'auto' through the
+    public API, so a named pooling/BN algorithm runs its registered function directly on the same params."""
     pr, op = case.problem, case.op
+    if not isinstance(pr, ConvProblem) and algo != "auto":
+        return _registry_call(case, backend, algo, inputs)
+    kw = dict(getattr(pr, "kwargs", {}), backend=backend)
     if isinstance(pr, ConvProblem):
-        kw = dict(pr.kwargs, backend=backend, algo=algo)
+        kw["algo"] = algo
         if op == "fwd":
-            return lambda a: (fc.conv2d(a["x"], a["w"], **kw),)
-        if op == "bwd-data":
-            return lambda a: fc.conv2d_backward(
-                a["gy"], _zeros(a["gy"], pr.x_shape), a["w"], need_weight=False, need_bias=False, **kw
-            )[:1]
-        return lambda a: fc.conv2d_backward(
-            a["gy"], a["x"], _zeros(a["x"], pr.w_shape), need_input=False, need_bias=False, **kw
-        )[1:2]
-    if algo != "auto":
-        return _registry_call(case, backend, algo)
-    if isinstance(pr, PoolProblem):
+            plan = fc.plan(fc.conv2d, inputs["x"], inputs["w"], **kw)
+            args, keep = lambda a: (a["x"], a["w"], None), slice(None)
+        elif op == "bwd-data":
+            zx = _zeros(inputs["gy"], pr.x_shape)
+            plan = fc.plan(fc.conv2d_backward, inputs["gy"], zx, inputs["w"], need_weight=False, need_bias=False, **kw)
+            args, keep = lambda a: (a["gy"], zx, a["w"]), slice(0, 1)
+        else:
+            zw = _zeros(inputs["x"], pr.w_shape)
+            plan = fc.plan(fc.conv2d_backward, inputs["gy"], inputs["x"], zw, need_input=False, need_bias=False, **kw)
+            args, keep = lambda a: (a["gy"], a["x"], zw), slice(1, 2)
+    elif isinstance(pr, PoolProblem):
         if op == "pool-fwd":
-            return lambda a: (fc.max_pool2d(a["x"], **pr.kwargs, backend=backend),)
-        return lambda a: (fc.max_pool2d_backward(a["gy"], a["x"], **pr.kwargs, backend=backend),)
-    if op == "bn-fwd":
-        return lambda a: (
-            fc.batch_norm(a["x"], a["gamma"], a["beta"], None, None, training=True, eps=pr.eps, backend=backend),
+            plan, args, keep = fc.plan(fc.max_pool2d, inputs["x"], **kw), lambda a: (a["x"],), slice(None)
+        else:
+            plan = fc.plan(fc.max_pool2d_backward, inputs["gy"], inputs["x"], **kw)
+            args, keep = lambda a: (a["gy"], a["x"]), slice(None)
+    elif op == "bn-fwd":
+        plan = fc.plan(
+            fc.batch_norm,
+            inputs["x"],
+            inputs["gamma"],
+            inputs["beta"],
+            None,
+            None,
+            training=True,
+            eps=pr.eps,
+            backend=backend,
         )
-    return lambda a: fc.batch_norm_backward(a["gy"], a["x"], a["gamma"], None, None, True, eps=pr.eps, backend=backend)
+        args, keep = lambda a: (a["x"], a["gamma"], a["beta"], None, None), slice(None)
+    else:
+        plan = fc.plan(
+            fc.batch_norm_backward,
+            inputs["gy"],
+            inputs["x"],
+            inputs["gamma"],
+            None,
+            None,
+            True,
+            eps=pr.eps,
+            backend=backend,
+        )
+        args, keep = lambda a: (a["gy"], a["x"], a["gamma"], None, None), slice(None)
+    single = op in ("fwd", "pool-fwd", "pool-bwd", "bn-fwd")
+    reg = REGISTRY_OP[op]
+
+    def run(a: dict[str, Any]) -> tuple:
+        out = plan.run(*args(a))
+        return (out,) if single else tuple(out)[keep]
+
+    return Call(run, lambda: next(s.algo for s in plan.selection if s.op == reg))
 
 
-def _registry_call(case: Case, backend: str, algo: str) -> Callable[[dict[str, Any]], tuple]:
+def _registry_call(case: Case, backend: str, algo: str, inputs: dict[str, Any]) -> Call:
     """A named pooling/BN algorithm: its registered function on the params fastconv.params builds."""
     pr, op = case.problem, case.op
+    x = inputs["x"]
+    p = pr.params(x.dtype)
+    fn = dispatch.select(REGISTRY_OP[op], p, array_kind(x), backend, algo, f"bench {op}").fn
 
     def run(a: dict[str, Any]) -> tuple:
         x = a["x"]
-        p = pr.params(x.dtype)
-        fn = dispatch.select(REGISTRY_OP[op], p, array_kind(x), backend, algo, f"bench {op}").fn
         if op == "pool-fwd":
             return (fn(p, x, False)[0],)
         if op == "pool-bwd":
@@ -152,12 +195,4 @@ def _registry_call(case: Case, backend: str, algo: str) -> Callable[[dict[str, A
             return (fn(p, x, a["gamma"], a["beta"], None, None)[0],)
         return tuple(fn(p, a["gy"], x, a["gamma"], None, None))
 
-    return run
-
-
-def selected_algo(case: Case, backend: str, algo: str, inputs: dict[str, Any]) -> str:
-    """The algorithm a call runs: what 'auto' picks for these inputs, or `algo` itself; ValueError when a named
-    algorithm does not support the case."""
-    first = next(iter(inputs.values()))
-    p = case.problem.params(first.dtype)
-    return dispatch.select(REGISTRY_OP[case.op], p, array_kind(first), backend, algo, "bench").algo
+    return Call(run, lambda: algo)

@@ -141,13 +141,14 @@ def _check_and_time(
         return _record(case, impl, cfg, threads, len(inputs), **fields)
 
     try:
-        selected = impl.selected(case, inputs[0])
+        with impl.settings():
+            call = impl.call(case, inputs[0])
     except ValueError as exc:  # the named algorithm does not support this shape
         return rec(status="unsupported", message=str(exc))
-    call = impl.call(case)
+    selected = call.selected()
     try:
         with impl.settings(), threads_set(threads):
-            err = relative_error(impl.to_host(call(inputs[0])), reference)
+            err = relative_error(impl.to_host(call.run(inputs[0])), reference)
             tol = tolerance(impl, case.op, cfg.dtype)
             if not err <= tol:  # also catches NaN
                 return rec(
@@ -156,8 +157,8 @@ def _check_and_time(
                     max_rel_err=err,
                     message=f"max relative error {err:.3g} > tolerance {tol:.3g}; not timed",
                 )
-            stats = measure(lambda i: call(inputs[i]), impl.timer(), len(inputs), cfg.policy)
-            selected = impl.selected(case, inputs[0])  # after the calls: what autotuning chose
+            stats = measure(lambda i: call.run(inputs[i]), impl.timer(), len(inputs), cfg.policy)
+            selected = call.selected()  # after the calls: what autotuning chose
     except Exception as exc:  # one failing implementation must not end the run
         return rec(status="error", selected_algo=selected, message=f"{type(exc).__name__}: {exc}"[:2000])
     return rec(selected_algo=selected, max_rel_err=err, time_s=stats)
@@ -166,7 +167,8 @@ def _check_and_time(
 def case_data(case: Case, cfg: RunConfig, rng: np.random.Generator) -> tuple[list[dict], list[np.ndarray]]:
     """Host input copies in the run's dtype, and the float64 reference outputs for them."""
     host = {k: v.astype(cfg.dtype) for k, v in random_inputs(case, rng).items()}
-    reference = fastconv_call(case, "numpy")({k: v.astype(np.float64) for k, v in host.items()})
+    host64 = {k: v.astype(np.float64) for k, v in host.items()}
+    reference = fastconv_call(case, "numpy", "auto", host64).run(host64)
     copies = copies_for(sum(a.nbytes for a in host.values()), cfg.rotate_bytes)
     return [host] + [{k: v.copy() for k, v in host.items()} for _ in range(copies - 1)], list(reference)
 

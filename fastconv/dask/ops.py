@@ -1,8 +1,9 @@
 """fastconv ops over dask arrays: the very same kernels, run block by block, so results equal one big call.
 
 Each op validates its arguments with the Core's params builders (on the full shapes), pads the whole array once
-if the op pads, pins the backend and algorithm that one call on the full array would choose (so every block runs
-the same kernel), and maps that kernel over blocks: along the batch, and spatially with the halo each window needs
+if the op pads, pins the backend and algorithm that the plan of one call on the full array selects (so every
+block runs the same kernel; each block shape then gets its plan from the plan cache of the process running it),
+and maps that kernel over blocks: along the batch, and spatially with the halo each window needs
 (see tiling.py). Blocks may be NumPy or CuPy arrays; weights must be of the same kind.
 """
 
@@ -16,7 +17,6 @@ import numpy as np
 
 import fastconv as fc
 
-from .. import dispatch
 from ..arrays import FLOAT_DTYPES, array_kind, array_module, check_array, check_same
 from ..params import adaptive_pool_params, batch_norm_params, conv_params, pool_params
 from .tiling import whole_planes, windowed
@@ -100,9 +100,10 @@ def conv2d(
     if p.padding_mode != "zeros":
         x, p = _pad_all(x, p.padding, NP_PAD_MODE[p.padding_mode]), p.padded()
     kw = dict(stride=p.stride, dilation=p.dilation, groups=p.groups)
-    (sel,) = fc.select(
+    whole = fc.plan(
         fc.conv2d, _stand_in(x, p.x_shape), weight, bias, padding=p.padding, **kw, backend=backend, algo=algo
     )
+    (sel,) = whole.selection
     kw.update(backend=sel.backend, algo=sel.algo)
     spans = tuple(d * (k - 1) + 1 for d, k in zip(p.dilation, (p.R, p.S)))
     return windowed(
@@ -115,7 +116,7 @@ def conv2d(
         (p.P, p.Q),
         p.K,
         align,
-        dispatch.implementation("conv2d", sel.backend, sel.algo).output_tile,
+        whole.output_tile,
     )
 
 

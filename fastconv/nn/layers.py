@@ -1,11 +1,13 @@
 """Layers over the fastconv kernels: Conv2d, Conv1d, BatchNorm2d, ReLU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d,
 Linear.
 
-Each calls the public functional API (fastconv.conv2d, conv2d_backward, ...) with `backend=self.backend`, so it
-runs on whatever backend is selected (`Module.to(name)`, `fastconv.use_backend`, or the array kind's default).
-Constructor arguments and defaults are PyTorch's; validation of the call itself happens in the functional op.
-Each forward saves only what its backward reads: conv, linear, max pool and batch norm their input, ReLU its output,
-average pools nothing but the input's shape.
+Each calls the public functional API with `backend=self.backend`, so it runs on whatever backend is selected
+(`Module.to(name)`, `fastconv.use_backend`, or the array kind's default). Constructor arguments and defaults are
+PyTorch's; validation of the call itself happens in the functional op. In training mode a layer runs the plan of
+its call planned with need_backward=True (fastconv.plan: looked up by the input's signature, so each input
+signature keeps its plan) and saves it, and its backward runs that plan's backward plan: no validation or
+selection is repeated. Each forward saves only what its backward reads: conv, linear, max pool and batch norm their
+input, ReLU its output, average pools nothing but the input's shape.
 """
 
 from __future__ import annotations
@@ -15,15 +17,26 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
+from .. import functional_pool as FP
 from ..arrays import array_kind, array_module
 from ..params import PADDING_MODES, _int_tuple
 from . import init
+from . import tape as _tape
 from .module import Layer, Parameter
 
 
 def _add_grad(p: Parameter | None, g: Any) -> None:
     if p is not None and g is not None:
         p.grad = g if p.grad is None else p.grad + g
+
+
+def _run(layer: Layer, op: Any, arrays: tuple, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+    """op(*arrays, *args, **kwargs); while a forward is recorded, through its plan planned for a backward, which
+    is returned as the second value for the backward to use (else None)."""
+    if not _tape.recording():
+        return op(*arrays, *args, backend=layer.backend, **kwargs), None
+    plan = op.plan(*arrays, *args, backend=layer.backend, need_backward=True, **kwargs)
+    return plan.run(*arrays), plan
 
 
 def _shape_only(x: Any) -> Any:
@@ -73,16 +86,18 @@ class _ConvNd(Layer):
     def _args(self) -> tuple:
         return self.stride, self.padding, self.dilation, self.groups, self.padding_mode
 
+    optional_input_grad = True
+
     def forward_op(self, x: Any) -> tuple[Any, Any]:
         conv = F.conv2d if self._nd == 2 else F.conv1d
         b = None if self.bias is None else self.bias.data
-        return conv(x, self.weight.data, b, *self._args(), backend=self.backend), x
+        y, plan = _run(self, conv, (x, self.weight.data, b), *self._args())
+        return y, (plan, x)
 
-    def backward_op(self, x: Any, gy: Any) -> Any:
-        conv_backward = F.conv2d_backward if self._nd == 2 else F.conv1d_backward
-        gx, gw, gb = conv_backward(
-            gy, x, self.weight.data, *self._args(), need_bias=self.bias is not None, backend=self.backend
-        )
+    def backward_op(self, saved: tuple, gy: Any, need_input: bool = True) -> Any:
+        plan, x = saved
+        backward = plan.backward(need_input=need_input, need_bias=self.bias is not None)
+        gx, gw, gb = backward.run(gy, x, self.weight.data)
         _add_grad(self.weight, gw)
         _add_grad(self.bias, gb)
         return gx
@@ -148,17 +163,14 @@ class BatchNorm2d(Layer):
                 momentum = 1.0 / float(self.num_batches_tracked)
         w = None if self.weight is None else self.weight.data
         b = None if self.bias is None else self.bias.data
-        y = F.batch_norm(
-            x, w, b, self.running_mean, self.running_var, batch_stats, momentum or 0.0, self.eps, backend=self.backend
-        )
-        return y, (x, batch_stats)
+        arrays = (x, w, b, self.running_mean, self.running_var)
+        y, plan = _run(self, FP.batch_norm, arrays, batch_stats, momentum or 0.0, self.eps)
+        return y, (plan, x)
 
     def backward_op(self, saved: tuple, gy: Any) -> Any:
-        x, batch_stats = saved
+        plan, x = saved
         w = None if self.weight is None else self.weight.data
-        gx, gw, gb = F.batch_norm_backward(
-            gy, x, w, self.running_mean, self.running_var, batch_stats, self.eps, backend=self.backend
-        )
+        gx, gw, gb = plan.backward().run(gy, x, w, self.running_mean, self.running_var)
         _add_grad(self.weight, gw)
         _add_grad(self.bias, gb)
         return gx
@@ -179,11 +191,12 @@ class ReLU(Layer):
         self.inplace = inplace
 
     def forward_op(self, x: Any) -> tuple[Any, Any]:
-        y = F.relu(x, backend=self.backend)
-        return y, y
+        y, plan = _run(self, FP.relu, (x,))
+        return y, (plan, y)
 
-    def backward_op(self, y: Any, gy: Any) -> Any:
-        return F.relu_backward(gy, y, backend=self.backend)
+    def backward_op(self, saved: tuple, gy: Any) -> Any:
+        plan, y = saved
+        return plan.backward().run(gy, y)
 
 
 class MaxPool2d(Layer):
@@ -211,10 +224,12 @@ class MaxPool2d(Layer):
         return self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode
 
     def forward_op(self, x: Any) -> tuple[Any, Any]:
-        return F.max_pool2d(x, *self._args(), backend=self.backend), x
+        y, plan = _run(self, FP.max_pool2d, (x,), *self._args())
+        return y, (plan, x)
 
-    def backward_op(self, x: Any, gy: Any) -> Any:
-        return F.max_pool2d_backward(gy, x, *self._args(), backend=self.backend)
+    def backward_op(self, saved: tuple, gy: Any) -> Any:
+        plan, x = saved
+        return plan.backward().run(gy, x)
 
     def extra_repr(self) -> str:
         return (
@@ -242,10 +257,12 @@ class AvgPool2d(Layer):
         return self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad
 
     def forward_op(self, x: Any) -> tuple[Any, Any]:
-        return F.avg_pool2d(x, *self._args(), backend=self.backend), _shape_only(x)
+        y, plan = _run(self, FP.avg_pool2d, (x,), *self._args())
+        return y, (plan, _shape_only(x))
 
-    def backward_op(self, like_x: Any, gy: Any) -> Any:
-        return F.avg_pool2d_backward(gy, like_x, *self._args(), backend=self.backend)
+    def backward_op(self, saved: tuple, gy: Any) -> Any:
+        plan, like_x = saved
+        return plan.backward().run(gy, like_x)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -259,10 +276,12 @@ class AdaptiveAvgPool2d(Layer):
         self.output_size = output_size
 
     def forward_op(self, x: Any) -> tuple[Any, Any]:
-        return F.adaptive_avg_pool2d(x, self.output_size, backend=self.backend), _shape_only(x)
+        y, plan = _run(self, FP.adaptive_avg_pool2d, (x,), self.output_size)
+        return y, (plan, _shape_only(x))
 
-    def backward_op(self, like_x: Any, gy: Any) -> Any:
-        return F.adaptive_avg_pool2d_backward(gy, like_x, self.output_size, backend=self.backend)
+    def backward_op(self, saved: tuple, gy: Any) -> Any:
+        plan, like_x = saved
+        return plan.backward().run(gy, like_x)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
@@ -280,12 +299,17 @@ class Linear(Layer):
         self.bias = init.new_parameter((out_features,)) if bias else None
         init.default_weight_and_bias(self.weight, self.bias)
 
+    optional_input_grad = True
+
     def forward_op(self, x: Any) -> tuple[Any, Any]:
         b = None if self.bias is None else self.bias.data
-        return F.linear(x, self.weight.data, b, backend=self.backend), x
+        y, plan = _run(self, F.linear, (x, self.weight.data, b))
+        return y, (plan, x)
 
-    def backward_op(self, x: Any, gy: Any) -> Any:
-        gx, gw, gb = F.linear_backward(gy, x, self.weight.data, need_bias=self.bias is not None, backend=self.backend)
+    def backward_op(self, saved: tuple, gy: Any, need_input: bool = True) -> Any:
+        plan, x = saved
+        backward = plan.backward(need_input=need_input, need_bias=self.bias is not None)
+        gx, gw, gb = backward.run(gy, x, self.weight.data)
         _add_grad(self.weight, gw)
         _add_grad(self.bias, gb)
         return gx

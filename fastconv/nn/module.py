@@ -264,10 +264,12 @@ class Module:
         self._tape = tape
         return out
 
-    def backward(self, grad_out: Any) -> Any:
+    def backward(self, grad_out: Any, need_input: bool = True) -> Any:
         """Gradient of the last training-mode forward: returns d(loss)/d(input) and adds each parameter's
         gradient into `.grad`. grad_out matches the forward's output (a tuple of arrays for a tuple output).
-        One backward per forward, as the saved state is released while it runs."""
+        With need_input=False the input gradient is not computed where that saves work (the first conv or
+        linear layer skips its data gradient) and None is returned: what a training step wants. One backward
+        per forward, as the saved state is released while it runs."""
         where = f"{type(self).__name__}.backward"
         if self._tape is None:
             raise RuntimeError(
@@ -276,7 +278,7 @@ class Module:
             )
         seeds = self._tape.seed(grad_out, where)  # a bad grad_out leaves the tape for a corrected call
         tape, self._tape = self._tape, None
-        return tape.backward(seeds)
+        return tape.backward(seeds, bool(need_input))
 
     # ------------------------------------------------------------------------------------------ printing
     def extra_repr(self) -> str:
@@ -304,10 +306,16 @@ def _host_or_same(value: Any, like: Any) -> Any:
 class Layer(Module):
     """A module that is one differentiable op: subclasses define `forward_op(x) -> (y, saved)` and
     `backward_op(saved, grad_y) -> grad_x` (adding parameter gradients into `.grad`). Each call is one tape node,
-    so a layer used twice in one forward (a shared ReLU) gets two nodes with their own saved state."""
+    so a layer used twice in one forward (a shared ReLU) gets two nodes with their own saved state. A layer with
+    `optional_input_grad = True` has `backward_op(saved, grad_y, need_input)` and skips grad_x when it is not
+    needed (Module.backward's need_input)."""
+
+    optional_input_grad = False
 
     def forward(self, x: Any) -> Any:
-        return _tape.apply(self.forward_op, self.backward_op, x, name=type(self).__name__)
+        return _tape.apply(
+            self.forward_op, self.backward_op, x, name=type(self).__name__, optional_input_grad=self.optional_input_grad
+        )
 
 
 class Sequential(Module):

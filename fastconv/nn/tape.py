@@ -70,6 +70,7 @@ class _Node:
     backward: Backward
     saved: Any
     sources: list[int]  # slot of each input
+    optional_input_grad: bool = False  # backward takes a third argument, need_input
 
 
 class Tape:
@@ -106,8 +107,8 @@ class Tape:
             )
         return slot
 
-    def push(self, backward: Backward, saved: Any, sources: list[int], output: Any) -> None:
-        self.nodes.append(_Node(backward, saved, sources))
+    def push(self, backward: Backward, saved: Any, sources: list[int], output: Any, optional: bool = False) -> None:
+        self.nodes.append(_Node(backward, saved, sources, optional))
         self._register(output)
 
     def close(self, outputs: Any, where: str) -> None:
@@ -123,9 +124,11 @@ class Tape:
         self._outputs = tuple(slot_of(a) for a in outputs) if isinstance(outputs, (tuple, list)) else slot_of(outputs)
         self._slots, self._alive = {}, []
 
-    def backward(self, seeds: list[tuple[int, Any]]) -> Any:
+    def backward(self, seeds: list[tuple[int, Any]], need_input: bool = True) -> Any:
         """Replay the nodes in reverse from `seeds` (see `seed`); returns the gradient of each root array input
-        (one array when there is one input; None for an input no output depends on)."""
+        (one array when there is one input; None for an input no output depends on). Without `need_input`, a
+        node whose inputs are all root inputs is told that their gradient is not wanted (a layer registered
+        with an optional input gradient then skips it) and None is returned."""
         grads: list[Any] = [None] * (self.n_inputs + len(self.nodes))
         for slot, g in seeds:
             grads[slot] = accumulate(grads[slot], g)
@@ -135,13 +138,19 @@ class Tape:
             saved, node.saved = node.saved, None  # released as soon as it is used
             if g is None:
                 continue
-            in_grads = node.backward(saved, g)
+            if node.optional_input_grad:
+                wanted = need_input or any(s >= self.n_inputs for s in node.sources)
+                in_grads = node.backward(saved, g, wanted)
+            else:
+                in_grads = node.backward(saved, g)
             if not isinstance(in_grads, tuple):
                 in_grads = (in_grads,)
             for slot, gi in zip(node.sources, in_grads):
                 if gi is not None:
                     grads[slot] = accumulate(grads[slot], gi)
         self.nodes = []
+        if not need_input:
+            return None
         return grads[0] if self.n_inputs == 1 else tuple(grads[: self.n_inputs])
 
     def seed(self, grad_out: Any, where: str) -> list[tuple[int, Any]]:
@@ -176,19 +185,27 @@ def accumulate(total: Any, g: Any) -> Any:
     return g if total is None else total + g
 
 
-def apply(forward: Forward, backward: Backward, *inputs: Any, name: str = "op") -> Any:
+def apply(
+    forward: Forward, backward: Backward, *inputs: Any, name: str = "op", optional_input_grad: bool = False
+) -> Any:
     """Run one differentiable op: `forward(*inputs) -> (output, saved)`; when a recording root call is active,
     record it so that the root's backward calls `backward(saved, grad_output)`, which returns the gradient of the
     input (or a tuple, one per input; None where there is none). Outside recording, `saved` is dropped at once.
-    `name` names the op in error messages."""
+    `name` names the op in error messages. With `optional_input_grad`, backward is called as
+    `backward(saved, grad_output, need_input)` and may return None when need_input is False."""
     tape, observer = _ACTIVE.get(), _OBSERVER.get()
     run = forward if observer is None else (lambda *xs: observer.run(name, forward, xs))
     if not isinstance(tape, Tape):
         return run(*inputs)[0]
     sources = [tape.source(a, name) for a in inputs]
     output, saved = run(*inputs)
-    tape.push(backward, saved, sources, output)
+    tape.push(backward, saved, sources, output, optional_input_grad)
     return output
+
+
+def recording() -> bool:
+    """True inside a root call that records its ops (a backward will follow)."""
+    return isinstance(_ACTIVE.get(), Tape)
 
 
 def is_root_call() -> bool:

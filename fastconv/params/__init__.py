@@ -10,7 +10,7 @@ with ceil instead of floor under `ceil_mode`, where the last window must start i
 """
 
 from .common import EltwiseParams, _int_tuple, ceil_div, check_grad_out, conv_output_size, output_size
-from .conv import PADDING_MODES, ConvParams, conv_params
+from .conv import PADDING_MODES, ConvParams, ConvTraits, conv_params
 from .dense import BatchNormParams, LinearParams, batch_norm_params, linear_params
 from .pool import AdaptivePoolParams, PoolParams, adaptive_pool_params, adaptive_windows, pool_params
 
@@ -19,6 +19,7 @@ __all__ = [
     "AdaptivePoolParams",
     "BatchNormParams",
     "ConvParams",
+    "ConvTraits",
     "EltwiseParams",
     "LinearParams",
     "PoolParams",

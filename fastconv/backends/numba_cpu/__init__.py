@@ -11,6 +11,7 @@ iteration). linear (linear.py): dot_v1 (dot products along the weight's rows, fo
 """
 
 from ...dispatch import register
+from ...params import ConvTraits
 from . import (
     batchnorm,
     conv2d_blocked,
@@ -36,12 +37,12 @@ _POINTWISE_W = dict(
 _WINOGRAD = dict(
     supports=conv2d_winograd.supports,
     requires="a 3x3 kernel, stride 1, no dilation",
-    output_tile=conv2d_winograd.OUTPUT_TILE,
+    traits=ConvTraits(output_tile=conv2d_winograd.OUTPUT_TILE),
 )
 _DEPTHWISE = dict(supports=conv2d_depthwise.supports, requires="groups == input channels (depthwise)")
 _NHWC = dict(
     supports=conv2d_nhwc.supports,
-    channels_last=True,
+    traits=ConvTraits(channels_last=True),
     requires="x in channels_last order (an (N, H, W, C) buffer viewed as (N, C, H, W)), padding_mode 'zeros'",
 )
 

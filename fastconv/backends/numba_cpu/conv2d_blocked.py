@@ -46,16 +46,15 @@ def to_channels_last(x, xh, pt, pl, Hp, Wx):
 
 
 @kernel
-def from_channels_last(yh, y, bias, Kp, relu):
-    """y[n, k, p, q] = yh[n, p, q, k] + bias[k], then ReLU if asked; one (n, k) plane per iteration."""
+def from_channels_last(yh, y, bias, Kp):
+    """y[n, k, p, q] = yh[n, p, q, k] + bias[k]; one (n, k) plane per iteration."""
     N, K, P, Q = y.shape
     for nk in prange(N * K):
         n, k = nk // K, nk % K
         for p in range(P):
             base = ((n * P + p) * Q) * Kp + k
             for q in range(Q):
-                v = yh[base + q * Kp] + bias[k]
-                y[n, k, p, q] = (0 if v <= 0 else v) if relu else v
+                y[n, k, p, q] = yh[base + q * Kp] + bias[k]
 
 
 @inner
@@ -159,7 +158,7 @@ def pack_weights(p: ConvParams, w: np.ndarray, kb_w: int) -> tuple[np.ndarray, i
     return np.ascontiguousarray(wp).reshape(-1), Kp_g
 
 
-def conv2d_blocked_v5(p: ConvParams, x: np.ndarray, w: np.ndarray, b, relu: bool = False) -> np.ndarray:
+def conv2d_blocked_v5(p: ConvParams, x: np.ndarray, w: np.ndarray, b) -> np.ndarray:
     lanes_ = lanes(x.itemsize)
     xh, Hp, Wx = channels_last(p, x, ROWS * p.stride[1])
     wp, Kp_g = pack_weights(p, w, VECS * lanes_)
@@ -171,15 +170,15 @@ def conv2d_blocked_v5(p: ConvParams, x: np.ndarray, w: np.ndarray, b, relu: bool
     padded_k = np.zeros(p.groups * Kp_g, x.dtype)
     padded_k.reshape(p.groups, Kp_g)[:, : p.Kg] = bias_or_zeros(p, b, x.dtype).reshape(p.groups, p.Kg)
     keep = (np.arange(p.groups)[:, None] * Kp_g + np.arange(p.Kg)[None, :]).reshape(-1)
-    return filled(p.y_shape, x.dtype, lambda y: _unpack(yh, y, padded_k, keep, p.groups * Kp_g, relu))
+    return filled(p.y_shape, x.dtype, lambda y: _unpack(yh, y, padded_k, keep, p.groups * Kp_g))
 
 
-def _unpack(yh, y, bias_padded, keep, Kp, relu):
+def _unpack(yh, y, bias_padded, keep, Kp):
     """from_channels_last, skipping the zero-padded output channels of each group (none when Kg fills blocks)."""
     if len(keep) == Kp:
-        return from_channels_last(yh, y, bias_padded, Kp, relu)
+        return from_channels_last(yh, y, bias_padded, Kp)
     full = np.empty((y.shape[0], Kp) + y.shape[2:], y.dtype)
-    from_channels_last(yh, full, bias_padded, Kp, relu)
+    from_channels_last(yh, full, bias_padded, Kp)
     y[...] = full[:, keep]
     return None
 

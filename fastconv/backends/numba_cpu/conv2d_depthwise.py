@@ -20,13 +20,13 @@ from ...params import ConvParams
 from .config import filled, kernel, lanes
 from .conv2d_direct import bias_or_zeros
 from .conv2d_rows import Planes, split_plane, tap_offsets
-from .simd import tile_bcast, tile_fma, tile_relu, tile_store
+from .simd import tile_bcast, tile_fma, tile_store
 
 DW_VECS = 8  # output rows per tile: 8 independent accumulators cover the FMA latency
 
 
 @kernel
-def depthwise_planes(x, w, bias, y, offs, sh, sw, pt, pl, Hh, Wh, L, relu, lanes):
+def depthwise_planes(x, w, bias, y, offs, sh, sw, pt, pl, Hh, Wh, L, lanes):
     """Iteration (n, c) stages input plane c, then writes output planes k = c*M .. c*M + M - 1 of image n:
     disjoint across iterations. w is (K, T) flat, offs the T tap offsets into the staged plane."""
     N, C = x.shape[0], x.shape[1]
@@ -44,8 +44,6 @@ def depthwise_planes(x, w, bias, y, offs, sh, sw, pt, pl, Hh, Wh, L, relu, lanes
                     acc = tile_bcast(bias, k, 1, 1, DW_VECS)
                     for t in range(T):
                         acc = tile_fma(acc, plane, offs[t] + p0 * Wh + q0, Wh, w, k * T + t, 1)
-                    if relu:
-                        acc = tile_relu(acc)
                     tile_store(acc, y, ((n * K + k) * P + p0) * Q + q0, 0, Q, 1, P - p0, 0, Q - q0)
 
 
@@ -53,7 +51,7 @@ def supports(p: ConvParams) -> bool:
     return p.is_depthwise
 
 
-def conv2d_depthwise_v4(p: ConvParams, x: np.ndarray, w: np.ndarray, b, relu: bool = False) -> np.ndarray:
+def conv2d_depthwise_v4(p: ConvParams, x: np.ndarray, w: np.ndarray, b) -> np.ndarray:
     pl = Planes.of(p.H, p.W, p.padding, p.stride, lanes(x.itemsize), vecs=DW_VECS)
     return filled(
         p.y_shape,
@@ -71,7 +69,6 @@ def conv2d_depthwise_v4(p: ConvParams, x: np.ndarray, w: np.ndarray, b, relu: bo
             pl.Hh,
             pl.Wh,
             pl.L,
-            relu,
             lanes(x.itemsize),
         ),
     )

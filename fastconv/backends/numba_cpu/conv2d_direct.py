@@ -22,9 +22,9 @@ from .config import filled, kernel
 
 
 @kernel
-def conv2d_fwd_direct_v1(x, w, b, y, sh, sw, pt, pl, dh, dw, relu):
-    """One (n, k) plane of y per iteration, each output the full sum over (c, r, s) (then ReLU if asked):
-    iterations write disjoint planes. Taps outside the input are skipped (zero padding)."""
+def conv2d_fwd_direct_v1(x, w, b, y, sh, sw, pt, pl, dh, dw):
+    """One (n, k) plane of y per iteration, each output the full sum over (c, r, s): iterations write
+    disjoint planes. Taps outside the input are skipped (zero padding)."""
     N, C, H, W = x.shape
     K, Cg, R, S = w.shape
     P, Q = y.shape[2], y.shape[3]
@@ -43,7 +43,7 @@ def conv2d_fwd_direct_v1(x, w, b, y, sh, sw, pt, pl, dh, dw, relu):
                                 v = q * sw - pl + s * dw
                                 if 0 <= v < W:
                                     acc += x[n, c0 + c, h, v] * w[k, c, r, s]
-                y[n, k, p, q] = 0 if relu and acc <= 0 else acc
+                y[n, k, p, q] = acc
 
 
 @kernel
@@ -107,9 +107,9 @@ def bias_or_zeros(p: ConvParams, b: np.ndarray | None, dtype) -> np.ndarray:
     return np.zeros(p.K, dtype) if b is None else b
 
 
-def conv2d_direct_v1(p: ConvParams, x, w, b, relu: bool = False):
+def conv2d_direct_v1(p: ConvParams, x, w, b):
     return filled(
-        p.y_shape, x.dtype, lambda y: conv2d_fwd_direct_v1(x, w, bias_or_zeros(p, b, x.dtype), y, *geometry(p), relu)
+        p.y_shape, x.dtype, lambda y: conv2d_fwd_direct_v1(x, w, bias_or_zeros(p, b, x.dtype), y, *geometry(p))
     )
 
 

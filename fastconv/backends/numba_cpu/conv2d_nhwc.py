@@ -33,7 +33,7 @@ from ...params import ConvParams
 from .config import filled, inner, kernel, lanes
 from .conv2d_blocked import ROWS, VECS, pack_weights, tap_sum
 from .conv2d_direct import bias_or_zeros
-from .simd import tile_load, tile_relu, tile_store, tile_zeros
+from .simd import tile_load, tile_store, tile_zeros
 
 
 @inner
@@ -46,27 +46,31 @@ def tap_range(o, stride, pad, dil, k, size):
 
 
 @inner
-def pixel_tile(acc, xh, x0, wp, w0, bias, y, y0, k0, nk, q, r0, r1, geo, relu, lanes):
+def pixel_tile(acc, xh, x0, wp, w0, bias, y, y0, k0, nk, q, r0, r1, geo, lanes):
     """Output pixels q, q+1, ... of one row (acc: ROWS x VECS, or 1 x VECS for a lone pixel): bias, then tap rows
     r0 <= r < r1 and the tap columns of pixel q that lie inside x (all S for an interior tile) through `tap_sum`,
-    ReLU if asked, stored masked to the nk channels left in the group. geo: (W, C, K, S, Cg, sw, dw, dh, pl)."""
+    stored masked to the nk channels left in the group. geo: (W, C, K, S, Cg, sw, dw, dh, pl)."""
     W, C, K, S, Cg, sw, dw, dh, pl = geo
     s0, s1 = tap_range(q, sw, pl, dw, S, W)
     acc = tile_load(acc, bias, k0, 0, lanes, ROWS, VECS, lanes, nk)
     acc = tap_sum(
         acc, wp, w0, xh, x0 + q * sw * C, sw * C, r0, r1, s0, s1, dh * W * C, dw * C, S, Cg, VECS * lanes, lanes
     )
-    if relu:
-        acc = tile_relu(acc)
     tile_store(acc, y, y0 + q * K, K, lanes, ROWS, VECS, lanes, nk)
 
 
 @kernel
-def nhwc_fwd(xh, wp, bias, y, N, H, W, C, P, Q, G, Cg, Kg, Kp_g, sh, sw, dh, dw, pt, pl, R, S, q_lo, q_hi, relu, lanes):
-    """y[n, p, q, g*Kg + k] = bias + sum over taps (r, s) inside x and c < Cg of xh[n, p*sh - pt + r*dh,
-    q*sw - pl + s*dw, g*Cg + c] * w[g*Kg + k, c, r, s] (zero padding: taps outside x add nothing). Iteration
-    (n, p, g, k-block) writes only y[n, p, :, its channels]: disjoint. Pixels q_lo <= q < q_hi have all S tap
-    columns inside x and run in ROWS-pixel tiles; the others one by one with their own tap columns."""
+def nhwc_fwd(xh, wp, bias, y, shape, groups, window, interior, lanes):
+    """shape = (N, H, W, C, P, Q), groups = (G, Cg, Kg, Kp_g), window = (sh, sw, dh, dw, pt, pl, R, S),
+    interior = (q_lo, q_hi). y[n, p, q, g*Kg + k] = bias + sum over taps (r, s) inside x and c < Cg of
+    xh[n, p*sh - pt + r*dh, q*sw - pl + s*dw, g*Cg + c] * w[g*Kg + k, c, r, s] (zero padding: taps outside x
+    add nothing). Iteration (n, p, g, k-block) writes only y[n, p, :, its channels]: disjoint. Pixels
+    q_lo <= q < q_hi have all S tap columns inside x and run in ROWS-pixel tiles; the others one by one with their
+    own tap columns."""
+    N, H, W, C, P, Q = shape
+    G, Cg, Kg, Kp_g = groups
+    sh, sw, dh, dw, pt, pl, R, S = window
+    q_lo, q_hi = interior
     nkb = Kp_g // (VECS * lanes)
     q_tail = q_lo + (q_hi - q_lo) // ROWS * ROWS
     geo = (W, C, G * Kg, S, Cg, sw, dw, dh, pl)
@@ -78,10 +82,10 @@ def nhwc_fwd(xh, wp, bias, y, N, H, W, C, P, Q, G, Cg, Kg, Kp_g, sh, sw, dh, dw,
         x0 = ((n * H + p * sh - pt) * W - pl) * C + g * Cg  # x[n, row of tap r = 0, column -pl, first channel]
         w0, y0 = (g * nkb + kb) * R * S * Cg * VECS * lanes, (n * P + p) * Q * G * Kg + k0
         for q in range(q_lo, q_tail, ROWS):
-            pixel_tile(tile_zeros(xh, ROWS, VECS), xh, x0, wp, w0, bias, y, y0, k0, nk, q, r0, r1, geo, relu, lanes)
+            pixel_tile(tile_zeros(xh, ROWS, VECS), xh, x0, wp, w0, bias, y, y0, k0, nk, q, r0, r1, geo, lanes)
         for q in range(Q):
             if not q_lo <= q < q_tail:
-                pixel_tile(tile_zeros(xh, 1, VECS), xh, x0, wp, w0, bias, y, y0, k0, nk, q, r0, r1, geo, relu, lanes)
+                pixel_tile(tile_zeros(xh, 1, VECS), xh, x0, wp, w0, bias, y, y0, k0, nk, q, r0, r1, geo, lanes)
 
 
 # ---------------------------------------------------------------------------------------------- registry op
@@ -97,7 +101,7 @@ def interior(p: ConvParams) -> tuple[int, int]:
     return q_lo, q_hi
 
 
-def conv2d_nhwc_v7(p: ConvParams, x: np.ndarray, w: np.ndarray, b, relu: bool = False) -> np.ndarray:
+def conv2d_nhwc_v7(p: ConvParams, x: np.ndarray, w: np.ndarray, b) -> np.ndarray:
     lanes_ = lanes(x.itemsize)
     wp, Kp_g = pack_weights(p, w, VECS * lanes_)
     xh = x.transpose(0, 2, 3, 1).reshape(-1)  # the NHWC buffer itself (dispatch guarantees the order)
@@ -109,24 +113,10 @@ def conv2d_nhwc_v7(p: ConvParams, x: np.ndarray, w: np.ndarray, b, relu: bool = 
             wp,
             bias,
             y.reshape(-1),
-            p.N,
-            p.H,
-            p.W,
-            p.C,
-            p.P,
-            p.Q,
-            p.groups,
-            p.Cg,
-            p.Kg,
-            Kp_g,
-            *p.stride,
-            *p.dilation,
-            p.padding[0][0],
-            p.padding[1][0],
-            p.R,
-            p.S,
-            *interior(p),
-            relu,
+            (p.N, p.H, p.W, p.C, p.P, p.Q),
+            (p.groups, p.Cg, p.Kg, Kp_g),
+            (*p.stride, *p.dilation, p.padding[0][0], p.padding[1][0], p.R, p.S),
+            interior(p),
             lanes_,
         )
 

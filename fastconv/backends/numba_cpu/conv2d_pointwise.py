@@ -23,7 +23,7 @@ from numba import prange
 from ...params import ConvParams
 from .config import TILE_ROWS, TILE_VECS, VECTOR_BYTES, filled, kernel, lanes, workspace
 from .conv2d_rows import bias_blocks, pack
-from .simd import tile_bcast, tile_fma, tile_fma_tail, tile_relu, tile_store, tile_store_add, tile_zeros
+from .simd import tile_bcast, tile_fma, tile_fma_tail, tile_store, tile_store_add, tile_zeros
 from .simd_lanes import tile_dot, tile_dot_tail, vec_lanes
 
 ROWS, VECS = TILE_ROWS, TILE_VECS
@@ -36,7 +36,7 @@ FB = 512
 
 
 @kernel
-def pointwise_gemm(x, wt, bias, y, N, F, G, Cg, Kg, relu, lanes):
+def pointwise_gemm(x, wt, bias, y, N, F, G, Cg, Kg, lanes):
     """y[n, g*Kg + k, f] = bias + sum_{c < Cg} wt[g, k // ROWS, c, k % ROWS] * x[n, g*Cg + c, f]. One iteration =
     one (n, g, pixel block) for all Kg output channels of the group: iterations write disjoint outputs."""
     tp = VECS * lanes
@@ -55,8 +55,6 @@ def pointwise_gemm(x, wt, bias, y, N, F, G, Cg, Kg, relu, lanes):
             else:
                 for c in range(Cg):
                     acc = tile_fma_tail(acc, x, xbase + c * F, lanes, wt, wbase + c * ROWS, 1, left)
-            if relu:
-                acc = tile_relu(acc)
             ybase = (n * G * Kg + g * Kg + kb * ROWS) * F + f0
             tile_store(acc, y, ybase, F, lanes, Kg - kb * ROWS, VECS, lanes, left)
 
@@ -104,7 +102,7 @@ def supports_bwd_weight(p: ConvParams) -> bool:
     return p.is_pointwise and p.Kg >= DOT_ROWS and p.Cg >= DOT_COLS
 
 
-def conv2d_pointwise_v3(p: ConvParams, x: np.ndarray, w: np.ndarray, b, relu: bool = False) -> np.ndarray:
+def conv2d_pointwise_v3(p: ConvParams, x: np.ndarray, w: np.ndarray, b) -> np.ndarray:
     wt = pack(w.reshape(p.groups, p.Kg, p.Cg, 1))
     return filled(
         p.y_shape,
@@ -119,7 +117,6 @@ def conv2d_pointwise_v3(p: ConvParams, x: np.ndarray, w: np.ndarray, b, relu: bo
             p.groups,
             p.Cg,
             p.Kg,
-            relu,
             lanes(x.itemsize),
         ),
     )
@@ -133,7 +130,7 @@ def conv2d_bwd_data_pointwise_v3(p: ConvParams, gy: np.ndarray, w: np.ndarray) -
         p.x_shape,
         gy.dtype,
         lambda gx: pointwise_gemm(
-            gy.reshape(-1), wt, zeros, gx.reshape(-1), p.N, p.H * p.W, p.groups, p.Kg, p.Cg, False, lanes(gy.itemsize)
+            gy.reshape(-1), wt, zeros, gx.reshape(-1), p.N, p.H * p.W, p.groups, p.Kg, p.Cg, lanes(gy.itemsize)
         ),
     )
 

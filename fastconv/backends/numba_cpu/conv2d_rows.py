@@ -30,7 +30,7 @@ from numba import prange, uintp
 from ...params import ConvParams
 from .config import TILE_ROWS, TILE_VECS, filled, inner, kernel, lanes, workspace
 from .conv2d_direct import bias_or_zeros
-from .simd import tile_bcast, tile_fma, tile_load, tile_relu, tile_store
+from .simd import tile_bcast, tile_fma, tile_load, tile_store
 from .simd_lanes import vec_copy, vec_lanes
 
 ROWS, VECS = TILE_ROWS, TILE_VECS
@@ -38,7 +38,7 @@ CBLOCK = 32  # input channels per cache block (measured: 32 beat 8, 16 and no bl
 
 
 @kernel
-def conv_rows(xt, in0, L, Wx, offs, wt, bias, out, out0, kstride, pstride, N, P, Q, G, Cin_g, Cout_g, relu, lanes):
+def conv_rows(xt, in0, L, Wx, offs, wt, bias, out, out0, kstride, pstride, N, P, Q, G, Cin_g, Cout_g, lanes):
     """out[n, g*Cout_g + k, p, q] (element out0 + (n*Cout + k)*kstride + p*pstride + q) = bias + sum over input
     channels c < Cin_g of group g and taps t of wt[g, k // ROWS, t, c, k % ROWS] * xt[in0 + (n*Cin + c)*L + offs[t]
     + p*Wx + q]. One iteration = one (n, g, VECS-row block, LANES-column chunk), all its output channels, so
@@ -63,8 +63,6 @@ def conv_rows(xt, in0, L, Wx, offs, wt, bias, out, out0, kstride, pstride, N, P,
                     xa, wa = xbase + offs[t], wbase + t * Cin_g * ROWS
                     for c in range(c0, min(c0 + CBLOCK, Cin_g)):
                         acc = tile_fma(acc, xt, xa + c * L, Wx, wt, wa + c * ROWS, 1)
-                if relu and c0 + CBLOCK >= Cin_g:
-                    acc = tile_relu(acc)
                 tile_store(acc, out, ybase, kstride, pstride, m, P - p0, 0, Q - q0)
 
 
@@ -183,7 +181,7 @@ def tap_offsets(p: ConvParams, pl: Planes) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------- registry ops
-def conv2d_rows_v2(p: ConvParams, x, w, b, relu: bool = False):
+def conv2d_rows_v2(p: ConvParams, x, w, b):
     lanes_ = lanes(x.itemsize)
     pl = Planes.of(p.H, p.W, p.padding, p.stride, lanes_)
     xt = pl.split(x)
@@ -210,7 +208,6 @@ def conv2d_rows_v2(p: ConvParams, x, w, b, relu: bool = False):
             p.groups,
             p.Cg,
             p.Kg,
-            relu,
             lanes_,
         ),
     )
@@ -248,7 +245,6 @@ def conv2d_bwd_data_rows_v2(p: ConvParams, gy, w):
             p.groups,
             p.Kg,
             p.Cg,
-            False,
             lanes_,
         )
 

@@ -40,7 +40,7 @@ from ...params import ConvParams
 from .config import TILE_ROWS, TILE_VECS, filled, inner, kernel, lanes, workspace
 from .conv2d_direct import bias_or_zeros
 from .conv2d_rows import Planes
-from .simd import tile_bcast, tile_fma, tile_load, tile_relu, tile_store, tile_zeros
+from .simd import tile_bcast, tile_fma, tile_load, tile_store, tile_zeros
 from .simd_lanes import tile_add, tile_sub, tile_zip, vec_lanes, vec_load
 
 ROWS, VECS = TILE_ROWS, TILE_VECS
@@ -102,25 +102,23 @@ def at_col(m, off, xi_step):
 
 
 @inner(inline="always")
-def store_row(y, off, a0, a1, bias, k, relu, n):
-    """y[off + 2l + b] = a_b[l] + bias[k] (ReLU if asked) for 2l + b < n: one output row of LANES tiles."""
+def store_row(y, off, a0, a1, bias, k, n):
+    """y[off + 2l + b] = a_b[l] + bias[k] for 2l + b < n: one output row of LANES tiles."""
     row = tile_zip(tile_add(a0, tile_bcast(bias, k, 0, 1, 1)), tile_add(a1, tile_bcast(bias, k, 0, 1, 1)))
-    if relu:
-        row = tile_relu(row)
     tile_store(row, y, off, 0, vec_lanes(y), 1, 2, vec_lanes(y), n)
 
 
 @inner(inline="always")
-def output_tiles(m, src, xi_step, bias, k, y, dst, Q, rows, n, relu):
+def output_tiles(m, src, xi_step, bias, k, y, dst, Q, rows, n):
     """y[dst + a*Q + 2l + b] = (A^T M_l A)[a, b] + bias[k] for the tiles l of one tile row whose 16 transformed
     values lie at m[src + xi*xi_step + l], output rows a < rows and columns 2l + b < n."""
     c0, c1 = at_col(m, src, xi_step), at_col(m, src + xi_step, xi_step)
     c2, c3 = at_col(m, src + 2 * xi_step, xi_step), at_col(m, src + 3 * xi_step, xi_step)
     top = at4(c0[0], c1[0], c2[0], c3[0])
-    store_row(y, dst, top[0], top[1], bias, k, relu, n)
+    store_row(y, dst, top[0], top[1], bias, k, n)
     if rows > 1:
         bottom = at4(c0[1], c1[1], c2[1], c3[1])
-        store_row(y, dst + Q, bottom[0], bottom[1], bias, k, relu, n)
+        store_row(y, dst + Q, bottom[0], bottom[1], bias, k, n)
 
 
 @inner(inline="always")
@@ -181,7 +179,7 @@ def block_gemms(u, g, v, v_xi, m, m_xi, Cg, nkb, lanes):
 
 
 @kernel
-def winograd_fwd(xt, L, Wh, u, bias, y, v_slots, m_slots, N, G, Cg, Kg, P, Q, relu, lanes):
+def winograd_fwd(xt, L, Wh, u, bias, y, v_slots, m_slots, N, G, Cg, Kg, P, Q, lanes):
     """y[n, g*Kg + k] = conv of the planes xt[((n*G + g)*Cg + c)*L :] with the filters packed in u (see module
     doc). Tiles are numbered across the batch, t = (n*TP + th)*TQ + tw, so small images fill whole blocks.
     Iteration (g, tile block) writes only the outputs of its own tiles; its V and M live in the slot of the thread
@@ -224,7 +222,6 @@ def winograd_fwd(xt, L, Wh, u, bias, y, v_slots, m_slots, N, G, Cg, Kg, P, Q, re
                     Q,
                     P - 2 * th,
                     min(2 * cnt, Q - 2 * tw),
-                    relu,
                 )
                 t += cnt
 
@@ -234,7 +231,7 @@ def supports(p: ConvParams) -> bool:
     return (p.R, p.S) == (3, 3) and not p.is_strided and not p.is_dilated
 
 
-def conv2d_winograd_v6(p: ConvParams, x: np.ndarray, w: np.ndarray, b, relu: bool = False) -> np.ndarray:
+def conv2d_winograd_v6(p: ConvParams, x: np.ndarray, w: np.ndarray, b) -> np.ndarray:
     lanes_ = lanes(x.itemsize)
     TP, TQ = -(-p.P // 2), -(-p.Q // 2)
     # every patch row (and the 2*LANES elements a stride-2 vector load reads) stays inside the plane
@@ -250,6 +247,6 @@ def conv2d_winograd_v6(p: ConvParams, x: np.ndarray, w: np.ndarray, b, relu: boo
         p.y_shape,
         x.dtype,
         lambda y: winograd_fwd(
-            xt, pl.L, pl.Wh, u, bias, y.reshape(-1), v, m, p.N, p.groups, p.Cg, p.Kg, p.P, p.Q, relu, lanes_
+            xt, pl.L, pl.Wh, u, bias, y.reshape(-1), v, m, p.N, p.groups, p.Cg, p.Kg, p.P, p.Q, lanes_
         ),
     )

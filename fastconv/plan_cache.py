@@ -1,0 +1,216 @@
+"""The public ops and their plan cache: a call's signature -> its Plan (fastconv.plan), bounded, LRU, thread-safe.
+
+`public(n_arrays)` turns a planner (fastconv.functional) into the op users call. A call binds its arguments to
+the planner's parameters (the first `n_arrays` of them are arrays), makes the key, and runs the cached plan:
+
+    key = (op, need_backward, backend preference, autotune state,
+           the non-array arguments and their types (and the element types of tuple arguments),
+           (type, shape, strides, dtype) of each array, None for an absent one)
+
+so a hit skips validation, params and selection, and any difference in kind, shape, layout, byte order, argument or
+state gets a plan of its own. Keys hold no arrays, only their descriptions; plans hold none either, so the cache
+keeps no memory alive. A call whose arguments cannot be hashed (a list for `stride`) is planned without caching.
+Registering an implementation or a backend, and every autotuning record, empties the cache.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import inspect
+import threading
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from . import dispatch
+from .plan import Plan
+
+DEFAULT_SIZE = 1024  # plans; a ResNet-50 training step uses about 130 distinct ones
+
+
+class CacheInfo(NamedTuple):
+    hits: int
+    misses: int
+    size: int
+    maxsize: int
+
+
+class PlanCache:
+    """A bounded LRU map from call keys to plans; safe to use from several threads."""
+
+    def __init__(self, maxsize: int = DEFAULT_SIZE) -> None:
+        self._plans: collections.OrderedDict[tuple, Plan] = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self.maxsize, self.hits, self.misses = maxsize, 0, 0
+
+    def get(self, key: tuple) -> Plan | None:
+        with self._lock:
+            plan = self._plans.get(key)
+            if plan is None:
+                self.misses += 1
+            else:
+                self._plans.move_to_end(key)
+                self.hits += 1
+            return plan
+
+    def put(self, key: tuple, plan: Plan) -> None:
+        with self._lock:
+            self._plans[key] = plan
+            while len(self._plans) > self.maxsize:
+                self._plans.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._plans.clear()
+
+    def resize(self, maxsize: int) -> None:
+        with self._lock:
+            self.maxsize = maxsize
+            while len(self._plans) > maxsize:
+                self._plans.popitem(last=False)
+
+    def info(self) -> CacheInfo:
+        with self._lock:
+            return CacheInfo(self.hits, self.misses, len(self._plans), self.maxsize)
+
+
+CACHE = PlanCache()
+dispatch.on_change(CACHE.clear)
+_EMPTY = inspect.Parameter.empty
+
+
+class Op:
+    """One public op: its planner, how to bind a call's arguments to it, and the cached lookup of its plans."""
+
+    def __init__(self, planner: Callable[..., Plan], n_arrays: int) -> None:
+        sig = inspect.signature(planner)
+        self.name, self.planner, self.n_arrays = planner.__name__, planner, n_arrays
+        self.has_backward = "need_backward" in sig.parameters
+        params = [p for p in sig.parameters.values() if p.name != "need_backward"]
+        self.signature = sig.replace(parameters=params, return_annotation=inspect.Signature.empty)
+        self.names = tuple(p.name for p in params)
+        self.defaults = tuple(p.default for p in params)
+        self.n_positional = sum(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
+
+    def bind(self, args: tuple, kwargs: dict) -> tuple:
+        """Every argument of a call, in parameter order, defaults filled in."""
+        n = len(args)
+        if n > self.n_positional:
+            return self._bind_slowly(args, kwargs)
+        values = list(args)
+        for name, default in zip(self.names[n:], self.defaults[n:]):
+            v = kwargs.pop(name, default)
+            if v is _EMPTY:
+                return self._bind_slowly(args, kwargs)
+            values.append(v)
+        if kwargs:  # unknown names, or a name given both by position and by keyword
+            return self._bind_slowly(args, kwargs)
+        return tuple(values)
+
+    def _bind_slowly(self, args: tuple, kwargs: dict) -> tuple:
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{self.name}: {exc}") from None
+        bound.apply_defaults()
+        return tuple(bound.arguments[n] for n in self.names)
+
+    def lookup(self, args: tuple, need_backward: bool = False) -> Plan:
+        """The plan of a bound call, from the cache or planned now (and cached when the key can be hashed)."""
+        n = self.n_arrays
+        rest = args[n:]
+        try:
+            key = (
+                self,
+                need_backward,
+                dispatch.state(),
+                rest,
+                tuple([type(v) if type(v) is not tuple else tuple(map(type, v)) for v in rest]),
+                *[None if a is None else (type(a), a.shape, a.strides, a.dtype) for a in args[:n]],
+            )
+            plan = CACHE.get(key)
+        except (AttributeError, TypeError):  # a non-array where an array goes, or an unhashable argument
+            return self.build(args, need_backward)
+        if plan is None:
+            plan = self.build(args, need_backward)
+            CACHE.put(key, plan)
+        return plan
+
+    def build(self, args: tuple, need_backward: bool) -> Plan:
+        """Validate the call and plan it (the planner's errors name the op, the argument and the shapes)."""
+        k = self.n_positional
+        kwargs = dict(zip(self.names[k:], args[k:]))
+        if self.has_backward:
+            kwargs["need_backward"] = need_backward
+        elif need_backward:
+            raise TypeError(f"plan: {self.name} has no backward op, so it cannot be planned with need_backward=True")
+        return self.planner(*args[:k], **kwargs)
+
+
+def public(n_arrays: int) -> Callable[[Callable[..., Plan]], Callable[..., Any]]:
+    """Turn a planner whose first `n_arrays` parameters are arrays into the public op (which runs its plan)."""
+
+    def wrap(planner: Callable[..., Plan]) -> Callable[..., Any]:
+        op = Op(planner, n_arrays)
+
+        @functools.wraps(planner)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            args = op.bind(args, kwargs)
+            return op.lookup(args)._run(*args[:n_arrays])
+
+        def plan_(*args: Any, need_backward: bool = False, **kwargs: Any) -> Plan:
+            return op.lookup(op.bind(args, kwargs), need_backward)
+
+        plan_.__doc__ = f"The plan of fastconv.{op.name}(...) for these arguments, without running it."
+        call.__signature__ = op.signature  # type: ignore[attr-defined]
+        call.plan = plan_  # type: ignore[attr-defined]
+        call._op = op  # type: ignore[attr-defined]
+        return call
+
+    return wrap
+
+
+def _op(fn: str, op: Any) -> Op:
+    found = getattr(op, "_op", None)
+    if not isinstance(found, Op):
+        raise TypeError(f"{fn}: {op!r} is not a fastconv op")
+    return found
+
+
+def plan(op: Callable[..., Any], *args: Any, need_backward: bool = False, **kwargs: Any) -> Plan:
+    """The plan `op(*args, **kwargs)` runs, without running it: `plan.run(*arrays)` runs it on arrays of the same
+    signature, `plan.selection` says what runs, `plan.backward(...)` plans the backward op. With
+    `need_backward=True` the backward is planned at once and the backend chosen can run both.
+
+    >>> p = fastconv.plan(fastconv.conv2d, x, w, padding=1)
+    >>> y = p.run(x, w, None)
+    """
+    found = _op("plan", op)
+    return found.lookup(found.bind(args, kwargs), need_backward)
+
+
+def select(op: Callable[..., Any], *args: Any, need_backward: bool = False, **kwargs: Any) -> tuple:
+    """Which backend and algorithm `op(*args, **kwargs)` runs for each of its steps, without running it.
+
+    >>> fastconv.select(fastconv.conv2d, x, w, padding=1)
+    (Selection(op='conv2d', backend='numba', algo='conv2d_fwd_v8_winograd'),)
+    """
+    return plan(op, *args, need_backward=need_backward, **kwargs).selection
+
+
+def plan_cache_info() -> CacheInfo:
+    """Hits and misses since the start, and the number of plans held against the bound."""
+    return CACHE.info()
+
+
+def set_plan_cache_size(maxsize: int) -> None:
+    """Bound the plan cache to `maxsize` plans (the least recently used go first); 0 disables caching."""
+    if type(maxsize) is not int or maxsize < 0:
+        raise ValueError(f"set_plan_cache_size: 'maxsize' must be an int >= 0, got {maxsize!r}")
+    CACHE.resize(maxsize)
+
+
+def clear_caches() -> None:
+    """Forget every cached plan and every autotuning record."""
+    dispatch.clear_autotune_cache()
+    CACHE.clear()
