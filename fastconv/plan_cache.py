@@ -44,17 +44,22 @@ class PlanCache:
         self.maxsize, self.hits, self.misses = maxsize, 0, 0
 
     def get(self, key: tuple) -> Plan | None:
-        with self._lock:
-            plan = self._plans.get(key)
-            if plan is None:
-                self.misses += 1
-            else:
-                self._plans.move_to_end(key)
-                self.hits += 1
-            return plan
+        """The plan under `key`, made the most recent, or None. Lock-free: each dict operation is atomic under
+        the GIL, and a plan evicted by another thread in between is simply not moved (the hit count may then
+        be off by one)."""
+        plan = self._plans.get(key)
+        if plan is None:
+            return None
+        try:
+            self._plans.move_to_end(key)
+        except KeyError:
+            pass
+        self.hits += 1
+        return plan
 
     def put(self, key: tuple, plan: Plan) -> None:
         with self._lock:
+            self.misses += 1
             self._plans[key] = plan
             while len(self._plans) > self.maxsize:
                 self._plans.popitem(last=False)
@@ -91,12 +96,15 @@ class Op:
         self.names = tuple(p.name for p in params)
         self.defaults = tuple(p.default for p in params)
         self.n_positional = sum(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
+        self.n_required = sum(p.default is _EMPTY for p in params)
 
     def bind(self, args: tuple, kwargs: dict) -> tuple:
         """Every argument of a call, in parameter order, defaults filled in."""
         n = len(args)
         if n > self.n_positional:
             return self._bind_slowly(args, kwargs)
+        if not kwargs and n >= self.n_required:
+            return args + self.defaults[n:]
         values = list(args)
         for name, default in zip(self.names[n:], self.defaults[n:]):
             v = kwargs.pop(name, default)
@@ -118,16 +126,13 @@ class Op:
     def lookup(self, args: tuple, need_backward: bool = False) -> Plan:
         """The plan of a bound call, from the cache or planned now (and cached when the key can be hashed)."""
         n = self.n_arrays
-        rest = args[n:]
+        key = [self, need_backward, dispatch.state(), args[n:]]
         try:
-            key = (
-                self,
-                need_backward,
-                dispatch.state(),
-                rest,
-                tuple([type(v) if type(v) is not tuple else tuple(map(type, v)) for v in rest]),
-                *[None if a is None else (type(a), a.shape, a.strides, a.dtype) for a in args[:n]],
-            )
+            for v in args[n:]:
+                key.append(tuple(map(type, v)) if type(v) is tuple else type(v))
+            for a in args[:n]:
+                key.append(None if a is None else (type(a), a.shape, a.strides, a.dtype))
+            key = tuple(key)
             plan = CACHE.get(key)
         except (AttributeError, TypeError):  # a non-array where an array goes, or an unhashable argument
             return self.build(args, need_backward)
