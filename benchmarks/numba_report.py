@@ -178,9 +178,9 @@ def summary(table: list[dict], ceilings: list[dict], threads: int = 2) -> dict:
 
 
 def selection(table: list[dict], threads: int = 2, kind: str = "conv") -> dict:
-    """Per conv problem (of `kind`): the numba algorithms (auto excluded) fastest first, with their medians. Only
-    plain algorithm labels count: a variant on other inputs ('numba/nhwc_v7 (channels_last x)') is no evidence
-    for the NCHW table."""
+    """Per conv problem (of `kind`): the numba algorithms (auto excluded) fastest first, with their medians. Only plain
+    algorithm labels count: a variant on other inputs ('numba/conv2d_fwd_v9_nhwc (channels_last x)') is no evidence for
+    the NCHW table."""
     out = {}
     for case in sorted({r["case"] for r in table if r["kind"] == kind}):
         mine = [
@@ -200,11 +200,11 @@ def selection(table: list[dict], threads: int = 2, kind: str = "conv") -> dict:
 
 
 def selection_channels_last(table: list[dict], threads: int = 2) -> dict:
-    """Per conv problem: its channels_last x read in place by nhwc_v7 or copied to NCHW for auto's NCHW algorithm,
-    the faster first, with their medians (the evidence for auto's treatment of channels_last inputs)."""
+    """Per conv problem: its channels_last x read in place by conv2d_fwd_v9_nhwc or copied to NCHW for auto's NCHW
+    algorithm, the faster first, with their medians (the evidence for auto's treatment of channels_last inputs)."""
     from workloads import NCHW_ON_CL, NHWC_ON_CL  # noqa: PLC0415
 
-    labels = {NHWC_ON_CL: "nhwc_v7", NCHW_ON_CL: "copy_to_nchw"}
+    labels = {NHWC_ON_CL: "conv2d_fwd_v9_nhwc", NCHW_ON_CL: "copy_to_nchw"}
     out = {}
     for case in sorted({r["case"] for r in table if r["kind"] == "conv"}):
         mine = [r for r in table if r["case"] == case and r["threads"] == threads and r["impl"] in labels]

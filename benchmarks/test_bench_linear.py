@@ -37,7 +37,8 @@ TARGET_S = 0.01  # a burst lasts about this long
 def _forward(x, w, b) -> dict:
     tx, tw, tb = (torch.from_numpy(a) for a in (x, w, b))
     fns = {
-        f"numba/{a}": (lambda a=a: fc.linear(x, w, b, backend="numba", algo=a)) for a in ("auto", "dot_v1", "gemm_v2")
+        f"numba/{a}": (lambda a=a: fc.linear(x, w, b, backend="numba", algo=a))
+        for a in ("auto", "linear_dot_v2_rows", "linear_gemm_v3_packed")
     }
     fns["numpy"] = lambda: x @ w.T + b
     fns["torch"] = lambda: torch.nn.functional.linear(tx, tw, tb).numpy()

@@ -13,7 +13,7 @@ back to back lasting about BURST_S (the same number of calls for every implement
 checked numba/auto call's time), timed per call, as layers run in a network and as the copy ceiling is measured: a
 single call after the pause also pays for waking the VM's idle cores, which dominates a millisecond call (a
 2-thread parallel copy of 26 MB measured 7.5 GB/s that way against 24 GB/s back to back). The slow ones (over
-SLOW_S per call: the NumPy reference, direct_v1, an algorithm far from its ground) are timed twice beforehand.
+SLOW_S per call: the NumPy reference, conv2d_fwd_v1_naive, an algorithm far from its ground) are timed twice beforehand.
 The machine ceilings (SGEMM, copy bandwidth) are measured in the same run.
 """
 

@@ -1,12 +1,11 @@
 """Benchmark workloads over the shared problems of fastconv.bench.cases, reusable outside pytest-benchmark.
 
-A workload builds float32 inputs for one problem, checks every implementation once against the float64 NumPy
-reference (raising AssertionError on a wrong answer, before anything is timed) and returns the callables to time,
-with the FLOPs (2 per multiply-add) and the minimal bytes moved (each input read once, each output written once)
-that turn a time into GFLOP/s and GB/s. Implementations: numba (each conv algorithm and auto), the numpy reference,
-and torch.nn.functional on NCHW and channels_last tensors when torch is installed; the conv forward also times
-numba's nhwc_v7 on the channels_last x it is made for and, against it, that x copied to NCHW for auto's NCHW choice.
-"""
+A workload builds float32 inputs for one problem, checks every implementation once against the float64 NumPy reference
+(raising AssertionError on a wrong answer, before anything is timed) and returns the callables to time, with the FLOPs
+(2 per multiply-add) and the minimal bytes moved (each input read once, each output written once) that turn a time into
+GFLOP/s and GB/s. Implementations: numba (each conv algorithm and auto), the numpy reference, and torch.nn.functional on
+NCHW and channels_last tensors when torch is installed; the conv forward also times numba's conv2d_fwd_v9_nhwc on the
+channels_last x it is made for and, against it, that x copied to NCHW for auto's NCHW choice."""
 
 from __future__ import annotations
 
@@ -59,9 +58,9 @@ def _torch_tensors(*arrays, channels_last=False):
     return out
 
 
-# A channels_last x either read in place by nhwc_v7 or copied to NCHW for the NCHW table's choice: the evidence for
-# how auto treats channels_last inputs (numba_cpu/selection.py).
-NHWC_ON_CL = "numba/nhwc_v7 (channels_last x)"
+# A channels_last x either read in place by conv2d_fwd_v9_nhwc or copied to NCHW for the NCHW table's choice: the
+# evidence for how auto treats channels_last inputs (numba_cpu/selection.py).
+NHWC_ON_CL = "numba/conv2d_fwd_v9_nhwc (channels_last x)"
 NCHW_ON_CL = "numba/auto after a copy to NCHW (channels_last x)"
 
 
@@ -81,7 +80,7 @@ def conv_forward(pr: ConvProblem, algos: list[str] | None = None) -> Workload:
         wl.fns[f"numba/{algo}"] = lambda a=algo: fc.conv2d(x, w, b, algo=a, **pr.kwargs)
     wl.fns["numpy"] = lambda: fc.conv2d(x, w, b, backend="numpy", **pr.kwargs)
     x_cl = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)  # as torch's channels_last
-    wl.fns[NHWC_ON_CL] = lambda: fc.conv2d(x_cl, w, b, algo="nhwc_v7", **pr.kwargs)
+    wl.fns[NHWC_ON_CL] = lambda: fc.conv2d(x_cl, w, b, algo="conv2d_fwd_v9_nhwc", **pr.kwargs)
     wl.fns[NCHW_ON_CL] = lambda: fc.conv2d(np.ascontiguousarray(x_cl), w, b, **pr.kwargs)
     if torch is not None:
         for layout, cl in (("nchw", False), ("channels_last", True)):

@@ -231,7 +231,8 @@ def make_plan(
     kind = next(s.kind for s in specs.values() if s is not None)
 
     def build(on: str | None) -> Plan:
-        impls = [dispatch.select(op, p, kind, on, algo if op in ALGO_OPS else "auto", fn) for op, p in steps]
+        named = _named_steps(fn, [op for op, _ in steps], kind, on, algo)
+        impls = [dispatch.select(op, p, kind, on, algo if op in named else "auto", fn) for op, p in steps]
         chosen = tuple(make_step(op, p, i) for (op, p), i in zip(steps, impls))
         tune = (
             algo == "auto"
@@ -254,3 +255,15 @@ def make_plan(
             except ValueError:
                 continue
         raise
+
+
+def _named_steps(fn: str, ops: list[str], kind: str, backend: str | None, algo: str) -> set[str]:
+    """The steps a named `algo` applies to: the conv or linear steps whose op registers that name (a conv
+    backward names its data or its weight gradient: conv2d_bwd_data_v2_rows), the others running "auto"; when
+    none registers it, all of them (and selection says what exists)."""
+    tunable = [op for op in ops if op in ALGO_OPS]
+    if algo == "auto" or len(tunable) <= 1:
+        return set(tunable) if algo != "auto" else set()
+    backends = [b.name for b in dispatch.candidates(kind, backend, fn)]
+    owners = {op for op in tunable if any(algo in dispatch.algos(op, b) for b in backends)}
+    return owners or set(tunable)

@@ -1,6 +1,8 @@
 // common.cuh: what every kernel file shares.
 //   FC_ENTRY_POINTS  one extern "C" entry point per float type (name_f32, name_f64) around a kernel template, so
-//                    each kernel has one source; the launchers pick the entry point by dtype.
+//                    each kernel has one source; the launchers pick the entry point by dtype. FC_ENTRY_POINTS_OF
+//                    gives a kernel template the entry points of another op's name (one kernel, two registry ops,
+//                    each under its own name).
 //   dynamic_smem     the launch's dynamic shared memory (`extern __shared__`) as T*.
 //   for_each_window  the output windows that read one input element (backward gathers).
 //   index helpers    flat thread index and thread count as 64-bit integers (tensors may exceed 2^31 elements).
@@ -11,9 +13,10 @@
 #pragma once
 
 // FC_ENTRY_POINTS(name, PARAMS, args...): PARAMS(T) expands to the parameter list for element type T.
-#define FC_ENTRY_POINTS(name, PARAMS, ...)                                          \
-    extern "C" __global__ void name##_f32(PARAMS(float)) { name<float>(__VA_ARGS__); } \
-    extern "C" __global__ void name##_f64(PARAMS(double)) { name<double>(__VA_ARGS__); }
+#define FC_ENTRY_POINTS_OF(name, kernel, PARAMS, ...)                                          \
+    extern "C" __global__ void name##_f32(PARAMS(float)) { kernel<float>(__VA_ARGS__); } \
+    extern "C" __global__ void name##_f64(PARAMS(double)) { kernel<double>(__VA_ARGS__); }
+#define FC_ENTRY_POINTS(name, PARAMS, ...) FC_ENTRY_POINTS_OF(name, name, PARAMS, __VA_ARGS__)
 
 __device__ __forceinline__ long long global_thread_index() {
     return (long long)blockIdx.x * blockDim.x + threadIdx.x;

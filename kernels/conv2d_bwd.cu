@@ -6,12 +6,13 @@
 // Versions (entry points <name>_f32 / <name>_f64):
 //   conv2d_bwd_data_v1_naive     one thread per gx element (grid-stride, BWD_BLOCK threads), gathering its taps: no
 //                                atomics, each gx written once.
-//   conv2d_bwd_weight_v1_reduce  one block (BWD_REDUCE_BLOCK threads) per gw element: threads stride over N*P*Q, then
+//   conv2d_bwd_weight_v1_naive   one block (BWD_REDUCE_BLOCK threads) per gw element: threads stride over N*P*Q, then
 //                                block_sum. Deterministic: the same order on every run.
 //   conv2d_bwd_weight_v2_atomic  grid (K*Cg*R*S, BWD_SPLIT): block (e, part) reduces part of e's N*P*Q products and
 //                                atomically adds it to gw[e] (zeroed first). Order of the adds varies: not
 //                                deterministic, so only run when named.
-//   conv2d_bwd_bias_v1_reduce    one block per output channel, block_sum over N*P*Q. Deterministic.
+//   conv2d_bwd_bias_v1_reduce    one block per output channel, block_sum over N*P*Q. Deterministic. Also the
+//                                entry point linear_bwd_bias_v1_reduce (N rows, one pixel each).
 #include "conv_common.cuh"
 
 #ifndef BWD_BLOCK
@@ -68,15 +69,15 @@ __device__ T weight_grad_partial(const T* __restrict__ gy, const T* __restrict__
 // Block e computes gw[e]: thread t sums products t, t + BWD_REDUCE_BLOCK, ...; block_sum adds the partials in a
 // fixed tree. Thread 0 alone writes: race-free and deterministic.
 template <typename T>
-__device__ void conv2d_bwd_weight_v1_reduce(const T* __restrict__ gy, const T* __restrict__ x, T* __restrict__ gw,
-                                            CONV_GEOMETRY_PARAMS) {
+__device__ void conv2d_bwd_weight_v1_naive(const T* __restrict__ gy, const T* __restrict__ x, T* __restrict__ gw,
+                                           CONV_GEOMETRY_PARAMS) {
     __shared__ T scratch[32];
     const T part = weight_grad_partial(gy, x, blockIdx.x, threadIdx.x, BWD_REDUCE_BLOCK, CONV_GEOMETRY_ARGS);
     const T total = block_sum(part, scratch);
     if (threadIdx.x == 0) gw[blockIdx.x] = total;
 }
 #define BWD_WEIGHT_PARAMS(T) const T* __restrict__ gy, const T* __restrict__ x, T* __restrict__ gw, CONV_GEOMETRY_PARAMS
-FC_ENTRY_POINTS(conv2d_bwd_weight_v1_reduce, BWD_WEIGHT_PARAMS, gy, x, gw, CONV_GEOMETRY_ARGS)
+FC_ENTRY_POINTS(conv2d_bwd_weight_v1_naive, BWD_WEIGHT_PARAMS, gy, x, gw, CONV_GEOMETRY_ARGS)
 
 // Block (e, part) sums the products part*BLOCK + t, stepping by BWD_SPLIT*BLOCK, reduces them in the block and adds
 // the result to gw[e] with one atomicAdd: the BWD_SPLIT adds to gw[e] land in any order (float rounding differs).
@@ -104,3 +105,5 @@ __device__ void conv2d_bwd_bias_v1_reduce(const T* __restrict__ gy, T* __restric
 }
 #define BWD_BIAS_PARAMS(T) const T* __restrict__ gy, T* __restrict__ gb, int N, int K, int PQ
 FC_ENTRY_POINTS(conv2d_bwd_bias_v1_reduce, BWD_BIAS_PARAMS, gy, gb, N, K, PQ)
+// linear's bias gradient is the same reduction with one pixel per channel (PQ = 1), under its own name.
+FC_ENTRY_POINTS_OF(linear_bwd_bias_v1_reduce, conv2d_bwd_bias_v1_reduce, BWD_BIAS_PARAMS, gy, gb, N, K, PQ)

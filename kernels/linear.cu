@@ -1,6 +1,6 @@
 // linear.cu: fully connected layer (as torch.nn.functional.linear) and its gradients, row-major matrices.
 //   x (N, C), w (K, C), optional b (K)  ->  y (N, K),  y[n,k] = b[k] + sum_c x[n,c] * w[k,c]
-//   gx (N, C) = gy @ w;   gw (K, C) = gy^T @ x;   gb (K) = sum_n gy[n, :] (conv2d_bwd_bias_v1_reduce with P*Q = 1)
+//   gx (N, C) = gy @ w;   gw (K, C) = gy^T @ x;   gb (K) = sum_n gy[n, :] (linear_bwd_bias_v1_reduce in conv2d_bwd.cu)
 //   FLOPs 2*N*C*K per product; compulsory bytes (N*C + K*C + N*K) * sizeof(T).
 // The three products are one strided GEMM, Y (M, J) row-major:
 //   Y[m, j] = bias[j] + sum_{r < R} A[m, r] * B[r, j],   A[m, r] = a[m*a_m + r*a_r],   B[r, j] = b[r*b_r + j*b_j]

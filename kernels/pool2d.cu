@@ -8,7 +8,8 @@
 // Versions (entry points <name>_f32 / <name>_f64); all one thread per output or input element, grid-stride, POOL_BLOCK
 // threads, except global_avg_pool2d_fwd_v1 (one warp per plane, POOL_BLOCK/32 warps a block, warp_sum).
 //   max_pool2d_fwd_v1, avg_pool2d_fwd_v1, adaptive_avg_pool2d_fwd_v1: thread per output, reads its window.
-//   max_pool2d_bwd_v1 (from the forward's indices), avg_pool2d_bwd_v1, adaptive_avg_pool2d_bwd_v1: thread per input
+//   max_pool2d_bwd_v1 (from the forward's indices), avg_pool2d_bwd_v1, adaptive_avg_pool2d_bwd_v1 (and its
+//   global_avg_pool2d_bwd_v1 entry points): thread per input
 //   element gathers from the windows that cover it, so no atomics and each gx written once.
 #include "common.cuh"
 
@@ -146,6 +147,8 @@ __device__ void adaptive_avg_pool2d_bwd_v1(const T* __restrict__ gy, T* __restri
 }
 #define ADAPTIVE_BWD_PARAMS(T) const T* __restrict__ gy, T* __restrict__ gx, int NC, int H, int W, int P, int Q
 FC_ENTRY_POINTS(adaptive_avg_pool2d_bwd_v1, ADAPTIVE_BWD_PARAMS, gy, gx, NC, H, W, P, Q)
+// The global pooling gradient is the adaptive one with P = Q = 1 (one window: the whole plane), under its own name.
+FC_ENTRY_POINTS_OF(global_avg_pool2d_bwd_v1, adaptive_avg_pool2d_bwd_v1, ADAPTIVE_BWD_PARAMS, gy, gx, NC, H, W, P, Q)
 
 // Warp v of the grid averages planes v, v + warps, ...: lanes stride over the plane, warp_sum, lane 0 writes. The
 // loop bound is the same for all lanes of a warp, so every shuffle has its full warp.

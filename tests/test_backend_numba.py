@@ -3,7 +3,7 @@ and float64, outputs poisoned (conftest); NaN propagation; identical results for
 
 Each conv algorithm runs on every case it supports (its registered `supports` predicate decides, the same one
 `algo="auto"` and the error messages use), so a restricted algorithm is tested on all the shapes it takes. An
-algorithm registered to read a channels_last x (nhwc_v7) gets x in that order, on the cases where it is one
+algorithm registered to read a channels_last x (conv2d_fwd_v9_nhwc) gets x in that order, on the cases where it is one
 (test_channels_last.py adds the layout's own checks)."""
 
 import conformance as cf

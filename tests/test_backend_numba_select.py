@@ -74,8 +74,8 @@ def test_every_ranked_algorithm_is_registered():
 
 def test_table_agrees_with_the_recorded_measurements():
     """For every shared problem in bench_results/numba_cpu.json, auto's forward (and, for the backward problems,
-    weight-gradient) algorithm is the fastest measured numba algorithm for it, or within 10% of that one (the
-    timing noise on a shared machine); so is its choice for the problem's x in channels_last order (nhwc_v7 in
+    weight-gradient) algorithm is the fastest measured numba algorithm for it, or within 10% of that one (the timing
+    noise on a shared machine); so is its choice for the problem's x in channels_last order (conv2d_fwd_v9_nhwc in
     place, or a copy to NCHW for the NCHW choice)."""
     doc = json.loads(RESULTS.read_text())
     checks = [(doc["selection"][pr.name], _select(pr.x_shape, pr.w_shape, pr.kwargs)[0].algo) for pr in CPU_CONV]
@@ -88,11 +88,14 @@ def test_table_agrees_with_the_recorded_measurements():
         )
         for pr in CPU_CONV_BACKWARD
     ]
-    for case, ranking in doc["selection_channels_last"].items():  # nhwc_v7 in place vs a copy to NCHW
+    for case, ranking in doc["selection_channels_last"].items():  # conv2d_fwd_v9_nhwc in place vs a copy to NCHW
         pr = next(p for p in CPU_CONV if p.name == case)
         chosen = _select(pr.x_shape, pr.w_shape, {**pr.kwargs, "layout": "channels_last"})[0].algo
         checks.append(
-            ([(name, ms, None) for name, ms in ranking], "nhwc_v7" if chosen == "nhwc_v7" else "copy_to_nchw")
+            (
+                [(name, ms, None) for name, ms in ranking],
+                "conv2d_fwd_v9_nhwc" if chosen == "conv2d_fwd_v9_nhwc" else "copy_to_nchw",
+            )
         )
     for ranking, chosen in checks:
         measured = {algo: ms for algo, ms, _ in ranking}
@@ -113,17 +116,17 @@ def _tile_kernels():
     winograd = (f32, 1, 1, f32, f32, f32, slots, slots, 1, 1, 1, 1, 1, 1, lanes)
     tile = config.TILE_ROWS * config.TILE_VECS
     return [
-        pytest.param(conv_rows, rows, tile, id="rows_v2"),
-        pytest.param(conv2d_nhwc.nhwc_fwd, nhwc, conv2d_nhwc.ROWS * conv2d_nhwc.VECS, id="nhwc_v7"),
-        pytest.param(winograd_fwd, winograd, tile, id="winograd_v6"),
+        pytest.param(conv_rows, rows, tile, id="conv2d_fwd_v5_rows"),
+        pytest.param(conv2d_nhwc.nhwc_fwd, nhwc, conv2d_nhwc.ROWS * conv2d_nhwc.VECS, id="conv2d_fwd_v9_nhwc"),
+        pytest.param(winograd_fwd, winograd, tile, id="conv2d_fwd_v8_winograd"),
     ]
 
 
 @pytest.mark.parametrize("kernel, args, tiles", _tile_kernels())
 def test_kernel_keeps_its_tile_in_registers(kernel, args, tiles):
-    """The inner loop of rows_v2, of winograd_v6's GEMMs and of nhwc_v7's interior tiles is ROWS*VECS vector FMAs
-    fed by VECS loads and ROWS broadcasts, with no vector traffic to the stack (compiled afresh: cached code cannot
-    be inspected)."""
+    """The inner loop of conv2d_fwd_v5_rows, of conv2d_fwd_v8_winograd's GEMMs and of conv2d_fwd_v9_nhwc's interior
+    tiles is ROWS*VECS vector FMAs fed by VECS loads and ROWS broadcasts, with no vector traffic to the stack (compiled
+    afresh: cached code cannot be inspected)."""
     fresh = numba.njit(fastmath=set(config.FASTMATH))(kernel.py_func)
     fresh.compile(tuple(numba.typeof(a) for a in args))
     asm = fresh.inspect_asm(fresh.signatures[0])

@@ -1,10 +1,9 @@
 """Inputs in channels_last order (an (N, H, W, C) buffer viewed as (N, C, H, W), as torch.channels_last).
 
-nhwc_v7 reads such an x in place and returns y in the same order: it is checked against the float64 reference on
-shapes that run its interior tiles, its partial tiles and its border pixels (outputs poisoned by conftest), for
-NaN, threads and input safety. The rest of the layout contract: which inputs count as channels_last, what auto
-picks, and that every other algorithm, backend, downstream op, layer and gradient still gets the right answer.
-"""
+conv2d_fwd_v9_nhwc reads such an x in place and returns y in the same order: it is checked against the float64 reference
+on shapes that run its interior tiles, its partial tiles and its border pixels (outputs poisoned by conftest), for NaN,
+threads and input safety. The rest of the layout contract: which inputs count as channels_last, what auto picks, and
+that every other algorithm, backend, downstream op, layer and gradient still gets the right answer."""
 
 import conformance as cf
 import numba
@@ -45,13 +44,13 @@ ids = [c.id for c in CASES]
 @pytest.mark.parametrize("case", CASES, ids=ids)
 def test_nhwc_against_reference(case, dtype, rng):
     """Values (poisoned outputs), dtype and untouched inputs, through the shared conformance check."""
-    cf.check_conv_forward("numba", "nhwc_v7", case, dtype, rng, layout="channels_last")
+    cf.check_conv_forward("numba", "conv2d_fwd_v9_nhwc", case, dtype, rng, layout="channels_last")
 
 
 @pytest.mark.parametrize("case", CASES[:6], ids=ids[:6])
 def test_nhwc_result_is_channels_last(case, rng):
     x, w, b = cl(rand(rng, case.x, F32)), rand(rng, case.w, F32), rand(rng, (case.w[0],), F32)
-    y = fc.conv2d(x, w, b, algo="nhwc_v7", **case.kw)
+    y = fc.conv2d(x, w, b, algo="conv2d_fwd_v9_nhwc", **case.kw)
     assert y.transpose(0, 2, 3, 1).flags.c_contiguous and not y.flags.c_contiguous
     ref = fc.conv2d(*(a.astype(F64) for a in (x, w, b)), backend="numpy", **case.kw)
     assert_close(y, ref, "conv", F32, case.id)
@@ -65,7 +64,7 @@ def test_nhwc_nan_propagates(case, rng):
     w, b = rand(rng, case.w, F32), rand(rng, (case.w[0],), F32)
     ref = fc.conv2d(x.astype(F64), w.astype(F64), b.astype(F64), backend="numpy", **case.kw)
     assert np.isnan(ref).any() and not np.isnan(ref).all()
-    assert_close(fc.conv2d(cl(x), w, b, algo="nhwc_v7", **case.kw), ref, "conv", F32, case.id)
+    assert_close(fc.conv2d(cl(x), w, b, algo="conv2d_fwd_v9_nhwc", **case.kw), ref, "conv", F32, case.id)
 
 
 def test_nhwc_one_and_two_threads_agree(rng):
@@ -76,7 +75,7 @@ def test_nhwc_one_and_two_threads_agree(rng):
     try:
         for n in (1, 2):
             numba.set_num_threads(n)
-            results.append(fc.conv2d(x, w, padding=1, stride=(1, 2), algo="nhwc_v7"))
+            results.append(fc.conv2d(x, w, padding=1, stride=(1, 2), algo="conv2d_fwd_v9_nhwc"))
     finally:
         numba.set_num_threads(before)
     assert np.array_equal(*results)
@@ -88,15 +87,18 @@ def _algo(x, w, **kw):
 
 
 def test_nhwc_runs_on_channels_last_only(rng):
-    """auto takes nhwc_v7 for a channels_last x where the selection table says (tests/test_backend_numba_select.py
-    checks the table against the measurements); elsewhere it copies x to NCHW; an NCHW x never gets nhwc_v7."""
+    """auto takes conv2d_fwd_v9_nhwc for a channels_last x where the selection table says
+    (tests/test_backend_numba_select.py checks the table against the measurements); elsewhere it copies x to NCHW; an
+    NCHW x never gets conv2d_fwd_v9_nhwc."""
     x, w = rand(rng, (2, 16, 9, 9), F32), rand(rng, (6, 16, 3, 3), F32)
-    assert _algo(cl(x), w, padding=1, stride=2) == _algo(cl(x), w, padding=1) == "nhwc_v7"
-    assert _algo(cl(x), w[:, :8], padding=1, stride=2, groups=2) == "rows_v2"  # grouped: the NCHW table decides
-    assert _algo(x, w, padding=1, stride=2) != "nhwc_v7"
-    assert _algo(cl(x), w, padding=1, padding_mode="reflect") != "nhwc_v7"  # padded into a new NCHW array
-    with pytest.raises(ValueError, match="nhwc_v7.*channels_last"):
-        fc.conv2d(x, w, algo="nhwc_v7")
+    assert _algo(cl(x), w, padding=1, stride=2) == _algo(cl(x), w, padding=1) == "conv2d_fwd_v9_nhwc"
+    assert (
+        _algo(cl(x), w[:, :8], padding=1, stride=2, groups=2) == "conv2d_fwd_v5_rows"
+    )  # grouped: the NCHW table decides
+    assert _algo(x, w, padding=1, stride=2) != "conv2d_fwd_v9_nhwc"
+    assert _algo(cl(x), w, padding=1, padding_mode="reflect") != "conv2d_fwd_v9_nhwc"  # padded into a new NCHW array
+    with pytest.raises(ValueError, match="conv2d_fwd_v9_nhwc.*channels_last"):
+        fc.conv2d(x, w, algo="conv2d_fwd_v9_nhwc")
     assert fc.select(fc.conv2d, cl(x), w, backend="numpy")[0].algo == "reference"
 
 
@@ -172,7 +174,8 @@ def test_autotune_times_nhwc_on_its_own_layout(rng):
 
 # ---------------------------------------------------------------------------------------------- downstream
 def test_ops_after_a_channels_last_conv(rng):
-    """relu, batch norm, pooling and the next conv take the channels_last y of nhwc_v7 (copied where needed)."""
+    """relu, batch norm, pooling and the next conv take the channels_last y of conv2d_fwd_v9_nhwc (copied where
+    needed)."""
     x, w1, w2 = rand(rng, (2, 5, 9, 13), F32), rand(rng, (6, 5, 3, 3), F32), rand(rng, (4, 6, 3, 3), F32)
     g, be, rm, rv = rand(rng, (6,), F32), rand(rng, (6,), F32), rand(rng, (6,), F32), rng.uniform(1, 2, 6).astype(F32)
 
@@ -214,6 +217,6 @@ def test_conv2d_layer_on_channels_last_input(rng):
         y = net(a)
         gx = net.backward(np.ones_like(y))
         grads.append([y, gx] + [prm.grad for prm in net.parameters()])
-        assert is_channels_last(net[0](a)) == (a is not x)  # auto reads a channels_last x with nhwc_v7
+        assert is_channels_last(net[0](a)) == (a is not x)  # auto reads a channels_last x with conv2d_fwd_v9_nhwc
     for got, ref in zip(grads[1], grads[0]):
         assert_close(got, ref.astype(F64), "conv", F32, "layer")

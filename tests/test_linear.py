@@ -22,9 +22,9 @@ B = "numba"
 F32, F64 = np.float32, np.float64
 DTYPES = [F32, F64]
 
-# Past the register tiles: gemm_v2's 8-row tiles with rows left over, two column panels (the second partial), two
-# KC slices of the reduction; dot_v1's 4-row groups, leftover rows and masked feature/lane tails; more than one
-# row block; the weight gradient cut into batch chunks (few output tiles, a long batch).
+# Past the register tiles: linear_gemm_v3_packed's 8-row tiles with rows left over, two column panels (the second
+# partial), two KC slices of the reduction; linear_dot_v2_rows's 4-row groups, leftover rows and masked feature/lane
+# tails; more than one row block; the weight gradient cut into batch chunks (few output tiles, a long batch).
 TILE_CASES = [
     LinearCase("tiles", (19, 150), 53),
     LinearCase("row_blocks", (130, 20), 9),
@@ -90,7 +90,7 @@ def test_numba_backward(case, dtype, rng):
     cf.check_linear_backward(B, "auto", case, dtype, rng)
 
 
-@pytest.mark.parametrize("algo", ["dot_v1", "gemm_v2"])
+@pytest.mark.parametrize("algo", ["linear_dot_v2_rows", "linear_gemm_v3_packed"])
 def test_numba_non_contiguous_input(algo, rng):
     cf.check_linear_forward(B, algo, TILE_CASES[0], F32, rng, non_contiguous=True)
 
@@ -98,21 +98,26 @@ def test_numba_non_contiguous_input(algo, rng):
 def test_numba_backward_parts(rng):
     """Each gradient alone, and none at all."""
     for need in ((True, False, False), (False, True, False), (False, False, True), (False, False, False)):
-        cf.check_linear_backward(B, "gemm_v2", TILE_CASES[0], F32, rng, need=need)
+        cf.check_linear_backward(B, "linear_gemm_v3_packed", TILE_CASES[0], F32, rng, need=need)
 
 
 def test_auto_picks_by_batch_size():
     w = np.zeros((10, 6), F32)
-    for n, algo in ((1, "dot_v1"), (127, "dot_v1"), (128, "gemm_v2"), (1000, "gemm_v2")):
+    for n, algo in (
+        (1, "linear_dot_v2_rows"),
+        (127, "linear_dot_v2_rows"),
+        (128, "linear_gemm_v3_packed"),
+        (1000, "linear_gemm_v3_packed"),
+    ):
         assert fc.select(fc.linear, np.zeros((n, 6), F32), w) == (("linear", B, algo),)
     assert [s.algo for s in fc.select(fc.linear_backward, np.zeros((3, 10), F32), np.zeros((3, 6), F32), w)] == [
-        "gemm_v2",
-        "gemm_v2",
-        "columns",
+        "linear_gemm_v3_packed",
+        "linear_gemm_v3_packed",
+        "linear_bwd_bias_v2_columns",
     ]
 
 
-@pytest.mark.parametrize("algo", ["dot_v1", "gemm_v2"])
+@pytest.mark.parametrize("algo", ["linear_dot_v2_rows", "linear_gemm_v3_packed"])
 def test_numba_nan_propagates(algo, rng):
     """A NaN in x spoils its row of y, a NaN in w its column; in the backward likewise; nothing else."""
     case = TILE_CASES[0]
@@ -136,15 +141,15 @@ def test_numba_threads(case, rng, one_vs_two):  # noqa: F811
     x, w, b, gy = (rand(rng, s, F32) for s in (case.x, case.w, (case.K,), case.y))
     one_vs_two(
         lambda: [
-            fc.linear(x, w, b, backend=B, algo="dot_v1"),
-            fc.linear(x, w, b, backend=B, algo="gemm_v2"),
+            fc.linear(x, w, b, backend=B, algo="linear_dot_v2_rows"),
+            fc.linear(x, w, b, backend=B, algo="linear_gemm_v3_packed"),
             *fc.linear_backward(gy, x, w, backend=B),
         ]
     )
 
 
 def test_dot_tile_stays_in_registers():
-    """dot_v1's inner loop is the 4 x 4 tile's 16 vector FMAs, with no vector register spilled to the stack
+    """linear_dot_v2_rows's inner loop is the 4 x 4 tile's 16 vector FMAs, with no vector register spilled to the stack
     (compiled afresh: cached code cannot be inspected)."""
     fresh = numba.njit(fastmath=set(config.FASTMATH))(linear_dot.py_func)
     fresh.compile((numba.typeof(np.zeros(1, F32)),) * 4 + (numba.int64,) * 5)

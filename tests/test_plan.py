@@ -56,7 +56,7 @@ def test_everything_that_changes_the_selection_or_result_gets_its_own_plan(xw):
         fc.plan(fc.conv2d, x.astype(">f4"), w, padding=1),  # byte order
         fc.plan(fc.conv2d, x, w, padding=2),  # an argument
         fc.plan(fc.conv2d, x, w, padding=1, backend="numpy"),  # the backend argument
-        fc.plan(fc.conv2d, x, w, padding=1, algo="direct_v1"),  # the algorithm
+        fc.plan(fc.conv2d, x, w, padding=1, algo="conv2d_fwd_v1_naive"),  # the algorithm
         fc.plan(fc.conv2d, x, w, padding=1, need_backward=True),  # a backward follows
     ]
     with fc.use_backend("numpy"):
@@ -263,7 +263,7 @@ def test_autotuning_a_plan_records_what_ran(xw):
         (tuned,) = plan.selection
         assert tuned.algo in dispatch.algos("conv2d", "numba")
         assert fc.select(fc.conv2d, x, w, padding=1)[0] == tuned, "later plans use the tuned algorithm"
-        assert np.allclose(y, fc.conv2d(x, w, padding=1, algo="direct_v1"), atol=1e-5)
+        assert np.allclose(y, fc.conv2d(x, w, padding=1, algo="conv2d_fwd_v1_naive"), atol=1e-5)
     finally:
         fc.clear_caches()
 

@@ -210,5 +210,5 @@ def test_linear_backward_rejects():
         fc.linear_backward(np.ones((4, 3)), XL, WL)
     with raises(ValueError, "linear_backward", "'x' shape (4, 6)", "'weight' shape (3, 5)"):
         fc.linear_backward(np.ones((4, 3), np.float32), np.ones((4, 6), np.float32), WL)
-    with raises(ValueError, "linear_backward", "no algorithm 'dot_v1'"):
-        fc.linear_backward(np.ones((4, 3), np.float32), XL, WL, backend="numba", algo="dot_v1")
+    with raises(ValueError, "linear_backward", "no algorithm 'linear_dot_v2_rows'"):
+        fc.linear_backward(np.ones((4, 3), np.float32), XL, WL, backend="numba", algo="linear_dot_v2_rows")

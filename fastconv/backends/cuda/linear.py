@@ -69,13 +69,13 @@ def backward_weight(launcher: Launcher, p: LinearParams, gy: Any, x: Any) -> Any
 
 
 def backward_bias(launcher: Launcher, p: LinearParams, gy: Any) -> Any:
-    """gb[k] = sum_n gy[n, k]: conv2d_bwd.cu's per-channel reduction with one pixel per channel."""
+    """gb[k] = sum_n gy[n, k]: conv2d_bwd.cu's per-channel reduction with one pixel per channel, under its name."""
     gb = launcher.empty((p.K,), p.dtype)
     if p.K:
         cfg = Launch((p.K, 1, 1), (launcher.tunables(BWD)["BWD_REDUCE_BLOCK"], 1, 1))
         launcher.launch(
             BWD,
-            f"conv2d_bwd_bias_v1_reduce_{suffix(p.dtype)}",
+            f"linear_bwd_bias_v1_reduce_{suffix(p.dtype)}",
             cfg,
             [gy, gb, np.int32(p.N), np.int32(p.K), np.int32(1)],
         )

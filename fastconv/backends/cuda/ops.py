@@ -40,7 +40,7 @@ def register_all(backend: str, launcher: Launcher) -> None:
         "conv2d_bwd_data_v1_naive",
         partial(conv.backward_data, launcher, "conv2d_bwd_data_v1_naive"),
     )
-    for algo, priority in (("conv2d_bwd_weight_v1_reduce", 10), ("conv2d_bwd_weight_v2_atomic", 0)):
+    for algo, priority in (("conv2d_bwd_weight_v1_naive", 10), ("conv2d_bwd_weight_v2_atomic", 0)):
         register("conv2d_bwd_weight", backend, algo, partial(conv.backward_weight, launcher, algo), priority=priority)
     register("conv2d_bwd_bias", backend, "conv2d_bwd_bias_v1_reduce", partial(conv.backward_bias, launcher))
     for op, fn in (
@@ -56,7 +56,7 @@ def register_all(backend: str, launcher: Launcher) -> None:
             supports=partial(linear.supports, launcher, op),
             requires=_FITS,
         )
-    register("linear_bwd_bias", backend, "conv2d_bwd_bias_v1_reduce", partial(linear.backward_bias, launcher))
+    register("linear_bwd_bias", backend, "linear_bwd_bias_v1_reduce", partial(linear.backward_bias, launcher))
     for op, algo, fn in (
         ("max_pool2d", "max_pool2d_fwd_v1", pool.max_pool),
         ("max_pool2d_bwd", "max_pool2d_bwd_v1", pool.max_pool_bwd),
@@ -65,7 +65,11 @@ def register_all(backend: str, launcher: Launcher) -> None:
         ("adaptive_avg_pool2d", "adaptive_avg_pool2d_fwd_v1", pool.adaptive_pool),
         ("adaptive_avg_pool2d_bwd", "adaptive_avg_pool2d_bwd_v1", pool.adaptive_pool_bwd),
         ("global_avg_pool2d", "global_avg_pool2d_fwd_v1", pool.global_pool),
-        ("global_avg_pool2d_bwd", "adaptive_avg_pool2d_bwd_v1", pool.adaptive_pool_bwd),
+        (
+            "global_avg_pool2d_bwd",
+            "global_avg_pool2d_bwd_v1",
+            partial(pool.adaptive_pool_bwd, kernel="global_avg_pool2d_bwd_v1"),
+        ),
         ("batch_norm", "batch_norm_fwd_v1", norm.batch_norm),
         ("batch_norm_bwd", "batch_norm_bwd_v1", norm.batch_norm_bwd),
         ("relu", "relu_fwd_v1", norm.relu),

@@ -60,10 +60,12 @@ def adaptive_pool(launcher: Launcher, p: AdaptivePoolParams, x: Any) -> Any:
     return y
 
 
-def adaptive_pool_bwd(launcher: Launcher, p: AdaptivePoolParams, gy: Any) -> Any:
-    """Also the global pooling gradient (P = Q = 1: one window, the whole plane)."""
+def adaptive_pool_bwd(
+    launcher: Launcher, p: AdaptivePoolParams, gy: Any, kernel: str = "adaptive_avg_pool2d_bwd_v1"
+) -> Any:
+    """Also the global pooling gradient (P = Q = 1: one window, the whole plane), through its own entry point."""
     gx = launcher.empty(p.x_shape, p.dtype)
-    _run(launcher, "adaptive_avg_pool2d_bwd_v1", p.dtype, gx.size, [gy, gx, *_adaptive_sizes(p)])
+    _run(launcher, kernel, p.dtype, gx.size, [gy, gx, *_adaptive_sizes(p)])
     return gx
 
 

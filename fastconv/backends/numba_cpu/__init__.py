@@ -1,13 +1,14 @@
 """The "numba" backend: hand-written @njit(parallel=True, cache=True) CPU kernels, the default for NumPy arrays.
 
-One module per op family. Conv algorithms form a ladder (each module's header gives its strategy; the measured
-GFLOP/s are in bench_results/numba_cpu.md): direct_v1 (naive), rows_v2 (register-tiled, vectorised along output
-rows), pointwise_v3 (1x1 GEMM), depthwise_v4, blocked_v5 (channels-last, vectorised along channels), winograd_v6
-(F(2x2, 3x3): 16 GEMMs on transformed tiles, for 3x3 stride-1 kernels), nhwc_v7 (blocked_v5 reading a
-channels_last x in place; only for such inputs). For each op, `algo="auto"` ranks them with the measured table in
-selection.py. Pooling, batch norm and ReLU have one algorithm each ("planes": one (n, c) plane per parallel
-iteration). linear (linear.py): dot_v1 (dot products along the weight's rows, for small batches) and gemm_v2
-(register-tiled GEMM, the forward and both gradients).
+One module per op family. Every implementation is registered under the name of its entry function, which is its
+algorithm name everywhere (`algo=`, tests, benchmark labels): <op>_v<N>_<strategy>, the version numbers shared
+with the CUDA kernels of the same op family (CONTRIBUTING.md has the table). The conv forward ladder: v1_naive,
+v4_depthwise, v5_rows (register-tiled, vectorised along output rows), v6_pointwise (1x1 GEMM), v7_blocked
+(channels-last copy, vectorised along channels), v8_winograd (F(2x2, 3x3) for 3x3 stride-1 kernels), v9_nhwc
+(v7's tile reading a channels_last x in place; only for such inputs); v2 and v3 are CUDA's. `algo="auto"` ranks
+them with the measured table in selection.py. Pooling, batch norm and ReLU have one algorithm each (v1 being
+CUDA's), linear two forward algorithms (linear_dot_v2_rows for small batches, linear_gemm_v3_packed, whose
+GEMM also computes both gradients).
 """
 
 from ...dispatch import register
@@ -23,6 +24,7 @@ from . import (
     conv2d_winograd,
     linear,
     pool2d,
+    relu,
     selection,
 )
 
@@ -46,45 +48,43 @@ _NHWC = dict(
     requires="x in channels_last order (an (N, H, W, C) buffer viewed as (N, C, H, W)), padding_mode 'zeros'",
 )
 
-for _op, _algo, _fn, _kw in (
-    ("conv2d", "direct_v1", conv2d_direct.conv2d_direct_v1, {}),
-    ("conv2d", "rows_v2", conv2d_rows.conv2d_rows_v2, {}),
-    ("conv2d", "pointwise_v3", conv2d_pointwise.conv2d_pointwise_v3, _POINTWISE),
-    ("conv2d", "depthwise_v4", conv2d_depthwise.conv2d_depthwise_v4, _DEPTHWISE),
-    ("conv2d", "blocked_v5", conv2d_blocked.conv2d_blocked_v5, {}),
-    ("conv2d", "winograd_v6", conv2d_winograd.conv2d_winograd_v6, _WINOGRAD),
-    ("conv2d", "nhwc_v7", conv2d_nhwc.conv2d_nhwc_v7, _NHWC),
-    ("conv2d_bwd_data", "direct_v1", conv2d_direct.conv2d_bwd_data_v1, {}),
-    ("conv2d_bwd_data", "rows_v2", conv2d_rows.conv2d_bwd_data_rows_v2, {}),
-    ("conv2d_bwd_data", "pointwise_v3", conv2d_pointwise.conv2d_bwd_data_pointwise_v3, _POINTWISE),
-    ("conv2d_bwd_weight", "direct_v1", conv2d_direct.conv2d_bwd_weight_v1, {}),
-    ("conv2d_bwd_weight", "pointwise_v3", conv2d_pointwise.conv2d_bwd_weight_pointwise_v3, _POINTWISE_W),
-    ("conv2d_bwd_weight", "blocked_v5", conv2d_blocked.conv2d_bwd_weight_blocked_v5, {}),
+for _op, _fn, _kw in (
+    ("conv2d", conv2d_direct.conv2d_fwd_v1_naive, {}),
+    ("conv2d", conv2d_rows.conv2d_fwd_v5_rows, {}),
+    ("conv2d", conv2d_pointwise.conv2d_fwd_v6_pointwise, _POINTWISE),
+    ("conv2d", conv2d_depthwise.conv2d_fwd_v4_depthwise, _DEPTHWISE),
+    ("conv2d", conv2d_blocked.conv2d_fwd_v7_blocked, {}),
+    ("conv2d", conv2d_winograd.conv2d_fwd_v8_winograd, _WINOGRAD),
+    ("conv2d", conv2d_nhwc.conv2d_fwd_v9_nhwc, _NHWC),
+    ("conv2d_bwd_data", conv2d_direct.conv2d_bwd_data_v1_naive, {}),
+    ("conv2d_bwd_data", conv2d_rows.conv2d_bwd_data_v2_rows, {}),
+    ("conv2d_bwd_data", conv2d_pointwise.conv2d_bwd_data_v3_pointwise, _POINTWISE),
+    ("conv2d_bwd_weight", conv2d_direct.conv2d_bwd_weight_v1_naive, {}),
+    ("conv2d_bwd_weight", conv2d_pointwise.conv2d_bwd_weight_v3_pointwise, _POINTWISE_W),
+    ("conv2d_bwd_weight", conv2d_blocked.conv2d_bwd_weight_v4_blocked, {}),
 ):
-    register(_op, B, _algo, _fn, priority=selection.priority(_op, _algo), **_kw)
+    register(_op, B, _fn.__name__, _fn, priority=selection.priority(_op, _fn.__name__), **_kw)
 
 for _op, _fn in (
-    ("conv2d_bwd_bias", conv2d_direct.conv2d_bwd_bias),
-    ("max_pool2d", pool2d.max_pool2d),
-    ("max_pool2d_bwd", pool2d.max_pool2d_bwd),
-    ("avg_pool2d", pool2d.avg_pool2d),
-    ("avg_pool2d_bwd", pool2d.avg_pool2d_bwd),
-    ("adaptive_avg_pool2d", pool2d.adaptive_avg_pool2d),
-    ("adaptive_avg_pool2d_bwd", pool2d.adaptive_avg_pool2d_bwd),
-    ("global_avg_pool2d", pool2d.adaptive_avg_pool2d),
-    ("global_avg_pool2d_bwd", pool2d.adaptive_avg_pool2d_bwd),
-    ("batch_norm", batchnorm.batch_norm),
-    ("batch_norm_bwd", batchnorm.batch_norm_bwd),
-    ("relu", batchnorm.relu),
-    ("relu_bwd", batchnorm.relu_bwd),
+    ("conv2d_bwd_bias", conv2d_direct.conv2d_bwd_bias_v2_planes),
+    ("max_pool2d", pool2d.max_pool2d_fwd_v2_separable),
+    ("max_pool2d_bwd", pool2d.max_pool2d_bwd_v2_separable),
+    ("avg_pool2d", pool2d.avg_pool2d_fwd_v2_separable),
+    ("avg_pool2d_bwd", pool2d.avg_pool2d_bwd_v2_separable),
+    ("adaptive_avg_pool2d", pool2d.adaptive_avg_pool2d_fwd_v2_separable),
+    ("adaptive_avg_pool2d_bwd", pool2d.adaptive_avg_pool2d_bwd_v2_separable),
+    ("global_avg_pool2d", pool2d.global_avg_pool2d_fwd_v2_separable),
+    ("global_avg_pool2d_bwd", pool2d.global_avg_pool2d_bwd_v2_separable),
+    ("batch_norm", batchnorm.batch_norm_fwd_v2_planes),
+    ("batch_norm_bwd", batchnorm.batch_norm_bwd_v2_planes),
+    ("relu", relu.relu_fwd_v2_stream),
+    ("relu_bwd", relu.relu_bwd_v2_planes),
+    ("linear", linear.linear_dot_v2_rows),
+    ("linear", linear.linear_gemm_v3_packed),
+    ("linear_bwd_bias", linear.linear_bwd_bias_v2_columns),
 ):
-    register(_op, B, "planes", _fn)
+    register(_op, B, _fn.__name__, _fn, priority=linear.priority(_fn.__name__) if _op == "linear" else 0)
 
-for _op, _algo, _fn in (
-    ("linear", "dot_v1", linear.linear_dot_v1),
-    ("linear", "gemm_v2", linear.linear_gemm_v2),
-    ("linear_bwd_data", "gemm_v2", linear.linear_bwd_data_gemm_v2),
-    ("linear_bwd_weight", "gemm_v2", linear.linear_bwd_weight_gemm_v2),
-    ("linear_bwd_bias", "columns", linear.linear_bwd_bias),
-):
-    register(_op, B, _algo, _fn, priority=linear.priority(_algo))
+# one GEMM kernel serves the two gradients as well (as the CUDA backend's linear_gemm_v1_tiled)
+register("linear_bwd_data", B, "linear_gemm_v3_packed", linear.linear_gemm_v3_packed_bwd_data)
+register("linear_bwd_weight", B, "linear_gemm_v3_packed", linear.linear_gemm_v3_packed_bwd_weight)

@@ -29,12 +29,12 @@ _FEATURES = _llvm.get_host_cpu_features()
 #: bytes per SIMD register: 64 with AVX-512 (32 registers), else 32 (AVX2 has 16 registers).
 VECTOR_BYTES = 64 if _FEATURES.get("avx512f", False) else 32
 
-#: Register tile of the broadcast micro-kernels: ROWS broadcast operands x VECS loaded vectors, ROWS*VECS
-#: accumulators plus VECS vectors and one broadcast in the register file (32 zmm with AVX-512, 16 ymm with AVX2).
-#: Pixel-vectorised kernels (rows_v2, pointwise_v3): 8 output channels x 3 rows; measured against 6x4, 5x5 and
-#: 4x6 on cases a, c, h (1 thread): 2-20% faster. Channel-vectorised blocked_v5: 6 pixels x 4 vectors, so that one
-#: block holds 64 output channels.
-#: Numba's on-disk cache does not track these module constants: after editing them, delete the __pycache__ folder.
+#: Register tile of the broadcast micro-kernels: ROWS broadcast operands x VECS loaded vectors, ROWS*VECS accumulators
+#: plus VECS vectors and one broadcast in the register file (32 zmm with AVX-512, 16 ymm with AVX2). Pixel-vectorised
+#: kernels (conv2d_fwd_v5_rows, conv2d_fwd_v6_pointwise): 8 output channels x 3 rows; measured against 6x4, 5x5 and 4x6
+#: on cases a, c, h (1 thread): 2-20% faster. Channel-vectorised conv2d_fwd_v7_blocked: 6 pixels x 4 vectors, so that
+#: one block holds 64 output channels. Numba's on-disk cache does not track these module constants: after editing them,
+#: delete the __pycache__ folder.
 TILE_ROWS, TILE_VECS = (8, 3) if VECTOR_BYTES == 64 else (4, 3)
 BLOCKED_ROWS, BLOCKED_VECS = (6, 4) if VECTOR_BYTES == 64 else (4, 3)
 

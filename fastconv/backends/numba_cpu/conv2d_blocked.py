@@ -1,19 +1,19 @@
-"""conv2d blocked_v5: channel-vectorised kernels on a channels-last copy of the input, forward and backward-weight.
+"""conv2d v7_blocked: channel-vectorised kernels on a channels-last copy of the input, forward and weight gradient.
 
 Layout: xh (N, Hp, Wx, C), the zero-padded input with channels innermost (Wx = Wp + slack columns), so the C
 channels of one pixel are contiguous; the layout change is part of every call (and of its timing).
 
-    blocked_v5 forward   iteration = (n, output row p, block of VECS*LANES output channels); a tile of ROWS
-                         consecutive output pixels x VECS vectors of output channels sums over taps and input
-                         channels: per step VECS vector loads of weights packed as [t, c, k] + ROWS broadcasts of
-                         input pixels feed ROWS*VECS FMAs. Results go to a channels-last buffer that is transposed
-                         back to NCHW (bias and ReLU in that pass).
-    blocked_v5 bwd-weight iteration = (n, group, block of ROWS output channels) into its own partial slot:
-                         gw_n[k, t, c] = sum_{p,q} gy[n, k, p, q] * xh[n, p*sh + r*dh, q*sw + s*dw, c], a tile of
-                         ROWS output channels (broadcast gy) x VECS vectors of input channels, flushed every PB
-                         rows; the N partials are summed in a fixed order afterwards (deterministic).
-Measured (bench_results/numba_cpu.md, float32, 2 threads): forward 66 GFLOP/s on case a (rows_v2: 87), 59 on g
-(rows_v2: 74), 27 on d; useless for small groups (0.4 on f: a 64-wide vector holds 4 useful channels).
+    conv2d_fwd_v7_blocked         iteration = (n, output row p, block of VECS*LANES output channels); a tile of ROWS
+                                  consecutive output pixels x VECS vectors of output channels sums over taps and
+                                  input channels: per step VECS vector loads of weights packed as [t, c, k] + ROWS
+                                  broadcasts of input pixels feed ROWS*VECS FMAs. Results go to a channels-last
+                                  buffer that is transposed back to NCHW (bias in that pass).
+    conv2d_bwd_weight_v4_blocked  iteration = (n, group, block of ROWS output channels) into its own partial slot:
+                                  gw_n[k, t, c] = sum_{p,q} gy[n, k, p, q] * xh[n, p*sh + r*dh, q*sw + s*dw, c], a
+                                  tile of ROWS output channels (broadcast gy) x VECS vectors of input channels,
+                                  flushed every PB rows; the N partials are summed in a fixed order afterwards.
+A 64-wide channel vector holds few useful channels in small groups, so grouped convs are not its ground
+(bench_results/numba_cpu.md).
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def pack_weights(p: ConvParams, w: np.ndarray, kb_w: int) -> tuple[np.ndarray, i
     return np.ascontiguousarray(wp).reshape(-1), Kp_g
 
 
-def conv2d_blocked_v5(p: ConvParams, x: np.ndarray, w: np.ndarray, b) -> np.ndarray:
+def conv2d_fwd_v7_blocked(p: ConvParams, x: np.ndarray, w: np.ndarray, b) -> np.ndarray:
     lanes_ = lanes(x.itemsize)
     xh, Hp, Wx = channels_last(p, x, ROWS * p.stride[1])
     wp, Kp_g = pack_weights(p, w, VECS * lanes_)
@@ -183,7 +183,7 @@ def _unpack(yh, y, bias_padded, keep, Kp):
     return None
 
 
-def conv2d_bwd_weight_blocked_v5(p: ConvParams, gy: np.ndarray, x: np.ndarray) -> np.ndarray:
+def conv2d_bwd_weight_v4_blocked(p: ConvParams, gy: np.ndarray, x: np.ndarray) -> np.ndarray:
     lanes_ = lanes(x.itemsize)
     xh, Hp, Wx = channels_last(p, x, 0)
     part = workspace("weight_partials", p.N * p.K * p.R * p.S * p.Cg, x.dtype)

@@ -1,14 +1,14 @@
-"""conv2d depthwise_v4: one input channel per group (groups == C), each feeding K/C output channels.
+"""conv2d v4_depthwise: one input channel per group (groups == C), each feeding K/C output channels.
 
 y[n, k, p, q] = b[k] + sum_{r,s} w[k, 0, r, s] * xpad[n, k // M, p*sh + r*dh, q*sw + s*dw], M = K/C. At 2*R*S
 FLOPs per output this is memory-bound, so the kernel touches x and y once each: every iteration stages one padded,
 stride-phase-split input plane (see conv2d_rows) in a private buffer that stays in cache and writes its M output
 planes straight into y.
 
-    depthwise_v4   iteration = (n, c); per output plane, tiles of DW_VECS output rows x LANES columns accumulate
-                   over the R*S taps (DW_VECS vector loads, one weight broadcast, DW_VECS FMAs per tap); masked
-                   stores at the edges. Measured (bench_results/numba_cpu.md, float32, 2 threads): 7.6-8.0 GFLOP/s on
-                   case e (C=256, 56x56: memory-bound), rows_v2 3.9, direct_v1 0.6.
+    conv2d_fwd_v4_depthwise  iteration = (n, c); per output plane, tiles of DW_VECS output rows x LANES columns
+                             accumulate over the R*S taps (DW_VECS vector loads, one weight broadcast, DW_VECS FMAs
+                             per tap); masked stores at the edges.
+Speed (the depthwise case e): bench_results/numba_cpu.md.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def supports(p: ConvParams) -> bool:
     return p.is_depthwise
 
 
-def conv2d_depthwise_v4(p: ConvParams, x: np.ndarray, w: np.ndarray, b) -> np.ndarray:
+def conv2d_fwd_v4_depthwise(p: ConvParams, x: np.ndarray, w: np.ndarray, b) -> np.ndarray:
     pl = Planes.of(p.H, p.W, p.padding, p.stride, lanes(x.itemsize), vecs=DW_VECS)
     return filled(
         p.y_shape,

@@ -1,13 +1,15 @@
-"""conv2d v1: the naive direct kernels, forward and backward: the readable rung of the ladder.
+"""conv2d v1_naive: the naive direct kernels, forward and both gradients: the readable rung of the ladder.
 
 x (N,C,H,W), w (K,Cg,R,S), y (N,K,P,Q), G groups (C = G*Cg, K = G*Kg), output channel k in group g = k // Kg:
     y[n,k,p,q] = b[k] + sum_{c<Cg,r,s} x[n, g*Cg+c, p*sh - pt + r*dh, q*sw - pl + s*dw] * w[k,c,r,s]
 (taps outside the input read zero). P = floor((H + pt + pb - dh*(R-1) - 1) / sh) + 1, likewise Q.
 
-    direct_v1   one (n, k) output plane per iteration, scalar loops, bounds checked per tap.
-                Measured (bench_results/numba_cpu.md, float32, 2 threads): 0.8 GFLOP/s on case a (3x3, C=K=64).
-
-The bias gradient (sum of gy over n, p, q) is here too; every faster algorithm shares it.
+    conv2d_fwd_v1_naive         one (n, k) output plane per iteration, scalar loops, bounds checked per tap
+    conv2d_bwd_data_v1_naive    one (n, c) plane of gx per iteration: a gather over the outputs each input reaches
+    conv2d_bwd_weight_v1_naive  one (k, c) filter slice per iteration, summing over (n, p, q) in a fixed order
+    conv2d_bwd_bias_v2_planes   per-(n, k) plane sums in SIMD registers (channel_sums), then a fixed-order sum over n;
+                                every conv algorithm shares it (v1 is the CUDA reduction)
+Their speed is in bench_results/numba_cpu.md (about 1 GFLOP/s on the dense 3x3 layer).
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ from numba import prange
 
 from ...arrays import empty
 from ...params import ConvParams
-from .batchnorm import channel_sums
+from .channel_sums import channel_sums
 from .config import filled, kernel
 
 
 @kernel
-def conv2d_fwd_direct_v1(x, w, b, y, sh, sw, pt, pl, dh, dw):
+def direct_fwd(x, w, b, y, sh, sw, pt, pl, dh, dw):
     """One (n, k) plane of y per iteration, each output the full sum over (c, r, s): iterations write
     disjoint planes. Taps outside the input are skipped (zero padding)."""
     N, C, H, W = x.shape
@@ -47,7 +49,7 @@ def conv2d_fwd_direct_v1(x, w, b, y, sh, sw, pt, pl, dh, dw):
 
 
 @kernel
-def conv2d_bwd_data_direct_v1(gy, w, gx, sh, sw, pt, pl, dh, dw):
+def direct_bwd_data(gy, w, gx, sh, sw, pt, pl, dh, dw):
     """gx[n,c,h,v] = sum over k in c's group and taps (r, s) with h = p*sh - pt + r*dh for an integer p in
     [0, P) (likewise v, q): a gather, one (n, c) plane of gx per iteration, so iterations write disjoint planes."""
     N, K, P, Q = gy.shape
@@ -72,7 +74,7 @@ def conv2d_bwd_data_direct_v1(gy, w, gx, sh, sw, pt, pl, dh, dw):
 
 
 @kernel
-def conv2d_bwd_weight_direct_v1(gy, x, gw, sh, sw, pt, pl, dh, dw):
+def direct_bwd_weight(gy, x, gw, sh, sw, pt, pl, dh, dw):
     """gw[k,c,r,s] = sum_{n,p,q} gy[n,k,p,q] * x[n, g*Cg+c, p*sh - pt + r*dh, q*sw - pl + s*dw]: one (k, c)
     filter slice per iteration, each owning its R*S outputs and summing over (n, p, q) in a fixed order."""
     N, K, P, Q = gy.shape
@@ -107,21 +109,19 @@ def bias_or_zeros(p: ConvParams, b: np.ndarray | None, dtype) -> np.ndarray:
     return np.zeros(p.K, dtype) if b is None else b
 
 
-def conv2d_direct_v1(p: ConvParams, x, w, b):
-    return filled(
-        p.y_shape, x.dtype, lambda y: conv2d_fwd_direct_v1(x, w, bias_or_zeros(p, b, x.dtype), y, *geometry(p))
-    )
+def conv2d_fwd_v1_naive(p: ConvParams, x, w, b):
+    return filled(p.y_shape, x.dtype, lambda y: direct_fwd(x, w, bias_or_zeros(p, b, x.dtype), y, *geometry(p)))
 
 
-def conv2d_bwd_data_v1(p: ConvParams, gy, w):
-    return filled(p.x_shape, gy.dtype, lambda gx: conv2d_bwd_data_direct_v1(gy, w, gx, *geometry(p)))
+def conv2d_bwd_data_v1_naive(p: ConvParams, gy, w):
+    return filled(p.x_shape, gy.dtype, lambda gx: direct_bwd_data(gy, w, gx, *geometry(p)))
 
 
-def conv2d_bwd_weight_v1(p: ConvParams, gy, x):
-    return filled(p.w_shape, gy.dtype, lambda gw: conv2d_bwd_weight_direct_v1(gy, x, gw, *geometry(p)))
+def conv2d_bwd_weight_v1_naive(p: ConvParams, gy, x):
+    return filled(p.w_shape, gy.dtype, lambda gw: direct_bwd_weight(gy, x, gw, *geometry(p)))
 
 
-def conv2d_bwd_bias(p: ConvParams, gy):
+def conv2d_bwd_bias_v2_planes(p: ConvParams, gy):
     """Per-(n, k) plane sums, then a fixed-order sum over n."""
     sums = np.zeros(p.K)
     if gy.size:

@@ -1,27 +1,20 @@
-"""conv2d nhwc_v7: blocked_v5's channel-vectorised forward reading a channels_last x in place, writing y likewise.
+"""conv2d v9_nhwc: v7_blocked's channel-vectorised forward reading a channels_last x in place, writing y likewise.
 
 Input: x given as a channels_last view (an (N, H, W, C) C-contiguous buffer seen as (N, C, H, W), as PyTorch's
-torch.channels_last; dispatch passes it uncopied because this algorithm is registered with channels_last=True).
+torch.channels_last; the plan passes it uncopied because this algorithm's traits say it reads that order).
 Output: y (N, K, P, Q) as the (0, 3, 1, 2) view of a new (N, P, Q, K) buffer, the order PyTorch returns for a
 channels_last input. No padded copy of x and no transpose of y: zero padding is handled by bounds.
 
-    nhwc_v7   iteration = (n, output row p, group, block of VECS*LANES output channels), as blocked_v5; taps whose
-              input row lies outside x are skipped. Interior pixels (every tap's column inside x) run in tiles of
-              ROWS consecutive pixels x VECS vectors of output channels (blocked_v5's tile loop, `tap_sum`); the
-              border pixels and the interior's last partial tile run one pixel at a time (a 1 x VECS tile) over
-              their own range of tap columns. Bias preloaded, ReLU and the masked channel tail in the epilogue.
-              The interior tile's inner loop is ROWS*VECS FMAs with no spills (a test inspects the assembly);
-              the tap columns are computed per tile even where they are (0, S): passing those constants let LLVM
-              restructure the loop and spill the tile to the stack.
-Informal timing, 2026-11-23 (not the benchmark suite: medians of 20 interleaved calls, float32, on a 2-core VM
-shared with other jobs whose load changed absolute times up to 4x between runs; compare within a line only).
-Case a: x (8, 64, 56, 56), w (64, 64, 3, 3), padding=1; nhwc_v7 on a channels_last x, blocked_v5 and rows_v2 on
-the same data in NCHW, and rows_v2 on the channels_last x (which it copies to NCHW first); two runs:
-    2 threads: nhwc_v7 16.0 / 22.4 ms, blocked_v5 32.0 / 47.1 ms, rows_v2 25.5 / 35.6 ms (copying: 26.7 / 35.5)
-    1 thread:  nhwc_v7 13.5 / 11.8 ms, blocked_v5 17.9 / 16.6 ms, rows_v2 15.8 / 15.8 ms (copying: 17.9 / 18.4)
-Other shared problems at 2 threads (10 calls): b (1x1, C=256) nhwc_v7 5.7 ms vs rows_v2 13.4 (copying: 41.1), and
-in another run 21.4 vs pointwise_v3 26.0 (copying: 104.3); c (3x3 s2) 3.4 vs rows_v2 4.6 (copying: 6.0); d (7x7
-s2, C=3) 7.4 vs rows_v2 10.6 (copying: 10.9).
+    conv2d_fwd_v9_nhwc  iteration = (n, output row p, group, block of VECS*LANES output channels), as v7_blocked;
+                        taps whose input row lies outside x are skipped. Interior pixels (every tap's column inside
+                        x) run in tiles of ROWS consecutive pixels x VECS vectors of output channels (v7_blocked's
+                        tile loop, `tap_sum`); the border pixels and the interior's last partial tile run one pixel
+                        at a time (a 1 x VECS tile) over their own range of tap columns. Bias preloaded, the masked
+                        channel tail in the epilogue. The interior tile's inner loop is ROWS*VECS FMAs with no
+                        spills (a test inspects the assembly); the tap columns are computed per tile even where
+                        they are (0, S): passing those constants let LLVM restructure the loop and spill the tile.
+Against a copy to NCHW and the NCHW algorithm: bench_results/numba_cpu.md (selection_channels_last) and
+bench_results/numba_kernel_notes.md.
 """
 
 from __future__ import annotations
@@ -101,7 +94,7 @@ def interior(p: ConvParams) -> tuple[int, int]:
     return q_lo, q_hi
 
 
-def conv2d_nhwc_v7(p: ConvParams, x: np.ndarray, w: np.ndarray, b) -> np.ndarray:
+def conv2d_fwd_v9_nhwc(p: ConvParams, x: np.ndarray, w: np.ndarray, b) -> np.ndarray:
     lanes_ = lanes(x.itemsize)
     wp, Kp_g = pack_weights(p, w, VECS * lanes_)
     xh = x.transpose(0, 2, 3, 1).reshape(-1)  # the NHWC buffer itself (dispatch guarantees the order)

@@ -1,18 +1,20 @@
-"""conv2d pointwise_v3: 1x1, stride 1, unpadded convolution as a register-blocked GEMM on the NCHW data itself.
+"""conv2d v6_pointwise: 1x1, stride 1, unpadded convolution as a register-blocked GEMM on the NCHW data itself.
 
 For each image and group, y[g*Kg + k, f] = b[k] + sum_{c < Cg} w[g*Kg + k, c] * x[g*Cg + c, f] over the F = H*W
 pixels f: a (Kg x Cg) @ (Cg x F) product with no layout change at all (x and y are read and written in place).
 
-    pointwise_v3   iteration = (n, g, TP-pixel block, TP = VECS*LANES); for each block of ROWS output channels a
-                   ROWS x VECS tile sums over c: VECS contiguous vector loads of x + ROWS broadcast weights feed
-                   ROWS*VECS FMAs; the last pixel block loads and stores masked, so nothing past F is touched.
-                   Measured (bench_results/numba_cpu.md, float32): 49-57 GFLOP/s with 2 threads, 42 with 1 thread
-                   on case b (C=256 -> K=64, 56x56); rows_v2 does 29 there (2 threads).
-    pointwise_v3   backward-weight: gw[k, c] = sum over images and pixels of gy[n, k, f] * x[n, c, f], a GEMM whose
-    bwd-weight     reduction runs along the contiguous pixels of both NCHW arrays: a DOT_ROWS x DOT_COLS tile of
-                   lane-wise partial dot products (4 x 6 zmm), per step DOT_ROWS + DOT_COLS vector loads feed
-                   DOT_ROWS*DOT_COLS FMAs; no layout change. Iteration = (n, g, block of DOT_COLS input channels),
-                   into that image's slot of a partial buffer summed over n in a fixed order afterwards.
+    conv2d_fwd_v6_pointwise         iteration = (n, g, TP-pixel block, TP = VECS*LANES); for each block of ROWS
+                                    output channels a ROWS x VECS tile sums over c: VECS contiguous vector loads of
+                                    x + ROWS broadcast weights feed ROWS*VECS FMAs; the last pixel block loads and
+                                    stores masked, so nothing past F is touched.
+    conv2d_bwd_data_v3_pointwise    the same GEMM with w transposed.
+    conv2d_bwd_weight_v3_pointwise  gw[k, c] = sum over images and pixels of gy[n, k, f] * x[n, c, f], a GEMM whose
+                                    reduction runs along the contiguous pixels of both NCHW arrays: a DOT_ROWS x
+                                    DOT_COLS tile of lane-wise partial dot products (4 x 6 zmm), per step DOT_ROWS +
+                                    DOT_COLS vector loads feed DOT_ROWS*DOT_COLS FMAs; no layout change. Iteration =
+                                    (n, g, block of DOT_COLS input channels), into that image's slot of a partial
+                                    buffer summed over n in a fixed order afterwards.
+Speed per layer: bench_results/numba_cpu.md.
 """
 
 from __future__ import annotations
@@ -102,7 +104,7 @@ def supports_bwd_weight(p: ConvParams) -> bool:
     return p.is_pointwise and p.Kg >= DOT_ROWS and p.Cg >= DOT_COLS
 
 
-def conv2d_pointwise_v3(p: ConvParams, x: np.ndarray, w: np.ndarray, b) -> np.ndarray:
+def conv2d_fwd_v6_pointwise(p: ConvParams, x: np.ndarray, w: np.ndarray, b) -> np.ndarray:
     wt = pack(w.reshape(p.groups, p.Kg, p.Cg, 1))
     return filled(
         p.y_shape,
@@ -122,7 +124,7 @@ def conv2d_pointwise_v3(p: ConvParams, x: np.ndarray, w: np.ndarray, b) -> np.nd
     )
 
 
-def conv2d_bwd_data_pointwise_v3(p: ConvParams, gy: np.ndarray, w: np.ndarray) -> np.ndarray:
+def conv2d_bwd_data_v3_pointwise(p: ConvParams, gy: np.ndarray, w: np.ndarray) -> np.ndarray:
     """gx[n, g*Cg + c, f] = sum_k w[g*Kg + k, c] * gy[n, g*Kg + k, f]: the same GEMM with w transposed."""
     wt = pack(np.ascontiguousarray(w.reshape(p.groups, p.Kg, p.Cg).transpose(0, 2, 1))[..., None])
     zeros = np.zeros(p.groups * -(-p.Cg // ROWS) * ROWS, gy.dtype)
@@ -135,7 +137,7 @@ def conv2d_bwd_data_pointwise_v3(p: ConvParams, gy: np.ndarray, w: np.ndarray) -
     )
 
 
-def conv2d_bwd_weight_pointwise_v3(p: ConvParams, gy: np.ndarray, x: np.ndarray) -> np.ndarray:
+def conv2d_bwd_weight_v3_pointwise(p: ConvParams, gy: np.ndarray, x: np.ndarray) -> np.ndarray:
     """The per-image partials of pointwise_bwd_weight summed over n in order."""
     part = workspace("weight_partials", p.N * p.K * p.Cg, x.dtype)
     if part.size:

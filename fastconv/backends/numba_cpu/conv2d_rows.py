@@ -1,4 +1,4 @@
-"""conv2d rows_v2: a register-tiled direct conv vectorised along output rows, forward and backward-data.
+"""conv2d v5_rows: a register-tiled direct conv vectorised along output rows, forward and data gradient.
 
 Layout ("phase planes"): the zero-padded input of each (n, c) is split by stride phase, plane (a, b) holding
 xpad[i*sh + a, j*sw + b] for i < Hh = ceil(Hp/sh), j < Wh = ceil(Wp/sw), the sh*sw planes one after another (plus
@@ -7,17 +7,16 @@ zero slack) in a flat buffer of L elements per (n, c). Tap (r, s) then reads, fo
 so every tap of every stride/dilation/padding is a constant offset and LANES consecutive outputs of a row read
 LANES consecutive inputs: one vector load.
 
-    rows_v2   iteration = (n, group, block of VECS output rows, LANES-column chunk); for each block of ROWS output
-              channels a ROWS x VECS tile of LANES-wide accumulators (8 x 3 zmm with AVX-512) sums over (c, r, s):
-              per tap VECS vector loads + ROWS weight broadcasts feed ROWS*VECS FMAs. Bias preloaded, ReLU and
-              the masked store (rows/columns past the edge) are the epilogue; the layout change is in the timing.
-              Measured (bench_results/numba_cpu.md, float32, 2 threads on a shared machine, 1 thread in
-              brackets): 87-99 GFLOP/s on case a (3x3, C=K=64; 71), 74 on g (dilated; 89), 48 on d (7x7 s2; 69),
-              66 on c (3x3 s2; 60).
-
-Backward-data is the adjoint of the same map: gX_phase[i, j] = sum over taps t of that phase and k of
-w[k, c, t] * gy[i - rho_t, j - sigma_t], a stride-1 correlation of zero-bordered gy planes with the taps flipped, so
-it runs on the same kernel (per phase; for stride 1 straight into gx), followed by the inverse phase split.
+    conv2d_fwd_v5_rows       iteration = (n, group, block of VECS output rows, LANES-column chunk); for each block
+                             of ROWS output channels a ROWS x VECS tile of LANES-wide accumulators (8 x 3 zmm with
+                             AVX-512) sums over (c, r, s): per tap VECS vector loads + ROWS weight broadcasts feed
+                             ROWS*VECS FMAs. Bias preloaded; the masked store (rows/columns past the edge) is the
+                             epilogue; the layout change is part of every call.
+    conv2d_bwd_data_v2_rows  the adjoint of the same map: gX_phase[i, j] = sum over taps t of that phase and k of
+                             w[k, c, t] * gy[i - rho_t, j - sigma_t], a stride-1 correlation of zero-bordered gy
+                             planes with the taps flipped, on the same kernel (per phase; for stride 1 straight
+                             into gx), followed by the inverse phase split.
+Speed per layer: bench_results/numba_cpu.md.
 """
 
 from __future__ import annotations
@@ -181,7 +180,7 @@ def tap_offsets(p: ConvParams, pl: Planes) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------- registry ops
-def conv2d_rows_v2(p: ConvParams, x, w, b):
+def conv2d_fwd_v5_rows(p: ConvParams, x, w, b):
     lanes_ = lanes(x.itemsize)
     pl = Planes.of(p.H, p.W, p.padding, p.stride, lanes_)
     xt = pl.split(x)
@@ -213,7 +212,7 @@ def conv2d_rows_v2(p: ConvParams, x, w, b):
     )
 
 
-def conv2d_bwd_data_rows_v2(p: ConvParams, gy, w):
+def conv2d_bwd_data_v2_rows(p: ConvParams, gy, w):
     """Per stride phase: a stride-1 correlation of zero-bordered gy planes with that phase's taps, flipped; for
     stride 1 written straight into gx, else into phase planes that are then merged."""
     lanes_ = lanes(gy.itemsize)

@@ -1,4 +1,4 @@
-"""conv2d winograd_v6: Winograd F(2x2, 3x3) for 3x3 kernels at stride 1 without dilation (any padding, groups).
+"""conv2d v8_winograd: Winograd F(2x2, 3x3) for 3x3 kernels at stride 1 without dilation (any padding, groups).
 
 Output tile (th, tw) is the 2x2 block y[.., 2th + a, 2tw + b]; it depends on the 4x4 patch d of the zero-padded
 input at rows 2th.., columns 2tw.. (neighbouring patches overlap by 2). With the transforms of Lavin & Gray (2015)
@@ -8,26 +8,22 @@ input at rows 2th.., columns 2tw.. (neighbouring patches overlap by 2). With the
     y[k, t]     = A^T M[:, k, t] A + bias[k]     output transform
 a tile costs 16 multiply-adds per (k, c) instead of the direct 36: 2.25x fewer.
 
-    winograd_v6  iteration = (g, block of TB = VECS*LANES consecutive tiles, numbered row-major across the whole
-                 batch), all Kg output channels, in its thread's scratch: input transform of the block for all Cg
-                 channels (one vector = up to LANES tiles of one tile row, read with stride-2 loads from zero-padded
-                 planes), then for each block of CB input channels, xi and block of ROWS output channels the rows_v2
-                 micro-kernel (a ROWS x VECS register tile; per c VECS vector loads of V + ROWS broadcasts of U feed
-                 ROWS*VECS FMAs), then the output transform with bias, ReLU and masked stores (odd P/Q: the tiles'
-                 missing row/column is not stored). The scratch, V (16*Cg*TB) and M (16*Kp*TB elements), stays in
-                 L2 for Cg, Kg <= 128 or so; the filter transform is a small parallel kernel of its own.
-                 Measured informally (2026-11-23, float32, median of 20 calls interleaved with rows_v2 in one
-                 process, on a 2-core machine shared with other jobs; GFLOP/s count the direct conv's
-                 2*N*K*P*Q*C*9): case a (8x64x56x56, K=64, pad 1) 216-241 GFLOP/s with 2 threads (rows_v2:
-                 135-147), 114-197 with 1 thread (rows_v2: 72-122), 1.6x rows_v2 at either thread count (1.5-1.65x
-                 over repeated runs; while another process held a core, 1.0-1.4x with 2 threads). C=K=128/256/512 at
-                 28/14/7 pixels, batch 8: 1.4-1.9x rows_v2. The GEMMs run near the FMA peak; the transforms, the
-                 padded copy and the output's first touch take ~40-50% of the time, hence 1.6x, not 2.25x.
+    conv2d_fwd_v8_winograd  iteration = (g, block of TB = VECS*LANES consecutive tiles, numbered row-major across
+                            the whole batch), all Kg output channels, in its thread's scratch: input transform of
+                            the block for all Cg channels (one vector = up to LANES tiles of one tile row, read with
+                            stride-2 loads from zero-padded planes), then for each block of CB input channels, xi
+                            and block of ROWS output channels the v5_rows micro-kernel (a ROWS x VECS register tile;
+                            per c VECS vector loads of V + ROWS broadcasts of U feed ROWS*VECS FMAs), then the output
+                            transform with bias and masked stores (odd P/Q: the tiles' missing row/column is not
+                            stored). The scratch, V (16*Cg*TB) and M (16*Kp*TB elements), stays in L2 for Cg, Kg <=
+                            128 or so; the filter transform is a small parallel kernel of its own.
+The GEMMs run near the FMA peak; the transforms, the padded copy and the output's first touch take a large part
+of the time, so the gain over v5_rows is below 2.25x (bench_results/numba_kernel_notes.md, numba_cpu.md).
 
-Accuracy: float32 errors relative to the largest output: ~2e-7 on the test shapes, 3.5e-7 / 5.5e-7 / 8.5e-7 at
-C=64/256/512 (rows_v2: 1.0e-6 / 1.7e-6 / 2.2e-6: each GEMM sums Cg terms, not 9*Cg), inside the shared tolerance.
-NaN propagates as in the reference: B^T and A^T are zero exactly where an input element does not reach an output.
-A +-Inf input can come out as NaN where the reference has +-Inf (Inf - Inf in a transform).
+Accuracy: each GEMM sums Cg terms, not 9*Cg, so the float32 error is below v5_rows's (measured in
+bench_results/numba_kernel_notes.md), inside the shared tolerance. NaN propagates as in the reference: B^T and
+A^T are zero exactly where an input element does not reach an output. A +-Inf input can come out as NaN where the
+reference has +-Inf (Inf - Inf in a transform).
 """
 
 from __future__ import annotations
@@ -231,7 +227,7 @@ def supports(p: ConvParams) -> bool:
     return (p.R, p.S) == (3, 3) and not p.is_strided and not p.is_dilated
 
 
-def conv2d_winograd_v6(p: ConvParams, x: np.ndarray, w: np.ndarray, b) -> np.ndarray:
+def conv2d_fwd_v8_winograd(p: ConvParams, x: np.ndarray, w: np.ndarray, b) -> np.ndarray:
     lanes_ = lanes(x.itemsize)
     TP, TQ = -(-p.P // 2), -(-p.Q // 2)
     # every patch row (and the 2*LANES elements a stride-2 vector load reads) stays inside the plane

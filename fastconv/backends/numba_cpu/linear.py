@@ -1,26 +1,30 @@
 """linear (fully connected, as torch.nn.functional.linear): y (N, K) = x (N, C) @ w (K, C)^T + b (K), and its
 gradients gx = gy @ w, gw = gy^T @ x, gb = sum_n gy[n]. x, w, y are row-major; nothing is transposed in place.
 
-    dot_v1    forward as N*K dot products along the contiguous rows of x and w: iteration = DOT_FEATURES output
-              features for all rows (parallel over features: the large dimension of a GEMV-like call); a 4 x 4
-              tile of dot-product accumulators (4 rows of x against 4 rows of w: 8 vector loads feed 16 FMAs,
-              simd_lanes.tile_dot), leftover rows 1 x 8, lane sums in a fixed tree at the end. w is read in place, never
-              repacked, so it wins while the batch is small: measured faster than gemm_v2 up to N = 64 and slower
-              from N = 256 (bench_results/linear.md), hence auto's switch at GEMM_MIN_N = 128.
-    gemm_v2   all three products as Y[m, j] = sum_r A[m, r] * B[r, j] with A read as broadcast scalars and B as
-              vectors along j, each addressed through strides so that only the forward's B = w^T needs a copy:
-                  forward   Y = y (N, K),  A = x,             B = w^T packed into zero-padded panels of NR columns
-                  grad x    Y = gx (N, C), A = gy,            B = w read in place (NR-column slices of its rows)
-                  grad w    Y = gw (K, C), A = gy^T,          B = x in place; the reduction runs over the batch
-              iteration = (reduction chunk, block of at most MB rows of Y, group of NR-column panels): per KC-deep
-              slice (B's KC x NR micro-panel stays in L1) a ROWS x VECS tile of LANES-wide accumulators (8 x 3 zmm
-              with AVX-512, NR = 48 float32): per step VECS vector loads of B + ROWS broadcasts of A feed ROWS*VECS
-              FMAs (simd.tile_fma); rows left over after whole ROWS groups take a 1 x VECS tile, so no row past the
-              end is read; bias preloaded, partial sums resumed from Y between slices, masked edge stores. Parallel
-              over rows for a large batch, over panels for a small one (`split`: about TARGET iterations, from the
-              shape alone). The weight gradient of a small layer on a large batch also cuts the batch into chunks
-              summed into partial buffers that are added in chunk order: the same bits with any thread count.
-The bias gradient (column sums of gy, rows added in order) is one more pass.
+    linear_dot_v2_rows          forward as N*K dot products along the contiguous rows of x and w: iteration =
+                                DOT_FEATURES output features for all rows (parallel over features: the large
+                                dimension of a GEMV-like call); a 4 x 4 tile of dot-product accumulators (4 rows of
+                                x against 4 rows of w: 8 vector loads feed 16 FMAs, simd_lanes.tile_dot), leftover
+                                rows 1 x 8, lane sums in a fixed tree at the end. w is read in place, never
+                                repacked, so it wins while the batch is small (bench_results/linear.md: auto's
+                                switch at GEMM_MIN_N = 128 comes from there).
+    linear_gemm_v3_packed       all three products as Y[m, j] = sum_r A[m, r] * B[r, j] with A read as broadcast
+                                scalars and B as vectors along j, each addressed through strides so that only the
+                                forward's B = w^T needs a copy:
+                                    forward   Y = y (N, K),  A = x,     B = w^T packed into zero-padded NR panels
+                                    grad x    Y = gx (N, C), A = gy,    B = w read in place (NR-column slices)
+                                    grad w    Y = gw (K, C), A = gy^T,  B = x in place; reduction over the batch
+                                iteration = (reduction chunk, block of at most MB rows of Y, group of NR-column
+                                panels): per KC-deep slice (B's KC x NR micro-panel stays in L1) a ROWS x VECS tile
+                                of LANES-wide accumulators (8 x 3 zmm with AVX-512, NR = 48 float32): per step VECS
+                                vector loads of B + ROWS broadcasts of A feed ROWS*VECS FMAs (simd.tile_fma); rows
+                                left over after whole ROWS groups take a 1 x VECS tile, so no row past the end is
+                                read; bias preloaded, partial sums resumed from Y between slices, masked edge
+                                stores. Parallel over rows for a large batch, over panels for a small one (`split`:
+                                about TARGET iterations, from the shape alone). The weight gradient of a small layer
+                                on a large batch also cuts the batch into chunks summed into partial buffers that
+                                are added in chunk order: the same bits with any thread count.
+    linear_bwd_bias_v2_columns  the column sums of gy, rows added in order.
 """
 
 from __future__ import annotations
@@ -39,10 +43,12 @@ KC = 128  # reduction depth per cache block: a KC x NR panel of B (24 KiB) stays
 MB = 128  # rows of Y per parallel iteration: A's MB x KC block (64 KiB float32) stays in L2
 TARGET = 16  # parallel iterations to aim for (a shape-only rule: never the thread count)
 PACK_ROWS = 16  # rows per block of pack_panels
-DOT_ROWS, DOT_VECS = 4, 4  # dot_v1's register tile: 4 rows of x x 4 rows of w (16 accumulators, 8 loads)
-DOT_WIDE = 2 * DOT_VECS  # dot_v1's tile for single rows: 1 x 8 rows of w
-GEMM_MIN_N = 128  # algo="auto": the forward takes gemm_v2 from this many rows on, dot_v1 below
-DOT_FEATURES = 16  # output features per dot_v1 iteration
+DOT_ROWS, DOT_VECS = 4, 4  # linear_dot_v2_rows's register tile: 4 rows of x x 4 rows of w (16 accumulators, 8 loads)
+DOT_WIDE = 2 * DOT_VECS  # linear_dot_v2_rows's tile for single rows: 1 x 8 rows of w
+GEMM_MIN_N = (
+    128  # algo="auto": the forward takes linear_gemm_v3_packed from this many rows on, linear_dot_v2_rows below
+)
+DOT_FEATURES = 16  # output features per linear_dot_v2_rows iteration
 
 
 @inner
@@ -250,12 +256,12 @@ def gemm(a, a_m: int, a_k: int, b, s_r: int, s_j: int, bias, y, M: int, J: int, 
 
 # ---------------------------------------------------------------------------------------------- registry ops
 def priority(algo: str):
-    """algo="auto": for the forward dot_v1 below GEMM_MIN_N rows, gemm_v2 from there (the backward ops have one
-    algorithm each)."""
-    return lambda p: (p.N < GEMM_MIN_N) == (algo == "dot_v1")
+    """algo="auto": for the forward linear_dot_v2_rows below GEMM_MIN_N rows, linear_gemm_v3_packed from there
+    (the backward ops have one algorithm each)."""
+    return lambda p: (p.N < GEMM_MIN_N) == (algo == "linear_dot_v2_rows")
 
 
-def linear_dot_v1(p: LinearParams, x: np.ndarray, w: np.ndarray, b) -> np.ndarray:
+def linear_dot_v2_rows(p: LinearParams, x: np.ndarray, w: np.ndarray, b) -> np.ndarray:
     bias = np.zeros(p.K, x.dtype) if b is None else b
     return filled(
         (p.N, p.K),
@@ -266,22 +272,22 @@ def linear_dot_v1(p: LinearParams, x: np.ndarray, w: np.ndarray, b) -> np.ndarra
     )
 
 
-def linear_gemm_v2(p: LinearParams, x: np.ndarray, w: np.ndarray, b) -> np.ndarray:
+def linear_gemm_v3_packed(p: LinearParams, x: np.ndarray, w: np.ndarray, b) -> np.ndarray:
     """y = x @ w^T: A = x, B = w^T (packed)."""
     return filled((p.N, p.K), x.dtype, lambda y: gemm(x, p.C, 1, w, 1, p.C, b, y, p.N, p.K, p.C))
 
 
-def linear_bwd_data_gemm_v2(p: LinearParams, gy: np.ndarray, w: np.ndarray) -> np.ndarray:
+def linear_gemm_v3_packed_bwd_data(p: LinearParams, gy: np.ndarray, w: np.ndarray) -> np.ndarray:
     """gx = gy @ w: A = gy, B = w."""
     return filled((p.N, p.C), gy.dtype, lambda gx: gemm(gy, p.K, 1, w, p.C, 1, None, gx, p.N, p.C, p.K))
 
 
-def linear_bwd_weight_gemm_v2(p: LinearParams, gy: np.ndarray, x: np.ndarray) -> np.ndarray:
+def linear_gemm_v3_packed_bwd_weight(p: LinearParams, gy: np.ndarray, x: np.ndarray) -> np.ndarray:
     """gw = gy^T @ x: A = gy^T (strides 1, K), B = x; the batch is the reduction."""
     return filled((p.K, p.C), gy.dtype, lambda gw: gemm(gy, 1, p.K, x, p.C, 1, None, gw, p.K, p.C, p.N, chunked=True))
 
 
-def linear_bwd_bias(p: LinearParams, gy: np.ndarray) -> np.ndarray:
+def linear_bwd_bias_v2_columns(p: LinearParams, gy: np.ndarray) -> np.ndarray:
     gb = empty((p.K,), gy.dtype)
     if p.K:
         column_sums(gy, gb, 256)

@@ -199,7 +199,7 @@ def _taps(n: int, k: int, s: int, pad: int, d: int, out: int) -> tuple[np.ndarra
     return (start + first * d).astype(np.int64), np.maximum(end - first, 0).astype(np.int64)
 
 
-def max_pool2d(p: PoolParams, x: np.ndarray, need_indices: bool):
+def max_pool2d_fwd_v2_separable(p: PoolParams, x: np.ndarray, need_indices: bool):
     if not need_indices:
         return filled(p.y_shape, x.dtype, lambda y: max_pool_rows(x, y, *_geometry(p, x.dtype))), None
     idx = empty(p.y_shape, np.int64)
@@ -211,7 +211,7 @@ def max_pool2d(p: PoolParams, x: np.ndarray, need_indices: bool):
     return y, idx
 
 
-def max_pool2d_bwd(p: PoolParams, gy: np.ndarray, x: np.ndarray) -> np.ndarray:
+def max_pool2d_bwd_v2_separable(p: PoolParams, gy: np.ndarray, x: np.ndarray) -> np.ndarray:
     none = np.empty((1, 1), np.int64)
     return filled(
         p.x_shape, x.dtype, lambda gx: max_pool_index_rows(x, gy, none, gy, gx, True, *_index_geometry(p, x.dtype))
@@ -272,17 +272,27 @@ def _avg_bwd(gy: np.ndarray, shape: tuple, bounds: tuple) -> np.ndarray:
     )
 
 
-def avg_pool2d(p: PoolParams, x: np.ndarray) -> np.ndarray:
+def avg_pool2d_fwd_v2_separable(p: PoolParams, x: np.ndarray) -> np.ndarray:
     return _avg(x, p.y_shape, _avg_bounds(p))
 
 
-def avg_pool2d_bwd(p: PoolParams, gy: np.ndarray) -> np.ndarray:
+def avg_pool2d_bwd_v2_separable(p: PoolParams, gy: np.ndarray) -> np.ndarray:
     return _avg_bwd(gy, p.x_shape, _avg_bounds(p))
 
 
-def adaptive_avg_pool2d(p: AdaptivePoolParams, x: np.ndarray) -> np.ndarray:
+def adaptive_avg_pool2d_fwd_v2_separable(p: AdaptivePoolParams, x: np.ndarray) -> np.ndarray:
     return _avg(x, p.y_shape, _adaptive_bounds(p))
 
 
-def adaptive_avg_pool2d_bwd(p: AdaptivePoolParams, gy: np.ndarray) -> np.ndarray:
+def adaptive_avg_pool2d_bwd_v2_separable(p: AdaptivePoolParams, gy: np.ndarray) -> np.ndarray:
     return _avg_bwd(gy, p.x_shape, _adaptive_bounds(p))
+
+
+def global_avg_pool2d_fwd_v2_separable(p: AdaptivePoolParams, x: np.ndarray) -> np.ndarray:
+    """The adaptive kernel with a 1x1 output."""
+    return adaptive_avg_pool2d_fwd_v2_separable(p, x)
+
+
+def global_avg_pool2d_bwd_v2_separable(p: AdaptivePoolParams, gy: np.ndarray) -> np.ndarray:
+    """The adaptive kernel's gradient with a 1x1 output."""
+    return adaptive_avg_pool2d_bwd_v2_separable(p, gy)

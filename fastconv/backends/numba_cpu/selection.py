@@ -2,14 +2,12 @@
 
 Each call falls in the first category whose predicate holds; the category lists the algorithms fastest first, as
 measured by `benchmarks/test_numba_cpu.py` on the shared problems (fastconv.bench.cases: float32, 2 threads) and
-recorded with the per-case medians in bench_results/numba_cpu.json ("selection" and "selection_bwd_weight" there
-show which cases decided each row). The channels_last row is the exception: nhwc_v7 is the only algorithm that
+recorded with the per-case medians in bench_results/numba_cpu.json ("selection" and "selection_bwd_weight" there show
+which cases decided each row). The channels_last row is the exception: conv2d_fwd_v9_nhwc is the only algorithm that
 reads such an x without a copy, so it ranks first for the ungrouped calls it serves (informal timing in its module
-header; the grouped ones fall through to the rows below, where its 64-wide channel vectors would be mostly
-padding, as blocked_v5's are). tests/test_backend_numba_select.py checks that `auto` follows this table and
-that the table agrees with the recorded measurements. Algorithms a category does not list rank below the listed
-ones.
-"""
+header; the grouped ones fall through to the rows below, where its 64-wide channel vectors would be mostly padding, as
+conv2d_fwd_v7_blocked's are). tests/test_backend_numba_select.py checks that `auto` follows this table and that the
+table agrees with the recorded measurements. Algorithms a category does not list rank below the listed ones."""
 
 from __future__ import annotations
 
@@ -19,28 +17,48 @@ from ...params import ConvParams
 from . import conv2d_winograd
 
 # (category, predicate, algorithms fastest first) per registry op; first matching category wins. channels_last:
-# nhwc_v7 reading x in place against copying x to NCHW (a slow strided transpose in NumPy) for the NCHW choice;
-# nhwc_v7 won or tied on every ungrouped problem of the recorded runs, the copy on the grouped ones (nhwc_v7's
-# 64-wide channel vectors are mostly padding there). These timings are the noisiest of the suite (an earlier
-# pair of runs had the copy ahead by 16-20% on a and d).
+# conv2d_fwd_v9_nhwc reading x in place against copying x to NCHW (a slow strided transpose in NumPy) for the NCHW
+# choice; conv2d_fwd_v9_nhwc won or tied on every ungrouped problem of the recorded runs, the copy on the grouped ones
+# (conv2d_fwd_v9_nhwc's 64-wide channel vectors are mostly padding there). These timings are the noisiest of the suite
+# (an earlier pair of runs had the copy ahead by 16-20% on a and d).
 RULES: dict[str, list[tuple[str, Callable[[ConvParams], bool], tuple[str, ...]]]] = {
     "conv2d": [
-        ("channels_last", lambda p: p.channels_last and not p.is_grouped, ("nhwc_v7",)),
-        ("depthwise", lambda p: p.is_depthwise, ("depthwise_v4", "rows_v2", "direct_v1")),
-        ("pointwise", lambda p: p.is_pointwise, ("pointwise_v3", "rows_v2", "blocked_v5", "direct_v1")),
-        ("grouped", lambda p: p.is_grouped, ("rows_v2", "direct_v1", "blocked_v5")),
-        ("strided", lambda p: p.is_strided, ("rows_v2", "blocked_v5", "direct_v1")),
-        ("3x3", conv2d_winograd.supports, ("winograd_v6", "rows_v2", "blocked_v5", "direct_v1")),
-        ("dense", lambda p: True, ("rows_v2", "blocked_v5", "direct_v1")),
+        ("channels_last", lambda p: p.channels_last and not p.is_grouped, ("conv2d_fwd_v9_nhwc",)),
+        (
+            "depthwise",
+            lambda p: p.is_depthwise,
+            ("conv2d_fwd_v4_depthwise", "conv2d_fwd_v5_rows", "conv2d_fwd_v1_naive"),
+        ),
+        (
+            "pointwise",
+            lambda p: p.is_pointwise,
+            ("conv2d_fwd_v6_pointwise", "conv2d_fwd_v5_rows", "conv2d_fwd_v7_blocked", "conv2d_fwd_v1_naive"),
+        ),
+        ("grouped", lambda p: p.is_grouped, ("conv2d_fwd_v5_rows", "conv2d_fwd_v1_naive", "conv2d_fwd_v7_blocked")),
+        ("strided", lambda p: p.is_strided, ("conv2d_fwd_v5_rows", "conv2d_fwd_v7_blocked", "conv2d_fwd_v1_naive")),
+        (
+            "3x3",
+            conv2d_winograd.supports,
+            ("conv2d_fwd_v8_winograd", "conv2d_fwd_v5_rows", "conv2d_fwd_v7_blocked", "conv2d_fwd_v1_naive"),
+        ),
+        ("dense", lambda p: True, ("conv2d_fwd_v5_rows", "conv2d_fwd_v7_blocked", "conv2d_fwd_v1_naive")),
     ],
     "conv2d_bwd_data": [
-        ("pointwise", lambda p: p.is_pointwise, ("pointwise_v3", "rows_v2", "direct_v1")),
-        ("any", lambda p: True, ("rows_v2", "direct_v1")),
+        (
+            "pointwise",
+            lambda p: p.is_pointwise,
+            ("conv2d_bwd_data_v3_pointwise", "conv2d_bwd_data_v2_rows", "conv2d_bwd_data_v1_naive"),
+        ),
+        ("any", lambda p: True, ("conv2d_bwd_data_v2_rows", "conv2d_bwd_data_v1_naive")),
     ],
     "conv2d_bwd_weight": [
-        ("depthwise", lambda p: p.is_depthwise, ("direct_v1", "blocked_v5")),
-        ("pointwise", lambda p: p.is_pointwise, ("pointwise_v3", "blocked_v5", "direct_v1")),
-        ("any", lambda p: True, ("blocked_v5", "direct_v1")),
+        ("depthwise", lambda p: p.is_depthwise, ("conv2d_bwd_weight_v1_naive", "conv2d_bwd_weight_v4_blocked")),
+        (
+            "pointwise",
+            lambda p: p.is_pointwise,
+            ("conv2d_bwd_weight_v3_pointwise", "conv2d_bwd_weight_v4_blocked", "conv2d_bwd_weight_v1_naive"),
+        ),
+        ("any", lambda p: True, ("conv2d_bwd_weight_v4_blocked", "conv2d_bwd_weight_v1_naive")),
     ],
 }
 
