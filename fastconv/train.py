@@ -16,6 +16,7 @@ import numpy as np
 from . import datasets, models, nn
 from .arrays import array_kind, array_module
 from .optim import SGD, StepLR
+from .params import ceil_div
 
 
 class Progress:
@@ -83,7 +84,7 @@ def fit(
     order_rng = np.random.default_rng(seed)
     loss_fn = nn.CrossEntropyLoss()
     history = []
-    n_batches = -(-len(x_train) // batch_size)
+    n_batches = ceil_div(len(x_train), batch_size)
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         bar = Progress(n_batches, f"epoch {epoch}/{epochs}", stream) if stream else None

@@ -1,4 +1,4 @@
-"""Shared test helpers: random data, the tolerance table, comparisons and gradient checks."""
+"""Shared test helpers: random data, comparisons against the tolerance table (fastconv.tolerance), gradient checks."""
 
 from __future__ import annotations
 
@@ -7,22 +7,14 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
+from fastconv.tolerance import tolerance
+
 try:
     import torch
 except ImportError:  # torch is an optional oracle
     torch = None
 
 requires_torch = pytest.mark.skipif(torch is None, reason="torch is not installed (optional cross-check)")
-
-# Max error of a backend result against the float64 reference, relative to the largest reference magnitude.
-# One row per op family; float64 results must agree to rounding, float32 to its accumulation error.
-TOLERANCE = {
-    "conv": {np.float64: 1e-12, np.float32: 5e-5},
-    "linear": {np.float64: 1e-12, np.float32: 5e-5},
-    "pool": {np.float64: 1e-13, np.float32: 2e-6},
-    "bn": {np.float64: 1e-11, np.float32: 5e-5},
-    "eltwise": {np.float64: 0.0, np.float32: 0.0},
-}
 
 
 def rand(rng: np.random.Generator, shape: tuple, dtype=np.float64) -> np.ndarray:
@@ -48,7 +40,7 @@ def assert_close(actual, expected, family: str, dtype, what: str = "") -> None:
     ok = ~nan_e & ~inf_e
     scale = max(float(np.abs(expected[ok]).max(initial=0.0)), 1e-30)
     err = float(np.abs(actual[ok].astype(np.float64) - expected[ok]).max(initial=0.0)) / scale
-    tol = TOLERANCE[family][np.dtype(dtype).type]
+    tol = tolerance(family, dtype)
     assert err <= tol, f"{what}: relative max error {err:.3g} > {tol:.3g} ({dtype})"
 
 

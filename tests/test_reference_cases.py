@@ -28,10 +28,23 @@ def test_cross_correlation_not_flipped():
 
 
 def test_ten_5x5_filters_pad2_on_32x32x3():
+    """The classic CS231n layer: 'same' output size, 10*3*5*5 + 10 = 760 parameters, and two outputs summed by hand
+    (a corner, where 2 rows and 2 columns of the window fall in the zero padding, and an interior one)."""
     rng = np.random.default_rng(0)
     x, w, b = rng.standard_normal((1, 3, 32, 32)), rng.standard_normal((10, 3, 5, 5)), rng.standard_normal(10)
-    assert fc.conv2d(x, w, b, padding=2, **B).shape == (1, 10, 32, 32)
-    assert w.size + b.size == 760
+    y = fc.conv2d(x, w, b, padding=2, **B)
+    assert y.shape == (1, 10, 32, 32)
+    for k, p, q in ((0, 0, 0), (7, 13, 21)):
+        total = b[k]
+        for c in range(3):
+            for r in range(5):
+                for s in range(5):
+                    h, v = p - 2 + r, q - 2 + s
+                    if 0 <= h < 32 and 0 <= v < 32:
+                        total += x[0, c, h, v] * w[k, c, r, s]
+        assert abs(y[0, k, p, q] - total) <= 1e-12 * abs(total)
+    layer = fc.nn.Conv2d(3, 10, 5, padding=2)
+    assert fc.summary(layer, (1, 3, 32, 32)).total_params == 760
 
 
 def test_channels_and_groups_by_hand():

@@ -52,7 +52,7 @@ class FastconvImpl:
     def device(self) -> str:
         return "gpu" if self.array_kind == "cupy" else "cpu"
 
-    tolerance_floor = 0.0  # the check's tolerance is at least this (see runner.TOLERANCE)
+    tolerance_floor = 0.0  # the check's tolerance is at least this (see fastconv.tolerance)
 
     def prepare(self, case: Case, host: dict[str, np.ndarray]) -> dict[str, Any]:
         if self.array_kind == "numpy":

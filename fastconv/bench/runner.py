@@ -2,7 +2,7 @@
 
 For each case: fresh random inputs in the run's dtype; the float64 reference computed by the NumPy backend from
 those same (rounded) inputs; copies of the inputs for rotation. For each implementation: its output on the first
-copy is compared with the reference (max |out - ref| / max |ref| per output, against TOLERANCE); only a correct
+copy is compared with the reference (max |out - ref| / max |ref| per output, against fastconv.tolerance); only a correct
 implementation is timed. A wrong or failing one is recorded with its error and the run goes on.
 """
 
@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .. import dispatch
+from ..tolerance import tolerance as table_tolerance
 from .cases import Case
 from .descriptor import to_descriptor
 from .impls import FastconvImpl, TorchImpl
@@ -25,20 +26,15 @@ from .timing import Policy, Progress, copies_for, measure
 
 Impl = FastconvImpl | TorchImpl
 
-# Max error against the float64 reference, relative to the largest reference magnitude, per op and dtype. A check
-# that the answer is right (a bug gives O(1) errors), with room for float32 sums over long reductions: a weight
-# gradient sums N*P*Q products, a BN statistic N*H*W values.
-TOLERANCE = {
-    "float32": {
-        "fwd": 1e-4,
-        "bwd-data": 1e-4,
-        "bwd-weight": 1e-3,
-        "pool-fwd": 1e-6,
-        "pool-bwd": 1e-5,
-        "bn-fwd": 1e-3,
-        "bn-bwd": 1e-3,
-    },
-    "float64": dict.fromkeys(("fwd", "bwd-data", "bwd-weight", "pool-fwd", "pool-bwd", "bn-fwd", "bn-bwd"), 1e-10),
+# The op family of each bench op in the one tolerance table (fastconv.tolerance), which the tests use too.
+FAMILY = {
+    "fwd": "conv",
+    "bwd-data": "conv",
+    "bwd-weight": "conv",
+    "pool-fwd": "pool",
+    "pool-bwd": "pool",
+    "bn-fwd": "bn",
+    "bn-bwd": "bn",
 }
 
 
@@ -54,7 +50,7 @@ class RunConfig:
 
 
 def tolerance(impl: Impl, op: str, dtype: str) -> float:
-    return max(TOLERANCE[dtype][op], impl.tolerance_floor)
+    return max(table_tolerance(FAMILY[op], dtype), impl.tolerance_floor)
 
 
 def case_label(case: Case) -> str:

@@ -18,6 +18,8 @@ from typing import NamedTuple
 
 import dask.array as da
 
+from ..params import ceil_div
+
 
 class AxisPlan(NamedTuple):
     in_chunks: tuple[int, ...]
@@ -34,12 +36,12 @@ def plan_axis(
     total, before = sum(chunks), pads[0]
     halo = span - 1
     step = stride * math.lcm(align, out_align)
-    size = max(step, -(-max(chunks) // step) * step, -(-halo // step) * step)
+    size = max(step, ceil_div(max(chunks), step) * step, ceil_div(halo, step) * step)
     # with out_align > 1, b + before is a multiple of stride*out_align for every start b > 0
     shift = -before % (stride * out_align) if out_align > 1 else 0
 
     def first_output(b: int) -> int:  # the first output whose window starts in a block starting at b
-        return 0 if b == 0 else -(-(b + before) // stride)
+        return 0 if b == 0 else ceil_div(b + before, stride)
 
     starts = [0, *range(size + shift, total, size)]
     # a trailing block must start a window of its own and be able to lend the previous block its halo

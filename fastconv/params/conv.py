@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import _int_tuple, _is_int, _out_size, output_size
+from .common import _int_tuple, _is_int, _out_size, ceil_div, output_size
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -105,7 +105,7 @@ def _conv_padding(
         if padding == "same":
             pads = []
             for n, k, s, d in zip(in_sizes, kernel, stride, dilation):
-                total = max((-(-n // s) - 1) * s + d * (k - 1) + 1 - n, 0)
+                total = max((ceil_div(n, s) - 1) * s + d * (k - 1) + 1 - n, 0)
                 pads.append((total // 2, total - total // 2))
             return tuple(pads)
         raise ValueError(f"{fn}: 'padding' must be an int, a pair, a pair of pairs, 'valid' or 'same', got {padding!r}")

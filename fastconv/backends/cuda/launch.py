@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ... import arrays
+from ...params import ceil_div
 
 TUNABLES: dict[str, dict[str, int]] = {  # per .cu file; "launch": Python-only limits of the launch code
     "launch": {"MAX_BLOCKS": 65536},
@@ -83,10 +84,6 @@ def check_tunables(t: dict[str, int]) -> None:
     bad += [f"{n} % 32" for n in ("BWD_REDUCE_BLOCK", "BN_BLOCK", "POOL_BLOCK") if t[n] % 32 or not 0 < t[n] <= 1024]
     if bad:
         raise ValueError(f"tunables: these must be 0 (and blocks at most 1024 threads): {', '.join(bad)}")
-
-
-def ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
 
 
 @dataclass(frozen=True)

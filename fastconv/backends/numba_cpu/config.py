@@ -16,8 +16,12 @@ from collections.abc import Callable
 import numpy as np
 from llvmlite import binding as _llvm
 from numba import njit
+from numba.extending import register_jitable
 
 from ...arrays import empty
+from ...params import ceil_div
+
+register_jitable(ceil_div)  # the one ceil-division, callable from the kernels as from Python
 
 FASTMATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
 

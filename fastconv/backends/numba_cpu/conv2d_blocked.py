@@ -22,7 +22,7 @@ import numpy as np
 from numba import prange
 
 from ...params import ConvParams
-from .config import BLOCKED_ROWS, BLOCKED_VECS, filled, inner, kernel, lanes, workspace
+from .config import BLOCKED_ROWS, BLOCKED_VECS, ceil_div, filled, inner, kernel, lanes, workspace
 from .conv2d_direct import bias_or_zeros
 from .simd import tile_fma, tile_fma_tail, tile_store, tile_store_add, tile_zeros
 
@@ -76,7 +76,7 @@ def blocked_fwd(xh, wp, yh, N, P, Q, Hx, Wx, C, G, Cg, Kp_g, sh, sw, dh, dw, R, 
     g*Cg + c] with KB = VECS*LANES. Iteration (n, p, g, k-block) owns its output row segment."""
     kb_w = VECS * lanes
     nkb = Kp_g // kb_w
-    nqt = (Q + ROWS - 1) // ROWS
+    nqt = ceil_div(Q, ROWS)
     for it in prange(N * P * G * nkb):
         kb, g = it % nkb, (it // nkb) % G
         p, n = (it // (nkb * G)) % P, it // (nkb * G * P)
@@ -111,7 +111,7 @@ def blocked_bwd_weight(xh, gy, part, Hx, Wx, C, G, Cg, Kg, sh, sw, dh, dw, R, S,
     Iteration (n, g, block of ROWS output channels) writes only its own rows of part[n]."""
     N, K, P, Q = gy.shape
     T, cw = R * S, VECS * lanes
-    nkb, ncb = (Kg + ROWS - 1) // ROWS, (Cg + cw - 1) // cw
+    nkb, ncb = ceil_div(Kg, ROWS), ceil_div(Cg, cw)
     for it in prange(N * G * nkb):
         kb, g, n = it % nkb, (it // nkb) % G, it // (nkb * G)
         k0 = g * Kg + kb * ROWS
@@ -151,7 +151,7 @@ def channels_last(p: ConvParams, x: np.ndarray, slack: int) -> tuple[np.ndarray,
 def pack_weights(p: ConvParams, w: np.ndarray, kb_w: int) -> tuple[np.ndarray, int]:
     """w (K, Cg, R, S) packed flat as [g, k-block, t, c, k % kb_w] for `tap_sum`, each group's Kg output channels
     zero-padded to Kp_g (a multiple of kb_w); returns (wp, Kp_g)."""
-    Kp_g = -(-p.Kg // kb_w) * kb_w
+    Kp_g = ceil_div(p.Kg, kb_w) * kb_w
     wp = np.zeros((p.groups, Kp_g, p.R * p.S, p.Cg), w.dtype)
     wp[:, : p.Kg] = w.reshape(p.groups, p.Kg, p.Cg, p.R * p.S).transpose(0, 1, 3, 2)
     wp = wp.reshape(p.groups, Kp_g // kb_w, kb_w, p.R * p.S, p.Cg).transpose(0, 1, 3, 4, 2)

@@ -17,7 +17,7 @@ import numpy as np
 from numba import prange
 
 from ...params import ConvParams
-from .config import filled, kernel, lanes
+from .config import ceil_div, filled, kernel, lanes
 from .conv2d_direct import bias_or_zeros
 from .conv2d_rows import Planes, split_plane, tap_offsets
 from .simd import tile_bcast, tile_fma, tile_store
@@ -32,7 +32,7 @@ def depthwise_planes(x, w, bias, y, offs, sh, sw, pt, pl, Hh, Wh, L, lanes):
     N, C = x.shape[0], x.shape[1]
     K, P, Q = y.shape[1], y.shape[2], y.shape[3]
     M, T = K // C, offs.size
-    npb, nqc = (P + DW_VECS - 1) // DW_VECS, (Q + lanes - 1) // lanes
+    npb, nqc = ceil_div(P, DW_VECS), ceil_div(Q, lanes)
     for nc in prange(N * C):
         n, c = nc // C, nc % C
         plane = np.empty(L, x.dtype)

@@ -23,7 +23,7 @@ import numpy as np
 from numba import prange
 
 from ...params import ConvParams
-from .config import filled, inner, kernel, lanes
+from .config import ceil_div, filled, inner, kernel, lanes
 from .conv2d_blocked import ROWS, VECS, pack_weights, tap_sum
 from .conv2d_direct import bias_or_zeros
 from .simd import tile_load, tile_store, tile_zeros
@@ -89,7 +89,7 @@ def supports(p: ConvParams) -> bool:
 def interior(p: ConvParams) -> tuple[int, int]:
     """Output columns [q_lo, q_hi) whose S taps all read columns inside x (the rest touch the zero padding)."""
     pl, sw, dw = p.padding[1][0], p.stride[1], p.dilation[1]
-    q_lo = min(-(-pl // sw), p.Q)
+    q_lo = min(ceil_div(pl, sw), p.Q)
     q_hi = min(max((p.W - 1 - (p.S - 1) * dw + pl) // sw + 1, q_lo), p.Q)
     return q_lo, q_hi
 

@@ -23,7 +23,7 @@ import numpy as np
 from numba import prange
 
 from ...params import ConvParams
-from .config import TILE_ROWS, TILE_VECS, VECTOR_BYTES, filled, kernel, lanes, workspace
+from .config import TILE_ROWS, TILE_VECS, VECTOR_BYTES, ceil_div, filled, kernel, lanes, workspace
 from .conv2d_rows import bias_blocks, pack
 from .simd import tile_bcast, tile_fma, tile_fma_tail, tile_store, tile_store_add, tile_zeros
 from .simd_lanes import tile_dot, tile_dot_tail, vec_lanes
@@ -42,7 +42,7 @@ def pointwise_gemm(x, wt, bias, y, N, F, G, Cg, Kg, lanes):
     """y[n, g*Kg + k, f] = bias + sum_{c < Cg} wt[g, k // ROWS, c, k % ROWS] * x[n, g*Cg + c, f]. One iteration =
     one (n, g, pixel block) for all Kg output channels of the group: iterations write disjoint outputs."""
     tp = VECS * lanes
-    nft, nkb = (F + tp - 1) // tp, (Kg + ROWS - 1) // ROWS
+    nft, nkb = ceil_div(F, tp), ceil_div(Kg, ROWS)
     for it in prange(N * G * nft):
         ft, g, n = it % nft, (it // nft) % G, it // (nft * G)
         f0 = ft * tp
@@ -68,7 +68,7 @@ def pointwise_bwd_weight(gy, x, part, N, F, G, Cg, Kg, lanes):
     DOT_ROWS output channels, a tile of lane-wise partial sums is added into `sums`, whose lanes are added up at
     the end in a fixed order. Edge blocks start at Kg - DOT_ROWS or Cg - DOT_COLS, overlapping their neighbour,
     and write only what they own (needs Kg >= DOT_ROWS, Cg >= DOT_COLS); the last pixels load masked."""
-    ncb, nkb = (Cg + DOT_COLS - 1) // DOT_COLS, (Kg + DOT_ROWS - 1) // DOT_ROWS
+    ncb, nkb = ceil_div(Cg, DOT_COLS), ceil_div(Kg, DOT_ROWS)
     blk = DOT_ROWS * DOT_COLS * lanes
     for it in prange(N * G * ncb):
         cb, g, n = it % ncb, (it // ncb) % G, it // (ncb * G)
@@ -127,7 +127,7 @@ def conv2d_fwd_v6_pointwise(p: ConvParams, x: np.ndarray, w: np.ndarray, b) -> n
 def conv2d_bwd_data_v3_pointwise(p: ConvParams, gy: np.ndarray, w: np.ndarray) -> np.ndarray:
     """gx[n, g*Cg + c, f] = sum_k w[g*Kg + k, c] * gy[n, g*Kg + k, f]: the same GEMM with w transposed."""
     wt = pack(np.ascontiguousarray(w.reshape(p.groups, p.Kg, p.Cg).transpose(0, 2, 1))[..., None])
-    zeros = np.zeros(p.groups * -(-p.Cg // ROWS) * ROWS, gy.dtype)
+    zeros = np.zeros(p.groups * ceil_div(p.Cg, ROWS) * ROWS, gy.dtype)
     return filled(
         p.x_shape,
         gy.dtype,

@@ -27,7 +27,7 @@ import numpy as np
 from numba import prange, uintp
 
 from ...params import ConvParams
-from .config import TILE_ROWS, TILE_VECS, filled, inner, kernel, lanes, workspace
+from .config import TILE_ROWS, TILE_VECS, ceil_div, filled, inner, kernel, lanes, workspace
 from .conv2d_direct import bias_or_zeros
 from .simd import tile_bcast, tile_fma, tile_load, tile_store
 from .simd_lanes import vec_copy, vec_lanes
@@ -43,8 +43,8 @@ def conv_rows(xt, in0, L, Wx, offs, wt, bias, out, out0, kstride, pstride, N, P,
     + p*Wx + q]. One iteration = one (n, g, VECS-row block, LANES-column chunk), all its output channels, so
     iterations write disjoint pixels; rows/columns/channels past the edge are computed on slack and not stored."""
     T = offs.size
-    nkb = (Cout_g + ROWS - 1) // ROWS
-    npb, nqc = (P + VECS - 1) // VECS, (Q + lanes - 1) // lanes
+    nkb = ceil_div(Cout_g, ROWS)
+    npb, nqc = ceil_div(P, VECS), ceil_div(Q, lanes)
     for it in prange(N * G * npb * nqc):
         qc, pb = it % nqc, (it // nqc) % npb
         g, n = (it // (nqc * npb)) % G, it // (nqc * npb * G)
@@ -139,7 +139,7 @@ class Planes:
         """Slack: a tile of `vecs` rows x lanes_ columns may start at any output and read past the last row."""
         (pt, pb), (pl, pr) = pads
         sh, sw = stride
-        Hh, Wh = max(-(-(H + pt + pb) // sh), min_rows), max(-(-(W + pl + pr) // sw), min_cols)
+        Hh, Wh = max(ceil_div(H + pt + pb, sh), min_rows), max(ceil_div(W + pl + pr, sw), min_cols)
         return cls(sh, sw, pt, pl, Hh, Wh, sh * sw * Hh * Wh + (vecs + 1) * Wh + lanes_)
 
     def offset(self, hh: int, ww: int) -> int:
@@ -157,14 +157,14 @@ class Planes:
 def pack(wg: np.ndarray) -> np.ndarray:
     """(G, Cout_g, Cin_g, T) weights -> (G, nkb, T, Cin_g, ROWS) flat, output channels zero-padded to ROWS."""
     G, Co, Ci, T = wg.shape
-    nkb = -(-Co // ROWS)
+    nkb = ceil_div(Co, ROWS)
     padded = np.zeros((G, nkb * ROWS, Ci, T), wg.dtype)
     padded[:, :Co] = wg
     return np.ascontiguousarray(padded.reshape(G, nkb, ROWS, Ci, T).transpose(0, 1, 4, 3, 2)).reshape(-1)
 
 
 def bias_blocks(p: ConvParams, b, dtype) -> np.ndarray:
-    nkb = -(-p.Kg // ROWS)
+    nkb = ceil_div(p.Kg, ROWS)
     out = np.zeros((p.groups, nkb * ROWS), dtype)
     out[:, : p.Kg] = bias_or_zeros(p, b, dtype).reshape(p.groups, p.Kg)
     return out.reshape(-1)
@@ -222,7 +222,7 @@ def conv2d_bwd_data_v2_rows(p: ConvParams, gy, w):
     gl = Planes.of(p.P, p.Q, ((rho, 0), (sigma, 0)), (1, 1), lanes_, xl.Hh + rho, xl.Wh + sigma)
     gyt = gl.split(gy, "grad_planes")
     wg = w.reshape(p.groups, p.Kg, p.Cg, p.R * p.S).transpose(0, 2, 1, 3)  # (G, Cg, Kg, T)
-    zeros = np.zeros(p.groups * -(-p.Cg // ROWS) * ROWS, gy.dtype)
+    zeros = np.zeros(p.groups * ceil_div(p.Cg, ROWS) * ROWS, gy.dtype)
 
     def phase_conv(ts, out, out0, kstride, pstride, P, Q, in0):
         offs = np.array([(rho - taps[t][0] // sh) * gl.Wh + sigma - taps[t][1] // sw for t in ts], np.int64)

@@ -33,7 +33,7 @@ import numpy as np
 from numba import get_thread_id, prange
 
 from ...params import ConvParams
-from .config import TILE_ROWS, TILE_VECS, filled, inner, kernel, lanes, workspace
+from .config import TILE_ROWS, TILE_VECS, ceil_div, filled, inner, kernel, lanes, workspace
 from .conv2d_direct import bias_or_zeros
 from .conv2d_rows import Planes
 from .simd import tile_bcast, tile_fma, tile_load, tile_store, tile_zeros
@@ -128,7 +128,7 @@ def g_times(a, b, d, r):
 def transform_filters(w, u, G, Kg, Cg):
     """u[g, xi, k // ROWS, c, k % ROWS] = (G w[g*Kg + k, c] G^T)[xi], zero for the padded output channels
     k >= Kg. Iteration (group, block of ROWS output channels) writes its own [g, :, kb] slices."""
-    nkb = (Kg + ROWS - 1) // ROWS
+    nkb = ceil_div(Kg, ROWS)
     step = nkb * Cg * ROWS  # from xi to xi + 1
     for it in prange(G * nkb):
         g, kb = it // nkb, it % nkb
@@ -152,7 +152,7 @@ def slot_strides(Cg, Kg, lanes):
     """Elements from one xi to the next in a slot's V (Cg rows of TB tiles) and M (Kp rows): one vector more
     than the rows, so that the 16 xi of a tile do not fall into one L1 set (a multiple of 4 KiB apart)."""
     TB = VECS * lanes
-    return Cg * TB + lanes, (Kg + ROWS - 1) // ROWS * ROWS * TB + lanes
+    return Cg * TB + lanes, ceil_div(Kg, ROWS) * ROWS * TB + lanes
 
 
 @inner
@@ -182,7 +182,7 @@ def winograd_fwd(xt, L, Wh, u, bias, y, v_slots, m_slots, N, G, Cg, Kg, P, Q, la
     running it (get_thread_id < get_num_threads), fully written before they are read."""
     TB, TP, TQ = VECS * lanes, (P + 1) // 2, (Q + 1) // 2
     T = N * TP * TQ
-    ntb, nkb = (T + TB - 1) // TB, (Kg + ROWS - 1) // ROWS
+    ntb, nkb = ceil_div(T, TB), ceil_div(Kg, ROWS)
     v_xi, m_xi = slot_strides(Cg, Kg, lanes)
     for it in prange(G * ntb):
         tb, g = it % ntb, it // ntb
@@ -229,14 +229,14 @@ def supports(p: ConvParams) -> bool:
 
 def conv2d_fwd_v8_winograd(p: ConvParams, x: np.ndarray, w: np.ndarray, b) -> np.ndarray:
     lanes_ = lanes(x.itemsize)
-    TP, TQ = -(-p.P // 2), -(-p.Q // 2)
+    TP, TQ = ceil_div(p.P, 2), ceil_div(p.Q, 2)
     # every patch row (and the 2*LANES elements a stride-2 vector load reads) stays inside the plane
     pl = Planes.of(p.H, p.W, p.padding, (1, 1), lanes_, 2 * TP + 2, max(2 * TQ + 2, lanes_), vecs=1)
     xt = pl.split(x)
     slots, (v_xi, m_xi) = numba.config.NUMBA_NUM_THREADS, slot_strides(p.Cg, p.Kg, lanes_)
     v = workspace("winograd_v", slots * XI * v_xi, x.dtype).reshape(slots, -1)
     m = workspace("winograd_m", slots * XI * m_xi, x.dtype).reshape(slots, -1)
-    u = workspace("winograd_u", p.groups * XI * -(-p.Kg // ROWS) * ROWS * p.Cg, x.dtype)
+    u = workspace("winograd_u", p.groups * XI * ceil_div(p.Kg, ROWS) * ROWS * p.Cg, x.dtype)
     transform_filters(w, u, p.groups, p.Kg, p.Cg)
     bias = bias_or_zeros(p, b, x.dtype)
     return filled(

@@ -34,7 +34,7 @@ from numba import prange
 
 from ...arrays import empty
 from ...params import LinearParams
-from .config import TILE_ROWS, TILE_VECS, filled, inner, kernel, lanes, workspace
+from .config import TILE_ROWS, TILE_VECS, ceil_div, filled, inner, kernel, lanes, workspace
 from .simd import tile_fma, tile_fma_tail, tile_load, tile_store, tile_zeros
 from .simd_lanes import tile_dot, tile_dot_tail, tile_store_sums
 
@@ -72,7 +72,7 @@ def linear_dot(x, w, bias, y, N, C, K, kb, lanes):
     features for every row n, so iterations write disjoint columns of y. Rows go in groups of DOT_ROWS with a
     DOT_ROWS x DOT_VECS tile of dot products (each x vector meets DOT_VECS rows of w), leftover rows one at a time
     with a 1 x DOT_WIDE tile; features past K and lanes past C are masked."""
-    for it in prange((K + kb - 1) // kb):
+    for it in prange(ceil_div(K, kb)):
         for k0 in range(it * kb, min(it * kb + kb, K), DOT_WIDE):
             nk = min(DOT_WIDE, K - k0)
             n0 = 0
@@ -127,8 +127,8 @@ def gemm_tiles(a, a_m, a_k, b, b_panel, b_k, bias, y, M, J, R, chunk, mb, jg, la
     in order. Whole groups of ROWS rows take the ROWS x VECS tile, the rows left over a 1 x VECS tile each, so
     no row past M is read."""
     nr = VECS * lanes
-    nmb, npanel, ns = (M + mb - 1) // mb, (J + nr - 1) // nr, max(1, (R + chunk - 1) // chunk)
-    njg = (npanel + jg - 1) // jg
+    nmb, npanel, ns = ceil_div(M, mb), ceil_div(J, nr), max(1, ceil_div(R, chunk))
+    njg = ceil_div(npanel, jg)
     for it in prange(ns * nmb * njg):
         g, blk, s = it % njg, (it // njg) % nmb, it // (njg * nmb)
         r_first, r_end = s * chunk, min(s * chunk + chunk, R)
@@ -191,7 +191,7 @@ def pack_panels(src, s_r, s_j, R, J, bp, nr):
     """bp[(jp*R + r)*nr + jj] = src[r*s_r + (jp*nr + jj)*s_j]: B (R x J, element strides s_r and s_j) cut into
     panels of nr columns, zero past column J. One panel per iteration (disjoint writes); rows go in blocks of
     PACK_ROWS so that a block's source lines and its slice of the panel stay in L1 whichever stride is 1."""
-    for jp in prange((J + nr - 1) // nr):
+    for jp in prange(ceil_div(J, nr)):
         for r0 in range(0, R, PACK_ROWS):
             r1 = min(r0 + PACK_ROWS, R)
             for jj in range(nr):
@@ -204,7 +204,7 @@ def pack_panels(src, s_r, s_j, R, J, bp, nr):
 def column_sums(g, out, kb):
     """out[k] = sum_n g[n, k], rows added in order. One block of kb columns per iteration."""
     N, K = g.shape
-    for it in prange((K + kb - 1) // kb):
+    for it in prange(ceil_div(K, kb)):
         k0, k1 = it * kb, min(it * kb + kb, K)
         for k in range(k0, k1):
             out[k] = 0
@@ -214,21 +214,17 @@ def column_sums(g, out, kb):
 
 
 # ---------------------------------------------------------------------------------------------- launch
-def _ceil(a: int, b: int) -> int:
-    return -(-a // b)
-
-
 def split(M: int, J: int, R: int, nr: int, chunked: bool) -> tuple[int, int, int]:
     """(mb, jg, chunk) of gemm_tiles from the shape alone: about TARGET iterations (blocks of at most MB rows,
     panel groups), and when that leaves too few, the reduction cut into chunks at least KC deep."""
-    mtiles, npanel = max(1, _ceil(M, ROWS)), max(1, _ceil(J, nr))
-    nmb = max(_ceil(M, MB), min(mtiles, _ceil(TARGET, npanel)))
-    mb = ROWS * _ceil(mtiles, nmb)
-    nmb = _ceil(mtiles * ROWS, mb)
-    jg = _ceil(npanel, min(npanel, _ceil(TARGET, nmb)))
-    tiles = nmb * _ceil(npanel, jg)
-    chunks = min(_ceil(TARGET, tiles), max(1, R // KC)) if chunked else 1
-    return mb, jg, max(1, _ceil(R, chunks))
+    mtiles, npanel = max(1, ceil_div(M, ROWS)), max(1, ceil_div(J, nr))
+    nmb = max(ceil_div(M, MB), min(mtiles, ceil_div(TARGET, npanel)))
+    mb = ROWS * ceil_div(mtiles, nmb)
+    nmb = ceil_div(mtiles * ROWS, mb)
+    jg = ceil_div(npanel, min(npanel, ceil_div(TARGET, nmb)))
+    tiles = nmb * ceil_div(npanel, jg)
+    chunks = min(ceil_div(TARGET, tiles), max(1, R // KC)) if chunked else 1
+    return mb, jg, max(1, ceil_div(R, chunks))
 
 
 def gemm(a, a_m: int, a_k: int, b, s_r: int, s_j: int, bias, y, M: int, J: int, R: int, chunked: bool = False) -> None:
@@ -242,12 +238,12 @@ def gemm(a, a_m: int, a_k: int, b, s_r: int, s_j: int, bias, y, M: int, J: int, 
     a, b = a.reshape(-1), b.reshape(-1)
     b_panel, b_k = nr, s_r
     if s_j != 1:
-        bp = workspace("linear_panels", _ceil(J, nr) * nr * R, y.dtype)
+        bp = workspace("linear_panels", ceil_div(J, nr) * nr * R, y.dtype)
         if bp.size:
             pack_panels(b, s_r, s_j, R, J, bp, nr)
         b, b_panel, b_k = bp, R * nr, nr
     bias = np.zeros(0, y.dtype) if bias is None else bias
-    chunks = max(1, _ceil(R, chunk))
+    chunks = max(1, ceil_div(R, chunk))
     out = y.reshape(-1) if chunks == 1 else workspace("linear_partials", chunks * M * J, y.dtype)
     gemm_tiles(a, a_m, a_k, b, b_panel, b_k, bias, out, M, J, R, chunk, mb, jg, lanes_)
     if chunks > 1:

@@ -13,7 +13,7 @@ from numba import prange
 
 from ...arrays import empty
 from ...params import AdaptivePoolParams, PoolParams, adaptive_windows
-from .config import PREFETCH_BYTES, filled, inner, kernel, lanes
+from .config import PREFETCH_BYTES, ceil_div, filled, inner, kernel, lanes
 from .simd import tile_bcast, tile_load, tile_store, tile_zeros
 from .simd_lanes import prefetch, tile_argmax, tile_max, vec_lanes, vec_load
 
@@ -25,7 +25,7 @@ def _argmax_row(xf, top, W, hn, dh, hkey, h, vm, vk, pw, like, prows):
     max_pool_rows."""
     L = vec_lanes(xf)
     ahead = PREFETCH_BYTES // xf.itemsize
-    for v in range((W + L - 1) // L):
+    for v in range(ceil_div(W, L)):
         for r in range(prows):
             prefetch(xf, top + r * W + v * L + ahead)
         acc = tile_load(like, xf, top + v * L, 0, L, 1, 1, L, W - v * L)
@@ -51,7 +51,7 @@ def max_pool_index_rows(x, y, idx, gy, gx, backward, h0, hn, dh, sw, pw, dw, kw,
     P, Q = gy.shape[2], gy.shape[3]
     xf, yf, gyf, gxf = x.reshape(-1), y.reshape(-1), gy.reshape(-1), gx.reshape(-1)
     L = vec_lanes(x)
-    nq = (Q + L - 1) // L
+    nq = ceil_div(Q, L)
     for nc in prange(N * C):
         vm, vk = np.empty(span, x.dtype), np.empty(span, x.dtype)
         vm[:pw], vk[:pw] = -np.inf, H
@@ -114,7 +114,7 @@ def max_pool_rows(x, y, h0, hn, dh, sw, pw, dw, kw, span, prows):
     P, Q = y.shape[2], y.shape[3]
     xf, yf = x.reshape(-1), y.reshape(-1)
     L = vec_lanes(x)
-    nw, nq = (W + L - 1) // L, (Q + L - 1) // L
+    nw, nq = ceil_div(W, L), ceil_div(Q, L)
     ahead = PREFETCH_BYTES // x.itemsize
     for nc in prange(N * C):
         vm = np.empty(span, x.dtype)
@@ -224,7 +224,7 @@ def _geometry(p: PoolParams, dtype) -> tuple:
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = p.kernel, p.stride, p.padding, p.dilation
     h0, hn = _taps(p.H, kh, sh, ph, dh, p.P)
     L = lanes(np.dtype(dtype).itemsize)
-    span = max(-(-p.Q // L) * L * sw + (kw - 1) * dw + sw, pw + p.W)  # every vector read of the row buffers
+    span = max(ceil_div(p.Q, L) * L * sw + (kw - 1) * dw + sw, pw + p.W)  # every vector read of the row buffers
     return h0, hn, dh, sw, pw, dw, kw, span, min(sh, (kh - 1) * dh + 1)
 
 

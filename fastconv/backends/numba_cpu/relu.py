@@ -13,7 +13,7 @@ from numba import prange
 from ...arrays import empty
 from ...params import EltwiseParams
 from .batchnorm import affine_plane
-from .config import kernel
+from .config import ceil_div, kernel
 
 CHUNK = 1 << 14  # elements per relu iteration: large enough to amortise the loop, small enough to balance
 
@@ -21,7 +21,7 @@ CHUNK = 1 << 14  # elements per relu iteration: large enough to amortise the loo
 @kernel
 def relu_mask(g, y, out, chunk):
     """out = g where y > 0 or y is NaN, else 0: relu_bwd(gy, y). One chunk of the flat arrays per iteration."""
-    for i in prange((y.size + chunk - 1) // chunk):
+    for i in prange(ceil_div(y.size, chunk)):
         gs, ys, os = g[i * chunk : (i + 1) * chunk], y[i * chunk : (i + 1) * chunk], out[i * chunk : (i + 1) * chunk]
         for j in range(ys.size):  # indices from 0 on views: no wraparound check, so it vectorises
             os[j] = 0 if ys[j] <= 0 else gs[j]
@@ -33,7 +33,7 @@ def relu_forward(x, out, chunk):
     iteration."""
     coef = np.zeros(5, x.dtype)
     coef[0], coef[2] = 1, 1
-    for i in prange((x.size + chunk - 1) // chunk):
+    for i in prange(ceil_div(x.size, chunk)):
         xs = x[i * chunk : (i + 1) * chunk]
         affine_plane(out[i * chunk : (i + 1) * chunk], xs, xs, coef, True, False, True)
 
