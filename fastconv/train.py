@@ -49,7 +49,7 @@ def train_step(model: nn.Module, loss_fn: nn.CrossEntropyLoss, optimizer: SGD, x
     """One SGD step on the batch (x, y); returns the batch loss."""
     optimizer.zero_grad()
     loss = loss_fn(model(x), y)
-    model.backward(loss_fn.backward())
+    model.backward(loss_fn.backward(), need_input=False)  # the images need no gradient
     optimizer.step()
     return loss
 

@@ -10,10 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import pytest
 from cases import ConvCase, LinearCase, PoolCase
 from helpers import assert_close, rand
 
 import fastconv as fc
+from fastconv import dispatch
+from fastconv.arrays import is_channels_last
+from fastconv.params import ConvParams, conv_params
 
 F64 = np.float64
 
@@ -35,6 +39,34 @@ def _conv_fns(case: ConvCase):
 def channels_last(a: np.ndarray) -> np.ndarray:
     """A copy of the 4-D `a` in channels_last order: the (0, 3, 1, 2) view of a new (N, H, W, C) buffer."""
     return np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+
+
+def kernel_params(case: ConvCase, layout: str = "nchw") -> ConvParams:
+    """The zero-padded ConvParams a backend's conv receives for this case with x in `layout` (the registry's
+    view of it)."""
+    kw = dict(stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros") | case.kw
+    cl = layout == "channels_last" and len(case.x) == 4 and is_channels_last(channels_last(np.empty(case.x)))
+    args = (kw["stride"], kw["padding"], kw["dilation"], kw["groups"], kw["padding_mode"], np.float32, cl)
+    p = conv_params("conv", case.x, case.w, None, *args)
+    return p.padded() if p.padding_mode != "zeros" else p
+
+
+def layout_of(op: str, backend: str, algo: str) -> str:
+    """The x layout the tests give `algo`: channels_last for an implementation whose traits say it reads it."""
+    traits = dispatch.implementation(op, backend, algo).traits
+    return "channels_last" if traits is not None and traits.channels_last else "nchw"
+
+
+def registered_cases(op: str, backend: str, cases: list[ConvCase], exclude: tuple[str, ...] = ()) -> list:
+    """(algo, case) params for every registered algorithm of (op, backend) and every case its `supports` takes:
+    a new algorithm is tested on all the shapes it accepts without being listed anywhere."""
+    return [
+        pytest.param(a, c, id=f"{a}-{c.id}")
+        for a in dispatch.algos(op, backend)
+        if a not in exclude
+        for c in cases
+        if dispatch.implementation(op, backend, a).supports(kernel_params(c, layout_of(op, backend, a)))
+    ]
 
 
 def check_conv_forward(

@@ -71,28 +71,30 @@ F64_CONV = [
     for c in CONV2D_CASES
     if c.id in ("basic_p1", "dilated_strided", "grouped_strided", "stem7x7_s2", "asymmetric_pad", "empty_batch")
 ]
-DENSE = ("conv2d_fwd_v1_naive", "conv2d_fwd_v2_smem_tiled", "conv2d_fwd_v3_implicit_gemm")
+# every registered algorithm on every case its `supports` takes (both launchers register the same names)
+FORWARD = cf.registered_cases("conv2d", "cuda-emu", CONV)
+FORWARD_F64 = cf.registered_cases("conv2d", "cuda-emu", F64_CONV + DEPTHWISE)
+GRADIENTS = [
+    pytest.param(op, algo, case, id=f"{algo}-{case.id}")
+    for op in ("conv2d_bwd_data", "conv2d_bwd_weight")
+    for algo, case in (p.values for p in cf.registered_cases(op, "cuda-emu", F64_CONV[:4]))
+]
 
 
-@pytest.mark.parametrize("algo", DENSE)
-@pytest.mark.parametrize("case", CONV, ids=ids(CONV))
+@pytest.mark.parametrize("algo, case", FORWARD)
 def test_conv_forward_float32(case, algo, target, rng):
     check(cf.check_conv_forward, target, algo, case, np.float32, rng)
 
 
-F64_FORWARD = [pytest.param(c, a, id=f"{c.id}-{a}") for c in F64_CONV for a in DENSE] + [
-    pytest.param(c, "conv2d_fwd_v4_depthwise", id=c.id) for c in DEPTHWISE
-]
-
-
-@pytest.mark.parametrize("case, algo", F64_FORWARD)
+@pytest.mark.parametrize("algo, case", FORWARD_F64)
 def test_conv_forward_float64(case, algo, target, rng):
     check(cf.check_conv_forward, target, algo, case, np.float64, rng)
 
 
-@pytest.mark.parametrize("case", DEPTHWISE, ids=ids(DEPTHWISE))
-def test_conv_forward_depthwise_float32(case, target, rng):
-    check(cf.check_conv_forward, target, "conv2d_fwd_v4_depthwise", case, np.float32, rng)
+@pytest.mark.parametrize("op, algo, case", GRADIENTS)
+def test_conv_gradient_algorithms(op, algo, case, target, rng):
+    need = (op == "conv2d_bwd_data", op == "conv2d_bwd_weight", False)
+    check(cf.check_conv_backward, target, algo, case, np.float64, rng, need=need)
 
 
 def test_conv_auto_picks_the_ladder_top(target):
@@ -110,13 +112,6 @@ def test_conv_backward_float32(case, target, rng):
 @pytest.mark.parametrize("case", F64_CONV, ids=ids(F64_CONV))
 def test_conv_backward_float64(case, target, rng):
     check(cf.check_conv_backward, target, "auto", case, np.float64, rng)
-
-
-@pytest.mark.parametrize("case", F64_CONV[:4], ids=ids(F64_CONV[:4]))
-def test_conv_backward_weight_atomic(case, target, rng):
-    check(
-        cf.check_conv_backward, target, "conv2d_bwd_weight_v2_atomic", case, np.float64, rng, need=(False, True, False)
-    )
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

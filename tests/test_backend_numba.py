@@ -23,9 +23,6 @@ from cases import (
 from helpers import assert_close, rand
 
 import fastconv as fc
-from fastconv import dispatch
-from fastconv.arrays import is_channels_last
-from fastconv.params import conv_params
 
 B = "numba"
 
@@ -60,54 +57,19 @@ DTYPES = [np.float32, np.float64]
 ids = lambda cases: [c.id for c in cases]  # noqa: E731
 
 
-def _params(case, layout):
-    """The zero-padded ConvParams a backend's conv receives for this case with x in `layout` (the registry's
-    view of it)."""
-    kw = dict(stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros") | case.kw
-    cl = layout == "channels_last" and len(case.x) == 4 and is_channels_last(cf.channels_last(np.empty(case.x)))
-    p = conv_params(
-        "conv",
-        case.x,
-        case.w,
-        None,
-        kw["stride"],
-        kw["padding"],
-        kw["dilation"],
-        kw["groups"],
-        kw["padding_mode"],
-        np.float32,
-        cl,
-    )
-    return p.padded() if p.padding_mode != "zeros" else p
-
-
-def _layout(op, algo):
-    """The x layout the tests give `algo`: channels_last for an algorithm registered to read it."""
-    traits = dispatch._IMPLS[(op, B)][algo].traits
-    return "channels_last" if traits is not None and traits.channels_last else "nchw"
+def conv_table(op):
+    return cf.registered_cases(op, B, ALL_CONV)
 
 
 def x_for(algo, x):
     """x in the layout the tests give the conv2d `algo`."""
-    return cf.channels_last(x) if _layout("conv2d", algo) == "channels_last" else x
-
-
-def conv_table(op):
-    """(algo, case) for every conv algorithm of `op` and every case it supports."""
-    dispatch.algos(op, B)  # loads the backend
-    impls = dispatch._IMPLS[(op, B)]
-    return [
-        pytest.param(a, c, id=f"{a}-{c.id}")
-        for a, impl in impls.items()
-        for c in ALL_CONV
-        if impl.supports(_params(c, _layout(op, a)))
-    ]
+    return cf.channels_last(x) if cf.layout_of("conv2d", B, algo) == "channels_last" else x
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("algo, case", conv_table("conv2d"))
 def test_conv_forward(algo, case, dtype, rng):
-    cf.check_conv_forward(B, algo, case, dtype, rng, layout=_layout("conv2d", algo))
+    cf.check_conv_forward(B, algo, case, dtype, rng, layout=cf.layout_of("conv2d", B, algo))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
