@@ -112,6 +112,39 @@ def tiny_calls() -> dict[str, float]:
     return out
 
 
+def serial_crossover() -> list[dict]:
+    """Calls with their kernels forced parallel (SERIAL_WORK = 0) and forced serial, on a ladder of sizes: the
+    evidence for numba_cpu.config.SERIAL_WORK. Work as `sized` counts it (multiply-adds, or elements)."""
+    from fastconv.backends.numba_cpu import config  # noqa: PLC0415
+
+    rng = np.random.default_rng(0)
+    problems = []
+    for c, hw in ((4, 8), (8, 8), (8, 16), (16, 16), (16, 32), (32, 32), (32, 56), (64, 56)):
+        x = rng.standard_normal((1, c, hw, hw)).astype(np.float32)
+        w = rng.standard_normal((c, c, 3, 3)).astype(np.float32)
+        gy = rng.standard_normal((1, c, hw - 2, hw - 2)).astype(np.float32)
+        macs = c * c * 9 * (hw - 2) ** 2
+        problems.append((f"conv 3x3 C=K={c} {hw}x{hw}", macs, lambda x=x, w=w: fc.conv2d(x, w)))
+        problems.append((f"conv bwd C=K={c} {hw}x{hw}", macs, lambda x=x, w=w, gy=gy: fc.conv2d_backward(gy, x, w)))
+    for n in (1 << 10, 1 << 12, 1 << 14, 1 << 16, 1 << 18, 1 << 20):
+        x = rng.standard_normal((1, 4, n // 64, 16)).astype(np.float32)
+        problems.append((f"relu {n} elements", n, lambda x=x: fc.relu(x)))
+        problems.append((f"max_pool 3x3/2 {n} elements", n, lambda x=x: fc.max_pool2d(x, 3, 2, 1)))
+    rows = []
+    for name, work, fn in problems:
+        times = {}
+        for mode, limit in (("parallel", 0), ("serial", 1 << 62)):
+            before = config.SERIAL_WORK
+            config.SERIAL_WORK = limit
+            try:
+                times[mode] = bursts({mode: fn}, rounds=7)[mode] * 1e6
+            finally:
+                config.SERIAL_WORK = before
+        rows.append({"case": name, "work": work, "parallel_us": times["parallel"], "serial_us": times["serial"]})
+        print(f"{name:36s} work {work:>10d}  parallel {times['parallel']:9.1f} us  serial {times['serial']:9.1f} us")
+    return rows
+
+
 def model_front_end(name: str) -> dict[str, float]:
     """Forward time at N=1 and the part of it spent outside the backend functions."""
     inside = [0.0]
@@ -161,6 +194,7 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="append the results to this JSON file (a list of runs)")
     ap.add_argument("--label", default="", help="a name for this run (e.g. before / after)")
     ap.add_argument("--models", nargs="*", default=["resnet18", "resnet50"])
+    ap.add_argument("--crossover", action="store_true", help="also time small calls forced parallel and serial")
     args = ap.parse_args()
     run = {
         "label": args.label,
@@ -169,6 +203,8 @@ def main() -> None:
         "tiny_us": tiny_calls(),
         "models_n1": {m: model_front_end(m) for m in args.models},
     }
+    if args.crossover:
+        run["serial_crossover"] = serial_crossover()
     t = run["tiny_us"]
     t["ratio_conv2d"] = t["fc.conv2d"] / t["torch.conv2d"]
     t["ratio_conv2d_backward_vs_torch_forward"] = t["fc.conv2d_backward"] / t["torch.conv2d"]

@@ -1,5 +1,5 @@
 """Properties of the "numba" backend beyond conformance: NaN propagates as in the reference (fast math keeps
-nnan/ninf off), and every kernel gives bit-identical results with 1 and 2 threads."""
+nnan/ninf off), and every kernel gives bit-identical results with 1 and 2 threads and with its serial twin."""
 
 import numba
 import numpy as np
@@ -8,6 +8,7 @@ from helpers import assert_close, rand
 from test_backend_numba import B, conv_table, x_for
 
 import fastconv as fc
+from fastconv.backends.numba_cpu import config
 
 F32, F64 = np.float32, np.float64
 NAN_CASES = ("basic_p1", "stride2_rect", "dilated2", "grouped3", "depthwise", "pointwise", "wide_channels")
@@ -81,37 +82,57 @@ def test_pool_bn_relu_nan(rng):
 
 # ---------------------------------------------------------------------------------------------- threads
 @pytest.fixture
-def one_vs_two():
-    """Run a function with 1 and with 2 threads and require bit-identical results."""
+def one_vs_two(monkeypatch):
+    """Run a function with 1 and with 2 threads (parallel kernels even for small work) and with the kernels' serial
+    twins, and require bit-identical results."""
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("Numba has a single thread here; nothing to compare")
     before = numba.get_num_threads()
 
     def check(fn):
         results = []
-        for n in (1, 2):
-            numba.set_num_threads(n)
+        with monkeypatch.context() as m:
+            m.setattr(config, "SERIAL_WORK", 0)
+            for n in (1, 2):
+                numba.set_num_threads(n)
+                results.append(fn())
+        numba.set_num_threads(before)
+        with config.serially():
             results.append(fn())
-        for a, b in zip(*results):
-            assert (a is None and b is None) or np.array_equal(a, b, equal_nan=True), "1 and 2 threads differ"
+        for label, other in (("1 and 2 threads", results[1]), ("parallel and serial kernels", results[2])):
+            for a, b in zip(results[0], other):
+                assert (a is None and b is None) or np.array_equal(a, b, equal_nan=True), f"{label} differ"
 
     yield check
     numba.set_num_threads(before)
 
 
-THREAD_CASES = ("basic_p1", "grouped_strided", "depthwise", "pointwise", "wide_channels")
+THREAD_CASES = (
+    "basic_p1",
+    "grouped_strided",
+    "depthwise",
+    "pointwise",
+    "wide_channels",
+    "tiles_dense",
+    "tiles_strided",
+    "tiles_pointwise",
+    "tiles_depthwise",
+    "tiles_pad2_odd",
+)
 
 
+@pytest.mark.parametrize("dtype", [F32, F64])
 @pytest.mark.parametrize("algo, case", [p for p in conv_table("conv2d") if p.values[1].id in THREAD_CASES])
-def test_conv_forward_threads(algo, case, rng, one_vs_two):
-    x, w, b = x_for(algo, rand(rng, case.x, F32)), rand(rng, case.w, F32), rand(rng, (case.w[0],), F32)
+def test_conv_forward_threads(algo, case, dtype, rng, one_vs_two):
+    x, w, b = x_for(algo, rand(rng, case.x, dtype)), rand(rng, case.w, dtype), rand(rng, (case.w[0],), dtype)
     one_vs_two(lambda: [fc.conv2d(x, w, b, backend=B, algo=algo, **case.kw)])
 
 
+@pytest.mark.parametrize("dtype", [F32, F64])
 @pytest.mark.parametrize("op, algo, case", [p for p in BACKWARD if p.values[2].id in THREAD_CASES])
-def test_conv_backward_threads(op, algo, case, rng, one_vs_two):
-    x, w = rand(rng, case.x, F32), rand(rng, case.w, F32)
-    gy = rand(rng, fc.conv2d(x, w, backend="numpy", **case.kw).shape, F32)
+def test_conv_backward_threads(op, algo, case, dtype, rng, one_vs_two):
+    x, w = rand(rng, case.x, dtype), rand(rng, case.w, dtype)
+    gy = rand(rng, fc.conv2d(x, w, backend="numpy", **case.kw).shape, dtype)
     need = dict(need_input=op == "conv2d_bwd_data", need_weight=op == "conv2d_bwd_weight")
     one_vs_two(lambda: fc.conv2d_backward(gy, x, w, backend=B, algo=algo, **need, **case.kw))
 
@@ -139,3 +160,20 @@ def test_threads_fixture_detects_a_difference(one_vs_two):
     """The check itself can fail: a result that depends on the thread count is caught."""
     with pytest.raises(AssertionError, match="differ"):
         one_vs_two(lambda: [np.array([numba.get_num_threads()])])
+
+
+def test_serial_twins_run_when_loaded_from_the_disk_cache():
+    """A small call in a fresh process runs the serial twins before any parallel region; loaded from Numba's cache
+    (the second process), code asking for the thread id needs the threading layer started (it crashed before)."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    code = (
+        "import numpy as np, fastconv as fc\n"
+        "x, w = np.ones((1, 4, 8, 8), np.float32), np.ones((4, 4, 3, 3), np.float32)\n"
+        "for _ in range(200): y = fc.conv2d(x, w)\n"
+        "assert (y == 36).all(), y\n"
+    )
+    for _ in range(2):  # the first may compile; the second loads from the cache
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]

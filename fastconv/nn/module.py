@@ -257,10 +257,13 @@ class Module:
         if not _tape.is_root_call():
             return self.forward(*inputs)
         self._tape = None
-        with _tape.root_call(self.training, inputs) as tape:
+        tape, token = _tape.begin_root_call(self.training, inputs)
+        try:
             out = self.forward(*inputs)
             if tape is not None:
                 tape.close(out, f"{type(self).__name__}.forward")
+        finally:
+            _tape.end_root_call(token)
         self._tape = tape
         return out
 

@@ -213,12 +213,13 @@ def is_root_call() -> bool:
     return _ACTIVE.get() is None
 
 
-@contextlib.contextmanager
-def root_call(record: bool, inputs: tuple) -> Iterator[Tape | None]:
-    """The scope of one root call: a fresh Tape when recording (training mode), else no tape at all."""
+def begin_root_call(record: bool, inputs: tuple) -> tuple[Tape | None, contextvars.Token]:
+    """Open the scope of one root call: a fresh Tape when recording (training mode), else no tape at all. Returns
+    the tape and the token that `end_root_call` takes (a pair of calls, not a context manager: this runs on every
+    module call)."""
     tape = Tape(inputs) if record else None
-    token = _ACTIVE.set(tape if record else False)
-    try:
-        yield tape
-    finally:
-        _ACTIVE.reset(token)
+    return tape, _ACTIVE.set(tape if record else False)
+
+
+def end_root_call(token: contextvars.Token) -> None:
+    _ACTIVE.reset(token)

@@ -11,6 +11,8 @@ CUDA's), linear two forward algorithms (linear_dot_v2_rows for small batches, li
 GEMM also computes both gradients).
 """
 
+import math
+
 from ...dispatch import register
 from ...params import ConvTraits
 from . import (
@@ -27,6 +29,7 @@ from . import (
     relu,
     selection,
 )
+from .config import ELEMENT_WORK, sized
 
 B = "numba"
 
@@ -48,6 +51,21 @@ _NHWC = dict(
     requires="x in channels_last order (an (N, H, W, C) buffer viewed as (N, C, H, W)), padding_mode 'zeros'",
 )
 
+
+# The work of a call, for `sized` (below config.SERIAL_WORK its kernels run serially): multiply-adds for conv and
+# linear, ELEMENT_WORK per element of the larger array for the memory-bound ops.
+def _macs(p) -> int:
+    return p.macs
+
+
+def _elements(p) -> int:
+    shape = getattr(p, "shape", None)
+    n = math.prod(shape) if shape is not None else max(math.prod(p.x_shape), math.prod(p.y_shape))
+    return ELEMENT_WORK * n
+
+
+_WORK = {"linear": _macs}
+
 for _op, _fn, _kw in (
     ("conv2d", conv2d_direct.conv2d_fwd_v1_naive, {}),
     ("conv2d", conv2d_rows.conv2d_fwd_v5_rows, {}),
@@ -63,7 +81,7 @@ for _op, _fn, _kw in (
     ("conv2d_bwd_weight", conv2d_pointwise.conv2d_bwd_weight_v3_pointwise, _POINTWISE_W),
     ("conv2d_bwd_weight", conv2d_blocked.conv2d_bwd_weight_v4_blocked, {}),
 ):
-    register(_op, B, _fn.__name__, _fn, priority=selection.priority(_op, _fn.__name__), **_kw)
+    register(_op, B, _fn.__name__, sized(_fn, _macs), priority=selection.priority(_op, _fn.__name__), **_kw)
 
 for _op, _fn in (
     ("conv2d_bwd_bias", conv2d_direct.conv2d_bwd_bias_v2_planes),
@@ -83,8 +101,9 @@ for _op, _fn in (
     ("linear", linear.linear_gemm_v3_packed),
     ("linear_bwd_bias", linear.linear_bwd_bias_v2_columns),
 ):
-    register(_op, B, _fn.__name__, _fn, priority=linear.priority(_fn.__name__) if _op == "linear" else 0)
+    rank = linear.priority(_fn.__name__) if _op == "linear" else 0
+    register(_op, B, _fn.__name__, sized(_fn, _WORK.get(_op, _elements)), priority=rank)
 
 # one GEMM kernel serves the two gradients as well (as the CUDA backend's linear_gemm_v1_tiled)
-register("linear_bwd_data", B, "linear_gemm_v3_packed", linear.linear_gemm_v3_packed_bwd_data)
-register("linear_bwd_weight", B, "linear_gemm_v3_packed", linear.linear_gemm_v3_packed_bwd_weight)
+register("linear_bwd_data", B, "linear_gemm_v3_packed", sized(linear.linear_gemm_v3_packed_bwd_data, _macs))
+register("linear_bwd_weight", B, "linear_gemm_v3_packed", sized(linear.linear_gemm_v3_packed_bwd_weight, _macs))

@@ -9,10 +9,14 @@ into pieces fixed by the problem shape, never by the number of threads.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Iterator
+from typing import Any
 
+import numba
 import numpy as np
 from llvmlite import binding as _llvm
 from numba import njit
@@ -25,9 +29,74 @@ register_jitable(ceil_div)  # the one ceil-division, callable from the kernels a
 
 FASTMATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
 
-# `kernel`: a parallel entry point (its body holds a prange). `inner`: a serial helper it calls.
-kernel = functools.partial(njit, parallel=True, cache=True, fastmath=set(FASTMATH), nogil=True)
+# `kernel`: a parallel entry point (its body holds a prange), with a serial twin. `inner`: a serial helper.
 inner = functools.partial(njit, cache=True, fastmath=set(FASTMATH), nogil=True)
+
+#: Work below which a call runs its kernels serially, in multiply-adds (a memory-bound op counts ELEMENT_WORK per
+#: element it touches): starting and joining a parallel region costs a few microseconds (about 3 us with 2 threads
+#: on the development VM, far more while other processes hold the cores), more than a small call's whole work.
+#: Measured (benchmarks/overhead.py --crossover, bench_results/overhead.md): serial and parallel break even near
+#: 450k multiply-adds for a 3x3 conv and its backward, and near 20k-60k elements for max pooling and ReLU.
+SERIAL_WORK = 1 << 18
+ELEMENT_WORK = 8
+
+_SERIAL = threading.local()  # .on: the calls of this Python thread run their kernels' serial twins
+
+
+class Kernel:
+    """A parallel kernel and its serial twin: the same Python function compiled with and without parallel=True
+    (without it, prange runs as range), the same fast-math flags, each cached on disk under its own name. A call
+    runs the twin while `serially()` is active in the calling thread. Iterations split the work by the problem's
+    shape, never by the thread count, so both give the same bits (tests compare them)."""
+
+    def __init__(self, py_func: Callable, fastmath: frozenset = FASTMATH) -> None:
+        self.py_func = py_func
+        self.__name__, self.__doc__ = py_func.__name__, py_func.__doc__
+        self.parallel = njit(parallel=True, cache=True, fastmath=set(fastmath), nogil=True)(py_func)
+        # a code object of its own name: compiled code is named after it, so the two never share symbols
+        code = py_func.__code__.replace(
+            co_name=f"{py_func.__name__}_serial", co_qualname=f"{py_func.__qualname__}_serial"
+        )
+        twin = types.FunctionType(code, py_func.__globals__, code.co_name, py_func.__defaults__, py_func.__closure__)
+        twin.__qualname__ = code.co_qualname  # and a cache index of its own
+        self.serial = njit(cache=True, fastmath=set(fastmath), nogil=True)(twin)
+
+    def __call__(self, *args: Any) -> Any:
+        return (self.serial if getattr(_SERIAL, "on", False) else self.parallel)(*args)
+
+
+kernel = Kernel
+
+# Start Numba's threading layer now: compiled code that asks for the thread id (a serial twin loaded from the
+# on-disk cache, before any parallel region ran) would otherwise call into a layer that is not loaded yet.
+numba.get_num_threads()
+
+
+@contextlib.contextmanager
+def serially(on: bool = True) -> Iterator[None]:
+    """Within the block, kernels called from this thread run serially (when `on`)."""
+    before = getattr(_SERIAL, "on", False)
+    _SERIAL.on = on or before
+    try:
+        yield
+    finally:
+        _SERIAL.on = before
+
+
+def sized(fn: Callable, work: Callable[[Any], int]) -> Callable:
+    """A registry function that runs `fn` with serial kernels when work(params) < SERIAL_WORK."""
+
+    def run(p: Any, *args: Any) -> Any:
+        if work(p) >= SERIAL_WORK or getattr(_SERIAL, "on", False):
+            return fn(p, *args)
+        _SERIAL.on = True
+        try:
+            return fn(p, *args)
+        finally:
+            _SERIAL.on = False
+
+    return functools.update_wrapper(run, fn)
+
 
 _FEATURES = _llvm.get_host_cpu_features()
 #: bytes per SIMD register: 64 with AVX-512 (32 registers), else 32 (AVX2 has 16 registers).
@@ -65,12 +134,13 @@ def filled(shape: tuple, dtype, fill: Callable[[np.ndarray], object]) -> np.ndar
 _WORKSPACES = threading.local()
 
 
-def workspace(name: str, size: int, dtype) -> np.ndarray:
+def workspace(name: str, size: int, dtype: np.dtype) -> np.ndarray:
     """A scratch buffer of `size` elements, reused across calls (per Python thread, name and dtype) so large
     layouts are not page-faulted in afresh each call; its contents are undefined. Grows, never shrinks."""
-    cache = _WORKSPACES.__dict__.setdefault("buffers", {})
-    key = (name, np.dtype(dtype).str)
-    buf = cache.get(key)
+    cache = getattr(_WORKSPACES, "buffers", None)
+    if cache is None:
+        cache = _WORKSPACES.buffers = {}
+    buf = cache.get((name, dtype))
     if buf is None or buf.size < size:
-        buf = cache[key] = np.empty(max(size, 1), dtype)
+        buf = cache[(name, dtype)] = np.empty(max(size, 1), dtype)
     return buf[:size]

@@ -19,10 +19,11 @@ A 64-wide channel vector holds few useful channels in small groups, so grouped c
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
+from numba import njit, prange
 
+from ...arrays import empty
 from ...params import ConvParams
-from .config import BLOCKED_ROWS, BLOCKED_VECS, ceil_div, filled, inner, kernel, lanes, workspace
+from .config import BLOCKED_ROWS, BLOCKED_VECS, FASTMATH, ceil_div, filled, inner, kernel, lanes, workspace
 from .conv2d_direct import bias_or_zeros
 from .simd import tile_fma, tile_fma_tail, tile_store, tile_store_add, tile_zeros
 
@@ -189,7 +190,19 @@ def conv2d_bwd_weight_v4_blocked(p: ConvParams, gy: np.ndarray, x: np.ndarray) -
     part = workspace("weight_partials", p.N * p.K * p.R * p.S * p.Cg, x.dtype)
     if part.size:
         blocked_bwd_weight(xh, gy, part, Hp, Wx, p.C, p.groups, p.Cg, p.Kg, *p.stride, *p.dilation, p.R, p.S, lanes_)
-    summed = part.reshape(p.N, p.K, p.R * p.S, p.Cg).sum(axis=0) if p.N else np.zeros((p.K, p.R * p.S, p.Cg))
-    gw = filled(p.w_shape, x.dtype, lambda gw: None)
-    gw[...] = summed.transpose(0, 2, 1).reshape(p.w_shape)
+    gw = empty(p.w_shape, x.dtype)
+    sum_partials(part.reshape(p.N, p.K, p.R * p.S, p.Cg), gw.reshape(p.K, p.Cg, p.R * p.S))
     return gw
+
+
+@njit(cache=True, nogil=True, fastmath=set(FASTMATH - {"reassoc"}))
+def sum_partials(part, gw):
+    """gw[k, c, t] = sum of part[n, k, t, c] over n in order n = 0..N-1 (in order: no re-association)."""
+    N, K, T, Cg = part.shape
+    for k in range(K):
+        for c in range(Cg):
+            for t in range(T):
+                acc = part[0, k, t, c] if N else 0
+                for n in range(1, N):
+                    acc += part[n, k, t, c]
+                gw[k, c, t] = acc

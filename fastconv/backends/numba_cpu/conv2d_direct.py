@@ -14,16 +14,20 @@ Their speed is in bench_results/numba_cpu.md (about 1 GFLOP/s on the dense 3x3 l
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numba import prange
 
 from ...arrays import empty
 from ...params import ConvParams
 from .channel_sums import channel_sums
-from .config import filled, kernel
+from .config import FASTMATH, filled, kernel
 
 
-@kernel
+# In the order written: without re-association LLVM may not regroup the (c, r, s) sum (it did so differently in the
+# parallel and the serial compilation), so both give the same bits. This rung is the readable one, not the fast one.
+@functools.partial(kernel, fastmath=FASTMATH - {"reassoc"})
 def direct_fwd(x, w, b, y, sh, sw, pt, pl, dh, dw):
     """One (n, k) plane of y per iteration, each output the full sum over (c, r, s): iterations write
     disjoint planes. Taps outside the input are skipped (zero padding)."""

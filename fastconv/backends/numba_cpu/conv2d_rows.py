@@ -21,6 +21,7 @@ Speed per layer: bench_results/numba_cpu.md.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,6 +126,7 @@ class Planes:
     L: int  # elements per (n, c), slack included
 
     @classmethod
+    @functools.lru_cache(maxsize=1024)  # noqa: B019 - the arguments are ints and tuples; the cache is the point
     def of(
         cls,
         H: int,
@@ -154,13 +156,30 @@ class Planes:
         return xt
 
 
-def pack(wg: np.ndarray) -> np.ndarray:
-    """(G, Cout_g, Cin_g, T) weights -> (G, nkb, T, Cin_g, ROWS) flat, output channels zero-padded to ROWS."""
+@inner
+def pack_taps(wg, ts, out):
+    """out (G, nkb, len(ts), Cin_g, ROWS) flat = wg (G, Cout_g, Cin_g, T)[..., ts] regrouped for conv_rows, output
+    channels zero-padded to a multiple of ROWS."""
+    G, Co, Ci = wg.shape[0], wg.shape[1], wg.shape[2]
+    nkb, nt = ceil_div(Co, ROWS), ts.size
+    for g in range(G):
+        for kb in range(nkb):
+            for j in range(nt):
+                for c in range(Ci):
+                    base = (((g * nkb + kb) * nt + j) * Ci + c) * ROWS
+                    for i in range(ROWS):
+                        k = kb * ROWS + i
+                        out[base + i] = wg[g, k, c, ts[j]] if k < Co else 0
+
+
+def pack(wg: np.ndarray, ts: np.ndarray | None = None) -> np.ndarray:
+    """(G, Cout_g, Cin_g, T) weights, taps ts (all by default) -> (G, nkb, len(ts), Cin_g, ROWS) flat, output
+    channels zero-padded to ROWS."""
     G, Co, Ci, T = wg.shape
-    nkb = ceil_div(Co, ROWS)
-    padded = np.zeros((G, nkb * ROWS, Ci, T), wg.dtype)
-    padded[:, :Co] = wg
-    return np.ascontiguousarray(padded.reshape(G, nkb, ROWS, Ci, T).transpose(0, 1, 4, 3, 2)).reshape(-1)
+    ts = np.arange(T) if ts is None else ts
+    out = np.empty(G * ceil_div(Co, ROWS) * ROWS * ts.size * Ci, wg.dtype)
+    pack_taps(wg, ts, out)
+    return out
 
 
 def bias_blocks(p: ConvParams, b, dtype) -> np.ndarray:
@@ -212,55 +231,49 @@ def conv2d_fwd_v5_rows(p: ConvParams, x, w, b):
     )
 
 
-def conv2d_bwd_data_v2_rows(p: ConvParams, gy, w):
-    """Per stride phase: a stride-1 correlation of zero-bordered gy planes with that phase's taps, flipped; for
-    stride 1 written straight into gx, else into phase planes that are then merged."""
-    lanes_ = lanes(gy.itemsize)
+@functools.lru_cache(maxsize=1024)
+def _bwd_data_layout(p: ConvParams, itemsize: int) -> tuple:
+    """Once per params: the input's and gy's phase planes, and per stride phase its taps with their offsets into
+    the zero-bordered gy planes (a phase without a tap has none)."""
+    lanes_ = lanes(itemsize)
     (sh, sw), taps = p.stride, _taps(p)
     xl = Planes.of(p.H, p.W, p.padding, p.stride, lanes_)
     rho, sigma = max(hh // sh for hh, _ in taps), max(ww // sw for _, ww in taps)
     gl = Planes.of(p.P, p.Q, ((rho, 0), (sigma, 0)), (1, 1), lanes_, xl.Hh + rho, xl.Wh + sigma)
+    phases = []
+    for phase in range(sh * sw):
+        ts = [t for t, (hh, ww) in enumerate(taps) if (hh % sh) * sw + ww % sw == phase]
+        offs = [(rho - taps[t][0] // sh) * gl.Wh + sigma - taps[t][1] // sw for t in ts]
+        phases.append((np.array(ts, np.int64), np.array(offs, np.int64)))
+    return lanes_, xl, gl, phases
+
+
+def conv2d_bwd_data_v2_rows(p: ConvParams, gy, w):
+    """Per stride phase: a stride-1 correlation of zero-bordered gy planes with that phase's taps, flipped; for
+    stride 1 written straight into gx, else into phase planes that are then merged."""
+    lanes_, xl, gl, phases = _bwd_data_layout(p, gy.itemsize)
+    sh, sw = p.stride
     gyt = gl.split(gy, "grad_planes")
     wg = w.reshape(p.groups, p.Kg, p.Cg, p.R * p.S).transpose(0, 2, 1, 3)  # (G, Cg, Kg, T)
     zeros = np.zeros(p.groups * ceil_div(p.Cg, ROWS) * ROWS, gy.dtype)
 
-    def phase_conv(ts, out, out0, kstride, pstride, P, Q, in0):
-        offs = np.array([(rho - taps[t][0] // sh) * gl.Wh + sigma - taps[t][1] // sw for t in ts], np.int64)
-        conv_rows(
-            gyt,
-            in0,
-            gl.L,
-            gl.Wh,
-            offs,
-            pack(np.ascontiguousarray(wg[..., ts])),
-            zeros,
-            out,
-            out0,
-            kstride,
-            pstride,
-            p.N,
-            P,
-            Q,
-            p.groups,
-            p.Kg,
-            p.Cg,
-            lanes_,
-        )
+    def phase_conv(ts, offs, out, out0, kstride, pstride, P, Q, in0):
+        args = (out, out0, kstride, pstride, p.N, P, Q, p.groups, p.Kg, p.Cg, lanes_)
+        conv_rows(gyt, in0, gl.L, gl.Wh, offs, pack(wg, ts), zeros, *args)
 
     if (sh, sw) == (1, 1):
         in0 = p.padding[0][0] * gl.Wh + p.padding[1][0]
+        ts, offs = phases[0]
         return filled(
-            p.x_shape,
-            gy.dtype,
-            lambda gx: phase_conv(list(range(len(taps))), gx.reshape(-1), 0, p.H * p.W, p.W, p.H, p.W, in0),
+            p.x_shape, gy.dtype, lambda gx: phase_conv(ts, offs, gx.reshape(-1), 0, p.H * p.W, p.W, p.H, p.W, in0)
         )
     gX = workspace("phase_grads", p.N * p.C * sh * sw * xl.Hh * xl.Wh, gy.dtype).reshape(
         p.N, p.C, sh * sw, xl.Hh, xl.Wh
     )
-    for phase in range(sh * sw):
-        ts = [t for t, (hh, ww) in enumerate(taps) if (hh % sh) * sw + ww % sw == phase]
-        if ts:
-            phase_conv(ts, gX.reshape(-1), phase * xl.Hh * xl.Wh, gX.shape[2] * xl.Hh * xl.Wh, xl.Wh, xl.Hh, xl.Wh, 0)
+    planes = xl.Hh * xl.Wh
+    for phase, (ts, offs) in enumerate(phases):
+        if ts.size:
+            phase_conv(ts, offs, gX.reshape(-1), phase * planes, gX.shape[2] * planes, xl.Wh, xl.Hh, xl.Wh, 0)
         else:
             gX[:, :, phase] = 0
     return filled(

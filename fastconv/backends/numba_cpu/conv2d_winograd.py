@@ -28,12 +28,14 @@ reference has +-Inf (Inf - Inf in a transform).
 
 from __future__ import annotations
 
+import functools
+
 import numba
 import numpy as np
 from numba import get_thread_id, prange
 
 from ...params import ConvParams
-from .config import TILE_ROWS, TILE_VECS, ceil_div, filled, inner, kernel, lanes, workspace
+from .config import FASTMATH, TILE_ROWS, TILE_VECS, ceil_div, filled, inner, kernel, lanes, workspace
 from .conv2d_direct import bias_or_zeros
 from .conv2d_rows import Planes
 from .simd import tile_bcast, tile_fma, tile_load, tile_store, tile_zeros
@@ -124,7 +126,9 @@ def g_times(a, b, d, r):
     return a if r == 0 else (a + b + d) * 0.5 if r == 1 else (a - b + d) * 0.5 if r == 2 else d
 
 
-@kernel
+# In the order written (no re-association): LLVM regrouped the float64 sums of G differently in the parallel and
+# the serial compilation; so the transform is the same arithmetic in both (float32 results unchanged by this).
+@functools.partial(kernel, fastmath=FASTMATH - {"reassoc"})
 def transform_filters(w, u, G, Kg, Cg):
     """u[g, xi, k // ROWS, c, k % ROWS] = (G w[g*Kg + k, c] G^T)[xi], zero for the padded output channels
     k >= Kg. Iteration (group, block of ROWS output channels) writes its own [g, :, kb] slices."""
@@ -179,14 +183,18 @@ def winograd_fwd(xt, L, Wh, u, bias, y, v_slots, m_slots, N, G, Cg, Kg, P, Q, la
     """y[n, g*Kg + k] = conv of the planes xt[((n*G + g)*Cg + c)*L :] with the filters packed in u (see module
     doc). Tiles are numbered across the batch, t = (n*TP + th)*TQ + tw, so small images fill whole blocks.
     Iteration (g, tile block) writes only the outputs of its own tiles; its V and M live in the slot of the thread
-    running it (get_thread_id < get_num_threads), fully written before they are read."""
+    running it (get_thread_id < get_num_threads; slot 0 for the serial twin, whose workspace belongs to the calling
+    Python thread), fully written before they are read."""
     TB, TP, TQ = VECS * lanes, (P + 1) // 2, (Q + 1) // 2
     T = N * TP * TQ
     ntb, nkb = ceil_div(T, TB), ceil_div(Kg, ROWS)
     v_xi, m_xi = slot_strides(Cg, Kg, lanes)
     for it in prange(G * ntb):
         tb, g = it % ntb, it // ntb
-        v, m = v_slots[get_thread_id()], m_slots[get_thread_id()]
+        slot = get_thread_id()
+        if not 0 <= slot < v_slots.shape[0]:  # the serial twin, called outside a parallel region: any slot is ours
+            slot = 0
+        v, m = v_slots[slot], m_slots[slot]
         t0, t1 = tb * TB, min(tb * TB + TB, T)
         if t1 - t0 < TB:  # the last block: its unused lanes are zero, not stale scratch
             for xi in range(XI):
@@ -227,16 +235,24 @@ def supports(p: ConvParams) -> bool:
     return (p.R, p.S) == (3, 3) and not p.is_strided and not p.is_dilated
 
 
-def conv2d_fwd_v8_winograd(p: ConvParams, x: np.ndarray, w: np.ndarray, b) -> np.ndarray:
-    lanes_ = lanes(x.itemsize)
+@functools.lru_cache(maxsize=1024)
+def _layout(p: ConvParams, itemsize: int) -> tuple:
+    """What a call on params p computes before its kernels, once per params: the zero-padded planes (every patch
+    row, and the 2*LANES elements a stride-2 vector load reads, inside the plane), the scratch sizes."""
+    lanes_ = lanes(itemsize)
     TP, TQ = ceil_div(p.P, 2), ceil_div(p.Q, 2)
-    # every patch row (and the 2*LANES elements a stride-2 vector load reads) stays inside the plane
     pl = Planes.of(p.H, p.W, p.padding, (1, 1), lanes_, 2 * TP + 2, max(2 * TQ + 2, lanes_), vecs=1)
-    xt = pl.split(x)
     slots, (v_xi, m_xi) = numba.config.NUMBA_NUM_THREADS, slot_strides(p.Cg, p.Kg, lanes_)
-    v = workspace("winograd_v", slots * XI * v_xi, x.dtype).reshape(slots, -1)
-    m = workspace("winograd_m", slots * XI * m_xi, x.dtype).reshape(slots, -1)
-    u = workspace("winograd_u", p.groups * XI * ceil_div(p.Kg, ROWS) * ROWS * p.Cg, x.dtype)
+    u_size = p.groups * XI * ceil_div(p.Kg, ROWS) * ROWS * p.Cg
+    return lanes_, pl, slots, slots * XI * v_xi, slots * XI * m_xi, u_size
+
+
+def conv2d_fwd_v8_winograd(p: ConvParams, x: np.ndarray, w: np.ndarray, b) -> np.ndarray:
+    lanes_, pl, slots, v_size, m_size, u_size = _layout(p, x.itemsize)
+    xt = pl.split(x)
+    v = workspace("winograd_v", v_size, x.dtype).reshape(slots, -1)
+    m = workspace("winograd_m", m_size, x.dtype).reshape(slots, -1)
+    u = workspace("winograd_u", u_size, x.dtype)
     transform_filters(w, u, p.groups, p.Kg, p.Cg)
     bias = bias_or_zeros(p, b, x.dtype)
     return filled(
