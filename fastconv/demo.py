@@ -42,6 +42,8 @@ def _backends(args: argparse.Namespace) -> int:
     for name, status in fc.backends().items():
         state = "available" if status.available else f"unavailable: {status.reason}"
         print(f"{name:10s} {status.array_kind:6s} {state}")
+        if status.detail:
+            print(f"{'':10s} {'':6s} {status.detail}")
     return 0
 
 
@@ -58,4 +60,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--backend", default=None, help="backend name (default: by array kind)")
     demo.add_argument("--repeat", type=int, default=5, help="timed calls after the first")
     demo.set_defaults(run=_demo)
-    sub.add_parser("backends", help="list backends and their availability").set_defaults(run=_backends)
+    sub.add_parser("backends", help="list backends: available or why not, how they run").set_defaults(run=_backends)

@@ -97,6 +97,7 @@ class Backend:
     module: str | None = None  # imported on first use; registers the backend's implementations
     default_rank: int | None = None  # lower is preferred for implicit choice; None: only when named
     unavailable: Callable[[], str | None] = field(default=lambda: None, repr=False)
+    describe: Callable[[], str] = field(default=lambda: "", repr=False)
     loaded: bool = False
 
 
@@ -104,6 +105,7 @@ class BackendStatus(NamedTuple):
     available: bool
     reason: str  # why not, or '' when available
     array_kind: str
+    detail: str = ""  # how it runs here, when available (the numba backend: its threading layer and why)
 
 
 class Selection(NamedTuple):
@@ -164,6 +166,11 @@ def register(
     _changed()
 
 
+def set_description(backend: str, describe: Callable[[], str]) -> None:
+    """Install the function that says how `backend` runs here (for fastconv.backends() and `fastconv backends`)."""
+    _BACKENDS[backend].describe = describe
+
+
 def set_unavailable_probe(backend: str, probe: Callable[[], str | None]) -> None:
     """Install the function that says why `backend` cannot run here (None when it can)."""
     _BACKENDS[backend].unavailable = probe
@@ -205,9 +212,10 @@ def backend_status(name: str) -> BackendStatus:
     try:
         _load(backend)
         reason = backend.unavailable()
+        detail = backend.describe() if reason is None else ""
     except Exception as exc:  # an unavailable backend must never break the others
-        reason = f"{type(exc).__name__}: {exc}"
-    return BackendStatus(reason is None, reason or "", backend.array_kind)
+        reason, detail = f"{type(exc).__name__}: {exc}", ""
+    return BackendStatus(reason is None, reason or "", backend.array_kind, detail)
 
 
 def backends() -> dict[str, BackendStatus]:

@@ -13,7 +13,7 @@ GEMM also computes both gradients).
 
 import math
 
-from ...dispatch import register
+from ...dispatch import register, set_description
 from ...params import ConvTraits
 from . import (
     batchnorm,
@@ -28,6 +28,7 @@ from . import (
     pool2d,
     relu,
     selection,
+    threads,
 )
 from .config import ELEMENT_WORK, sized
 
@@ -107,3 +108,5 @@ for _op, _fn in (
 # one GEMM kernel serves the two gradients as well (as the CUDA backend's linear_gemm_v1_tiled)
 register("linear_bwd_data", B, "linear_gemm_v3_packed", sized(linear.linear_gemm_v3_packed_bwd_data, _macs))
 register("linear_bwd_weight", B, "linear_gemm_v3_packed", sized(linear.linear_gemm_v3_packed_bwd_weight, _macs))
+
+set_description(B, threads.status)

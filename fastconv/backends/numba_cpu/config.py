@@ -16,7 +16,6 @@ import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import numba
 import numpy as np
 from llvmlite import binding as _llvm
 from numba import njit
@@ -24,6 +23,7 @@ from numba.extending import register_jitable
 
 from ...arrays import empty
 from ...params import ceil_div
+from . import threads
 
 register_jitable(ceil_div)  # the one ceil-division, callable from the kernels as from Python
 
@@ -41,6 +41,7 @@ SERIAL_WORK = 1 << 18
 ELEMENT_WORK = 8
 
 _SERIAL = threading.local()  # .on: the calls of this Python thread run their kernels' serial twins
+_THREADS = threads.STATE  # ['forked']: a child of a fork the threading layer does not survive: all serial
 
 
 class Kernel:
@@ -62,14 +63,15 @@ class Kernel:
         self.serial = njit(cache=True, fastmath=set(fastmath), nogil=True)(twin)
 
     def __call__(self, *args: Any) -> Any:
-        return (self.serial if getattr(_SERIAL, "on", False) else self.parallel)(*args)
+        serial = getattr(_SERIAL, "on", False) or _THREADS["forked"]
+        return (self.serial if serial else self.parallel)(*args)
 
 
 kernel = Kernel
 
-# Start Numba's threading layer now: compiled code that asks for the thread id (a serial twin loaded from the
-# on-disk cache, before any parallel region ran) would otherwise call into a layer that is not loaded yet.
-numba.get_num_threads()
+# Choose and start Numba's threading layer now (threads.py): before any kernel compiles, and because compiled code
+# that asks for the thread id (a serial twin loaded from the disk cache) needs a started layer.
+threads.setup()
 
 
 @contextlib.contextmanager
