@@ -17,6 +17,7 @@ from .dispatch import (
     backends,
     clear_autotune_cache,
     register_backend,
+    release_workspaces,
     set_backend,
     use_backend,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "register_backend",
     "relu",
     "relu_backward",
+    "release_workspaces",
     "select",
     "set_backend",
     "set_plan_cache_size",

@@ -127,11 +127,24 @@ _AUTOTUNE: contextvars.ContextVar[bool] = contextvars.ContextVar("fastconv_autot
 _TUNED: dict[tuple[str, str, Any], str] = {}  # (op, backend, params) -> fastest algo measured
 _LOAD_LOCK = threading.RLock()
 _LISTENERS: list[Callable[[], None]] = []  # told of every change to the registry or the autotuning records
+_RELEASERS: list[Callable[[], None]] = []  # free the backends' scratch memory
 
 
 def on_change(listener: Callable[[], None]) -> None:
     """Call `listener()` after every registration and every change to the autotuning records."""
     _LISTENERS.append(listener)
+
+
+def on_release(release: Callable[[], None]) -> None:
+    """Have `release_workspaces()` call `release()` (a backend's way to free the scratch memory it keeps)."""
+    _RELEASERS.append(release)
+
+
+def release_workspaces() -> None:
+    """Free the scratch buffers the loaded backends keep between calls (the numba backend keeps, per thread, up to
+    fastconv.backends.numba_cpu.config.WORKSPACE_BYTES); they are allocated again when next needed."""
+    for release in _RELEASERS:
+        release()
 
 
 def _changed() -> None:

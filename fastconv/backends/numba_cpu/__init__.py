@@ -13,7 +13,7 @@ GEMM also computes both gradients).
 
 import math
 
-from ...dispatch import register, set_description
+from ...dispatch import on_release, register, set_description
 from ...params import ConvTraits
 from . import (
     batchnorm,
@@ -30,7 +30,7 @@ from . import (
     selection,
     threads,
 )
-from .config import ELEMENT_WORK, sized
+from .config import ELEMENT_WORK, release_workspaces, sized
 
 B = "numba"
 
@@ -110,3 +110,4 @@ register("linear_bwd_data", B, "linear_gemm_v3_packed", sized(linear.linear_gemm
 register("linear_bwd_weight", B, "linear_gemm_v3_packed", sized(linear.linear_gemm_v3_packed_bwd_weight, _macs))
 
 set_description(B, threads.status)
+on_release(release_workspaces)

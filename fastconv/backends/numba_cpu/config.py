@@ -23,9 +23,10 @@ from numba.extending import register_jitable
 
 from ...arrays import empty
 from ...params import ceil_div
-from . import threads
+from . import cache, threads
 
 register_jitable(ceil_div)  # the one ceil-division, callable from the kernels as from Python
+cache.install()  # cached kernels keyed by every source they compile code from (cache.py)
 
 FASTMATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
 
@@ -108,8 +109,7 @@ VECTOR_BYTES = 64 if _FEATURES.get("avx512f", False) else 32
 #: plus VECS vectors and one broadcast in the register file (32 zmm with AVX-512, 16 ymm with AVX2). Pixel-vectorised
 #: kernels (conv2d_fwd_v5_rows, conv2d_fwd_v6_pointwise): 8 output channels x 3 rows; measured against 6x4, 5x5 and 4x6
 #: on cases a, c, h (1 thread): 2-20% faster. Channel-vectorised conv2d_fwd_v7_blocked: 6 pixels x 4 vectors, so that
-#: one block holds 64 output channels. Numba's on-disk cache does not track these module constants: after editing them,
-#: delete the __pycache__ folder.
+#: one block holds 64 output channels. An edit here recompiles the kernels (cache.py).
 TILE_ROWS, TILE_VECS = (8, 3) if VECTOR_BYTES == 64 else (4, 3)
 BLOCKED_ROWS, BLOCKED_VECS = (6, 4) if VECTOR_BYTES == 64 else (4, 3)
 
@@ -133,16 +133,37 @@ def filled(shape: tuple, dtype, fill: Callable[[np.ndarray], object]) -> np.ndar
     return out
 
 
+#: Bytes of scratch each Python thread keeps between calls. Scratch past it (one huge call) is allocated for that
+#: call and freed with it, so no call leaves more than this behind; `fastconv.release_workspaces()` frees the rest.
+WORKSPACE_BYTES = 512 << 20
+
 _WORKSPACES = threading.local()
+_ALL_WORKSPACES: list[dict] = []  # every thread's buffers, for release_workspaces
+_WORKSPACES_LOCK = threading.Lock()
 
 
 def workspace(name: str, size: int, dtype: np.dtype) -> np.ndarray:
     """A scratch buffer of `size` elements, reused across calls (per Python thread, name and dtype) so large
-    layouts are not page-faulted in afresh each call; its contents are undefined. Grows, never shrinks."""
+    layouts are not page-faulted in afresh each call; its contents are undefined. A thread keeps at most
+    WORKSPACE_BYTES of them; a buffer that would pass the bound is the call's own."""
     cache = getattr(_WORKSPACES, "buffers", None)
     if cache is None:
         cache = _WORKSPACES.buffers = {}
+        with _WORKSPACES_LOCK:
+            _ALL_WORKSPACES.append(cache)
     buf = cache.get((name, dtype))
     if buf is None or buf.size < size:
-        buf = cache[(name, dtype)] = np.empty(max(size, 1), dtype)
+        kept = sum(b.nbytes for k, b in cache.items() if k != (name, dtype))
+        buf = np.empty(max(size, 1), dtype)
+        if kept + buf.nbytes <= WORKSPACE_BYTES:
+            cache[(name, dtype)] = buf
+        else:
+            cache.pop((name, dtype), None)
     return buf[:size]
+
+
+def release_workspaces() -> None:
+    """Drop the scratch buffers every thread keeps (they are allocated again when next needed)."""
+    with _WORKSPACES_LOCK:
+        for cache in _ALL_WORKSPACES:
+            cache.clear()
