@@ -11,7 +11,13 @@ import importlib
 
 from . import __version__
 
-COMMAND_MODULES = ("fastconv.demo", "fastconv.train", "fastconv.bench.cli", "fastconv.model_summary")
+COMMAND_MODULES = (
+    "fastconv.demo",
+    "fastconv.train",
+    "fastconv.bench.cli",
+    "fastconv.model_summary",
+    "fastconv.warmup",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

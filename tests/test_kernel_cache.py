@@ -71,3 +71,12 @@ def test_workspaces_are_bounded_and_released(monkeypatch):
     fc.release_workspaces()
     assert _kept() == 0
     assert np.array_equal(fc.conv2d(x, w, padding=1, algo="conv2d_fwd_v7_blocked"), expected)
+
+
+def test_warmup_runs_the_calls_and_refuses_unknown_names(capsys):
+    from fastconv.cli import main  # noqa: PLC0415
+
+    assert main(["warmup", "--ops", "relu,pool", "--dtypes", "float32"]) == 0
+    assert "fastconv warmup: 14 calls" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="unknown conv2d"):
+        main(["warmup", "--ops", "conv2d"])
