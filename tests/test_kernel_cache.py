@@ -80,3 +80,33 @@ def test_warmup_runs_the_calls_and_refuses_unknown_names(capsys):
     assert "fastconv warmup: 14 calls" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="unknown conv2d"):
         main(["warmup", "--ops", "conv2d"])
+
+
+def _memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_memory_bytes() < 22 << 30, reason="needs about 18 GB: two float32 arrays of 2^31+ elements")
+def test_a_conv_over_more_than_2_31_elements_indexes_correctly():
+    """A 1x1 conv on one plane of 46341^2 > 2^31 elements (x and y 8.6 GB each): 32-bit index arithmetic would
+    wrap past element 2^31 and write the wrong places."""
+    import numpy as np  # noqa: PLC0415
+
+    import fastconv as fc  # noqa: PLC0415
+
+    side = 46341
+    x = np.empty((1, 1, side, side), np.float32)
+    flat = x.reshape(-1)
+    flat[:] = 1.0
+    probes = np.array([0, 2**31 - 1, 2**31, 2**31 + 7, flat.size - 1])
+    flat[probes] = np.arange(2.0, 2.0 + probes.size, dtype=np.float32)
+    w, b = np.full((1, 1, 1, 1), 3.0, np.float32), np.full(1, 0.5, np.float32)
+    y = fc.conv2d(x, w, b).reshape(-1)
+    assert y.size == flat.size > 2**31
+    np.testing.assert_array_equal(y[probes], 3 * flat[probes] + 0.5)
+    assert float(y[2**31 + 1]) == 3.5 and float(y[2**31 - 2]) == 3.5
+    del x, flat, y
