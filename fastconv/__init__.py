@@ -22,6 +22,14 @@ from .dispatch import (
     use_backend,
 )
 from .functional import conv1d, conv1d_backward, conv2d, conv2d_backward, linear, linear_backward
+from .functional_norm import (
+    group_norm,
+    group_norm_backward,
+    instance_norm,
+    instance_norm_backward,
+    layer_norm,
+    layer_norm_backward,
+)
 from .functional_pool import (
     adaptive_avg_pool2d,
     adaptive_avg_pool2d_backward,
@@ -65,6 +73,12 @@ __all__ = [
     "conv_output_size",
     "global_avg_pool2d",
     "global_avg_pool2d_backward",
+    "layer_norm_backward",
+    "layer_norm",
+    "instance_norm_backward",
+    "instance_norm",
+    "group_norm_backward",
+    "group_norm",
     "linear",
     "linear_backward",
     "max_pool2d",

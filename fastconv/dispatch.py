@@ -30,6 +30,9 @@ gets C-contiguous NCHW.
     relu(p, x) -> y;  relu_bwd(p, gy, y) -> gx
     linear(p, x, w, b_or_None) -> y                      x (N, C), w (K, C), y (N, K): leading dims flattened
     linear_bwd_data(p, gy, w) -> gx;  linear_bwd_weight(p, gy, x) -> gw;  linear_bwd_bias(p, gy) -> gb
+    row_norm(p, x, w, b) -> (y, mean, var)       group/layer/instance norm (fastconv.params.norm): per-row float64
+                                                 mean and biased variance; w, b of p.A elements
+    row_norm_bwd(p, gy, x, w) -> (gx, gw, gb)
 """
 
 from __future__ import annotations
@@ -63,6 +66,8 @@ OPS = (
     "linear_bwd_data",
     "linear_bwd_weight",
     "linear_bwd_bias",
+    "row_norm",
+    "row_norm_bwd",
 )
 
 

@@ -1,7 +1,8 @@
 """The public ops and their plan cache: a call's signature -> its Plan (fastconv.plan), bounded, LRU, thread-safe.
 
-`public(n_arrays)` turns a planner (fastconv.functional) into the op users call. A call binds its arguments to
-the planner's parameters (the first `n_arrays` of them are arrays), makes the key, and runs the cached plan:
+`public(arrays)` turns a planner (fastconv.functional) into the op users call. A call binds its arguments to
+the planner's parameters (`arrays`: how many leading ones are arrays, or their positions), makes the key, and runs
+the cached plan:
 
     key = (op, need_backward, backend preference, autotune state,
            the non-array arguments and their types (and the element types of tuple arguments),
@@ -87,9 +88,14 @@ _EMPTY = inspect.Parameter.empty
 class Op:
     """One public op: its planner, how to bind a call's arguments to it, and the cached lookup of its plans."""
 
-    def __init__(self, planner: Callable[..., Plan], n_arrays: int) -> None:
+    def __init__(self, planner: Callable[..., Plan], arrays: int | tuple[int, ...]) -> None:
         sig = inspect.signature(planner)
-        self.name, self.planner, self.n_arrays = planner.__name__, planner, n_arrays
+        self.name, self.planner = planner.__name__, planner
+        self.array_positions = tuple(range(arrays)) if isinstance(arrays, int) else tuple(arrays)
+        # the common case, arrays first, takes slices; otherwise the arrays are picked out by position
+        self.n_arrays = (
+            len(self.array_positions) if self.array_positions == tuple(range(len(self.array_positions))) else None
+        )
         self.has_backward = "need_backward" in sig.parameters
         params = [p for p in sig.parameters.values() if p.name != "need_backward"]
         self.signature = sig.replace(parameters=params, return_annotation=inspect.Signature.empty)
@@ -123,14 +129,24 @@ class Op:
         bound.apply_defaults()
         return tuple(bound.arguments[n] for n in self.names)
 
+    def arrays_of(self, args: tuple) -> tuple:
+        """The array arguments of a bound call, in order."""
+        n = self.n_arrays
+        return args[:n] if n is not None else tuple(args[i] for i in self.array_positions)
+
     def lookup(self, args: tuple, need_backward: bool = False) -> Plan:
         """The plan of a bound call, from the cache or planned now (and cached when the key can be hashed)."""
         n = self.n_arrays
-        key = [self, need_backward, dispatch.state(), args[n:]]
+        if n is not None:
+            arrays, rest = args[:n], args[n:]
+        else:
+            arrays = tuple(args[i] for i in self.array_positions)
+            rest = tuple(v for i, v in enumerate(args) if i not in self.array_positions)
+        key = [self, need_backward, dispatch.state(), rest]
         try:
-            for v in args[n:]:
+            for v in rest:
                 key.append(tuple(map(type, v)) if type(v) is tuple else type(v))
-            for a in args[:n]:
+            for a in arrays:
                 key.append(None if a is None else (type(a), a.shape, a.strides, a.dtype))
             key = tuple(key)
             plan = CACHE.get(key)
@@ -152,16 +168,20 @@ class Op:
         return self.planner(*args[:k], **kwargs)
 
 
-def public(n_arrays: int) -> Callable[[Callable[..., Plan]], Callable[..., Any]]:
-    """Turn a planner whose first `n_arrays` parameters are arrays into the public op (which runs its plan)."""
+def public(arrays: int | tuple[int, ...]) -> Callable[[Callable[..., Plan]], Callable[..., Any]]:
+    """Turn a planner into the public op (which runs its plan); `arrays`: the number of leading array parameters,
+    or the positions of the array parameters."""
 
     def wrap(planner: Callable[..., Plan]) -> Callable[..., Any]:
-        op = Op(planner, n_arrays)
+        op = Op(planner, arrays)
+        n_arrays = op.n_arrays
 
         @functools.wraps(planner)
         def call(*args: Any, **kwargs: Any) -> Any:
             args = op.bind(args, kwargs)
-            return op.lookup(args)._run(*args[:n_arrays])
+            if n_arrays is not None:
+                return op.lookup(args)._run(*args[:n_arrays])
+            return op.lookup(args)._run(*op.arrays_of(args))
 
         def plan_(*args: Any, need_backward: bool = False, **kwargs: Any) -> Plan:
             return op.lookup(op.bind(args, kwargs), need_backward)

@@ -125,3 +125,30 @@ LINEAR_CASES = [
     LinearCase("no_in_features", (3, 0), 4),  # y = bias
     LinearCase("no_out_features", (3, 5), 0),
 ]
+
+
+class NormCase(NamedTuple):
+    """A group/layer/instance norm call: kind, x shape, its argument (num_groups or normalized_shape), affine."""
+
+    id: str
+    kind: str
+    x: tuple
+    arg: object = None
+    affine: bool = True
+
+
+NORM_CASES = [
+    NormCase("group3", "group", (3, 6, 5, 4), 3),
+    NormCase("group1_layerlike", "group", (2, 4, 3, 3), 1),
+    NormCase("group_per_channel", "group", (2, 5, 7), 5),
+    NormCase("group_no_affine", "group", (4, 6, 2, 3), 2, False),
+    NormCase("group_2d_input", "group", (5, 8), 4),
+    NormCase("layer_last", "layer", (3, 5, 9), 9),
+    NormCase("layer_last2", "layer", (2, 3, 4, 5), (4, 5)),
+    NormCase("layer_all", "layer", (3, 7), (3, 7), False),
+    NormCase("layer_long_row", "layer", (2, 1100), 1100),
+    NormCase("instance", "instance", (3, 4, 6, 5)),
+    NormCase("instance_1d", "instance", (2, 3, 9)),
+    NormCase("instance_no_affine", "instance", (1, 5, 3, 3), None, False),
+    NormCase("empty_batch", "group", (0, 4, 3, 3), 2),
+]

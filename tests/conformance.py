@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from cases import ConvCase, LinearCase, PoolCase
+from cases import ConvCase, LinearCase, NormCase, PoolCase
 from helpers import assert_close, rand
 
 import fastconv as fc
@@ -279,3 +279,63 @@ def check_linear_backward(
 ) -> None:
     gy, x, w = rand(rng, case.y, dtype), rand(rng, case.x, dtype), rand(rng, case.w, dtype)
     _check_backward(fc.linear_backward, "linear", case.id, gy, x, w, {}, backend, algo, to_device, from_device, need)
+
+
+def _norm_call(case: NormCase, x, w, b, backend, **kw):
+    if case.kind == "group":
+        return fc.group_norm(x, case.arg, w, b, eps=1e-3, backend=backend)
+    if case.kind == "layer":
+        return fc.layer_norm(x, case.arg, w, b, eps=1e-3, backend=backend)
+    return fc.instance_norm(x, kw.get("rm"), kw.get("rv"), w, b, eps=1e-3, momentum=0.3, backend=backend)
+
+
+def _norm_backward(case: NormCase, gy, x, w, backend):
+    if case.kind == "group":
+        return fc.group_norm_backward(gy, x, case.arg, w, eps=1e-3, backend=backend)
+    if case.kind == "layer":
+        return fc.layer_norm_backward(gy, x, case.arg, w, eps=1e-3, backend=backend)
+    return fc.instance_norm_backward(gy, x, w, eps=1e-3, backend=backend)
+
+
+def check_norm(backend: str, case: NormCase, dtype, rng, to_device=_ident, from_device=_ident) -> None:
+    """group_norm / layer_norm / instance_norm and their gradients against the reference; instance norm also
+    updates running statistics (checked against the reference's update) and runs on them (use_input_stats=False)."""
+    x = rand(rng, case.x, dtype) * 3 + 1  # off zero: the statistics must not lose precision to the mean
+    A = (case.x[1],) if case.kind != "layer" else ((case.arg,) if isinstance(case.arg, int) else case.arg)
+    w, b = (rand(rng, A, dtype), rand(rng, A, dtype)) if case.affine else (None, None)
+    kept = [a.copy() for a in (x, w, b) if a is not None]
+    dx, dw, db = (None if a is None else to_device(a) for a in (x, w, b))
+    f64 = lambda a: None if a is None else a.astype(F64)  # noqa: E731
+    extra, extra_ref = {}, {}
+    if case.kind == "instance":
+        rm, rv = rand(rng, A, dtype), np.abs(rand(rng, A, dtype)) + 0.5
+        extra = {"rm": to_device(rm.copy()), "rv": to_device(rv.copy())}
+        extra_ref = {"rm": rm.astype(F64), "rv": rv.astype(F64)}
+    y = _norm_call(case, dx, dw, db, backend, **extra)
+    y_ref = _norm_call(case, x.astype(F64), f64(w), f64(b), "numpy", **extra_ref)
+    assert_close(from_device(y), y_ref, "bn", dtype, f"{case.kind}_norm[{backend}] {case.id}")
+    if y.dtype != x.dtype:
+        raise AssertionError(f"{case.kind}_norm[{backend}] returned {y.dtype} for {x.dtype}")
+    for name in extra:
+        assert_close(from_device(extra[name]), extra_ref[name], "bn", dtype, f"instance_norm {name} update")
+    if case.kind == "instance":
+        y = fc.instance_norm(dx, extra["rm"], extra["rv"], dw, db, use_input_stats=False, eps=1e-3, backend=backend)
+        y_ref = fc.instance_norm(
+            x.astype(F64),
+            extra_ref["rm"],
+            extra_ref["rv"],
+            f64(w),
+            f64(b),
+            use_input_stats=False,
+            eps=1e-3,
+            backend="numpy",
+        )
+        assert_close(from_device(y), y_ref, "bn", dtype, f"instance_norm running stats[{backend}] {case.id}")
+    gy = rand(rng, case.x, dtype)
+    got = _norm_backward(case, to_device(gy), dx, dw, backend)
+    ref = _norm_backward(case, gy.astype(F64), x.astype(F64), f64(w), "numpy")
+    for name, g, r in zip(("grad_x", "grad_weight", "grad_bias"), got, ref):
+        assert (g is None) == (r is None) == (name != "grad_x" and w is None), name
+        if r is not None:
+            assert_close(from_device(g), r, "bn", dtype, f"{case.kind}_norm_backward[{backend}] {name} {case.id}")
+    _same_inputs(kept, [a for a in (dx, dw, db) if a is not None], from_device)

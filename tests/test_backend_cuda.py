@@ -18,6 +18,7 @@ from cases import (
     ELTWISE_SHAPES,
     LINEAR_CASES,
     MAX_POOL_CASES,
+    NORM_CASES,
     LinearCase,
 )
 
@@ -213,3 +214,9 @@ def test_nvrtc_compiles_every_kernel_with_the_cupy_options(small):
         except Exception:
             pytest.fail(f"NVRTC rejected {path.name}:\n{nvrtc.getProgramLog(program)}")
         assert nvrtc.getProgramLog(program).strip() == "", path.name
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", NORM_CASES, ids=[c.id for c in NORM_CASES])
+def test_norms(case, dtype, target, rng):
+    check(cf.check_norm, target, case, dtype, rng)

@@ -17,6 +17,7 @@ from cases import (
     CONV2D_CASES,
     ELTWISE_SHAPES,
     MAX_POOL_CASES,
+    NORM_CASES,
     ConvCase,
     PoolCase,
 )
@@ -167,3 +168,9 @@ def test_batch_norm_far_from_zero(dtype, rng):
 @pytest.mark.parametrize("shape", ELTWISE_SHAPES)
 def test_relu(shape, dtype, rng):
     cf.check_relu(B, shape, dtype, rng)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", NORM_CASES, ids=[c.id for c in NORM_CASES])
+def test_norms(case, dtype, rng):
+    cf.check_norm(B, case, dtype, rng)

@@ -11,6 +11,7 @@ from cases import (
     CONV2D_CASES,
     ELTWISE_SHAPES,
     MAX_POOL_CASES,
+    NORM_CASES,
 )
 
 B = "numpy"
@@ -61,3 +62,9 @@ def test_batch_norm_float32(shape, training, rng):
 @pytest.mark.parametrize("shape", ELTWISE_SHAPES)
 def test_relu_float32(shape, rng):
     cf.check_relu(B, shape, np.float32, rng)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", NORM_CASES, ids=[c.id for c in NORM_CASES])
+def test_norms(case, dtype, rng):
+    cf.check_norm(B, case, dtype, rng)

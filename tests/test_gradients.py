@@ -6,7 +6,7 @@ to grad_out = r; each input is perturbed along random directions (helpers.direct
 
 import numpy as np
 import pytest
-from cases import ADAPTIVE_CASES, AVG_POOL_CASES, BN_SHAPES, CONV1D_CASES, CONV2D_CASES, MAX_POOL_CASES
+from cases import ADAPTIVE_CASES, AVG_POOL_CASES, BN_SHAPES, CONV1D_CASES, CONV2D_CASES, MAX_POOL_CASES, NORM_CASES
 from helpers import directional_grad_check, rand
 
 import fastconv as fc
@@ -88,3 +88,29 @@ def test_relu_gradient(rng):
     r = rand(rng, x.shape)
     gx = fc.relu_backward(r, fc.relu(x, **B), **B)
     directional_grad_check(lambda x: float(np.sum(fc.relu(x, **B) * r)), {"x": x}, {"x": gx}, rng)
+
+
+@pytest.mark.parametrize("case", [c for c in NORM_CASES if c.x[0]], ids=[c.id for c in NORM_CASES if c.x[0]])
+def test_norm_gradients(case, rng):
+    """The reference group/layer/instance norm gradients by central finite differences (x, weight and bias)."""
+    x = rand(rng, case.x) * 2 + 0.5
+    a_shape = (case.x[1],) if case.kind != "layer" else ((case.arg,) if isinstance(case.arg, int) else case.arg)
+    w, b = rand(rng, a_shape), rand(rng, a_shape)
+    r = rand(rng, case.x)
+
+    def forward(x, w, b):
+        if case.kind == "group":
+            return fc.group_norm(x, case.arg, w, b, eps=1e-3, **B)
+        if case.kind == "layer":
+            return fc.layer_norm(x, case.arg, w, b, eps=1e-3, **B)
+        return fc.instance_norm(x, None, None, w, b, eps=1e-3, **B)
+
+    if case.kind == "group":
+        gx, gw, gb = fc.group_norm_backward(r, x, case.arg, w, eps=1e-3, **B)
+    elif case.kind == "layer":
+        gx, gw, gb = fc.layer_norm_backward(r, x, case.arg, w, eps=1e-3, **B)
+    else:
+        gx, gw, gb = fc.instance_norm_backward(r, x, w, eps=1e-3, **B)
+    directional_grad_check(
+        lambda x, w, b: float(np.sum(forward(x, w, b) * r)), {"x": x, "w": w, "b": b}, {"x": gx, "w": gw, "b": gb}, rng
+    )

@@ -208,3 +208,49 @@ def test_relu_matches_torch(rng):
     gy = rng.standard_normal(x.shape)
     ty.backward(torch.tensor(gy))
     np.testing.assert_array_equal(fc.relu_backward(gy, y, **B), tx.grad.numpy())
+
+
+NORM_GRID = [
+    ("group", (4, 6, 5, 7), 3),
+    ("group", (3, 5, 9), 5),
+    ("group", (2, 8, 1, 1), 1),
+    ("layer", (3, 4, 7), 7),
+    ("layer", (2, 3, 5, 4), (5, 4)),
+    ("instance", (3, 4, 5, 6), None),
+    ("instance", (2, 3, 11), None),
+]
+
+
+@pytest.mark.parametrize("kind, shape, arg", NORM_GRID, ids=[f"{k}-{s}" for k, s, _ in NORM_GRID])
+def test_norms_match_torch(kind, shape, arg, rng):
+    """Forward, the running statistics of instance norm and every gradient, against torch float64 autograd."""
+    x = rng.standard_normal(shape) * 2 + 1
+    a_shape = (shape[1],) if kind != "layer" else ((arg,) if isinstance(arg, int) else arg)
+    w, b = rng.standard_normal(a_shape), rng.standard_normal(a_shape)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    if kind == "group":
+        y, ty = fc.group_norm(x, arg, w, b, eps=1e-4, **B), F.group_norm(tx, arg, tw, tb, eps=1e-4)
+    elif kind == "layer":
+        norm = (arg,) if isinstance(arg, int) else arg
+        y, ty = fc.layer_norm(x, arg, w, b, eps=1e-4, **B), F.layer_norm(tx, norm, tw, tb, eps=1e-4)
+    else:
+        rm, rv = rng.standard_normal(shape[1]), np.abs(rng.standard_normal(shape[1])) + 0.5
+        trm, trv = torch.tensor(rm), torch.tensor(rv)
+        y = fc.instance_norm(x, rm, rv, w, b, momentum=0.2, eps=1e-4, **B)
+        ty = F.instance_norm(tx, trm, trv, tw, tb, use_input_stats=True, momentum=0.2, eps=1e-4)
+        np.testing.assert_allclose(rm, trm.numpy(), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(rv, trv.numpy(), rtol=1e-12, atol=1e-12)
+        ye = fc.instance_norm(x, rm, rv, w, b, use_input_stats=False, eps=1e-4, **B)
+        tye = F.instance_norm(tx, trm, trv, tw, tb, use_input_stats=False, eps=1e-4)
+        np.testing.assert_allclose(ye, tye.detach().numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-10, atol=1e-10)
+    gy = rng.standard_normal(shape)
+    expected = torch.autograd.grad(ty, (tx, tw, tb), torch.tensor(gy))
+    if kind == "group":
+        got = fc.group_norm_backward(gy, x, arg, w, eps=1e-4, **B)
+    elif kind == "layer":
+        got = fc.layer_norm_backward(gy, x, arg, w, eps=1e-4, **B)
+    else:
+        got = fc.instance_norm_backward(gy, x, w, eps=1e-4, **B)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e.numpy(), rtol=1e-9, atol=1e-9)

@@ -212,3 +212,30 @@ def test_linear_backward_rejects():
         fc.linear_backward(np.ones((4, 3), np.float32), np.ones((4, 6), np.float32), WL)
     with raises(ValueError, "linear_backward", "no algorithm 'linear_dot_v2_rows'"):
         fc.linear_backward(np.ones((4, 3), np.float32), XL, WL, backend="numba", algo="linear_dot_v2_rows")
+
+
+def test_norm_arguments_are_checked():
+    x = np.ones((2, 6, 4, 4), np.float32)
+    c6 = np.ones(6, np.float32)
+    with raises(ValueError, "group_norm", "'num_groups'=4 must be >= 1 and divide the 6 channels"):
+        fc.group_norm(x, 4)
+    with raises(TypeError, "group_norm", "'num_groups' must be an int"):
+        fc.group_norm(x, 2.0)
+    with raises(ValueError, "group_norm", "'weight' must have shape (6,)"):
+        fc.group_norm(x, 3, np.ones(5, np.float32))
+    with raises(ValueError, "layer_norm", "'normalized_shape' (4, 5) must equal the last dimensions"):
+        fc.layer_norm(x, (4, 5))
+    with raises(ValueError, "layer_norm", "'weight' must have shape (4, 4)"):
+        fc.layer_norm(x, (4, 4), np.ones(16, np.float32))
+    with raises(TypeError, "layer_norm", "'normalized_shape' must be an int or a non-empty sequence"):
+        fc.layer_norm(x, ())
+    with raises(ValueError, "instance_norm", "use_input_stats=False needs 'running_mean' and 'running_var'"):
+        fc.instance_norm(x, use_input_stats=False)
+    with raises(ValueError, "instance_norm", "more than 1 spatial element"):
+        fc.instance_norm(np.ones((2, 6, 1, 1), np.float32))
+    with raises(ValueError, "instance_norm", "give both 'running_mean' and 'running_var'"):
+        fc.instance_norm(x, c6)
+    with raises(TypeError, "group_norm", "'weight' has dtype float64"):
+        fc.group_norm(x, 3, c6.astype(np.float64))
+    with raises(ValueError, "group_norm_backward", "'grad_out' shape (2, 6, 4, 3)"):
+        fc.group_norm_backward(np.ones((2, 6, 4, 3), np.float32), x, 3)

@@ -12,6 +12,7 @@ with ceil instead of floor under `ceil_mode`, where the last window must start i
 from .common import EltwiseParams, _int_tuple, ceil_div, check_grad_out, conv_output_size, output_size
 from .conv import PADDING_MODES, ConvParams, ConvTraits, conv_params
 from .dense import BatchNormParams, LinearParams, batch_norm_params, linear_params
+from .norm import NormParams, group_norm_params, instance_norm_params, layer_norm_params
 from .pool import AdaptivePoolParams, PoolParams, adaptive_pool_params, adaptive_windows, pool_params
 
 __all__ = [
@@ -23,6 +24,10 @@ __all__ = [
     "EltwiseParams",
     "LinearParams",
     "PoolParams",
+    "NormParams",
+    "group_norm_params",
+    "instance_norm_params",
+    "layer_norm_params",
     "_int_tuple",
     "adaptive_pool_params",
     "adaptive_windows",

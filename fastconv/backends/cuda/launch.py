@@ -39,6 +39,7 @@ TUNABLES: dict[str, dict[str, int]] = {  # per .cu file; "launch": Python-only l
     "pool2d.cu": {"POOL_BLOCK": 256},
     "batchnorm.cu": {"BN_BLOCK": 256},
     "relu.cu": {"ELTWISE_BLOCK": 256},
+    "row_norm.cu": {"NORM_BLOCK": 256},
     "linear.cu": {"LIN_BM": 64, "LIN_BN": 64, "LIN_BK": 8, "LIN_TM": 4, "LIN_TN": 4},
 }
 
@@ -61,6 +62,7 @@ SMALL_TUNABLES: dict[str, int] = {
     "POOL_BLOCK": 64,
     "BN_BLOCK": 64,
     "ELTWISE_BLOCK": 32,
+    "NORM_BLOCK": 64,
     "MAX_BLOCKS": 3,
     "LIN_BM": 8,
     "LIN_BN": 16,
@@ -81,7 +83,8 @@ def check_tunables(t: dict[str, int]) -> None:
         for a, b in (("V3_BM", "V3_TM"), ("V3_BN", "V3_TN"), ("LIN_BM", "LIN_TM"), ("LIN_BN", "LIN_TN"))
         if t[a] % t[b]
     ]
-    bad += [f"{n} % 32" for n in ("BWD_REDUCE_BLOCK", "BN_BLOCK", "POOL_BLOCK") if t[n] % 32 or not 0 < t[n] <= 1024]
+    reducing = ("BWD_REDUCE_BLOCK", "BN_BLOCK", "POOL_BLOCK", "NORM_BLOCK")
+    bad += [f"{n} % 32" for n in reducing if t[n] % 32 or not 0 < t[n] <= 1024]
     if bad:
         raise ValueError(f"tunables: these must be 0 (and blocks at most 1024 threads): {', '.join(bad)}")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import partial
 
 from ...dispatch import register
-from . import conv, linear, norm, pool
+from . import conv, linear, norm, pool, row_norm
 from .launch import Launcher
 
 _FITS = "a launch within CUDA's grid limits and 48 KiB of shared memory"
@@ -74,5 +74,7 @@ def register_all(backend: str, launcher: Launcher) -> None:
         ("batch_norm_bwd", "batch_norm_bwd_v1", norm.batch_norm_bwd),
         ("relu", "relu_fwd_v1", norm.relu),
         ("relu_bwd", "relu_bwd_v1", norm.relu_bwd),
+        ("row_norm", "row_norm_fwd_v1", row_norm.row_norm),
+        ("row_norm_bwd", "row_norm_bwd_v1", row_norm.row_norm_bwd),
     ):
         register(op, backend, algo, partial(fn, launcher))

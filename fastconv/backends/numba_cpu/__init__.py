@@ -27,6 +27,7 @@ from . import (
     linear,
     pool2d,
     relu,
+    row_norm,
     selection,
     threads,
 )
@@ -98,6 +99,8 @@ for _op, _fn in (
     ("batch_norm_bwd", batchnorm.batch_norm_bwd_v2_planes),
     ("relu", relu.relu_fwd_v2_stream),
     ("relu_bwd", relu.relu_bwd_v2_planes),
+    ("row_norm", row_norm.row_norm_fwd_v2_rows),
+    ("row_norm_bwd", row_norm.row_norm_bwd_v2_rows),
     ("linear", linear.linear_dot_v2_rows),
     ("linear", linear.linear_gemm_v3_packed),
     ("linear_bwd_bias", linear.linear_bwd_bias_v2_columns),

@@ -5,7 +5,7 @@ loops run over kernel taps). It computes in the input's dtype; tests run it in f
 """
 
 from ...dispatch import register
-from . import batchnorm, conv2d, linear, pool2d
+from . import batchnorm, conv2d, linear, pool2d, row_norm
 
 for _module, _ops in (
     (conv2d, ("conv2d", "conv2d_bwd_data", "conv2d_bwd_weight", "conv2d_bwd_bias")),
@@ -24,6 +24,7 @@ for _module, _ops in (
     ),
     (batchnorm, ("batch_norm", "batch_norm_bwd", "relu", "relu_bwd")),
     (linear, ("linear", "linear_bwd_data", "linear_bwd_weight", "linear_bwd_bias")),
+    (row_norm, ("row_norm", "row_norm_bwd")),
 ):
     for _op in _ops:
         register(_op, "numpy", "reference", getattr(_module, _op))
