@@ -37,8 +37,8 @@ steps = [
     ("conv2d 3x3 forward, again", lambda: fc.conv2d(x, w, b, padding=1)),
     ("conv2d backward", lambda: fc.conv2d_backward(x, x, w, padding=1)),
     ("max_pool2d", lambda: fc.max_pool2d(x, 3, 2, 1)),
-    ("batch_norm train fwd+bwd", lambda: (fc.batch_norm(x, b, b, None, None, training=True),
-                                          fc.batch_norm_backward(x, x, b, None, None, True))),
+    ("batch_norm train fwd+bwd", lambda: (fc.batch_norm(x, None, None, b, b, training=True),
+                                          fc.batch_norm_backward(x, x, None, None, b, True))),
     ("relu fwd+bwd", lambda: fc.relu_backward(x, fc.relu(x))),
 ]
 for name, fn in steps:

@@ -171,13 +171,13 @@ def batch_norm_train(pr: NormProblem) -> Workload:
     shape = (pr.N, pr.C, pr.H, pr.W)
     x, gy = rng.standard_normal(shape).astype(np.float32), rng.standard_normal(shape).astype(np.float32)
     w, b = rng.standard_normal(pr.C).astype(np.float32), rng.standard_normal(pr.C).astype(np.float32)
-    ref = fc.batch_norm_backward(gy.astype(F64), x.astype(F64), w.astype(F64), None, None, True, backend="numpy")
+    ref = fc.batch_norm_backward(gy.astype(F64), x.astype(F64), None, None, w.astype(F64), True, backend="numpy")
     wl = Workload(pr.name, 0.0, 4.0 * 4 * x.size)
 
     def ours(backend=None):
         rm, rv = np.zeros(pr.C, np.float32), np.ones(pr.C, np.float32)
-        fc.batch_norm(x, w, b, rm, rv, training=True, backend=backend)
-        return fc.batch_norm_backward(gy, x, w, rm, rv, True, backend=backend)[0]
+        fc.batch_norm(x, rm, rv, w, b, training=True, backend=backend)
+        return fc.batch_norm_backward(gy, x, rm, rv, w, True, backend=backend)[0]
 
     wl.fns["numba/auto"] = ours
     wl.fns["numpy"] = lambda: ours("numpy")
@@ -188,7 +188,7 @@ def batch_norm_train(pr: NormProblem) -> Workload:
 
             def theirs(tx=tx, tg=tg, tw=tw, tb=tb):
                 xx = tx.detach().requires_grad_(True)
-                y = torch.nn.functional.batch_norm(xx, torch.zeros(pr.C), torch.ones(pr.C), tw, tb, training=True)
+                y = torch.nn.functional.batch_norm(xx, tw, tb, torch.zeros(pr.C), torch.ones(pr.C), training=True)
                 return torch.autograd.grad(y, xx, tg)[0]
 
             wl.fns[f"torch/{layout}"] = theirs

@@ -207,7 +207,7 @@ def _affine(p: BatchNormParams, kind: str, weight: Any, bias: Any) -> tuple[Any,
 
 
 def _run_batch_norm(
-    p: BatchNormParams, plan: Plan, x: Any, weight: Any, bias: Any, running_mean: Any, running_var: Any
+    p: BatchNormParams, plan: Plan, x: Any, running_mean: Any, running_var: Any, weight: Any, bias: Any
 ) -> Any:
     w, b = _affine(p, plan.kind, weight, bias)
     y, mean, var = plan.fns["batch_norm"](p, native(x), w, b, native(running_mean), native(running_var))
@@ -219,7 +219,7 @@ def _run_batch_norm(
 
 
 def _run_batch_norm_backward(
-    p: BatchNormParams, plan: Plan, grad_out: Any, x: Any, weight: Any, running_mean: Any, running_var: Any
+    p: BatchNormParams, plan: Plan, grad_out: Any, x: Any, running_mean: Any, running_var: Any, weight: Any
 ) -> tuple:
     w, _ = _affine(p, plan.kind, weight, None)
     return plan.fns["batch_norm_bwd"](p, native(grad_out), native(x), w, native(running_mean), native(running_var))
@@ -233,18 +233,18 @@ def _bn_backward_plan(p: BatchNormParams, specs: dict[str, ArraySpec | None], ba
 
 def _backward_of_batch_norm(forward: Plan) -> Plan:
     """The backward plan of a batch_norm forward: same params (training, eps), the forward's backend."""
-    x, w, _, rm, rv = forward.specs
-    specs = {"grad_out": x, "x": x, "weight": w, "running_mean": rm, "running_var": rv}
+    x, rm, rv, w, _ = forward.specs
+    specs = {"grad_out": x, "x": x, "running_mean": rm, "running_var": rv, "weight": w}
     return _bn_backward_plan(forward.params, specs, forward.backend)
 
 
 @public(5)
 def batch_norm(
     x,
-    weight,
-    bias,
     running_mean,
     running_var,
+    weight=None,
+    bias=None,
     training=False,
     momentum=0.1,
     eps=1e-5,
@@ -252,11 +252,12 @@ def batch_norm(
     backend: str | None = None,
     need_backward: bool = False,
 ) -> Plan:
-    """Batch normalisation over x (N, C, ...). Training: normalise with the batch's biased variance and update
-    running_mean/running_var in place (unbiased variance), as PyTorch. Eval: use the running statistics.
-    weight/bias may be None (no affine); running stats may be None in training mode."""
+    """Batch normalisation over x (N, C, ...), in torch.nn.functional.batch_norm's argument order. Training:
+    normalise with the batch's biased variance and update running_mean/running_var in place (unbiased variance),
+    as PyTorch. Eval: use the running statistics. weight/bias may be None (no affine); running stats may be None
+    in training mode."""
     fn = "batch_norm"
-    arrays = {"weight": weight, "bias": bias, "running_mean": running_mean, "running_var": running_var}
+    arrays = {"running_mean": running_mean, "running_var": running_var, "weight": weight, "bias": bias}
     p = _bn_params(fn, x, arrays, training, momentum, eps)
     specs = {"x": spec(x), **{n: spec(a) for n, a in arrays.items()}}
     return make_plan(
@@ -274,12 +275,12 @@ def batch_norm(
 
 @public(5)
 def batch_norm_backward(
-    grad_out, x, weight, running_mean, running_var, training, eps=1e-5, *, backend: str | None = None
+    grad_out, x, running_mean, running_var, weight=None, training=False, eps=1e-5, *, backend: str | None = None
 ) -> Plan:
     """Gradients of batch_norm: (grad_x, grad_weight, grad_bias). Training mode recomputes the batch statistics
     from x; eval mode uses the running statistics."""
     fn = "batch_norm_backward"
-    arrays = {"weight": weight, "running_mean": running_mean, "running_var": running_var}
+    arrays = {"running_mean": running_mean, "running_var": running_var, "weight": weight}
     p = _bn_params(fn, x, arrays, training, 0.1, eps)
     check_array(fn, "grad_out", grad_out, x.ndim, "like 'x'")
     check_same(fn, {"x": x, "grad_out": grad_out})

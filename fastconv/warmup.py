@@ -66,11 +66,11 @@ def _calls(op: str, dtype: np.dtype) -> list[tuple[str, Callable[[], object]]]:
     if op == "bn":
         w, rm, rv = r(4), r(4), np.abs(r(4)) + 1
         return [
-            ("batch_norm train", lambda: fc.batch_norm_backward(x, x, w, None, None, True, 1e-5)),
-            ("batch_norm train forward", lambda: fc.batch_norm(x, w, w, None, None, training=True)),
+            ("batch_norm train", lambda: fc.batch_norm_backward(x, x, None, None, w, True, 1e-5)),
+            ("batch_norm train forward", lambda: fc.batch_norm(x, None, None, w, w, training=True)),
             (
                 "batch_norm eval",
-                lambda: (fc.batch_norm(x, w, w, rm, rv), fc.batch_norm_backward(x, x, w, rm, rv, False)),
+                lambda: (fc.batch_norm(x, rm, rv, w, w), fc.batch_norm_backward(x, x, rm, rv, w, False)),
             ),
         ]
     if op == "relu":

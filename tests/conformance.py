@@ -203,13 +203,13 @@ def check_batch_norm(
     kept = [a.copy() for a in (x, w, b)]
     dx, dw, db, drm, drv = (to_device(a) for a in (x, w, b, rm.copy(), rv.copy()))
     rm64, rv64 = rm.astype(F64), rv.astype(F64)
-    y = fc.batch_norm(dx, dw, db, drm, drv, training=training, momentum=0.3, eps=1e-3, backend=backend)
+    y = fc.batch_norm(dx, drm, drv, dw, db, training=training, momentum=0.3, eps=1e-3, backend=backend)
     y_ref = fc.batch_norm(
         x.astype(F64),
-        w.astype(F64),
-        b.astype(F64),
         rm64,
         rv64,
+        w.astype(F64),
+        b.astype(F64),
         training=training,
         momentum=0.3,
         eps=1e-3,
@@ -220,9 +220,9 @@ def check_batch_norm(
     assert_close(from_device(drm), rm64, "bn", dtype, what + " running_mean")
     assert_close(from_device(drv), rv64, "bn", dtype, what + " running_var")
     gy = rand(rng, shape, dtype)
-    got = fc.batch_norm_backward(to_device(gy), dx, dw, drm, drv, training, eps=1e-3, backend=backend)
+    got = fc.batch_norm_backward(to_device(gy), dx, drm, drv, dw, training, eps=1e-3, backend=backend)
     ref = fc.batch_norm_backward(
-        gy.astype(F64), x.astype(F64), w.astype(F64), rm64, rv64, training, eps=1e-3, backend="numpy"
+        gy.astype(F64), x.astype(F64), rm64, rv64, w.astype(F64), training, eps=1e-3, backend="numpy"
     )
     for name, g, r in zip(("grad_x", "grad_weight", "grad_bias"), got, ref):
         assert_close(from_device(g), r, "bn", dtype, f"{what} {name}")

@@ -150,16 +150,20 @@ def test_batch_norm_far_from_zero(dtype, rng):
     x = (rand(rng, (2, 3, 37, 41), dtype) + 3000).astype(dtype)
     w, b = rand(rng, (3,), dtype), rand(rng, (3,), dtype)
     gy = rand(rng, x.shape, dtype)
-    y = fc.batch_norm(x, w, b, None, None, training=True, backend=B)
+    y = fc.batch_norm(x, None, None, w, b, training=True, backend=B)
     assert_close(
         y,
-        fc.batch_norm(*(a.astype(np.float64) for a in (x, w, b)), None, None, training=True, backend="numpy"),
+        fc.batch_norm(
+            x.astype(np.float64), None, None, w.astype(np.float64), b.astype(np.float64), training=True, backend="numpy"
+        ),
         "bn",
         dtype,
         "batch_norm far from zero",
     )
-    got = fc.batch_norm_backward(gy, x, w, None, None, True, backend=B)
-    ref = fc.batch_norm_backward(*(a.astype(np.float64) for a in (gy, x, w)), None, None, True, backend="numpy")
+    got = fc.batch_norm_backward(gy, x, None, None, w, True, backend=B)
+    ref = fc.batch_norm_backward(
+        *(a.astype(np.float64) for a in (gy, x)), None, None, w.astype(np.float64), True, backend="numpy"
+    )
     for name, g, r in zip(("grad_x", "grad_weight", "grad_bias"), got, ref):
         assert_close(g, r, "bn", dtype, f"batch_norm_backward far from zero {name}")
 

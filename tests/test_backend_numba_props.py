@@ -70,12 +70,12 @@ def test_pool_bn_relu_nan(rng):
     w, b, rm, rv = (rand(rng, (3,), F32) for _ in range(4))
     for training in (True, False):
         rv = np.abs(rv) + 1
-        y = fc.batch_norm(x, w, b, rm.copy(), rv.copy(), training=training, backend=B)
-        y_ref = fc.batch_norm(*_f64(x, w, b, rm, rv), training=training, backend="numpy")
+        y = fc.batch_norm(x, rm.copy(), rv.copy(), w, b, training=training, backend=B)
+        y_ref = fc.batch_norm(*_f64(x, rm, rv, w, b), training=training, backend="numpy")
         assert_close(y, y_ref, "bn", F32, f"batch_norm training={training}")
         gy = _nan_at(rng, x.shape, (0, 1, 0, 0))
-        got = fc.batch_norm_backward(gy, x, w, rm, rv, training, backend=B)
-        for g, r in zip(got, fc.batch_norm_backward(*_f64(gy, x, w, rm, rv), training, backend="numpy")):
+        got = fc.batch_norm_backward(gy, x, rm, rv, w, training, backend=B)
+        for g, r in zip(got, fc.batch_norm_backward(*_f64(gy, x, rm, rv, w), training, backend="numpy")):
             assert_close(g, r, "bn", F32, f"batch_norm_backward training={training}")
     assert np.isnan(fc.relu(x, backend=B)[1, 2, 4, 4])
 
@@ -148,8 +148,8 @@ def test_pool_bn_threads(rng, one_vs_two):
             fc.avg_pool2d(x, backend=B, **pool),
             fc.adaptive_avg_pool2d(x, 3, backend=B),
             fc.global_avg_pool2d(x, backend=B),
-            fc.batch_norm(x, w, b, rm.copy(), rv.copy(), training=True, backend=B),
-            *fc.batch_norm_backward(gy, x, w, rm, rv, True, backend=B),
+            fc.batch_norm(x, rm.copy(), rv.copy(), w, b, training=True, backend=B),
+            *fc.batch_norm_backward(gy, x, rm, rv, w, True, backend=B),
             fc.relu(x, backend=B),
             fc.relu_backward(gy, x, backend=B),
         ]

@@ -182,7 +182,7 @@ def test_ops_after_a_channels_last_conv(rng):
     def net(a, backend):
         w1_, w2_, g_, be_, rm_, rv_ = (v.astype(a.dtype) for v in (w1, w2, g, be, rm, rv))
         y = fc.conv2d(a, w1_, padding=1, backend=backend)
-        y = fc.relu(fc.batch_norm(y, g_, be_, rm_, rv_, backend=backend), backend=backend)
+        y = fc.relu(fc.batch_norm(y, rm_, rv_, g_, be_, backend=backend), backend=backend)
         y = fc.max_pool2d(y, 3, 2, 1, backend=backend) + fc.avg_pool2d(y, 3, 2, 1, backend=backend)
         return fc.conv2d(cl(y), w2_, stride=2, backend=backend)
 

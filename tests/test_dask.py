@@ -102,12 +102,12 @@ def test_adaptive_global_bn_relu_equal_single_call(backend, rng):
     w, b, m = (rand(rng, (6,), np.float32) for _ in range(3))
     v = np.abs(rand(rng, (6,), np.float32)) + 0.5
     np.testing.assert_array_equal(
-        fcd.batch_norm(dx, w, b, m, v, eps=1e-3, backend=backend).compute(),
-        fc.batch_norm(x, w, b, m, v, eps=1e-3, backend=backend),
+        fcd.batch_norm(dx, m, v, w, b, eps=1e-3, backend=backend).compute(),
+        fc.batch_norm(x, m, v, w, b, eps=1e-3, backend=backend),
     )
     np.testing.assert_array_equal(
-        fcd.batch_norm(dx, None, None, m, v, backend=backend).compute(),
-        fc.batch_norm(x, None, None, m, v, backend=backend),
+        fcd.batch_norm(dx, m, v, None, None, backend=backend).compute(),
+        fc.batch_norm(x, m, v, None, None, backend=backend),
     )
 
 

@@ -76,10 +76,10 @@ def test_batch_norm_gradients(shape, training, rng):
     rm, rv = rand(rng, (C,)), np.abs(rand(rng, (C,))) + 0.5
 
     def loss(x, w, b):  # running stats are copied so the check does not drift them
-        return float(np.sum(fc.batch_norm(x, w, b, rm.copy(), rv.copy(), training, eps=1e-3, **B) * r))
+        return float(np.sum(fc.batch_norm(x, rm.copy(), rv.copy(), w, b, training, eps=1e-3, **B) * r))
 
     r = rand(rng, shape)
-    gx, gw, gb = fc.batch_norm_backward(r, x, w, rm, rv, training, eps=1e-3, **B)
+    gx, gw, gb = fc.batch_norm_backward(r, x, rm, rv, w, training, eps=1e-3, **B)
     directional_grad_check(loss, {"x": x, "w": w, "b": b}, {"x": gx, "w": gw, "b": gb}, rng)
 
 

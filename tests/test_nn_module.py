@@ -157,7 +157,7 @@ def test_eval_uses_running_statistics_and_train_updates_them(rng):
     bn(x)
     np.testing.assert_allclose(bn.running_mean, 0.1 * x.mean(axis=(0, 2, 3)), rtol=1e-5)
     bn.eval()
-    expected = fc.batch_norm(x, bn.weight.data, bn.bias.data, bn.running_mean, bn.running_var, backend="numpy")
+    expected = fc.batch_norm(x, bn.running_mean, bn.running_var, bn.weight.data, bn.bias.data, backend="numpy")
     np.testing.assert_allclose(bn(x), expected, rtol=1e-6)
     assert int(bn.num_batches_tracked) == 1
 

@@ -155,18 +155,18 @@ def test_batch_norm_relu_and_linear(backend, shape, training, seed):
     rm, rv = rng.standard_normal(c).astype(np.float32), (np.abs(rng.standard_normal(c)) + 0.5).astype(np.float32)
 
     def bn(x, w, b, backend):  # running stats copied (astype): training mode updates them in place
-        return fc.batch_norm(x, w, b, rm.astype(x.dtype), rv.astype(x.dtype), training=training, backend=backend)
+        return fc.batch_norm(x, rm.astype(x.dtype), rv.astype(x.dtype), w, b, training=training, backend=backend)
 
     def bn_backward(gy, x, w, backend):
-        return fc.batch_norm_backward(gy, x, w, rm.astype(x.dtype), rv.astype(x.dtype), training, backend=backend)
+        return fc.batch_norm_backward(gy, x, rm.astype(x.dtype), rv.astype(x.dtype), w, training, backend=backend)
 
     _same(backend, bn, [x, w, b], "bn")
     gy = rng.standard_normal(shape).astype(np.float32)
     if training and 2 <= x.size // max(c, 1) <= 3:
         # with so few values per channel grad x is a difference of nearly equal terms (exactly 0 for two values,
         # but for eps): float32 rounding is then relative to the terms |w * gy / std|, not to the tiny result
-        got = fc.batch_norm_backward(gy, x, w, rm, rv, True, backend=backend)[0]
-        ref = fc.batch_norm_backward(*(a.astype(np.float64) for a in (gy, x, w, rm, rv)), True, backend="numpy")[0]
+        got = fc.batch_norm_backward(gy, x, rm, rv, w, True, backend=backend)[0]
+        ref = fc.batch_norm_backward(*(a.astype(np.float64) for a in (gy, x, rm, rv, w)), True, backend="numpy")[0]
         std = np.sqrt(x.astype(np.float64).var(axis=(0, 2, 3)) + 1e-5)
         scale = max(float(np.abs(w / std).max() * np.abs(gy).max()), 1e-30)
         assert float(np.abs(got - ref).max(initial=0.0)) / scale <= 5e-5 * 4

@@ -125,11 +125,11 @@ def test_adaptive_avg_pool_windows_by_hand():
 def test_batch_norm_by_hand():
     x = np.array([1.0, 2.0, 3.0, 4.0]).reshape(4, 1)
     rm, rv = np.zeros(1), np.ones(1)
-    y = fc.batch_norm(x, None, None, rm, rv, training=True, momentum=0.1, eps=0.0, **B)
+    y = fc.batch_norm(x, rm, rv, None, None, training=True, momentum=0.1, eps=0.0, **B)
     np.testing.assert_allclose(y[:, 0], (np.array([1, 2, 3, 4]) - 2.5) / np.sqrt(1.25))
     np.testing.assert_allclose(rm, [0.25])
     np.testing.assert_allclose(rv, [0.9 + 0.1 * 5 / 3])  # unbiased variance 5/3 goes into running_var
-    y_eval = fc.batch_norm(x, np.array([2.0]), np.array([1.0]), rm, rv, training=False, eps=0.0, **B)
+    y_eval = fc.batch_norm(x, rm, rv, np.array([2.0]), np.array([1.0]), training=False, eps=0.0, **B)
     np.testing.assert_allclose(y_eval[:, 0], (np.array([1, 2, 3, 4]) - 0.25) / np.sqrt(rv[0]) * 2 + 1)
 
 

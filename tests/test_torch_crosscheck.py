@@ -185,14 +185,14 @@ def test_batch_norm_matches_torch(shape, training, rng):
     tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
     trm, trv = torch.tensor(rm), torch.tensor(rv)
     ty = F.batch_norm(tx, trm, trv, tw, tb, training=training, momentum=0.2, eps=1e-4)
-    y = fc.batch_norm(x, w, b, rm, rv, training=training, momentum=0.2, eps=1e-4, **B)
+    y = fc.batch_norm(x, rm, rv, w, b, training=training, momentum=0.2, eps=1e-4, **B)
     np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(rm, trm.numpy(), rtol=1e-12)
     np.testing.assert_allclose(rv, trv.numpy(), rtol=1e-12)
     gy = rng.standard_normal(shape)
     ty.backward(torch.tensor(gy))
     grads = fc.batch_norm_backward(
-        gy, x, w, rm if training else trm.numpy(), rv if training else trv.numpy(), training, eps=1e-4, **B
+        gy, x, rm if training else trm.numpy(), rv if training else trv.numpy(), w, training, eps=1e-4, **B
     )
     for g, tg in zip(grads, (tx.grad, tw.grad, tb.grad)):
         np.testing.assert_allclose(g, tg.numpy(), rtol=1e-9, atol=1e-10)

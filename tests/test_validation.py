@@ -133,17 +133,17 @@ def test_pooling_rejects_bad_arrays_and_grad_out():
 def test_batch_norm_rejects():
     c4, c3 = np.ones(4, np.float32), np.ones(3, np.float32)
     with raises(ValueError, "batch_norm", "'weight'", "(4,)", "(3,)"):
-        fc.batch_norm(X, c3, c4, c4, c4)
+        fc.batch_norm(X, c4, c4, c3, c4)
     with raises(ValueError, "batch_norm", "'running_var'", "(3,)"):
-        fc.batch_norm(X, c4, c4, c4, c3)
+        fc.batch_norm(X, c4, c3, c4, c4)
     with raises(TypeError, "batch_norm", "'running_mean'", "float64"):
-        fc.batch_norm(X, c4, c4, c4.astype(np.float64), c4)
+        fc.batch_norm(X, c4.astype(np.float64), c4, c4, c4)
     with raises(ValueError, "batch_norm", "running_mean"):
-        fc.batch_norm(X, c4, c4, None, None, training=False)
+        fc.batch_norm(X, None, None, c4, c4, training=False)
     with raises(ValueError, "batch_norm", "more than one value per channel", "(1, 4, 1, 1)"):
-        fc.batch_norm(X[:1, :, :1, :1], c4, c4, c4.copy(), c4.copy(), training=True)
+        fc.batch_norm(X[:1, :, :1, :1], c4.copy(), c4.copy(), c4, c4, training=True)
     with raises(TypeError, "batch_norm", "'momentum'"):
-        fc.batch_norm(X, c4, c4, c4.copy(), c4.copy(), training=True, momentum=None)
+        fc.batch_norm(X, c4.copy(), c4.copy(), c4, c4, training=True, momentum=None)
     with raises(ValueError, "batch_norm", "'eps'"):
         fc.batch_norm(X, c4, c4, c4, c4, eps=-1.0)
     with raises(ValueError, "batch_norm_backward", "'grad_out'", "(2, 4, 7, 6)"):

@@ -6,8 +6,8 @@ Ops and the public calls they time (conv without bias, batch norm in training mo
   bwd-weight  conv2d_backward(gy, x, w, need_weight only)    -> gw
   pool-fwd    max_pool2d(x)                                  -> y
   pool-bwd    max_pool2d_backward(gy, x)                     -> gx   (finds each window's max again from x)
-  bn-fwd      batch_norm(x, gamma, beta, training=True)      -> y
-  bn-bwd      batch_norm_backward(gy, x, gamma, training)    -> (gx, ggamma, gbeta)  (batch stats again from x)
+  bn-fwd      batch_norm(x, None, None, gamma, beta, training=True) -> y
+  bn-bwd      batch_norm_backward(gy, x, None, None, gamma, True) -> (gx, ggamma, gbeta)  (batch stats again from x)
 
 FLOPs: conv 2 per multiply-add, over every tap including padding (PyTorch's and torchvision's count; benchdnn
 skips taps that fall in the padding). Pooling 1 per window element (a compare). Batch norm, nominal per element:
@@ -146,28 +146,28 @@ def fastconv_call(case: Case, backend: str, algo: str, inputs: dict[str, Any]) -
         plan = fc.plan(
             fc.batch_norm,
             inputs["x"],
+            None,
+            None,
             inputs["gamma"],
             inputs["beta"],
-            None,
-            None,
             training=True,
             eps=pr.eps,
             backend=backend,
         )
-        args, keep = lambda a: (a["x"], a["gamma"], a["beta"], None, None), slice(None)
+        args, keep = lambda a: (a["x"], None, None, a["gamma"], a["beta"]), slice(None)
     else:
         plan = fc.plan(
             fc.batch_norm_backward,
             inputs["gy"],
             inputs["x"],
+            None,
+            None,
             inputs["gamma"],
-            None,
-            None,
             True,
             eps=pr.eps,
             backend=backend,
         )
-        args, keep = lambda a: (a["gy"], a["x"], a["gamma"], None, None), slice(None)
+        args, keep = lambda a: (a["gy"], a["x"], None, None, a["gamma"]), slice(None)
     single = op in ("fwd", "pool-fwd", "pool-bwd", "bn-fwd")
     reg = REGISTRY_OP[op]
 

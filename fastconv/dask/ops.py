@@ -218,15 +218,15 @@ def global_avg_pool2d(x: da.Array, *, backend: str | None = None) -> da.Array:
 def _bn_block(block, weight, bias, mean, var, eps, backend, block_info=None):
     c0, c1 = block_info[0]["array-location"][1]
     return fc.batch_norm(
-        block, weight[c0:c1], bias[c0:c1], mean[c0:c1], var[c0:c1], training=False, eps=eps, backend=backend
+        block, mean[c0:c1], var[c0:c1], weight[c0:c1], bias[c0:c1], training=False, eps=eps, backend=backend
     )
 
 
 def batch_norm(
-    x: da.Array, weight, bias, running_mean, running_var, eps: float = 1e-5, *, backend: str | None = None
+    x: da.Array, running_mean, running_var, weight=None, bias=None, eps: float = 1e-5, *, backend: str | None = None
 ) -> da.Array:
-    """fastconv.batch_norm in eval mode (running statistics) over a dask array of any chunking; weight/bias may
-    be None. Training mode needs batch statistics across chunks and is not offered."""
+    """fastconv.batch_norm in eval mode (running statistics, torch's argument order) over a dask array of any
+    chunking; weight/bias may be None. Training mode needs batch statistics across chunks and is not offered."""
     fn = "fastconv.dask.batch_norm"
     check_dask(fn, x, (2, 3, 4), "(N, C[, L] | [, H, W])")
     arrays = {"weight": weight, "bias": bias, "running_mean": running_mean, "running_var": running_var}

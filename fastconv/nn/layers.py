@@ -163,14 +163,14 @@ class BatchNorm2d(Layer):
                 momentum = 1.0 / float(self.num_batches_tracked)
         w = None if self.weight is None else self.weight.data
         b = None if self.bias is None else self.bias.data
-        arrays = (x, w, b, self.running_mean, self.running_var)
+        arrays = (x, self.running_mean, self.running_var, w, b)
         y, plan = _run(self, FP.batch_norm, arrays, batch_stats, momentum or 0.0, self.eps)
         return y, (plan, x)
 
     def backward_op(self, saved: tuple, gy: Any) -> Any:
         plan, x = saved
         w = None if self.weight is None else self.weight.data
-        gx, gw, gb = plan.backward().run(gy, x, w, self.running_mean, self.running_var)
+        gx, gw, gb = plan.backward().run(gy, x, self.running_mean, self.running_var, w)
         _add_grad(self.weight, gw)
         _add_grad(self.bias, gb)
         return gx
