@@ -20,6 +20,7 @@ import numpy as np
 
 from .nn import layers as L
 from .nn.array_layers import Dropout, LocalResponseNorm
+from .nn.norm_layers import GroupNorm, InstanceNorm2d, LayerNorm
 from .params import ConvParams, adaptive_pool_params, adaptive_windows, conv_params, pool_params
 
 
@@ -145,16 +146,17 @@ def _check_4d(x: Any, where: str) -> None:
 
 
 Rule = Callable[[Any, Any, str], Effect]
-_RULES: tuple[tuple[type, Rule], ...] = (
+_RULES: tuple[tuple[type | tuple[type, ...], Rule], ...] = (
     (L._ConvNd, _conv),
     (L.MaxPool2d, _pool),
     (L.AvgPool2d, _pool),
     (L.AdaptiveAvgPool2d, _adaptive),
     (L.BatchNorm2d, _batch_norm),
+    # normalisations, LRN across channels included: shape kept, no products to count
+    ((GroupNorm, LayerNorm, InstanceNorm2d, LocalResponseNorm), lambda layer, x, where: Effect(tuple(x.shape))),
     (L.Linear, _linear),
     (L.ReLU, lambda layer, x, where: Effect(tuple(x.shape), stores_output=not layer.inplace)),
     (Dropout, lambda layer, x, where: Effect(tuple(x.shape), stores_output=False)),  # eval mode: identity
-    (LocalResponseNorm, lambda layer, x, where: Effect(tuple(x.shape))),  # across channels: pointwise in space
 )
 
 

@@ -15,6 +15,7 @@ from .init import manual_seed, no_init
 from .layers import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv1d, Conv2d, Linear, MaxPool2d, ReLU
 from .loss import CrossEntropyLoss
 from .module import Layer, LoadResult, Module, Parameter, Sequential
+from .norm_layers import GroupNorm, InstanceNorm2d, LayerNorm
 from .ops import add, cat, flatten
 from .tape import apply
 
@@ -22,6 +23,9 @@ __all__ = [
     "AdaptiveAvgPool2d",
     "AvgPool2d",
     "BatchNorm2d",
+    "GroupNorm",
+    "InstanceNorm2d",
+    "LayerNorm",
     "Conv1d",
     "Conv2d",
     "CrossEntropyLoss",

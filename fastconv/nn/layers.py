@@ -30,13 +30,13 @@ def _add_grad(p: Parameter | None, g: Any) -> None:
         p.grad = g if p.grad is None else p.grad + g
 
 
-def _run(layer: Layer, op: Any, arrays: tuple, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
-    """op(*arrays, *args, **kwargs); while a forward is recorded, through its plan planned for a backward, which
-    is returned as the second value for the backward to use (else None)."""
+def _run(layer: Layer, op: Any, *args: Any) -> tuple[Any, Any]:
+    """op(*args); while a forward is recorded, through its plan planned for a backward, which is returned as the
+    second value for the backward to use (else None)."""
     if not _tape.recording():
-        return op(*arrays, *args, backend=layer.backend, **kwargs), None
-    plan = op.plan(*arrays, *args, backend=layer.backend, need_backward=True, **kwargs)
-    return plan._run(*arrays), plan  # found by these arrays' signature: no check needed
+        return op(*args, backend=layer.backend), None
+    plan = op.plan(*args, backend=layer.backend, need_backward=True)
+    return plan._run(*op._op.arrays_of(op._op.bind(args, {}))), plan  # found by these arrays: no check needed
 
 
 def _shape_only(x: Any) -> Any:
@@ -91,7 +91,7 @@ class _ConvNd(Layer):
     def forward_op(self, x: Any) -> tuple[Any, Any]:
         conv = F.conv2d if self._nd == 2 else F.conv1d
         b = None if self.bias is None else self.bias.data
-        y, plan = _run(self, conv, (x, self.weight.data, b), *self._args())
+        y, plan = _run(self, conv, x, self.weight.data, b, *self._args())
         return y, (plan, x)
 
     def backward_op(self, saved: tuple, gy: Any, need_input: bool = True) -> Any:
@@ -128,6 +128,22 @@ class Conv1d(_ConvNd):
     _nd = 1
 
 
+def _channel_norm_state(
+    layer: Layer, num_features: int, eps: float, momentum: float | None, affine: bool, track_running_stats: bool
+) -> None:
+    """The state torch's batch and instance norm layers share: per-channel weight and bias (ones and zeros) when
+    affine; running mean, variance and batch count when tracking."""
+    _int_tuple(type(layer).__name__, "num_features", num_features, 1, 1)
+    layer.num_features, layer.eps, layer.momentum = num_features, eps, momentum
+    layer.affine, layer.track_running_stats = affine, track_running_stats
+    layer.weight = init.new_parameter((num_features,), 1.0) if affine else None
+    layer.bias = init.new_parameter((num_features,), 0.0) if affine else None
+    tracked = track_running_stats
+    layer.register_buffer("running_mean", np.zeros(num_features, np.float32) if tracked else None)
+    layer.register_buffer("running_var", np.ones(num_features, np.float32) if tracked else None)
+    layer.register_buffer("num_batches_tracked", np.zeros((), np.int64) if tracked else None)
+
+
 class BatchNorm2d(Layer):
     """Batch norm over (N, C, H, W) as torch.nn.BatchNorm2d: batch statistics in training mode (updating the
     running ones with `momentum`, or a cumulative average when momentum is None), running statistics in eval
@@ -142,15 +158,7 @@ class BatchNorm2d(Layer):
         track_running_stats: bool = True,
     ) -> None:
         super().__init__()
-        _int_tuple("BatchNorm2d", "num_features", num_features, 1, 1)
-        self.num_features, self.eps, self.momentum = num_features, eps, momentum
-        self.affine, self.track_running_stats = affine, track_running_stats
-        self.weight = init.new_parameter((num_features,), 1.0) if affine else None
-        self.bias = init.new_parameter((num_features,), 0.0) if affine else None
-        tracked = track_running_stats
-        self.register_buffer("running_mean", np.zeros(num_features, np.float32) if tracked else None)
-        self.register_buffer("running_var", np.ones(num_features, np.float32) if tracked else None)
-        self.register_buffer("num_batches_tracked", np.zeros((), np.int64) if tracked else None)
+        _channel_norm_state(self, num_features, eps, momentum, affine, track_running_stats)
 
     def forward_op(self, x: Any) -> tuple[Any, Any]:
         if getattr(x, "ndim", None) != 4:
@@ -164,7 +172,7 @@ class BatchNorm2d(Layer):
         w = None if self.weight is None else self.weight.data
         b = None if self.bias is None else self.bias.data
         arrays = (x, self.running_mean, self.running_var, w, b)
-        y, plan = _run(self, FP.batch_norm, arrays, batch_stats, momentum or 0.0, self.eps)
+        y, plan = _run(self, FP.batch_norm, *arrays, batch_stats, momentum or 0.0, self.eps)
         return y, (plan, x)
 
     def backward_op(self, saved: tuple, gy: Any) -> Any:
@@ -191,7 +199,7 @@ class ReLU(Layer):
         self.inplace = inplace
 
     def forward_op(self, x: Any) -> tuple[Any, Any]:
-        y, plan = _run(self, FP.relu, (x,))
+        y, plan = _run(self, FP.relu, x)
         return y, (plan, y)
 
     def backward_op(self, saved: tuple, gy: Any) -> Any:
@@ -224,7 +232,7 @@ class MaxPool2d(Layer):
         return self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode
 
     def forward_op(self, x: Any) -> tuple[Any, Any]:
-        y, plan = _run(self, FP.max_pool2d, (x,), *self._args())
+        y, plan = _run(self, FP.max_pool2d, x, *self._args())
         return y, (plan, x)
 
     def backward_op(self, saved: tuple, gy: Any) -> Any:
@@ -257,7 +265,7 @@ class AvgPool2d(Layer):
         return self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad
 
     def forward_op(self, x: Any) -> tuple[Any, Any]:
-        y, plan = _run(self, FP.avg_pool2d, (x,), *self._args())
+        y, plan = _run(self, FP.avg_pool2d, x, *self._args())
         return y, (plan, _shape_only(x))
 
     def backward_op(self, saved: tuple, gy: Any) -> Any:
@@ -276,7 +284,7 @@ class AdaptiveAvgPool2d(Layer):
         self.output_size = output_size
 
     def forward_op(self, x: Any) -> tuple[Any, Any]:
-        y, plan = _run(self, FP.adaptive_avg_pool2d, (x,), self.output_size)
+        y, plan = _run(self, FP.adaptive_avg_pool2d, x, self.output_size)
         return y, (plan, _shape_only(x))
 
     def backward_op(self, saved: tuple, gy: Any) -> Any:
@@ -303,7 +311,7 @@ class Linear(Layer):
 
     def forward_op(self, x: Any) -> tuple[Any, Any]:
         b = None if self.bias is None else self.bias.data
-        y, plan = _run(self, F.linear, (x, self.weight.data, b))
+        y, plan = _run(self, F.linear, x, self.weight.data, b)
         return y, (plan, x)
 
     def backward_op(self, saved: tuple, gy: Any, need_input: bool = True) -> Any:
