@@ -73,6 +73,8 @@ MAX_POOL_CASES = [
     PoolCase("empty_batch", (0, 3, 7, 7), dict(kernel_size=3, stride=2)),
     # every window's rows fall in the padding (rows -1 and 2 of a 2-row input): -inf, index -1, no gradient
     PoolCase("all_padding_rows", (2, 3, 2, 9), dict(kernel_size=2, stride=(1, 2), padding=1, dilation=(3, 1))),
+    # windows longer than the padded input, one partial window by ceil_mode (torch gives (2, 3, 1, 2))
+    PoolCase("overhang_ceil", (2, 3, 2, 2), dict(kernel_size=3, stride=(3, 1), padding=(0, 1), ceil_mode=True)),
 ]
 
 AVG_POOL_CASES = [
@@ -85,6 +87,12 @@ AVG_POOL_CASES = [
     ),
     PoolCase("rect", (1, 3, 9, 8), dict(kernel_size=(3, 2), stride=(2, 3), padding=(1, 0), ceil_mode=True)),
     PoolCase("empty_batch", (0, 3, 7, 7), dict(kernel_size=3)),
+    PoolCase("overhang_ceil", (2, 3, 2, 2), dict(kernel_size=3, stride=(3, 1), padding=(0, 1), ceil_mode=True)),
+    PoolCase(
+        "overhang_excl",
+        (1, 2, 3, 1),
+        dict(kernel_size=(5, 4), stride=4, padding=(2, 1), ceil_mode=True, count_include_pad=False),
+    ),
 ]
 
 ADAPTIVE_CASES = [

@@ -29,6 +29,9 @@ B = dict(backend="numpy")
         ((10, 3, 2, 0, 1, True), 5),
         ((10, 3, 2, 0, 1, False), 4),
         ((5, 2, 2, 1, 1, True), 3),  # ceil gives 4, but that window would start in the right padding
+        ((2, 3, 3, 0, 1, True), 1),  # a window longer than the input: one partial window by ceil_mode, as torch
+        ((2, 3, 1, 1, 1, True), 2),
+        ((1, 5, 3, (1, 1), 1, True), 1),
     ],
 )
 def test_conv_output_size_by_hand(args, out):
@@ -38,6 +41,10 @@ def test_conv_output_size_by_hand(args, out):
 def test_conv_output_size_rejects():
     with pytest.raises(ValueError, match="does not fit"):
         fc.conv_output_size(4, 3, dilation=2)
+    with pytest.raises(ValueError, match="does not fit"):
+        fc.conv_output_size(2, 3, 3)  # the ceil_mode case above, without ceil_mode
+    with pytest.raises(ValueError, match="does not fit"):
+        fc.conv_output_size(2, 6, 3, 0, 1, True)  # overhangs by more than a stride: no window starts in the input
     with pytest.raises(ValueError, match="'stride'"):
         fc.conv_output_size(4, 3, stride=0)
     with pytest.raises(TypeError, match="'kernel_size'"):

@@ -31,16 +31,16 @@ def _int_tuple(fn: str, name: str, v: Any, nd: int, minimum: int) -> tuple[int, 
 
 
 def output_size(in_size: int, k: int, s: int, pad: tuple[int, int], d: int, ceil_mode: bool = False) -> int:
-    """The output length for already validated arguments; <= 0 when the window does not fit (no checks)."""
-    room = in_size + pad[0] + pad[1] - d * (k - 1) - 1
-    if room < 0:
-        return 0
+    """The output length for already validated arguments, as PyTorch computes it; 0 when no window fits (no
+    checks). With ceil_mode a last, partial window counts when it starts inside the input or its left padding,
+    even when the (dilated) window is longer than the whole padded input."""
+    room = in_size + pad[0] + pad[1] - d * (k - 1) - 1  # < 0: the window overhangs the padded input
     if not ceil_mode:
-        return room // s + 1
+        return max(room // s + 1, 0)
     out = ceil_div(room, s) + 1
-    if (out - 1) * s >= in_size + pad[0]:  # last window would start in the right padding
+    if out > 1 and (out - 1) * s >= in_size + pad[0]:  # last window would start in the right padding
         out -= 1
-    return out
+    return max(out, 0)
 
 
 def conv_output_size(
@@ -65,13 +65,14 @@ def conv_output_size(
     ):
         _int_tuple(fn, name, v, 1, lo)
     begin, end = _int_tuple(fn, "padding", padding, 2, 0)
-    span = dilation * (kernel_size - 1) + 1
-    if in_size + begin + end < span:
+    out = output_size(in_size, kernel_size, stride, (begin, end), dilation, bool(ceil_mode))
+    if out < 1:
+        span = dilation * (kernel_size - 1) + 1
         raise ValueError(
             f"{fn}: kernel of size {kernel_size} (dilation {dilation}, span {span}) does not fit the padded "
             f"input of size {in_size} + {begin} + {end}"
         )
-    return output_size(in_size, kernel_size, stride, (begin, end), dilation, bool(ceil_mode))
+    return out
 
 
 def _out_size(
@@ -85,14 +86,16 @@ def _out_size(
     d: int,
     ceil_mode: bool = False,
 ) -> int:
-    """output_size of validated arguments, or a ValueError with the caller's name and shapes."""
-    span = d * (k - 1) + 1
-    if in_size + pad[0] + pad[1] < span:
+    """output_size of validated arguments, or a ValueError with the caller's name and shapes when it is < 1."""
+    out = output_size(in_size, k, s, pad, d, ceil_mode)
+    if out < 1:
+        span = d * (k - 1) + 1
         raise ValueError(
             f"{fn}: kernel {what} span {span} (size {k}, dilation {d}) is larger than the padded input "
             f"{in_size} + {pad[0]} + {pad[1]} of 'x' shape {x_shape}"
+            + (" and ceil_mode gives no window either" if ceil_mode else "")
         )
-    return output_size(in_size, k, s, pad, d, ceil_mode)
+    return out
 
 
 def check_grad_out(fn: str, grad_shape: tuple, expected: tuple, what: str) -> None:
