@@ -17,6 +17,11 @@ from .arrays import check_array, check_same, is_channels_last, native, native_ch
 from .params import ConvParams, LinearParams, check_grad_out, conv_params, linear_params
 from .plan import ArraySpec, Plan, make_plan, spec
 from .plan_cache import public
+from .unbatched import Batched
+
+# unbatched inputs ((C, H, W) for conv2d, (C, L) for conv1d), as torch: the backward's x decides, grad_x follows
+CONV2D_BACKWARD, CONV1D_BACKWARD = (Batched(n, key=1, arrays=(0, 1), outputs=(0,)) for n in (4, 3))
+CONV2D, CONV1D = Batched(4, backward=CONV2D_BACKWARD), Batched(3, backward=CONV1D_BACKWARD)
 
 
 # ---------------------------------------------------------------------------------------------- conv
@@ -25,6 +30,7 @@ def _conv_params(
 ) -> ConvParams:
     nd = 2 if fn.startswith("conv2d") else 1
     axes, waxes = ("(N, C, H, W)", "(K, C/groups, R, S)") if nd == 2 else ("(N, C, L)", "(K, C/groups, S)")
+    axes += " or unbatched " + axes.replace("N, ", "")
     check_array(fn, "x", x, nd + 2, axes)
     check_array(fn, "weight", weight, nd + 2, waxes)
     if bias is not None:
@@ -98,7 +104,7 @@ def _plan_conv(
     )
 
 
-@public(3)
+@public(3, CONV2D)
 def conv2d(
     x,
     weight,
@@ -124,7 +130,7 @@ def conv2d(
     )
 
 
-@public(3)
+@public(3, CONV1D)
 def conv1d(
     x,
     weight,
@@ -223,7 +229,7 @@ def _plan_conv_backward(
     return _conv_backward_plan(fn, p, nd, specs, bool(need_input), bool(need_weight), bool(need_bias), backend, algo)
 
 
-@public(3)
+@public(3, CONV2D_BACKWARD)
 def conv2d_backward(
     grad_out,
     x,
@@ -259,7 +265,7 @@ def conv2d_backward(
     )
 
 
-@public(3)
+@public(3, CONV1D_BACKWARD)
 def conv1d_backward(
     grad_out,
     x,

@@ -22,8 +22,12 @@ from .params import (
 )
 from .plan import ArraySpec, Plan, make_plan, spec
 from .plan_cache import public
+from .unbatched import Batched
 
-NCHW = "(N, C, H, W)"
+NCHW = "(N, C, H, W) or unbatched (C, H, W)"
+# unbatched inputs (C, H, W), as torch: the backward's x decides, grad_out follows
+POOL_BACKWARD = Batched(4, key=1, arrays=(0, 1))
+POOL = Batched(4, backward=POOL_BACKWARD)
 # forward registry op -> (public backward op, its registry op)
 _BACKWARD = {
     "max_pool2d": ("max_pool2d_backward", "max_pool2d_bwd"),
@@ -39,7 +43,7 @@ def _check_pool_arrays(fn: str, x: Any, grad_out: Any) -> Any:
     check_array(fn, "x", x, 4, NCHW)
     arrays = {"x": x}
     if grad_out is not None:
-        check_array(fn, "grad_out", grad_out, 4, "(N, C, P, Q)")
+        check_array(fn, "grad_out", grad_out, 4, "(N, C, P, Q) or unbatched (C, P, Q)")
         arrays["grad_out"] = grad_out
     return check_same(fn, arrays)[1]
 
@@ -71,7 +75,7 @@ def _pool_forward_plan(fn: str, p: Any, x: Any, runner: Any, backend: str | None
     return make_plan(fn, p, [(fn, p)], runner, {"x": spec(x)}, backend, "auto", _backward_of_pool, need_backward)
 
 
-@public(1)
+@public(1, POOL)
 def max_pool2d(
     x,
     kernel_size,
@@ -93,7 +97,7 @@ def max_pool2d(
     return _pool_forward_plan(fn, p, x, runner, backend, need_backward)
 
 
-@public(2)
+@public(2, POOL_BACKWARD)
 def max_pool2d_backward(
     grad_out, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *, backend: str | None = None
 ) -> Plan:
@@ -109,7 +113,7 @@ def _run_one(p: Any, op: str, plan: Plan, x: Any) -> Any:
     return plan.fns[op](p, native(x))
 
 
-@public(1)
+@public(1, POOL)
 def avg_pool2d(
     x,
     kernel_size,
@@ -128,7 +132,7 @@ def avg_pool2d(
     return _pool_forward_plan(fn, p, x, partial(_run_one, p, fn), backend, need_backward)
 
 
-@public(2)
+@public(2, POOL_BACKWARD)
 def avg_pool2d_backward(
     grad_out,
     x,
@@ -156,7 +160,7 @@ def _adaptive_params(fn: str, x: Any, grad_out: Any, output_size: Any) -> Adapti
     return p
 
 
-@public(1)
+@public(1, POOL)
 def adaptive_avg_pool2d(x, output_size, *, backend: str | None = None, need_backward: bool = False) -> Plan:
     """Adaptive average pooling to output_size (int or pair; None keeps that input size)."""
     fn = "adaptive_avg_pool2d"
@@ -164,7 +168,7 @@ def adaptive_avg_pool2d(x, output_size, *, backend: str | None = None, need_back
     return _pool_forward_plan(fn, p, x, partial(_run_one, p, fn), backend, need_backward)
 
 
-@public(2)
+@public(2, POOL_BACKWARD)
 def adaptive_avg_pool2d_backward(grad_out, x, output_size, *, backend: str | None = None) -> Plan:
     """Gradient of adaptive_avg_pool2d w.r.t. x."""
     fn = "adaptive_avg_pool2d_backward"
@@ -172,7 +176,7 @@ def adaptive_avg_pool2d_backward(grad_out, x, output_size, *, backend: str | Non
     return _pool_backward_plan(fn, "adaptive_avg_pool2d_bwd", p, spec(x), spec(grad_out), backend)
 
 
-@public(1)
+@public(1, POOL)
 def global_avg_pool2d(x, *, backend: str | None = None, need_backward: bool = False) -> Plan:
     """Mean over H and W: (N, C, H, W) -> (N, C, 1, 1)."""
     fn = "global_avg_pool2d"
@@ -180,7 +184,7 @@ def global_avg_pool2d(x, *, backend: str | None = None, need_backward: bool = Fa
     return _pool_forward_plan(fn, p, x, partial(_run_one, p, fn), backend, need_backward)
 
 
-@public(2)
+@public(2, POOL_BACKWARD)
 def global_avg_pool2d_backward(grad_out, x, *, backend: str | None = None) -> Plan:
     """Gradient of global_avg_pool2d w.r.t. x."""
     fn = "global_avg_pool2d_backward"

@@ -23,8 +23,9 @@ import threading
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from . import dispatch
+from . import dispatch, unbatched
 from .plan import Plan
+from .unbatched import Batched
 
 DEFAULT_SIZE = 1024  # plans; a ResNet-50 training step uses about 130 distinct ones
 
@@ -88,9 +89,11 @@ _EMPTY = inspect.Parameter.empty
 class Op:
     """One public op: its planner, how to bind a call's arguments to it, and the cached lookup of its plans."""
 
-    def __init__(self, planner: Callable[..., Plan], arrays: int | tuple[int, ...]) -> None:
+    def __init__(
+        self, planner: Callable[..., Plan], arrays: int | tuple[int, ...], batched: Batched | None = None
+    ) -> None:
         sig = inspect.signature(planner)
-        self.name, self.planner = planner.__name__, planner
+        self.name, self.planner, self.batched = planner.__name__, planner, batched
         self.array_positions = tuple(range(arrays)) if isinstance(arrays, int) else tuple(arrays)
         # the common case, arrays first, takes slices; otherwise the arrays are picked out by position
         self.n_arrays = (
@@ -158,7 +161,24 @@ class Op:
         return plan
 
     def build(self, args: tuple, need_backward: bool) -> Plan:
-        """Validate the call and plan it (the planner's errors name the op, the argument and the shapes)."""
+        """Validate the call and plan it (the planner's errors name the op, the argument and the shapes); an
+        unbatched call as the call on a batch of one (fastconv.unbatched)."""
+        rule = self.batched
+        if rule is None or not rule.applies(self.arrays_of(args)):
+            return self._plan(args, need_backward)
+        names = tuple(self.names[i] for i in self.array_positions)
+        key = self.arrays_of(args)[rule.key]
+        values = list(args)
+        for i, a in zip(self.array_positions, rule.add_axis(self.name, names, self.arrays_of(args))):
+            values[i] = a
+        try:
+            plan = self._plan(tuple(values), need_backward)
+        except (TypeError, ValueError) as exc:
+            note = f" (the unbatched '{names[rule.key]}' of shape {tuple(key.shape)} taken as a batch of one)"
+            raise type(exc)(f"{exc}{note}") from None
+        return unbatched.wrap(rule, plan)
+
+    def _plan(self, args: tuple, need_backward: bool) -> Plan:
         k = self.n_positional
         kwargs = dict(zip(self.names[k:], args[k:]))
         if self.has_backward:
@@ -168,12 +188,14 @@ class Op:
         return self.planner(*args[:k], **kwargs)
 
 
-def public(arrays: int | tuple[int, ...]) -> Callable[[Callable[..., Plan]], Callable[..., Any]]:
+def public(
+    arrays: int | tuple[int, ...], batched: Batched | None = None
+) -> Callable[[Callable[..., Plan]], Callable[..., Any]]:
     """Turn a planner into the public op (which runs its plan); `arrays`: the number of leading array parameters,
-    or the positions of the array parameters."""
+    or the positions of the array parameters; `batched`: the op's rule for unbatched inputs, if it takes them."""
 
     def wrap(planner: Callable[..., Plan]) -> Callable[..., Any]:
-        op = Op(planner, arrays)
+        op = Op(planner, arrays, batched)
         n_arrays = op.n_arrays
 
         @functools.wraps(planner)
