@@ -178,6 +178,172 @@ def test_rejects_bad_input(rng):
         fcd.relu(x[x[:, 0, 0, 0] > 0])
 
 
+# ------------------------------------------------------------------------------------- group, layer, instance norm
+# Each row (sample x group, sample x channel, leading index) is normalised by its own statistics with a kernel that
+# computes it the same way whichever block it sits in: equal to one call on the whole array, bit for bit.
+NORM_DTYPES = [np.float32, np.float64]
+GROUP_CHUNKS = [(2, -1, -1, -1), ((1, 4, 2), -1, -1, -1), ((3, 4), (2, 4), -1, -1), (-1, -1, -1, -1)]
+GROUP_IDS = ["batch2", "batch_uneven", "batch_and_whole_groups", "whole"]
+
+
+def _norm_case(rng, shape, dtype, chunks):
+    x = rand(rng, shape, dtype)
+    w, b = rand(rng, (shape[1],), dtype), rand(rng, (shape[1],), dtype)
+    return x, da.from_array(x, chunks=chunks), w, b
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", NORM_DTYPES)
+@pytest.mark.parametrize("chunks", GROUP_CHUNKS, ids=GROUP_IDS)
+def test_group_norm_equals_single_call(chunks, dtype, backend, rng):
+    x, dx, w, b = _norm_case(rng, (7, 6, 5, 9), dtype, chunks)
+    for affine in [(w, b), (None, None), (w, None)]:
+        y = fcd.group_norm(dx, 3, *affine, eps=1e-3, backend=backend)
+        assert isinstance(y, da.Array) and y.chunks == dx.chunks and y.dtype == dtype
+        np.testing.assert_array_equal(y.compute(), fc.group_norm(x, 3, *affine, eps=1e-3, backend=backend))
+
+
+INSTANCE_CHUNKS = [(2, -1, -1, -1), ((1, 4, 2), (1, 3, 2), -1, -1), (-1, -1, -1, -1)]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", NORM_DTYPES)
+@pytest.mark.parametrize("chunks", INSTANCE_CHUNKS, ids=["batch2", "batch_and_channels_uneven", "whole"])
+def test_instance_norm_equals_single_call(chunks, dtype, backend, rng):
+    x, dx, w, b = _norm_case(rng, (7, 6, 5, 9), dtype, chunks)
+    for affine in [(w, b), (None, None)]:
+        y = fcd.instance_norm(dx, None, None, *affine, eps=1e-4, backend=backend)
+        assert y.chunks == dx.chunks
+        np.testing.assert_array_equal(y.compute(), fc.instance_norm(x, None, None, *affine, eps=1e-4, backend=backend))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", NORM_DTYPES)
+def test_instance_norm_by_running_stats_takes_any_chunking(dtype, backend, rng):
+    x, dx, w, b = _norm_case(rng, (5, 6, 7, 9), dtype, ((2, 3), (1, 4, 1), (3, 4), (2, 7)))
+    m, v = rand(rng, (6,), dtype), np.abs(rand(rng, (6,), dtype)) + 0.5
+    m0, v0 = m.copy(), v.copy()
+    for affine in [(w, b), (None, None)]:
+        y = fcd.instance_norm(dx, m, v, *affine, use_input_stats=False, eps=1e-3, backend=backend)
+        want = fc.instance_norm(x, m, v, *affine, use_input_stats=False, eps=1e-3, backend=backend)
+        np.testing.assert_array_equal(y.compute(), want)
+    np.testing.assert_array_equal(m, m0)
+    np.testing.assert_array_equal(v, v0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", NORM_DTYPES)
+@pytest.mark.parametrize(
+    "shape, normalized_shape, chunks",
+    [
+        ((7, 4, 5, 6), (5, 6), ((3, 4), (1, 3), -1, -1)),
+        ((7, 4, 5, 6), 6, (2, 3, (1, 4), -1)),
+        ((7, 4, 5, 6), (4, 5, 6), ((1, 6), -1, -1, -1)),
+        ((9, 10), (10,), ((4, 4, 1), -1)),
+    ],
+    ids=["last2", "last1_int", "last3", "2d"],
+)
+def test_layer_norm_equals_single_call(shape, normalized_shape, chunks, dtype, backend, rng):
+    x = rand(rng, shape, dtype)
+    d = (normalized_shape,) if isinstance(normalized_shape, int) else normalized_shape
+    w, b = rand(rng, d, dtype), rand(rng, d, dtype)
+    dx = da.from_array(x, chunks=chunks)
+    for affine in [(w, b), (None, None)]:
+        y = fcd.layer_norm(dx, normalized_shape, *affine, eps=1e-3, backend=backend)
+        assert y.chunks == dx.chunks
+        want = fc.layer_norm(x, normalized_shape, *affine, eps=1e-3, backend=backend)
+        np.testing.assert_array_equal(y.compute(), want)
+
+
+def test_norms_on_other_ranks_and_empty_batches(rng):
+    x, dx, w, b = _norm_case(rng, (5, 4, 11), np.float32, (2, 2, -1))  # (N, C, L)
+    np.testing.assert_array_equal(fcd.group_norm(dx, 2, w, b).compute(), fc.group_norm(x, 2, w, b))
+    np.testing.assert_array_equal(
+        fcd.instance_norm(dx, None, None, w, b).compute(), fc.instance_norm(x, None, None, w, b)
+    )
+    x, dx, w, b = _norm_case(rng, (3, 4, 2, 3, 5), np.float64, (2, 2, -1, -1, -1))  # (N, C, D, H, W)
+    np.testing.assert_array_equal(fcd.group_norm(dx, 2, w, b).compute(), fc.group_norm(x, 2, w, b))
+    np.testing.assert_array_equal(
+        fcd.instance_norm(dx, None, None, w, b).compute(), fc.instance_norm(x, None, None, w, b)
+    )
+    empty = da.from_array(np.ones((0, 6, 5, 9), np.float32))
+    assert fcd.group_norm(empty, 3).compute().shape == (0, 6, 5, 9)
+    assert fcd.instance_norm(empty).compute().shape == (0, 6, 5, 9)
+    assert fcd.layer_norm(empty, (5, 9)).compute().shape == (0, 6, 5, 9)
+
+
+@pytest.mark.parametrize(
+    "call, chunks, fix",
+    [
+        (lambda dx: fcd.group_norm(dx, 3), (2, -1, (2, 3), -1), "{2: -1, 3: -1}"),
+        (lambda dx: fcd.group_norm(dx, 3), (2, (3, 3), -1, -1), "{1: -1, 2: -1, 3: -1}"),
+        (lambda dx: fcd.instance_norm(dx), (2, 2, -1, (4, 5)), "{2: -1, 3: -1}"),
+        (lambda dx: fcd.layer_norm(dx, (5, 9)), (2, 2, -1, (4, 5)), "{2: -1, 3: -1}"),
+        (lambda dx: fcd.layer_norm(dx, 9), (2, 2, (2, 3), (4, 5)), "{3: -1}"),
+    ],
+    ids=["group_spatial", "group_split_group", "instance_spatial", "layer_last2", "layer_last1"],
+)
+def test_norms_say_how_to_rechunk_and_the_advice_works(call, chunks, fix, rng):
+    x = rand(rng, (4, 6, 5, 9), np.float32)
+    dx = da.from_array(x, chunks=chunks)
+    with pytest.raises(ValueError, match=r"fastconv\.dask\.\w+_norm: 'x' chunks .* rechunk first") as info:
+        call(dx)
+    assert f"x.rechunk({fix})" in str(info.value), str(info.value)
+    y = call(dx.rechunk(eval(fix)))
+    np.testing.assert_array_equal(y.compute(), call(da.from_array(x)).compute())
+
+
+def test_instance_norm_running_update_is_refused_and_its_recipe_matches_torch(rng):
+    x = rand(rng, (7, 3, 5, 6), np.float64)
+    m, v = rand(rng, (3,), np.float64), np.abs(rand(rng, (3,), np.float64)) + 0.5
+    dx = da.from_array(x, chunks=(3, 1, -1, -1))
+    for stats in [(m, v), (m, None), (None, v)]:
+        with pytest.raises(ValueError, match="fastconv.dask.instance_norm: updating .* not supported on dask"):
+            fcd.instance_norm(dx, *stats)
+    # the update the message gives, with dask, against fastconv's (torch's) in-place one
+    momentum, rm, rv = 0.3, m.copy(), v.copy()
+    fc.instance_norm(x, rm, rv, momentum=momentum)
+    got_m = (1 - momentum) * m + momentum * dx.mean(axis=(2, 3)).mean(axis=0).compute()
+    got_v = (1 - momentum) * v + momentum * dx.var(axis=(2, 3), ddof=1).mean(axis=0).compute()
+    np.testing.assert_allclose(got_m, rm, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(got_v, rv, rtol=1e-12, atol=1e-14)
+    assert not np.allclose(rm, m) and not np.allclose(rv, v), "the running statistics moved"
+
+
+def test_norms_reject_bad_arguments(rng):
+    dx = da.from_array(rand(rng, (4, 6, 5, 9), np.float32), chunks=2)
+    dx = dx.rechunk({1: -1, 2: -1, 3: -1})
+    w, m, v = rand(rng, (6,), np.float32), rand(rng, (6,), np.float32), np.ones(6, np.float32)
+    g, layer, inst = "fastconv.dask.group_norm", "fastconv.dask.layer_norm", "fastconv.dask.instance_norm"
+    cases = [
+        (lambda: fcd.group_norm(np.ones((4, 6, 5, 9), np.float32), 3), TypeError, f"{g}: 'x' must be a dask array"),
+        (lambda: fcd.group_norm(da.ones((4, 6, 5, 9), dtype=np.int32), 3), TypeError, f"{g}: 'x' must have dtype"),
+        (lambda: fcd.group_norm(dx[0, 0, 0], 1), ValueError, rf"{g}: 'x' must be \(N, C, \*spatial\)"),
+        (lambda: fcd.group_norm(dx, 4), ValueError, f"{g}: 'num_groups'=4 must be >= 1 and divide"),
+        (lambda: fcd.group_norm(dx, 0), ValueError, f"{g}: 'num_groups'=0"),
+        (lambda: fcd.group_norm(dx, 3.0), TypeError, f"{g}: 'num_groups' must be an int"),
+        (lambda: fcd.group_norm(dx, 3, w[:5]), ValueError, rf"{g}: 'weight' must have shape \(6,\)"),
+        (lambda: fcd.group_norm(dx, 3, None, w.reshape(2, 3)), ValueError, f"{g}: 'bias' must be 1-D"),
+        (lambda: fcd.group_norm(dx, 3, w.astype(np.float64)), TypeError, f"{g}: 'weight' has dtype float64"),
+        (lambda: fcd.group_norm(dx, 3, list(w)), TypeError, f"{g}: 'weight' must be a NumPy or CuPy array"),
+        (lambda: fcd.group_norm(dx, 3, eps=-1.0), ValueError, f"{g}: 'eps' must be >= 0"),
+        (lambda: fcd.group_norm(dx, 3, backend="nope"), ValueError, f"{g}: unknown backend 'nope'"),
+        (lambda: fcd.layer_norm(dx, (5, 8)), ValueError, rf"{layer}: 'normalized_shape' \(5, 8\) must equal"),
+        (lambda: fcd.layer_norm(dx, "9"), TypeError, f"{layer}: 'normalized_shape' must be an int or"),
+        (lambda: fcd.layer_norm(dx, 9, w), ValueError, rf"{layer}: 'weight' must have shape \(9,\)"),
+        (lambda: fcd.layer_norm(dx, 9, eps=float("nan")), TypeError, f"{layer}: 'eps' must be a finite real"),
+        (lambda: fcd.instance_norm(dx[:, :, 0, 0]), ValueError, rf"{inst}: 'x' must be \(N, C, \*spatial\)"),
+        (lambda: fcd.instance_norm(dx, use_input_stats=1), TypeError, f"{inst}: 'use_input_stats' must be a bool"),
+        (lambda: fcd.instance_norm(dx, m, v, None, None, False, None), TypeError, f"{inst}: 'momentum' must be"),
+        (lambda: fcd.instance_norm(dx, m, None, use_input_stats=False), ValueError, f"{inst}: use_input_stats=False"),
+        (lambda: fcd.instance_norm(dx, m[:4], v, use_input_stats=False), ValueError, f"{inst}: 'running_mean' must"),
+        (lambda: fcd.instance_norm(dx[:, :, :1, :1]), ValueError, f"{inst}: expected more than 1 spatial element"),
+    ]
+    for call, exc, match in cases:
+        with pytest.raises(exc, match=match):
+            call()
+
+
 # ---------------------------------------------------------------------------------------------- distributed
 @pytest.fixture(scope="module")
 def client():

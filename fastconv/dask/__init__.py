@@ -1,5 +1,6 @@
-"""fastconv over dask arrays: conv2d, pooling, batch norm (eval) and ReLU chunked along the batch and spatially,
-and batch inference of any fastconv model — on any dask scheduler, including a dask.distributed cluster.
+"""fastconv over dask arrays: conv2d, pooling, batch norm (eval) and ReLU chunked along the batch and spatially;
+group, layer and instance norm chunked along the dims their statistics do not span; and batch inference of any
+fastconv model — on any dask scheduler, including a dask.distributed cluster.
 
     import dask.array as da, fastconv.dask as fcd
     x = da.from_array(images, chunks=(16, -1, 512, 512))
@@ -13,6 +14,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("fastconv.dask needs dask: pip install 'fastconv[dask]'") from exc
 
+from .norms import group_norm, instance_norm, layer_norm
 from .ops import adaptive_avg_pool2d, avg_pool2d, batch_norm, conv2d, global_avg_pool2d, max_pool2d, relu
 from .predict import predict
 
@@ -22,6 +24,9 @@ __all__ = [
     "batch_norm",
     "conv2d",
     "global_avg_pool2d",
+    "group_norm",
+    "instance_norm",
+    "layer_norm",
     "max_pool2d",
     "predict",
     "relu",
