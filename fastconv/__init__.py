@@ -44,6 +44,7 @@ from .functional_pool import (
     relu,
     relu_backward,
 )
+from .functional_transpose import conv_transpose2d, conv_transpose2d_backward
 from .model_summary import Summary, summary
 from .params import conv_output_size
 from .plan import Plan
@@ -71,6 +72,8 @@ __all__ = [
     "conv2d",
     "conv2d_backward",
     "conv_output_size",
+    "conv_transpose2d",
+    "conv_transpose2d_backward",
     "global_avg_pool2d",
     "global_avg_pool2d_backward",
     "layer_norm_backward",

@@ -15,7 +15,7 @@ from typing import Any
 from . import padding
 from .arrays import check_array, check_same, is_channels_last, native, native_channels_last
 from .params import ConvParams, LinearParams, check_grad_out, conv_params, linear_params
-from .plan import ArraySpec, Plan, make_plan, spec
+from .plan import ArraySpec, Plan, backward_specs, make_plan, spec
 from .plan_cache import public
 from .unbatched import Batched
 
@@ -189,13 +189,11 @@ def _backward_of_conv(
     fn: str, nd: int, forward: Plan, need_input: bool = True, need_weight: bool = True, need_bias: bool = True
 ) -> Plan:
     """The backward plan of a conv forward plan: same params, the forward's backend."""
-    x, w = forward.specs[0], forward.specs[1]
-    gy = ArraySpec(x.kind, _y_shape(forward.params, nd), x.dtype)
     return _conv_backward_plan(
         fn,
         forward.params,
         nd,
-        {"grad_out": gy, "x": x, "weight": w},
+        backward_specs(forward, _y_shape(forward.params, nd)),
         need_input,
         need_weight,
         need_bias,
@@ -354,8 +352,7 @@ def _linear_backward_plan(
 def _backward_of_linear(
     forward: Plan, need_input: bool = True, need_weight: bool = True, need_bias: bool = True
 ) -> Plan:
-    x, w = forward.specs[0], forward.specs[1]
-    specs = {"grad_out": ArraySpec(x.kind, forward.params.y_shape, x.dtype), "x": x, "weight": w}
+    specs = backward_specs(forward, forward.params.y_shape)
     return _linear_backward_plan(forward.params, specs, need_input, need_weight, need_bias, forward.backend, "auto")
 
 

@@ -4,7 +4,8 @@
 layer the summary must run. Shapes are validated by the same params builders the real ops use (conv_params,
 pool_params, adaptive_pool_params), so a bad input fails here as it would in the forward.
 
-MACs count one multiply-add once and only where there are products to sum: convolution (N*K*P*Q * C/groups*R*S)
+MACs count one multiply-add once and only where there are products to sum: convolution (N*K*P*Q * C/groups*R*S),
+transposed convolution (N*C_in*H*W * C_out/groups*R*S, as torch's flop counter)
 and linear (rows * in_features * out_features); bias adds, batch norm, pooling, ReLU, LRN and residual adds
 count zero, as in torchvision's published figures.
 """
@@ -21,7 +22,15 @@ import numpy as np
 from .nn import layers as L
 from .nn.array_layers import Dropout, LocalResponseNorm
 from .nn.norm_layers import GroupNorm, InstanceNorm2d, LayerNorm
-from .params import ConvParams, adaptive_pool_params, adaptive_windows, conv_params, pool_params
+from .nn.transpose_layers import ConvTranspose2d
+from .params import (
+    ConvParams,
+    adaptive_pool_params,
+    adaptive_windows,
+    conv_params,
+    conv_transpose_params,
+    pool_params,
+)
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,16 @@ def _conv(layer: L._ConvNd, x: Any, where: str) -> Effect:
     return Effect(out, p.macs, windows, conv=p)
 
 
+def _conv_transpose(layer: ConvTranspose2d, x: Any, where: str) -> Effect:
+    """MACs as torch's flop counter counts a transposed conv: every input element times every weight of its
+    group. It scatters rather than slides a window: no windows, and the receptive-field columns pass through."""
+    _check_4d(x, where)
+    bias = None if layer.bias is None else layer.bias.shape
+    args = layer.stride, layer.padding, layer.output_padding, layer.groups, layer.dilation, x.dtype
+    p = conv_transpose_params(where, tuple(x.shape), layer.weight.shape, bias, *args)
+    return Effect(p.y_shape, p.macs)
+
+
 def _pool(layer: L.MaxPool2d | L.AvgPool2d, x: Any, where: str) -> Effect:
     _check_4d(x, where)
     p = pool_params(
@@ -148,6 +167,7 @@ def _check_4d(x: Any, where: str) -> None:
 Rule = Callable[[Any, Any, str], Effect]
 _RULES: tuple[tuple[type | tuple[type, ...], Rule], ...] = (
     (L._ConvNd, _conv),
+    (ConvTranspose2d, _conv_transpose),
     (L.MaxPool2d, _pool),
     (L.AvgPool2d, _pool),
     (L.AdaptiveAvgPool2d, _adaptive),

@@ -65,6 +65,13 @@ def spec(a: Any, layout_matters: bool = False) -> ArraySpec | None:
     return ArraySpec(array_kind(a), tuple(a.shape), a.dtype, is_channels_last(a) if layout_matters else None)
 
 
+def backward_specs(forward: Plan, y_shape: tuple) -> dict[str, ArraySpec | None]:
+    """The array specs of the backward plan of a forward (x, weight, ...) plan whose output has `y_shape`:
+    grad_out (y's shape, x's kind and dtype), x and weight as the forward had them."""
+    x, w = forward.specs[0], forward.specs[1]
+    return {"grad_out": ArraySpec(x.kind, y_shape, x.dtype), "x": x, "weight": w}
+
+
 @dataclass(frozen=True)
 class Step:
     """One registry op of a plan: its params, its implementation, and the layout in which it reads x ('nchw', or

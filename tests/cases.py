@@ -160,3 +160,23 @@ NORM_CASES = [
     NormCase("instance_no_affine", "instance", (1, 5, 3, 3), None, False),
     NormCase("empty_batch", "group", (0, 4, 3, 3), 2),
 ]
+
+# conv_transpose2d: weight (C_in, C_out/groups, R, S); output_padding up to max(stride, dilation) - 1
+TRANSPOSE_CASES = [
+    ConvCase("s2_p1_op1", (2, 4, 5, 6), (4, 3, 3, 3), dict(stride=2, padding=1, output_padding=1)),
+    ConvCase("s1_p0", (3, 3, 4, 5), (3, 2, 2, 3), dict(), bias=False),
+    ConvCase(
+        "grouped_rect", (2, 4, 5, 6), (4, 2, 3, 2), dict(stride=(2, 3), padding=(0, 1), output_padding=(1, 2), groups=2)
+    ),
+    # output_padding >= stride (allowed by dilation) and > padding: the equivalent conv has an extra output row
+    ConvCase("op_over_stride", (1, 3, 4, 4), (3, 2, 3, 3), dict(stride=1, output_padding=1, dilation=2)),
+    ConvCase(
+        "depthwise_dilated",
+        (2, 6, 3, 5),
+        (6, 1, 2, 3),
+        dict(stride=2, padding=1, groups=6, dilation=(1, 2), output_padding=(0, 1)),
+    ),
+    ConvCase("s3_k1", (2, 5, 3, 4), (5, 4, 1, 1), dict(stride=3, output_padding=2)),
+    ConvCase("one_pixel", (1, 2, 1, 1), (2, 3, 4, 4), dict(stride=2, padding=1)),
+    ConvCase("empty_batch", (0, 3, 4, 4), (3, 2, 3, 3), dict(stride=2)),
+]

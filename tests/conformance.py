@@ -17,7 +17,7 @@ from helpers import assert_close, rand
 import fastconv as fc
 from fastconv import dispatch
 from fastconv.arrays import is_channels_last
-from fastconv.params import ConvParams, conv_params
+from fastconv.params import ConvParams, conv_params, conv_transpose_params
 
 F64 = np.float64
 
@@ -339,3 +339,55 @@ def check_norm(backend: str, case: NormCase, dtype, rng, to_device=_ident, from_
         if r is not None:
             assert_close(from_device(g), r, "bn", dtype, f"{case.kind}_norm_backward[{backend}] {name} {case.id}")
     _same_inputs(kept, [a for a in (dx, dw, db) if a is not None], from_device)
+
+
+def check_conv_transpose(
+    backend: str, algo: str, case: ConvCase, dtype, rng, to_device: Callable = _ident, from_device: Callable = _ident
+) -> None:
+    """conv_transpose2d and its gradients against the float64 reference; `algo` names a conv2d_bwd_data
+    implementation for the forward (the backward runs "auto")."""
+    x, w = rand(rng, case.x, dtype), rand(rng, case.w, dtype)
+    b = rand(rng, (case.w[1] * case.kw.get("groups", 1),), dtype) if case.bias else None
+    kept = [a if a is None else a.copy() for a in (x, w, b)]
+    dx, dw, db = (None if a is None else to_device(a) for a in (x, w, b))
+    y = fc.conv_transpose2d(dx, dw, db, backend=backend, algo=algo, **case.kw)
+    ref = fc.conv_transpose2d(
+        x.astype(F64), w.astype(F64), None if b is None else b.astype(F64), backend="numpy", **case.kw
+    )
+    y = from_device(y)
+    assert y.dtype == dtype
+    assert_close(y, ref, "conv", dtype, f"conv_transpose2d[{backend}/{algo}] {case.id}")
+    _same_inputs(kept, [dx, dw, db], from_device)
+    gy = rand(rng, ref.shape, dtype)
+    for need in ((True, True, True), (False, True, False), (True, False, False)):
+        _check_backward(
+            fc.conv_transpose2d_backward,
+            "conv",
+            case.id,
+            gy,
+            x,
+            w,
+            case.kw,
+            backend,
+            "auto",
+            to_device,
+            from_device,
+            need,
+        )
+
+
+def transpose_algos(backend: str, cases: list[ConvCase]) -> list:
+    """(algo, case) params: "auto" and every conv2d_bwd_data algorithm of the backend that takes the case's
+    equivalent convolution."""
+    out = []
+    for c in cases:
+        kw = dict(stride=1, padding=0, output_padding=0, groups=1, dilation=1) | c.kw
+        args = (kw["stride"], kw["padding"], kw["output_padding"], kw["groups"], kw["dilation"], np.float32)
+        q = conv_transpose_params("test", c.x, c.w, None, *args).conv
+        algos = ["auto"] + [
+            a
+            for a in dispatch.algos("conv2d_bwd_data", backend)
+            if dispatch.implementation("conv2d_bwd_data", backend, a).supports(q)
+        ]
+        out += [pytest.param(a, c, id=f"{a}-{c.id}") for a in algos]
+    return out

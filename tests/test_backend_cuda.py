@@ -19,6 +19,7 @@ from cases import (
     LINEAR_CASES,
     MAX_POOL_CASES,
     NORM_CASES,
+    TRANSPOSE_CASES,
     LinearCase,
 )
 
@@ -220,3 +221,9 @@ def test_nvrtc_compiles_every_kernel_with_the_cupy_options(small):
 @pytest.mark.parametrize("case", NORM_CASES, ids=[c.id for c in NORM_CASES])
 def test_norms(case, dtype, target, rng):
     check(cf.check_norm, target, case, dtype, rng)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("algo, case", cf.transpose_algos("cuda-emu", TRANSPOSE_CASES))
+def test_conv_transpose2d(algo, case, dtype, target, rng):
+    check(cf.check_conv_transpose, target, algo, case, dtype, rng)

@@ -18,6 +18,7 @@ from cases import (
     ELTWISE_SHAPES,
     MAX_POOL_CASES,
     NORM_CASES,
+    TRANSPOSE_CASES,
     ConvCase,
     PoolCase,
 )
@@ -178,3 +179,9 @@ def test_relu(shape, dtype, rng):
 @pytest.mark.parametrize("case", NORM_CASES, ids=[c.id for c in NORM_CASES])
 def test_norms(case, dtype, rng):
     cf.check_norm(B, case, dtype, rng)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("algo, case", cf.transpose_algos("numba", TRANSPOSE_CASES))
+def test_conv_transpose2d(algo, case, dtype, rng):
+    cf.check_conv_transpose(B, algo, case, dtype, rng)

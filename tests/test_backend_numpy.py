@@ -12,6 +12,7 @@ from cases import (
     ELTWISE_SHAPES,
     MAX_POOL_CASES,
     NORM_CASES,
+    TRANSPOSE_CASES,
 )
 
 B = "numpy"
@@ -68,3 +69,9 @@ def test_relu_float32(shape, rng):
 @pytest.mark.parametrize("case", NORM_CASES, ids=[c.id for c in NORM_CASES])
 def test_norms(case, dtype, rng):
     cf.check_norm(B, case, dtype, rng)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("algo, case", cf.transpose_algos("numpy", TRANSPOSE_CASES))
+def test_conv_transpose2d(algo, case, dtype, rng):
+    cf.check_conv_transpose(B, algo, case, dtype, rng)

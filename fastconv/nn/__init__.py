@@ -18,6 +18,7 @@ from .module import Layer, LoadResult, Module, Parameter, Sequential
 from .norm_layers import GroupNorm, InstanceNorm2d, LayerNorm
 from .ops import add, cat, flatten
 from .tape import apply
+from .transpose_layers import ConvTranspose2d
 
 __all__ = [
     "AdaptiveAvgPool2d",
@@ -28,6 +29,7 @@ __all__ = [
     "LayerNorm",
     "Conv1d",
     "Conv2d",
+    "ConvTranspose2d",
     "CrossEntropyLoss",
     "Dropout",
     "Flatten",

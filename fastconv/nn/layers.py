@@ -39,6 +39,25 @@ def _run(layer: Layer, op: Any, *args: Any) -> tuple[Any, Any]:
     return plan._run(*op._op.arrays_of(op._op.bind(args, {}))), plan  # found by these arrays: no check needed
 
 
+def check_channels(fn: str, in_channels: int, out_channels: int, groups: int) -> None:
+    """A conv layer's channel counts: ints >= 1, groups dividing both."""
+    for name, v in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
+        _int_tuple(fn, name, v, 1, 1)
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(f"{fn}: groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}")
+
+
+def _weighted_backward(layer: Layer, saved: tuple, gy: Any, need_input: bool) -> Any:
+    """The backward of a layer with a weight and an optional bias (conv, transposed conv, linear) saved as
+    (forward plan, x): the forward plan's backward for the gradients wanted, the parameters' added to theirs."""
+    plan, x = saved
+    backward = plan.backward(need_input=need_input, need_bias=layer.bias is not None)
+    gx, gw, gb = backward.run(gy, x, layer.weight.data)
+    _add_grad(layer.weight, gw)
+    _add_grad(layer.bias, gb)
+    return gx
+
+
 def _shape_only(x: Any) -> Any:
     """A zero-strided stand-in with x's shape and dtype: what average pooling's backward needs of x (its
     backend op reads only grad_out), without keeping x alive."""
@@ -65,12 +84,7 @@ class _ConvNd(Layer):
     ) -> None:
         super().__init__()
         fn, nd = type(self).__name__, self._nd
-        for name, v in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
-            _int_tuple(fn, name, v, 1, 1)
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(
-                f"{fn}: groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}"
-            )
+        check_channels(fn, in_channels, out_channels, groups)
         if padding_mode not in PADDING_MODES:
             raise ValueError(f"{fn}: 'padding_mode' must be one of {PADDING_MODES}, got {padding_mode!r}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
@@ -95,12 +109,7 @@ class _ConvNd(Layer):
         return y, (plan, x)
 
     def backward_op(self, saved: tuple, gy: Any, need_input: bool = True) -> Any:
-        plan, x = saved
-        backward = plan.backward(need_input=need_input, need_bias=self.bias is not None)
-        gx, gw, gb = backward.run(gy, x, self.weight.data)
-        _add_grad(self.weight, gw)
-        _add_grad(self.bias, gb)
-        return gx
+        return _weighted_backward(self, saved, gy, need_input)
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
@@ -315,12 +324,7 @@ class Linear(Layer):
         return y, (plan, x)
 
     def backward_op(self, saved: tuple, gy: Any, need_input: bool = True) -> Any:
-        plan, x = saved
-        backward = plan.backward(need_input=need_input, need_bias=self.bias is not None)
-        gx, gw, gb = backward.run(gy, x, self.weight.data)
-        _add_grad(self.weight, gw)
-        _add_grad(self.bias, gb)
-        return gx
+        return _weighted_backward(self, saved, gy, need_input)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

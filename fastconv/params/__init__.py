@@ -14,6 +14,7 @@ from .conv import PADDING_MODES, ConvParams, ConvTraits, conv_params
 from .dense import BatchNormParams, LinearParams, batch_norm_params, linear_params
 from .norm import NormParams, group_norm_params, instance_norm_params, layer_norm_params
 from .pool import AdaptivePoolParams, PoolParams, adaptive_pool_params, adaptive_windows, pool_params
+from .transpose import ConvTransposeParams, conv_transpose_params
 
 __all__ = [
     "PADDING_MODES",
@@ -21,6 +22,7 @@ __all__ = [
     "BatchNormParams",
     "ConvParams",
     "ConvTraits",
+    "ConvTransposeParams",
     "EltwiseParams",
     "LinearParams",
     "PoolParams",
@@ -36,6 +38,7 @@ __all__ = [
     "check_grad_out",
     "conv_output_size",
     "conv_params",
+    "conv_transpose_params",
     "linear_params",
     "output_size",
     "pool_params",
