@@ -21,7 +21,8 @@ from .dispatch import (
     set_backend,
     use_backend,
 )
-from .functional import conv1d, conv1d_backward, conv2d, conv2d_backward, linear, linear_backward
+from .functional import conv1d, conv1d_backward, conv2d, conv2d_backward
+from .functional_linear import linear, linear_backward
 from .functional_norm import (
     group_norm,
     group_norm_backward,
@@ -49,6 +50,7 @@ from .model_summary import Summary, summary
 from .params import conv_output_size
 from .plan import Plan
 from .plan_cache import clear_caches, plan, plan_cache_info, select, set_plan_cache_size
+from .precision import use_precision
 
 __version__ = "0.1.0"
 
@@ -99,4 +101,5 @@ __all__ = [
     "set_plan_cache_size",
     "summary",
     "use_backend",
+    "use_precision",
 ]

@@ -1,22 +1,25 @@
-"""The public functional API of the convolutions and linear: validate -> params -> plan, for each op.
+"""The public functional API of the convolutions: validate -> params -> plan, for each op.
 
 Each public op is a *planner* made public by fastconv.plan_cache.public: it validates the arguments, builds the
 params and returns a `Plan` (fastconv.plan) whose runner does the array work. The planner runs once per call
 signature; later calls with the same signature run the cached plan. Runners are module-level functions bound to
-the params with functools.partial, so no plan holds an array. Pooling, batch norm and ReLU are in
-fastconv.functional_pool.
+the params with functools.partial, so no plan holds an array. Linear is in fastconv.functional_linear, the
+transposed convolution in fastconv.functional_transpose, pooling, batch norm and ReLU in fastconv.functional_pool,
+the group, layer and instance norms in fastconv.functional_norm.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
 from . import padding
 from .arrays import check_array, check_same, is_channels_last, native, native_channels_last
-from .params import ConvParams, LinearParams, check_grad_out, conv_params, linear_params
+from .params import ConvParams, check_grad_out, conv_params
 from .plan import ArraySpec, Plan, backward_specs, make_plan, spec
 from .plan_cache import public
+from .precision import resolve as resolve_precision
 from .unbatched import Batched
 
 # unbatched inputs ((C, H, W) for conv2d, (C, L) for conv1d), as torch: the backward's x decides, grad_x follows
@@ -26,7 +29,16 @@ CONV2D, CONV1D = Batched(4, backward=CONV2D_BACKWARD), Batched(3, backward=CONV1
 
 # ---------------------------------------------------------------------------------------------- conv
 def _conv_params(
-    fn: str, x: Any, weight: Any, bias: Any, stride: Any, padding_: Any, dilation: Any, groups: Any, padding_mode: Any
+    fn: str,
+    x: Any,
+    weight: Any,
+    bias: Any,
+    stride: Any,
+    padding_: Any,
+    dilation: Any,
+    groups: Any,
+    padding_mode: Any,
+    precision: str | None,
 ) -> ConvParams:
     nd = 2 if fn.startswith("conv2d") else 1
     axes, waxes = ("(N, C, H, W)", "(K, C/groups, R, S)") if nd == 2 else ("(N, C, L)", "(K, C/groups, S)")
@@ -36,7 +48,7 @@ def _conv_params(
     if bias is not None:
         check_array(fn, "bias", bias, 1, "(K,)")
     _, dtype = check_same(fn, {"x": x, "weight": weight, "bias": bias})
-    return conv_params(
+    p = conv_params(
         fn,
         tuple(x.shape),
         tuple(weight.shape),
@@ -49,6 +61,8 @@ def _conv_params(
         dtype,
         is_channels_last(x),
     )
+    prec = resolve_precision(fn, precision)
+    return p if prec == "fp32" else replace(p, precision=prec)
 
 
 def _as2d(a: Any, nd: int) -> Any:
@@ -86,9 +100,10 @@ def _plan_conv(
     padding_mode: Any,
     backend: str | None,
     algo: str,
+    precision: str | None,
     need_backward: bool,
 ) -> Plan:
-    p = _conv_params(fn, x, weight, bias, stride, padding_, dilation, groups, padding_mode)
+    p = _conv_params(fn, x, weight, bias, stride, padding_, dilation, groups, padding_mode, precision)
     nd = x.ndim - 2
     specs = {"x": spec(x, layout_matters=True), "weight": spec(weight), "bias": spec(bias)}
     return make_plan(
@@ -117,16 +132,30 @@ def conv2d(
     *,
     backend: str | None = None,
     algo: str = "auto",
+    precision: str | None = None,
     need_backward: bool = False,
 ) -> Plan:
     """2-D convolution (cross-correlation, as PyTorch) of x (N,C,H,W) with weight (K,C/groups,R,S).
 
     padding: int, (pad_h, pad_w), ((top, bottom), (left, right)), 'valid' or 'same' (any stride; the odd pad
-    goes bottom/right). padding_mode: 'zeros', 'reflect', 'replicate' or 'circular'. Returns y (N,K,P,Q) of the
-    caller's array kind.
+    goes bottom/right). padding_mode: 'zeros', 'reflect', 'replicate' or 'circular'. precision: 'fp32', 'bf16' or
+    'tf32' (fastconv.precision; None: the use_precision context, else 'fp32'). Returns y (N,K,P,Q) of the caller's
+    array kind.
     """
     return _plan_conv(
-        "conv2d", x, weight, bias, stride, padding, dilation, groups, padding_mode, backend, algo, need_backward
+        "conv2d",
+        x,
+        weight,
+        bias,
+        stride,
+        padding,
+        dilation,
+        groups,
+        padding_mode,
+        backend,
+        algo,
+        precision,
+        need_backward,
     )
 
 
@@ -143,11 +172,24 @@ def conv1d(
     *,
     backend: str | None = None,
     algo: str = "auto",
+    precision: str | None = None,
     need_backward: bool = False,
 ) -> Plan:
     """1-D convolution of x (N,C,L) with weight (K,C/groups,S); padding: int, (left, right), 'valid', 'same'."""
     return _plan_conv(
-        "conv1d", x, weight, bias, stride, padding, dilation, groups, padding_mode, backend, algo, need_backward
+        "conv1d",
+        x,
+        weight,
+        bias,
+        stride,
+        padding,
+        dilation,
+        groups,
+        padding_mode,
+        backend,
+        algo,
+        precision,
+        need_backward,
     )
 
 
@@ -217,8 +259,9 @@ def _plan_conv_backward(
     need_bias: bool,
     backend: str | None,
     algo: str,
+    precision: str | None,
 ) -> Plan:
-    p = _conv_params(fn, x, weight, None, stride, padding_, dilation, groups, padding_mode)
+    p = _conv_params(fn, x, weight, None, stride, padding_, dilation, groups, padding_mode, precision)
     nd = x.ndim - 2
     check_array(fn, "grad_out", grad_out, nd + 2, "(N, K, P, Q)" if nd == 2 else "(N, K, Q)")
     check_same(fn, {"x": x, "grad_out": grad_out})
@@ -243,6 +286,7 @@ def conv2d_backward(
     need_bias=True,
     backend: str | None = None,
     algo: str = "auto",
+    precision: str | None = None,
 ) -> Plan:
     """Gradients of conv2d: returns (grad_x, grad_weight, grad_bias), None for what was not asked."""
     return _plan_conv_backward(
@@ -260,6 +304,7 @@ def conv2d_backward(
         need_bias,
         backend,
         algo,
+        precision,
     )
 
 
@@ -279,6 +324,7 @@ def conv1d_backward(
     need_bias=True,
     backend: str | None = None,
     algo: str = "auto",
+    precision: str | None = None,
 ) -> Plan:
     """Gradients of conv1d: returns (grad_x, grad_weight, grad_bias), None for what was not asked."""
     return _plan_conv_backward(
@@ -296,83 +342,5 @@ def conv1d_backward(
         need_bias,
         backend,
         algo,
+        precision,
     )
-
-
-# ---------------------------------------------------------------------------------------------- linear
-def _linear_params(fn: str, x: Any, weight: Any, bias: Any) -> LinearParams:
-    check_array(fn, "x", x, None)
-    check_array(fn, "weight", weight, 2, "(out_features, in_features)")
-    if bias is not None:
-        check_array(fn, "bias", bias, 1, "(out_features,)")
-    _, dtype = check_same(fn, {"x": x, "weight": weight, "bias": bias})
-    return linear_params(fn, tuple(x.shape), tuple(weight.shape), None if bias is None else tuple(bias.shape), dtype)
-
-
-def _run_linear(p: LinearParams, plan: Plan, x: Any, weight: Any, bias: Any) -> Any:
-    y = plan.fns["linear"](p, native(x).reshape(p.N, p.C), native(weight), native(bias))
-    return y.reshape(p.y_shape)
-
-
-@public(3)
-def linear(
-    x, weight, bias=None, *, backend: str | None = None, algo: str = "auto", need_backward: bool = False
-) -> Plan:
-    """Fully connected layer, as torch.nn.functional.linear: y = x @ weight.T + bias for x (*, in_features),
-    weight (out_features, in_features) and bias (out_features,) or None; returns y (*, out_features)."""
-    p = _linear_params("linear", x, weight, bias)
-    specs = {"x": spec(x), "weight": spec(weight), "bias": spec(bias)}
-    return make_plan(
-        "linear", p, [("linear", p)], partial(_run_linear, p), specs, backend, algo, _backward_of_linear, need_backward
-    )
-
-
-def _run_linear_backward(p: LinearParams, plan: Plan, grad_out: Any, x: Any, weight: Any) -> tuple:
-    fns = plan.fns
-    gy = native(grad_out).reshape(p.N, p.K)
-    gx = fns["linear_bwd_data"](p, gy, native(weight)).reshape(p.x_shape) if "linear_bwd_data" in fns else None
-    gw = fns["linear_bwd_weight"](p, gy, native(x).reshape(p.N, p.C)) if "linear_bwd_weight" in fns else None
-    return gx, gw, fns["linear_bwd_bias"](p, gy) if "linear_bwd_bias" in fns else None
-
-
-def _linear_backward_plan(
-    p: LinearParams,
-    specs: dict[str, ArraySpec | None],
-    need_input: bool,
-    need_weight: bool,
-    need_bias: bool,
-    backend: str | None,
-    algo: str,
-) -> Plan:
-    wanted = {"linear_bwd_data": need_input, "linear_bwd_weight": need_weight, "linear_bwd_bias": need_bias}
-    steps = [(op, p) for op, need in wanted.items() if need]
-    return make_plan("linear_backward", p, steps, partial(_run_linear_backward, p), specs, backend, algo)
-
-
-def _backward_of_linear(
-    forward: Plan, need_input: bool = True, need_weight: bool = True, need_bias: bool = True
-) -> Plan:
-    specs = backward_specs(forward, forward.params.y_shape)
-    return _linear_backward_plan(forward.params, specs, need_input, need_weight, need_bias, forward.backend, "auto")
-
-
-@public(3)
-def linear_backward(
-    grad_out,
-    x,
-    weight,
-    *,
-    need_input=True,
-    need_weight=True,
-    need_bias=True,
-    backend: str | None = None,
-    algo: str = "auto",
-) -> Plan:
-    """Gradients of linear: returns (grad_x, grad_weight, grad_bias), None for what was not asked."""
-    fn = "linear_backward"
-    p = _linear_params(fn, x, weight, None)
-    check_array(fn, "grad_out", grad_out, None)
-    check_same(fn, {"x": x, "grad_out": grad_out})
-    check_grad_out(fn, grad_out.shape, p.y_shape, "linear")
-    specs = {"grad_out": spec(grad_out), "x": spec(x), "weight": spec(weight)}
-    return _linear_backward_plan(p, specs, bool(need_input), bool(need_weight), bool(need_bias), backend, algo)

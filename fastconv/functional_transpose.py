@@ -10,6 +10,7 @@ and `algo=` choosing among that op's implementations.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -18,12 +19,22 @@ from .functional import CONV2D, CONV2D_BACKWARD
 from .params import ConvTransposeParams, check_grad_out, conv_transpose_params
 from .plan import ArraySpec, Plan, backward_specs, make_plan, spec
 from .plan_cache import public
+from .precision import resolve as resolve_precision
 
 AXES = "(N, C_in, H, W) or unbatched (C_in, H, W)"
 
 
 def _params(
-    fn: str, x: Any, weight: Any, bias: Any, stride: Any, padding: Any, output_padding: Any, groups: Any, dilation: Any
+    fn: str,
+    x: Any,
+    weight: Any,
+    bias: Any,
+    stride: Any,
+    padding: Any,
+    output_padding: Any,
+    groups: Any,
+    dilation: Any,
+    precision: str | None,
 ) -> ConvTransposeParams:
     check_array(fn, "x", x, 4, AXES)
     check_array(fn, "weight", weight, 4, "(C_in, C_out/groups, R, S)")
@@ -31,7 +42,9 @@ def _params(
         check_array(fn, "bias", bias, 1, "(C_out,)")
     _, dtype = check_same(fn, {"x": x, "weight": weight, "bias": bias})
     shapes = tuple(x.shape), tuple(weight.shape), None if bias is None else tuple(bias.shape)
-    return conv_transpose_params(fn, *shapes, stride, padding, output_padding, groups, dilation, dtype)
+    p = conv_transpose_params(fn, *shapes, stride, padding, output_padding, groups, dilation, dtype)
+    prec = resolve_precision(fn, precision)
+    return p if prec == "fp32" else replace(p, conv=replace(p.conv, precision=prec))
 
 
 def _as_conv_grad_out(p: ConvTransposeParams, x: Any) -> Any:
@@ -99,6 +112,7 @@ def conv_transpose2d(
     *,
     backend: str | None = None,
     algo: str = "auto",
+    precision: str | None = None,
     need_backward: bool = False,
 ) -> Plan:
     """2-D transposed convolution (the gradient of conv2d w.r.t. its input), as torch.nn.functional's: x
@@ -107,7 +121,7 @@ def conv_transpose2d(
     output_padding (< stride or < dilation) adds rows and columns at the bottom and right. `algo` names a
     conv2d_bwd_data implementation."""
     fn = "conv_transpose2d"
-    p = _params(fn, x, weight, bias, stride, padding, output_padding, groups, dilation)
+    p = _params(fn, x, weight, bias, stride, padding, output_padding, groups, dilation, precision)
     specs = {"x": spec(x), "weight": spec(weight), "bias": spec(bias)}
     steps = [("conv2d_bwd_data", p.conv)]
     runner = partial(_run_forward, p)
@@ -130,11 +144,12 @@ def conv_transpose2d_backward(
     need_bias=True,
     backend: str | None = None,
     algo: str = "auto",
+    precision: str | None = None,
 ) -> Plan:
     """Gradients of conv_transpose2d: returns (grad_x, grad_weight, grad_bias), None for what was not asked.
     `algo` names a conv2d (input gradient) or conv2d_bwd_weight implementation."""
     fn = "conv_transpose2d_backward"
-    p = _params(fn, x, weight, None, stride, padding, output_padding, groups, dilation)
+    p = _params(fn, x, weight, None, stride, padding, output_padding, groups, dilation, precision)
     check_array(fn, "grad_out", grad_out, 4, "(N, C_out, H_out, W_out)")
     check_same(fn, {"x": x, "grad_out": grad_out})
     check_grad_out(fn, grad_out.shape, p.y_shape, "transposed convolution")

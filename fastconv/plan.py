@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import dispatch
+from . import dispatch, precision
 from .arrays import array_kind, is_channels_last, synchronize
 from .dispatch import Impl, Selection
 
@@ -103,7 +103,7 @@ class Plan:
     _memo: dict = field(default_factory=dict, init=False, repr=False)  # backward plans, the tuned plan
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "fns", {s.op: s.impl.fn for s in self.steps})
+        object.__setattr__(self, "fns", {s.op: _step_fn(s) for s in self.steps})
         object.__setattr__(self, "kind", next(s.kind for s in self.specs if s is not None))
 
     @property
@@ -208,6 +208,15 @@ def _median_time(plan: Plan, arrays: tuple, repeat: int = 3) -> float:
     return sorted(times)[repeat // 2]
 
 
+def _step_fn(step: Step) -> Callable:
+    """The function a step runs: its implementation's, with the operands rounded first where the step's precision
+    is reduced and the implementation does not take it natively (fastconv.precision)."""
+    prec = getattr(step.params, "precision", "fp32")
+    if prec == "fp32" or step.op not in precision.ROUNDED_OPS or prec in getattr(step.impl.traits, "precisions", ()):
+        return step.impl.fn
+    return precision.rounding(step.impl.fn, prec)
+
+
 def make_step(op: str, p: Any, impl: Impl) -> Step:
     """A step with its layout: channels_last when a conv x is one and the implementation's traits say it reads
     that order as it is; NCHW (C-contiguous) otherwise."""
@@ -241,6 +250,8 @@ def make_plan(
         named = _named_steps(fn, [op for op, _ in steps], kind, on, algo)
         impls = [dispatch.select(op, p, kind, on, algo if op in named else "auto", fn) for op, p in steps]
         chosen = tuple(make_step(op, p, i) for (op, p), i in zip(steps, impls))
+        for c in chosen:
+            precision.check_backend(fn, c.impl.backend, getattr(c.params, "precision", "fp32"))
         tune = (
             algo == "auto"
             and dispatch.autotuning()

@@ -4,7 +4,7 @@
 the planner's parameters (`arrays`: how many leading ones are arrays, or their positions), makes the key, and runs
 the cached plan:
 
-    key = (op, need_backward, backend preference, autotune state,
+    key = (op, need_backward, backend preference, autotune state, use_precision context,
            the non-array arguments and their types (and the element types of tuple arguments),
            (type, shape, strides, dtype) of each array, None for an absent one)
 
@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from . import dispatch, unbatched
+from . import dispatch, precision, unbatched
 from .plan import Plan
 from .unbatched import Batched
 
@@ -145,7 +145,7 @@ class Op:
         else:
             arrays = tuple(args[i] for i in self.array_positions)
             rest = tuple(v for i, v in enumerate(args) if i not in self.array_positions)
-        key = [self, need_backward, dispatch.state(), rest]
+        key = [self, need_backward, dispatch.state(), precision.current(), rest]
         try:
             for v in rest:
                 key.append(tuple(map(type, v)) if type(v) is tuple else type(v))

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
+from .. import functional_linear as FL
 from .. import functional_pool as FP
 from ..arrays import array_kind, array_module
 from ..params import PADDING_MODES, _int_tuple
@@ -320,7 +321,7 @@ class Linear(Layer):
 
     def forward_op(self, x: Any) -> tuple[Any, Any]:
         b = None if self.bias is None else self.bias.data
-        y, plan = _run(self, F.linear, x, self.weight.data, b)
+        y, plan = _run(self, FL.linear, x, self.weight.data, b)
         return y, (plan, x)
 
     def backward_op(self, saved: tuple, gy: Any, need_input: bool = True) -> Any:

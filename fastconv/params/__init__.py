@@ -9,7 +9,7 @@ Output size per spatial dim (conv and pooling):
 with ceil instead of floor under `ceil_mode`, where the last window must start inside the input or the left padding.
 """
 
-from .common import EltwiseParams, _int_tuple, ceil_div, check_grad_out, conv_output_size, output_size
+from .common import EltwiseParams, Traits, _int_tuple, ceil_div, check_grad_out, conv_output_size, output_size
 from .conv import PADDING_MODES, ConvParams, ConvTraits, conv_params
 from .dense import BatchNormParams, LinearParams, batch_norm_params, linear_params
 from .norm import NormParams, group_norm_params, instance_norm_params, layer_norm_params
@@ -26,6 +26,7 @@ __all__ = [
     "EltwiseParams",
     "LinearParams",
     "PoolParams",
+    "Traits",
     "NormParams",
     "group_norm_params",
     "instance_norm_params",

@@ -122,3 +122,14 @@ class EltwiseParams:
     dtype: np.dtype
 
     size = property(lambda self: math.prod(self.shape))
+
+
+@dataclass(frozen=True)
+class Traits:
+    """What an implementation's registration says of it beyond `supports`, for the plan that runs it.
+
+    precisions: the compute precisions (fastconv.precision) whose float32 operands it takes as they are and
+    rounds itself; for any other precision the plan rounds its operands first.
+    """
+
+    precisions: tuple[str, ...] = ("fp32",)

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import _int_tuple, _is_int, _out_size, ceil_div, output_size
+from .common import Traits, _int_tuple, _is_int, _out_size, ceil_div, output_size
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -36,6 +36,7 @@ class ConvParams:
     dtype: np.dtype
     has_bias: bool
     channels_last: bool = False
+    precision: str = "fp32"  # fastconv.precision: how the kernels treat the operands
     P: int = field(init=False)  # output rows and columns, computed once from the fields above
     Q: int = field(init=False)
 
@@ -208,13 +209,14 @@ def conv_params(
 
 
 @dataclass(frozen=True)
-class ConvTraits:
+class ConvTraits(Traits):
     """What a conv implementation's registration says of it beyond `supports`, for the plan that runs it.
 
     channels_last: it takes x as a channels_last view when p.channels_last (an (N, H, W, C) buffer seen as
     (N, C, H, W)) and may return y in either order; other implementations get C-contiguous NCHW.
     output_tile: it computes outputs in tiles this wide along each axis, with rounding that follows the tile grid
     (fastconv.dask starts its blocks on that grid, which keeps results bit for bit equal to one call).
+    precisions: as Traits.
     """
 
     channels_last: bool = False

@@ -23,6 +23,7 @@ class LinearParams:
     K: int
     dtype: np.dtype
     has_bias: bool
+    precision: str = "fp32"  # fastconv.precision: how the kernels treat the operands
 
     N = property(lambda self: math.prod(self.batch))
     x_shape = property(lambda self: (*self.batch, self.C))
