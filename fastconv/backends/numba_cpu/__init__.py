@@ -14,9 +14,10 @@ GEMM also computes both gradients).
 import math
 
 from ...dispatch import on_release, register, set_description
-from ...params import ConvTraits
+from ...params import ConvTraits, Traits
 from . import (
     batchnorm,
+    conv2d_amx,
     conv2d_blocked,
     conv2d_depthwise,
     conv2d_direct,
@@ -107,6 +108,26 @@ for _op, _fn in (
 ):
     rank = linear.priority(_fn.__name__) if _op == "linear" else 0
     register(_op, B, _fn.__name__, sized(_fn, _WORK.get(_op, _elements)), priority=rank)
+
+# bfloat16 on AMX tiles (conv2d_amx.py): only for precision="bf16", where they rank first
+_BF16 = dict(priority=100, requires=conv2d_amx.requires(), traits=ConvTraits(precisions=("bf16",)))
+register(
+    "conv2d",
+    B,
+    "conv2d_fwd_v10_amx",
+    sized(conv2d_amx.conv2d_fwd_v10_amx, _macs),
+    supports=conv2d_amx.supports,
+    **_BF16,
+)
+_BF16["traits"] = Traits(precisions=("bf16",))
+register(
+    "linear",
+    B,
+    "linear_gemm_v4_amx",
+    sized(conv2d_amx.linear_gemm_v4_amx, _macs),
+    supports=conv2d_amx.supports_linear,
+    **_BF16,
+)
 
 # one GEMM kernel serves the two gradients as well (as the CUDA backend's linear_gemm_v1_tiled)
 register("linear_bwd_data", B, "linear_gemm_v3_packed", sized(linear.linear_gemm_v3_packed_bwd_data, _macs))
