@@ -214,7 +214,7 @@ def _step_fn(step: Step) -> Callable:
     prec = getattr(step.params, "precision", "fp32")
     if prec == "fp32" or step.op not in precision.ROUNDED_OPS or prec in getattr(step.impl.traits, "precisions", ()):
         return step.impl.fn
-    return precision.rounding(step.impl.fn, prec)
+    return precision.rounding(step.impl.fn, prec, step.impl.backend)
 
 
 def make_step(op: str, p: Any, impl: Impl) -> Step:

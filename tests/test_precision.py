@@ -160,3 +160,75 @@ def test_bf16_accuracy_against_float64(rng):
     y = fc.conv2d(x, w, padding=1, precision="bf16")
     err = np.linalg.norm(y - exact) / np.linalg.norm(exact)
     assert 1.5e-3 < err < 3.5e-3, err
+
+
+# ---------------------------------------------------------------------------------------------- the AMX rung
+def _amx_reason():
+    from fastconv.backends.numba_cpu import amx
+
+    return amx.status()
+
+
+requires_amx = pytest.mark.skipif(_amx_reason() is not None, reason=f"no AMX here: {_amx_reason()}")
+UNGROUPED = [c for c in CONV2D_CASES if c.kw.get("groups", 1) == 1 and c.kw.get("padding_mode", "zeros") == "zeros"]
+
+
+@requires_amx
+@pytest.mark.parametrize("case", UNGROUPED, ids=[c.id for c in UNGROUPED])
+def test_amx_conv_against_the_reference(case, rng):
+    x, w = rand(rng, case.x, np.float32), rand(rng, case.w, np.float32)
+    b = rand(rng, (case.w[0],), np.float32) if case.bias else None
+    kept = [x.copy(), w.copy()]
+    y = fc.conv2d(x, w, b, **case.kw, precision="bf16", algo="conv2d_fwd_v10_amx")
+    assert y.dtype == np.float32
+    assert_close(y, _ref(fc.conv2d, (x, w, b), "bf16", **case.kw), "conv", np.float32, case.id)
+    np.testing.assert_array_equal(x, kept[0])
+    np.testing.assert_array_equal(w, kept[1])
+
+
+@requires_amx
+@pytest.mark.parametrize("shape", [(1, 7), (33, 65), (64, 96), (5, 2, 40)])
+def test_amx_linear_against_the_reference(shape, rng):
+    x, w, b = rand(rng, shape, np.float32), rand(rng, (37, shape[-1]), np.float32), rand(rng, (37,), np.float32)
+    y = fc.linear(x, w, b, precision="bf16", algo="linear_gemm_v4_amx")
+    assert y.shape == shape[:-1] + (37,)
+    assert_close(y, _ref(fc.linear, (x, w, b), "bf16"), "linear", np.float32, str(shape))
+
+
+@requires_amx
+def test_amx_results_do_not_depend_on_threads(rng):
+    import numba
+
+    from fastconv.backends.numba_cpu import config
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("Numba has a single thread here")
+    x, w = rand(rng, (3, 40, 13, 11), np.float32), rand(rng, (70, 40, 3, 3), np.float32)
+    before, results = numba.get_num_threads(), []
+    try:
+        for n in (1, 2):
+            numba.set_num_threads(n)
+            results.append(fc.conv2d(x, w, padding=1, precision="bf16", algo="conv2d_fwd_v10_amx"))
+    finally:
+        numba.set_num_threads(before)
+    with config.serially():
+        results.append(fc.conv2d(x, w, padding=1, precision="bf16", algo="conv2d_fwd_v10_amx"))
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(results[0], results[2])
+
+
+@requires_amx
+def test_amx_keeps_nan_and_inf(rng):
+    x, w = rand(rng, (1, 4, 6, 6), np.float32), rand(rng, (3, 4, 3, 3), np.float32)
+    x[0, 1, 2, 3], x[0, 2, 5, 5] = np.nan, np.inf
+    y = fc.conv2d(x, w, precision="bf16", algo="conv2d_fwd_v10_amx")
+    ref = _ref(fc.conv2d, (x, w), "bf16")
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(ref))
+
+
+def test_named_amx_algo_refuses_what_it_cannot_run():
+    x, w = np.zeros((1, 4, 5, 5), np.float32), np.zeros((4, 2, 3, 3), np.float32)
+    with pytest.raises(ValueError, match="conv2d_fwd_v10_amx"):
+        fc.conv2d(x, w, groups=2, precision="bf16", algo="conv2d_fwd_v10_amx")
+    with pytest.raises(ValueError, match="conv2d_fwd_v10_amx"):
+        fc.conv2d(x, np.zeros((4, 4, 3, 3), np.float32), algo="conv2d_fwd_v10_amx")  # fp32: not its precision

@@ -5,7 +5,8 @@ algorithm name everywhere (`algo=`, tests, benchmark labels): <op>_v<N>_<strateg
 with the CUDA kernels of the same op family (CONTRIBUTING.md has the table). The conv forward ladder: v1_naive,
 v4_depthwise, v5_rows (register-tiled, vectorised along output rows), v6_pointwise (1x1 GEMM), v7_blocked
 (channels-last copy, vectorised along channels), v8_winograd (F(2x2, 3x3) for 3x3 stride-1 kernels), v9_nhwc
-(v7's tile reading a channels_last x in place; only for such inputs); v2 and v3 are CUDA's. `algo="auto"` ranks
+(v7's tile reading a channels_last x in place; only for such inputs), v10_amx (bfloat16 on AMX tiles, only
+for precision="bf16"); v2 and v3 are CUDA's. `algo="auto"` ranks
 them with the measured table in selection.py. Pooling, batch norm and ReLU have one algorithm each (v1 being
 CUDA's), linear two forward algorithms (linear_dot_v2_rows for small batches, linear_gemm_v3_packed, whose
 GEMM also computes both gradients).
@@ -15,6 +16,7 @@ import math
 
 from ...dispatch import on_release, register, set_description
 from ...params import ConvTraits, Traits
+from ...precision import register_rounder
 from . import (
     batchnorm,
     conv2d_amx,
@@ -109,23 +111,27 @@ for _op, _fn in (
     rank = linear.priority(_fn.__name__) if _op == "linear" else 0
     register(_op, B, _fn.__name__, sized(_fn, _WORK.get(_op, _elements)), priority=rank)
 
-# bfloat16 on AMX tiles (conv2d_amx.py): only for precision="bf16", where they rank first
-_BF16 = dict(priority=100, requires=conv2d_amx.requires(), traits=ConvTraits(precisions=("bf16",)))
+# bfloat16 on AMX tiles (conv2d_amx.py), only for precision="bf16": the conv where its work per input element pays
+# for the packing (else auto takes the emulated rung, an fp32 kernel on rounded operands), linear always
+_BF16 = dict(requires=conv2d_amx.requires())
 register(
     "conv2d",
     B,
     "conv2d_fwd_v10_amx",
     sized(conv2d_amx.conv2d_fwd_v10_amx, _macs),
     supports=conv2d_amx.supports,
+    priority=conv2d_amx.priority,
+    traits=ConvTraits(precisions=("bf16",)),
     **_BF16,
 )
-_BF16["traits"] = Traits(precisions=("bf16",))
 register(
     "linear",
     B,
     "linear_gemm_v4_amx",
     sized(conv2d_amx.linear_gemm_v4_amx, _macs),
     supports=conv2d_amx.supports_linear,
+    priority=100,
+    traits=Traits(precisions=("bf16",)),
     **_BF16,
 )
 
@@ -133,5 +139,6 @@ register(
 register("linear_bwd_data", B, "linear_gemm_v3_packed", sized(linear.linear_gemm_v3_packed_bwd_data, _macs))
 register("linear_bwd_weight", B, "linear_gemm_v3_packed", sized(linear.linear_gemm_v3_packed_bwd_weight, _macs))
 
+register_rounder(B, conv2d_amx.rounded)
 set_description(B, threads.status)
 on_release(release_workspaces)

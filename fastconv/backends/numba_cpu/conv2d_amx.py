@@ -27,14 +27,24 @@ from numba import prange
 
 from ...arrays import empty
 from ...params import ConvParams, LinearParams, ceil_div
+from ...precision import rounded as generic_rounded
 from . import amx
 from .config import inner, kernel
 
 BAND_PIXELS = 512  # flattened output pixels (whole output rows) of one parallel iteration, at least
+MIN_MACS_PER_INPUT = 256  # below it, auto prefers the emulated rung (priority)
+ROUND_CHUNK = 1 << 16  # elements per parallel iteration of round_bf16
 
 
 def supports(p: ConvParams) -> bool:
     return p.precision == "bf16" and p.groups == 1 and p.dtype == np.float32 and amx.status() is None
+
+
+def priority(p: ConvParams) -> float:
+    """Ahead of the emulated rung (an fp32 kernel on rounded operands) where the work per input element pays for
+    the packing: measured here (benchmarks/bf16_cpu.py) the AMX kernel wins from about 256 multiply-adds per
+    input element (late layers, 3x3 stride 2) and loses below (a 1x1 conv to 64 channels: 64)."""
+    return 100 if p.macs >= MIN_MACS_PER_INPUT * p.N * p.C * p.H * p.W else -100
 
 
 def supports_linear(p: LinearParams) -> bool:
@@ -53,6 +63,26 @@ def to_bf16(u):
     rounded_ = (u + np.uint32(0x7FFF) + ((u >> np.uint32(16)) & np.uint32(1))) >> np.uint32(16)
     quiet = (u >> np.uint32(16)) | np.uint32(0x40)
     return quiet if (u & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000) else rounded_
+
+
+@kernel
+def round_bf16(xu, out):
+    """out = x rounded to bfloat16 (kept as float32 bits), x and out flat uint32 views: the emulated rung's
+    rounding (fastconv.precision.rounded) in one pass."""
+    n = xu.size
+    for t in prange(ceil_div(n, ROUND_CHUNK)):
+        for i in range(t * ROUND_CHUNK, min(n, (t + 1) * ROUND_CHUNK)):
+            out[i] = to_bf16(xu[i]) << np.uint32(16)
+
+
+def rounded(a: np.ndarray, precision: str) -> np.ndarray:
+    """fastconv.precision.rounded for the numba backend: bf16 of float32 arrays by round_bf16, the rest there."""
+    if precision != "bf16" or a.dtype != np.float32:
+        return generic_rounded(a, precision)
+    x = np.ascontiguousarray(a)
+    out = np.empty(x.shape, np.float32)
+    round_bf16(x.reshape(-1).view(np.uint32), out.reshape(-1).view(np.uint32))
+    return out
 
 
 @kernel
@@ -83,10 +113,11 @@ def pack_weights(wu, wa):
     """wa[r*S + s, k, c] = bfloat16 bits of w[k, c, r, s] (wu: w's float32 bits); wa starts zeroed."""
     K, C, R, S = wu.shape
     for k in prange(K):
-        for c in range(C):
-            for r in range(R):
-                for s in range(S):
-                    wa[r * S + s, k, c] = np.uint16(to_bf16(wu[k, c, r, s]))
+        for r in range(R):
+            for s in range(S):
+                out = wa[r * S + s, k]
+                for c in range(C):
+                    out[c] = np.uint16(to_bf16(wu[k, c, r, s]))
 
 
 @kernel
