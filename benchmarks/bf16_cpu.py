@@ -3,6 +3,7 @@
 machine's bf16 GEMM ceiling) and the accuracy of bf16 against float64.
 
     python benchmarks/bf16_cpu.py [--rounds 7] [--out bench_results/bf16_cpu]
+    python benchmarks/bf16_cpu.py --model-check [--out bench_results/bf16_resnet18]
 
 Every implementation is timed in bursts of back-to-back calls, the first call of each burst dropped, the bursts
 of the implementations alternated in a rotating order, for `rounds` rounds; the median per call is reported and
@@ -91,6 +92,33 @@ def gemm_case(rounds: int, rng: np.random.Generator, n: int = 2048) -> dict:
     return {"case": f"linear {n}x{n}x{n}", "median_s": t, "gflops": {k: 2 * n**3 / v / 1e9 for k, v in t.items()}}
 
 
+def model_check(n: int = 16, seed: int = 0) -> str:
+    """ResNet-18 (seeded random weights, eval mode) on n standard-normal 224x224 images in fp32 and under
+    use_precision("bf16"): how often the top-1 class agrees, and the relative L2 error of the bf16 logits."""
+    import fastconv.models as models
+    import fastconv.nn as nn
+
+    nn.manual_seed(seed)
+    model = models.resnet18().eval()
+    x = np.random.default_rng(seed).standard_normal((n, 3, 224, 224)).astype(np.float32)
+    t0 = time.perf_counter()
+    exact = np.concatenate([model(x[i : i + 4]) for i in range(0, n, 4)])
+    t1 = time.perf_counter()
+    with fc.use_precision("bf16"):
+        low = np.concatenate([model(x[i : i + 4]) for i in range(0, n, 4)])
+    t2 = time.perf_counter()
+    agree = float(np.mean(exact.argmax(1) == low.argmax(1)))
+    err = np.linalg.norm(low - exact, axis=1) / np.linalg.norm(exact, axis=1)
+    return (
+        f"# ResNet-18 under precision='bf16' ({time.strftime('%Y-%m-%d %H:%M')})\n\n"
+        f"Seeded random weights (fastconv.nn.manual_seed({seed})), eval mode, {n} standard-normal 224x224 inputs, "
+        f"batches of 4:\n\n"
+        f"- top-1 agreement with fp32: {100 * agree:.0f}% ({int(round(agree * n))} of {n})\n"
+        f"- relative L2 error of the logits: median {np.median(err):.2e}, max {err.max():.2e}\n"
+        f"- time: fp32 {t1 - t0:.1f} s, bf16 {t2 - t1:.1f} s (first calls included)\n"
+    )
+
+
 def markdown(run: dict) -> str:
     lines = [
         f"# precision='bf16' on the CPU ({run['cpu']}, {run['threads']} threads, torch {run['torch']}, {run['date']})",
@@ -123,8 +151,15 @@ def markdown(run: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--out", default="bench_results/bf16_cpu")
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--model-check", action="store_true", help="ResNet-18's top-1 agreement and logits error")
     args = ap.parse_args()
+    if args.model_check:
+        text = model_check()
+        out = Path(args.out or "bench_results/bf16_resnet18.md")
+        out.write_text(text)
+        print(text)
+        return
     torch.set_num_threads(2)
     rng = np.random.default_rng(0)
     run = {
@@ -135,7 +170,7 @@ def main() -> None:
         "conv": [conv_case(name, args.rounds, rng) for name in CASES],
         "gemm": gemm_case(args.rounds, rng),
     }
-    out = Path(args.out)
+    out = Path(args.out or "bench_results/bf16_cpu")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(run, indent=1))
     out.with_suffix(".md").write_text(markdown(run))

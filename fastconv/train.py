@@ -17,6 +17,7 @@ from . import datasets, models, nn
 from .arrays import array_kind, array_module
 from .optim import SGD, StepLR
 from .params import ceil_div
+from .precision import PRECISIONS, use_precision
 
 
 class Progress:
@@ -132,10 +133,11 @@ def _run(args: argparse.Namespace) -> int:
     print(
         f"{args.model} on digits: {len(train[0])} training / {len(test[0])} held-out images, "
         f"{sum(p.data.size for p in model.parameters()):,} parameters, {dtype}, backend "
-        f"{args.backend or 'default'}"
+        f"{args.backend or 'default'}, precision {args.precision}"
     )
     start = time.perf_counter()
-    history = fit(model, train, test, optimizer, args.epochs, args.batch_size, scheduler, args.seed, sys.stdout)
+    with use_precision(args.precision):
+        history = fit(model, train, test, optimizer, args.epochs, args.batch_size, scheduler, args.seed, sys.stdout)
     print(
         f"final held-out accuracy {100 * history[-1].accuracy:.2f}% after {args.epochs} epochs "
         f"in {time.perf_counter() - start:.1f} s"
@@ -163,4 +165,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seeds the weights, the split and the batch order")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--backend", default=None, help="backend name (default: by array kind)")
+    p.add_argument(
+        "--precision", choices=PRECISIONS, default="fp32", help="compute precision of the convs and linear layers"
+    )
     p.set_defaults(run=_run)

@@ -52,13 +52,16 @@ def test_digits_at_32x32_and_the_split():
         datasets.load_digits(scale=0)
 
 
-def test_lenet5_learns_the_digits():
-    """The default settings of `fastconv train lenet5 --dataset digits`, on the default backend."""
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_lenet5_learns_the_digits(precision):
+    """The default settings of `fastconv train lenet5 --dataset digits`, on the default backend; also with every
+    conv and linear in bfloat16 (fc.use_precision), as `--precision bf16`."""
     nn.manual_seed(0)
     model = models.lenet5()
     train, test = prepare_digits(0.2, seed=0, dtype=np.float32, kind="numpy")
     opt = SGD(model.parameters(), lr=0.02, momentum=0.9, weight_decay=1e-4)
-    history = fit(model, train, test, opt, epochs=8, batch_size=32, scheduler=StepLR(opt, 6, 0.1), seed=0)
+    with fc.use_precision(precision):
+        history = fit(model, train, test, opt, epochs=8, batch_size=32, scheduler=StepLR(opt, 6, 0.1), seed=0)
     assert history[-1].accuracy >= 0.97, [round(h.accuracy, 4) for h in history]
     assert history[-1].loss < 0.1 < history[0].loss
 
