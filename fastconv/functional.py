@@ -119,7 +119,7 @@ def _plan_conv(
     )
 
 
-@public(3, CONV2D)
+@public(3, CONV2D, low_dtypes=True)
 def conv2d(
     x,
     weight,
@@ -159,7 +159,7 @@ def conv2d(
     )
 
 
-@public(3, CONV1D)
+@public(3, CONV1D, low_dtypes=True)
 def conv1d(
     x,
     weight,
@@ -270,7 +270,7 @@ def _plan_conv_backward(
     return _conv_backward_plan(fn, p, nd, specs, bool(need_input), bool(need_weight), bool(need_bias), backend, algo)
 
 
-@public(3, CONV2D_BACKWARD)
+@public(3, CONV2D_BACKWARD, low_dtypes=True)
 def conv2d_backward(
     grad_out,
     x,
@@ -308,7 +308,7 @@ def conv2d_backward(
     )
 
 
-@public(3, CONV1D_BACKWARD)
+@public(3, CONV1D_BACKWARD, low_dtypes=True)
 def conv1d_backward(
     grad_out,
     x,

@@ -31,7 +31,7 @@ def _run_linear(p: LinearParams, plan: Plan, x: Any, weight: Any, bias: Any) -> 
     return y.reshape(p.y_shape)
 
 
-@public(3)
+@public(3, low_dtypes=True)
 def linear(
     x,
     weight,
@@ -80,7 +80,7 @@ def _backward_of_linear(
     return _linear_backward_plan(forward.params, specs, need_input, need_weight, need_bias, forward.backend, "auto")
 
 
-@public(3)
+@public(3, low_dtypes=True)
 def linear_backward(
     grad_out,
     x,

@@ -99,7 +99,7 @@ def _backward_of_forward(
     return _backward_plan(forward.params, specs, (need_input, need_weight, need_bias), forward.backend, "auto")
 
 
-@public(3, CONV2D)
+@public(3, CONV2D, low_dtypes=True)
 def conv_transpose2d(
     x,
     weight,
@@ -128,7 +128,7 @@ def conv_transpose2d(
     return make_plan(fn, p, steps, runner, specs, backend, algo, _backward_of_forward, need_backward)
 
 
-@public(3, CONV2D_BACKWARD)
+@public(3, CONV2D_BACKWARD, low_dtypes=True)
 def conv_transpose2d_backward(
     grad_out,
     x,

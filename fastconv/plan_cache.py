@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from . import dispatch, precision, unbatched
+from . import dispatch, low_dtypes, precision, unbatched
 from .plan import Plan
 from .unbatched import Batched
 
@@ -90,10 +90,14 @@ class Op:
     """One public op: its planner, how to bind a call's arguments to it, and the cached lookup of its plans."""
 
     def __init__(
-        self, planner: Callable[..., Plan], arrays: int | tuple[int, ...], batched: Batched | None = None
+        self,
+        planner: Callable[..., Plan],
+        arrays: int | tuple[int, ...],
+        batched: Batched | None = None,
+        low_dtypes: bool = False,
     ) -> None:
         sig = inspect.signature(planner)
-        self.name, self.planner, self.batched = planner.__name__, planner, batched
+        self.name, self.planner, self.batched, self.low_dtypes = planner.__name__, planner, batched, low_dtypes
         self.array_positions = tuple(range(arrays)) if isinstance(arrays, int) else tuple(arrays)
         # the common case, arrays first, takes slices; otherwise the arrays are picked out by position
         self.n_arrays = (
@@ -163,10 +167,14 @@ class Op:
     def build(self, args: tuple, need_backward: bool) -> Plan:
         """Validate the call and plan it (the planner's errors name the op, the argument and the shapes); an
         unbatched call as the call on a batch of one (fastconv.unbatched)."""
+        names = tuple(self.names[i] for i in self.array_positions)
+        if self.low_dtypes:
+            low = low_dtypes.low_dtype(self.name, names, self.arrays_of(args))
+            if low is not None:
+                return self._build_low(args, need_backward, low)
         rule = self.batched
         if rule is None or not rule.applies(self.arrays_of(args)):
             return self._plan(args, need_backward)
-        names = tuple(self.names[i] for i in self.array_positions)
         key = self.arrays_of(args)[rule.key]
         values = list(args)
         for i, a in zip(self.array_positions, rule.add_axis(self.name, names, self.arrays_of(args))):
@@ -177,6 +185,16 @@ class Op:
             note = f" (the unbatched '{names[rule.key]}' of shape {tuple(key.shape)} taken as a batch of one)"
             raise type(exc)(f"{exc}{note}") from None
         return unbatched.wrap(rule, plan)
+
+    def _build_low(self, args: tuple, need_backward: bool, dtype: Any) -> Plan:
+        """A float16 / bfloat16 call: planned on float32 stand-ins, wrapped to convert (fastconv.low_dtypes)."""
+        values = list(args)
+        for i in self.array_positions:
+            values[i] = low_dtypes.stand_in(args[i])
+        k = self.names.index("precision")
+        if values[k] is None and dtype.name == "bfloat16":
+            values[k] = "bf16"
+        return low_dtypes.wrap(self.build(tuple(values), need_backward), dtype)
 
     def _plan(self, args: tuple, need_backward: bool) -> Plan:
         k = self.n_positional
@@ -189,13 +207,14 @@ class Op:
 
 
 def public(
-    arrays: int | tuple[int, ...], batched: Batched | None = None
+    arrays: int | tuple[int, ...], batched: Batched | None = None, low_dtypes: bool = False
 ) -> Callable[[Callable[..., Plan]], Callable[..., Any]]:
     """Turn a planner into the public op (which runs its plan); `arrays`: the number of leading array parameters,
-    or the positions of the array parameters; `batched`: the op's rule for unbatched inputs, if it takes them."""
+    or the positions of the array parameters; `batched`: the op's rule for unbatched inputs, if it takes them;
+    `low_dtypes`: whether it takes float16 and bfloat16 arrays (fastconv.low_dtypes; it has a `precision`)."""
 
     def wrap(planner: Callable[..., Plan]) -> Callable[..., Any]:
-        op = Op(planner, arrays, batched)
+        op = Op(planner, arrays, batched, low_dtypes)
         n_arrays = op.n_arrays
 
         @functools.wraps(planner)
