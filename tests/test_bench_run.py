@@ -54,6 +54,23 @@ def test_torch_baselines_agree_with_the_reference(name):
         assert [r["status"] for r in _run([baseline(name)], dtype=dtype)] == ["ok"] * len(TINY)
 
 
+def test_bf16_runs_check_against_the_rounded_reference():
+    """--precision bf16: fastconv's numba kernels and the torch bfloat16 baselines against the float64 reference on
+    bfloat16-rounded operands; an fp32 implementation checked against that reference fails on the conv cases."""
+    impls = [FastconvImpl("numba", precision="bf16")]
+    if torch_status("cpu") is None:
+        impls += [baseline("torch-nchw", "bf16"), baseline("torch-cl", "bf16")]
+    cfg = runner.RunConfig(TINY, impls, "float32", [1], FAST, 4096, precision="bf16")
+    records = runner.run(cfg)
+    assert {r["status"] for r in records} == {"ok"}, [(r["impl"], r["op"], r["message"]) for r in records]
+    assert {r["precision"] for r in records} == {"bf16"}
+    assert errors(records, SCHEMA["properties"]["results"]) == []
+    exact = runner.run(
+        runner.RunConfig(TINY[:1], [FastconvImpl("numba")], "float32", [1], FAST, 4096, precision="bf16")
+    )
+    assert exact[0]["status"] == "wrong"  # exact fp32 products are not what the bf16 reference computes
+
+
 @dataclass(frozen=True)
 class _Wrong(FastconvImpl):
     """The numpy backend with every output off by 1e-3 of its largest value."""

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .. import dispatch
+from ..precision import PRECISIONS
 from . import ceilings, machine, results, suites, tables
 from .cases import Case, ops_for
 from .compare import compare
@@ -94,14 +95,16 @@ def _impls(args: argparse.Namespace, cases: list[Case]) -> tuple[list, list[str]
         if not status[name].available:
             notes.append(f"backend {name} skipped: {status[name].reason}")
             continue
-        impls += [FastconvImpl(name, algo) for algo in _algos_for(name, cases, _csv(args.algos))]
+        impls += [
+            FastconvImpl(name, algo, precision=args.precision) for algo in _algos_for(name, cases, _csv(args.algos))
+        ]
     wanted = (
         list(BASELINES) if args.baselines == "default" else [] if args.baselines == "none" else _csv(args.baselines)
     )
     for name in wanted:
         if name not in BASELINES:
             raise ValueError(f"unknown baseline {name!r}; baselines: {', '.join(BASELINES)}")
-        b = baseline(name)
+        b = baseline(name, args.precision)
         why = torch_status(b.device) if isinstance(b, TorchImpl) else None
         if why:
             notes.append(f"baseline {name} skipped: {why}")
@@ -136,14 +139,14 @@ def _run(args: argparse.Namespace) -> int:
     fingerprint = machine.fingerprint(args.label)
     print(
         f"fastconv bench on {fingerprint['label']}: {len(cases)} cases x {len(impls)} implementations x "
-        f"threads {threads}, {args.dtype}",
+        f"threads {threads}, {args.dtype}" + ("" if args.precision == "fp32" else f", precision {args.precision}"),
         file=sys.stderr,
     )
     if not args.no_ceilings:
         print("measuring the ceilings (GEMM peak, copy bandwidth) ...", file=sys.stderr)
     ceiling = [] if args.no_ceilings else ceilings.cpu_ceilings(threads, args.dtype) + ceilings.gpu_ceilings(args.dtype)
     policy = Policy(args.warmup, args.repeats, args.min_time, args.max_time)
-    cfg = RunConfig(cases, impls, args.dtype, threads, policy, args.rotate_mib << 20, args.seed)
+    cfg = RunConfig(cases, impls, args.dtype, threads, policy, args.rotate_mib << 20, args.seed, args.precision)
     work = sum(applies(i, c) for c in cases for i in impls) * len(threads)
     records = run(cfg, Progress(work, enabled=None if not args.quiet else False))
     settings = {
@@ -253,6 +256,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"'default' (all of {', '.join(BASELINES)} that can run here), 'none', or a list",
     )
     add("--dtype", default="float32", choices=("float32", "float64"))
+    add(
+        "--precision",
+        default="fp32",
+        choices=PRECISIONS,
+        help="compute precision of the conv cases (fastconv's precision=; torch CPU baselines on bfloat16 tensors)",
+    )
     add("--threads", type=_ints, metavar="LIST", help="thread counts, e.g. 1,2 (default: the usable cores)")
     add("--warmup", type=int, default=1, help="untimed calls after the checked one (default 1)")
     add("--repeats", type=int, default=5, help="at least this many timed calls (default 5)")

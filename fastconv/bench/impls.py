@@ -39,6 +39,7 @@ class FastconvImpl:
     backend: str
     algo: str = "auto"
     baseline: bool = False  # the numpy reference doubles as the NumPy baseline
+    precision: str = "fp32"  # of the convolutions (fastconv.precision); pooling and BN ignore it
 
     @property
     def label(self) -> str:
@@ -66,8 +67,10 @@ class FastconvImpl:
         return "auto" if self.algo == "autotune" else self.algo
 
     def call(self, case: Case, inputs: dict[str, Any]) -> Call:
-        """The case's call planned on `inputs` (fastconv.bench.ops.fastconv_call)."""
-        return fastconv_call(case, self.backend, self.api_algo, inputs)
+        """The case's call planned on `inputs` (fastconv.bench.ops.fastconv_call) in the implementation's precision
+        (the plan keeps it)."""
+        with fc.use_precision(self.precision):
+            return fastconv_call(case, self.backend, self.api_algo, inputs)
 
     def timer(self) -> Callable:
         if self.array_kind == "numpy":
@@ -102,6 +105,7 @@ class TorchImpl:
     device: str  # 'cpu' or 'gpu'
     channels_last: bool = False
     tf32: bool = False
+    precision: str = "fp32"  # "bf16": the conv cases on bfloat16 tensors (converted before timing)
     backend = "torch"
 
     @property
@@ -114,7 +118,8 @@ class TorchImpl:
 
     @property
     def tolerance_floor(self) -> float:
-        return 1e-2 if self.tf32 else 0.0  # TF32 keeps 10 mantissa bits: ~5e-4 relative error per product
+        # TF32 keeps 10 mantissa bits: ~5e-4 relative error per product; bfloat16 tensors give bfloat16 outputs
+        return 1e-2 if self.tf32 or self.precision == "bf16" else 0.0
 
     def prepare(self, case: Case, host: dict[str, np.ndarray]) -> dict[str, Any]:
         """Tensors sharing or copying the host inputs; bn-bwd also gets the batch statistics it consumes."""
@@ -125,6 +130,8 @@ class TorchImpl:
             t = torch.from_numpy(v)
             if self.device == "gpu":
                 t = t.cuda()
+            if self.precision == "bf16" and isinstance(case.problem, ConvProblem):
+                t = t.bfloat16()
             if self.channels_last and t.ndim == 4:
                 t = t.contiguous(memory_format=torch.channels_last)
             out[k] = t
@@ -162,7 +169,9 @@ class TorchImpl:
 
     @staticmethod
     def to_host(outputs: tuple) -> list[np.ndarray]:
-        return [o.detach().cpu().numpy() for o in outputs]
+        import torch  # noqa: PLC0415
+
+        return [(o.float() if o.dtype == torch.bfloat16 else o).detach().cpu().numpy() for o in outputs]
 
 
 def _torch_padding(p: Any) -> tuple[tuple[int, int], tuple[int, int, int, int] | None]:
@@ -250,12 +259,15 @@ def torch_status(device: str) -> str | None:
     return None
 
 
-def baseline(name: str) -> FastconvImpl | TorchImpl:
+def baseline(name: str, precision: str = "fp32") -> FastconvImpl | TorchImpl:
+    """A baseline by name; with precision "bf16" the torch CPU baselines take bfloat16 tensors, and the numpy
+    reference rounds the operands as fastconv does."""
     if name == "numpy-ref":
-        return FastconvImpl("numpy", baseline=True)
+        return FastconvImpl("numpy", baseline=True, precision=precision)
+    cpu_precision = precision if precision == "bf16" else "fp32"
     return {
-        "torch-nchw": TorchImpl("torch-nchw", "cpu"),
-        "torch-cl": TorchImpl("torch-cl", "cpu", channels_last=True),
+        "torch-nchw": TorchImpl("torch-nchw", "cpu", precision=cpu_precision),
+        "torch-cl": TorchImpl("torch-cl", "cpu", channels_last=True, precision=cpu_precision),
         "torch-cuda-fp32": TorchImpl("torch-cuda-fp32", "gpu"),
         "torch-cuda-tf32": TorchImpl("torch-cuda-tf32", "gpu", tf32=True),
     }[name]

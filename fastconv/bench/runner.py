@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+import fastconv as fc
+
 from .. import dispatch
 from ..tolerance import tolerance as table_tolerance
 from .cases import Case
@@ -47,6 +49,7 @@ class RunConfig:
     policy: Policy = field(default_factory=Policy)
     rotate_bytes: int = 256 << 20
     seed: int = 0
+    precision: str = "fp32"  # of the conv cases: the reference rounds their operands the same way
 
 
 def tolerance(impl: Impl, op: str, dtype: str) -> float:
@@ -116,6 +119,7 @@ def _record(case: Case, impl: Impl, cfg: RunConfig, threads: int, copies: int, *
         "selected_algo": None,
         "device": impl.device,
         "dtype": cfg.dtype,
+        "precision": cfg.precision,
         "threads": threads,
         "flops": flops(case),
         "bytes": traffic_bytes(case, itemsize),
@@ -164,7 +168,8 @@ def case_data(case: Case, cfg: RunConfig, rng: np.random.Generator) -> tuple[lis
     """Host input copies in the run's dtype, and the float64 reference outputs for them."""
     host = {k: v.astype(cfg.dtype) for k, v in random_inputs(case, rng).items()}
     host64 = {k: v.astype(np.float64) for k, v in host.items()}
-    reference = fastconv_call(case, "numpy", "auto", host64).run(host64)
+    with fc.use_precision(cfg.precision):
+        reference = fastconv_call(case, "numpy", "auto", host64).run(host64)
     copies = copies_for(sum(a.nbytes for a in host.values()), cfg.rotate_bytes)
     return [host] + [{k: v.copy() for k, v in host.items()} for _ in range(copies - 1)], list(reference)
 

@@ -125,7 +125,29 @@ _RESULT = _obj(
         "tolerance": _NUM,
         "copies": {"type": "integer", "minimum": 1},
         "time_s": {"anyOf": [_TIME, {"type": "null"}]},
-    }
+        "precision": {"enum": ["fp32", "bf16", "tf32"]},
+    },
+    required=[
+        "case",
+        "descriptor",
+        "op",
+        "impl",
+        "kind",
+        "backend",
+        "algo",
+        "selected_algo",
+        "device",
+        "dtype",
+        "threads",
+        "flops",
+        "bytes",
+        "status",
+        "message",
+        "max_rel_err",
+        "tolerance",
+        "copies",
+        "time_s",
+    ],  # precision: absent in files written before it existed (read as "fp32")
 )
 
 SCHEMA: dict[str, Any] = {

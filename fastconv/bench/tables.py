@@ -113,10 +113,13 @@ def run_table(
 
 
 def groups(results: Sequence[dict[str, Any]]) -> dict[tuple[int, str], list[dict[str, Any]]]:
-    """Records split by (threads, dtype), in first-seen order."""
+    """Records split by (threads, dtype), in first-seen order; a reduced precision is part of the dtype label
+    ('float32 bf16')."""
     out: dict[tuple[int, str], list[dict[str, Any]]] = {}
     for r in results:
-        out.setdefault((r["threads"], r["dtype"]), []).append(r)
+        precision = r.get("precision", "fp32")
+        dtype = r["dtype"] if precision == "fp32" else f"{r['dtype']} {precision}"
+        out.setdefault((r["threads"], dtype), []).append(r)
     return out
 
 
