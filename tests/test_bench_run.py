@@ -222,3 +222,15 @@ def test_repeat_policy_and_rotation():
     assert measure(lambda i: None, timer_of(3.0), 1, policy)["repeats"] == 2  # max_time reached
     assert measure(lambda i: None, timer_of(9.0), 1, policy)["repeats"] == 1
     assert measure(lambda i: None, timer_of(0.0), 1, Policy(0, 0, 0.0, 0.0))["repeats"] == 1  # never none
+
+
+@pytest.mark.skipif(torch_status("cpu") is not None, reason="torch is not installed (measures the bf16 ceiling)")
+def test_bf16_gemm_ceiling_is_measured_and_judges_bf16_records():
+    from fastconv.bench import tables
+
+    found = ceilings.cpu_bf16_ceilings([1], gemm_n=256, repeats=3)
+    assert [c["name"] for c in found] == ["bf16gemm"] and found[0]["value"] >= found[0]["median"] > 0
+    assert errors(found, SCHEMA["properties"]["ceilings"]) == []
+    both = found + [dict(found[0], name="sgemm", value=1.0)]
+    assert tables.ceiling(both, "GFLOP/s", "cpu", 1, "bf16") == found[0]["value"]
+    assert tables.ceiling(both, "GFLOP/s", "cpu", 1) == 1.0

@@ -5,6 +5,8 @@ CPU: GEMM peak (numpy.matmul in the run's dtype) and copy bandwidth, per thread 
 kernel (on these machines it halves numpy's SGEMM), so the peak is measured with it removed from the environment
 ("clean"); when it is set, the GEMM is measured a second time with it as inherited ("inherited") and both are stored.
 GPU (when CuPy sees a device): device-to-device copy bandwidth and matmul peak, timed with CUDA events.
+bf16 runs (`--precision bf16`) add the CPU's bfloat16 GEMM peak, measured with torch's bfloat16 matmul (AMX or
+AVX512-BF16 where the CPU has them) when torch is installed.
 """
 
 from __future__ import annotations
@@ -84,6 +86,38 @@ def cpu_ceilings(
         if copy_mib:
             how = f"numpy.copyto of {copy_mib} MiB in {threads} threads, read + write bytes"
             out.append(_entry("copy", "cpu", threads, "clean", clean["copy"], "GB/s", how))
+    return out
+
+
+def cpu_bf16_ceilings(threads_list: list[int], gemm_n: int = 2048, repeats: int = 10) -> list[dict[str, Any]]:
+    """torch.matmul of bfloat16 gemm_n^3 for each thread count (empty without torch): the bf16 conv ceiling."""
+    try:
+        import torch  # noqa: PLC0415
+    except ImportError:
+        return []
+    import time  # noqa: PLC0415
+
+    before, out = torch.get_num_threads(), []
+    a = torch.ones((gemm_n, gemm_n), dtype=torch.bfloat16)
+    try:
+        for threads in threads_list:
+            torch.set_num_threads(threads)
+            a @ a  # warm-up
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                a @ a
+                times.append(time.perf_counter() - start)
+            times.sort()
+            work = 2 * gemm_n**3 / 1e9
+            how = f"torch.matmul bfloat16 {gemm_n}^3 (float32 accumulation), {threads} threads"
+            out.append(
+                _entry(
+                    "bf16gemm", "cpu", threads, "clean", (work / times[0], work / times[repeats // 2]), "GFLOP/s", how
+                )
+            )
+    finally:
+        torch.set_num_threads(before)
     return out
 
 

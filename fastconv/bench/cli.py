@@ -145,6 +145,8 @@ def _run(args: argparse.Namespace) -> int:
     if not args.no_ceilings:
         print("measuring the ceilings (GEMM peak, copy bandwidth) ...", file=sys.stderr)
     ceiling = [] if args.no_ceilings else ceilings.cpu_ceilings(threads, args.dtype) + ceilings.gpu_ceilings(args.dtype)
+    if ceiling and args.precision == "bf16":
+        ceiling += ceilings.cpu_bf16_ceilings(threads)
     policy = Policy(args.warmup, args.repeats, args.min_time, args.max_time)
     cfg = RunConfig(cases, impls, args.dtype, threads, policy, args.rotate_mib << 20, args.seed, args.precision)
     work = sum(applies(i, c) for c in cases for i in impls) * len(threads)

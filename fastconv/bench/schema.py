@@ -86,7 +86,7 @@ _SETTINGS = _obj(
 )
 _CEILING = _obj(
     {
-        "name": {"enum": ["sgemm", "dgemm", "copy", "gpu_copy", "gpu_sgemm", "gpu_dgemm"]},
+        "name": {"enum": ["sgemm", "dgemm", "bf16gemm", "copy", "gpu_copy", "gpu_sgemm", "gpu_dgemm"]},
         "device": {"enum": ["cpu", "gpu"]},
         "threads": _OPT_INT,
         "env": {"enum": ["clean", "inherited", "device"]},

@@ -51,11 +51,14 @@ def best_fastconv(records: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     return min(timed, key=lambda r: r["time_s"]["median"]) if timed else None
 
 
-def ceiling(ceilings: Sequence[dict[str, Any]], unit: str, device: str, threads: int | None) -> float | None:
-    """The measured ceiling a rate in `unit` is judged against: the GEMM peak (clean environment) for GFLOP/s, the
-    copy bandwidth for GB/s, of the device and (on the CPU) the thread count; None when it was not measured."""
+def ceiling(
+    ceilings: Sequence[dict[str, Any]], unit: str, device: str, threads: int | None, precision: str = "fp32"
+) -> float | None:
+    """The measured ceiling a rate in `unit` is judged against: the GEMM peak (clean environment; the bfloat16 one
+    for a bf16 record) for GFLOP/s, the copy bandwidth for GB/s, of the device and (on the CPU) the thread count;
+    None when it was not measured."""
     names = {
-        ("GFLOP/s", "cpu"): ("sgemm", "dgemm"),
+        ("GFLOP/s", "cpu"): ("bf16gemm",) if precision == "bf16" else ("sgemm", "dgemm"),
         ("GB/s", "cpu"): ("copy",),
         ("GFLOP/s", "gpu"): ("gpu_sgemm", "gpu_dgemm"),
         ("GB/s", "gpu"): ("gpu_copy",),
@@ -73,7 +76,7 @@ def _best_cells(
     best = best_fastconv(records)
     if best is None:
         return "-", "-", None
-    top = ceiling(ceilings, UNIT[best["op"]], best["device"], best["threads"])
+    top = ceiling(ceilings, UNIT[best["op"]], best["device"], best["threads"], best.get("precision", "fp32"))
     share = f"{rate(best) / top:.0%}" if top else "-"
     if ref is None or rate(ref) is None:
         return "-", share, None
