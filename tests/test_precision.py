@@ -232,3 +232,26 @@ def test_named_amx_algo_refuses_what_it_cannot_run():
         fc.conv2d(x, w, groups=2, precision="bf16", algo="conv2d_fwd_v10_amx")
     with pytest.raises(ValueError, match="conv2d_fwd_v10_amx"):
         fc.conv2d(x, np.zeros((4, 4, 3, 3), np.float32), algo="conv2d_fwd_v10_amx")  # fp32: not its precision
+
+
+STRIDE1 = [
+    c
+    for c in UNGROUPED
+    if c.kw.get("stride", 1) in (1, (1, 1)) and c.kw.get("padding") != "same" and c.x[0] > 0 and len(c.x) == 4
+]
+
+
+@requires_amx
+@pytest.mark.parametrize("case", STRIDE1, ids=[c.id for c in STRIDE1])
+def test_amx_bwd_data_against_the_reference(case, rng):
+    from fastconv.backends.numba_cpu import conv2d_amx
+
+    x, w = rand(rng, case.x, np.float32), rand(rng, case.w, np.float32)
+    p = fc.plan(fc.conv2d, x, w, **case.kw, precision="bf16").params
+    if not conv2d_amx.supports_bwd_data(p):
+        pytest.skip("a pad beyond the kernel's reach: the emulated rung's")
+    gy = rand(rng, fc.conv2d(x, w, **case.kw).shape, np.float32)
+    kw = dict(need_weight=False, need_bias=False, **case.kw)
+    gx = fc.conv2d_backward(gy, x, w, **kw, precision="bf16", algo="conv2d_bwd_data_v4_amx")[0]
+    ref = _ref(lambda g, w_, **k: fc.conv2d_backward(g, x.astype(F64), w_, **k)[0], (gy, w), "bf16", **kw)
+    assert_close(gx, ref, "conv", np.float32, case.id)

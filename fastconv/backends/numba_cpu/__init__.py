@@ -113,27 +113,28 @@ for _op, _fn in (
 
 # bfloat16 on AMX tiles (conv2d_amx.py), only for precision="bf16": the conv where its work per input element pays
 # for the packing (else auto takes the emulated rung, an fp32 kernel on rounded operands), linear always
-_BF16 = dict(requires=conv2d_amx.requires())
-register(
-    "conv2d",
-    B,
-    "conv2d_fwd_v10_amx",
-    sized(conv2d_amx.conv2d_fwd_v10_amx, _macs),
-    supports=conv2d_amx.supports,
-    priority=conv2d_amx.priority,
-    traits=ConvTraits(precisions=("bf16",)),
-    **_BF16,
-)
-register(
-    "linear",
-    B,
-    "linear_gemm_v4_amx",
-    sized(conv2d_amx.linear_gemm_v4_amx, _macs),
-    supports=conv2d_amx.supports_linear,
-    priority=100,
-    traits=Traits(precisions=("bf16",)),
-    **_BF16,
-)
+_AMX = ConvTraits(precisions=("bf16",))
+for _op, _fn, _supports, _rank, _traits in (
+    ("conv2d", conv2d_amx.conv2d_fwd_v10_amx, conv2d_amx.supports, conv2d_amx.priority, _AMX),
+    (
+        "conv2d_bwd_data",
+        conv2d_amx.conv2d_bwd_data_v4_amx,
+        conv2d_amx.supports_bwd_data,
+        conv2d_amx.priority_bwd_data,
+        _AMX,
+    ),
+    ("linear", conv2d_amx.linear_gemm_v4_amx, conv2d_amx.supports_linear, 100, Traits(precisions=("bf16",))),
+):
+    register(
+        _op,
+        B,
+        _fn.__name__,
+        sized(_fn, _macs),
+        supports=_supports,
+        priority=_rank,
+        requires=conv2d_amx.requires(),
+        traits=_traits,
+    )
 
 # one GEMM kernel serves the two gradients as well (as the CUDA backend's linear_gemm_v1_tiled)
 register("linear_bwd_data", B, "linear_gemm_v3_packed", sized(linear.linear_gemm_v3_packed_bwd_data, _macs))

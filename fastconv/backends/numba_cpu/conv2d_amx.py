@@ -2,6 +2,8 @@
 
     conv2d_fwd_v10_amx   any ungrouped conv (stride, dilation, zero padding, 1x1 included) as an implicit GEMM:
                          y[k, pixel] = sum over (r, s, c) of w[k, c, r, s] * x[c, pixel shifted by (r, s)]
+    conv2d_bwd_data_v4_amx  the data gradient of a stride-1 conv: the same GEMM over grad_out with the flipped
+                         weights (a pad larger than the kernel's reach, or a stride, takes the emulated rung)
     linear_gemm_v4_amx   linear as the same GEMM (its rows are the pixels of a 1x1 conv over a 1 x N plane)
 
 The input is packed once per call into bfloat16 planes in VNNI order, the B operand of tdpbf16ps: channel pairs
@@ -45,6 +47,11 @@ def priority(p: ConvParams) -> float:
     the packing: measured here (benchmarks/bf16_cpu.py) the AMX kernel wins from about 256 multiply-adds per
     input element (late layers, 3x3 stride 2) and loses below (a 1x1 conv to 64 channels: 64)."""
     return 100 if p.macs >= MIN_MACS_PER_INPUT * p.N * p.C * p.H * p.W else -100
+
+
+def priority_bwd_data(p: ConvParams) -> float:
+    """As priority, the input being grad_out (N, K, P, Q)."""
+    return 100 if p.macs >= MIN_MACS_PER_INPUT * p.N * p.K * p.P * p.Q else -100
 
 
 def supports_linear(p: LinearParams) -> bool:
@@ -182,6 +189,27 @@ def _gemm(x4: np.ndarray, w4: np.ndarray, b: np.ndarray | None, y4: np.ndarray, 
     pack_weights(w4.view(np.uint32), wa)
     geometry = (Kp, Cp, sh * sw, plane, p.R, p.S, sh, sw, dh, dw, wq, band)
     amx_conv(xv.view(np.uint16).reshape(-1), wa.reshape(-1), bias_tile.reshape(-1), y4, amx.tile_config(), *geometry)
+
+
+def supports_bwd_data(p: ConvParams) -> bool:
+    """Stride 1 with each pad at most the dilated kernel's reach, where the data gradient is a convolution."""
+    (t, b), (lf, rt) = p.padding
+    reach_h, reach_w = p.dilation[0] * (p.R - 1), p.dilation[1] * (p.S - 1)
+    return supports(p) and p.stride == (1, 1) and max(t, b) <= reach_h and max(lf, rt) <= reach_w
+
+
+def conv2d_bwd_data_v4_amx(p: ConvParams, gy: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The data gradient of a stride-1 conv as the forward kernel's convolution of gy with the flipped weights
+    read as (C, K, R, S): gx[c, h, w] = sum over (k, r', s') of w[k, c, R-1-r', S-1-s'] * gy[k, h + r'*dh - t', ...]
+    with pads t' = dh*(R-1) - t (and likewise for the other sides)."""
+    gx = empty(p.x_shape, np.float32)
+    if gx.size:
+        (t, b), (lf, rt) = p.padding
+        (dh, dw), reach = p.dilation, (p.dilation[0] * (p.R - 1), p.dilation[1] * (p.S - 1))
+        pads = ((reach[0] - t, reach[0] - b), (reach[1] - lf, reach[1] - rt))
+        q = ConvParams(p.N, p.K, p.P, p.Q, p.C, p.R, p.S, (1, 1), pads, (dh, dw), 1, "zeros", p.dtype, False)
+        _gemm(gy, w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1], None, gx, q)
+    return gx
 
 
 def conv2d_fwd_v10_amx(p: ConvParams, x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
