@@ -193,6 +193,12 @@ def test_amx_linear_against_the_reference(shape, rng):
     y = fc.linear(x, w, b, precision="bf16", algo="linear_gemm_v4_amx")
     assert y.shape == shape[:-1] + (37,)
     assert_close(y, _ref(fc.linear, (x, w, b), "bf16"), "linear", np.float32, str(shape))
+    gy = rand(rng, y.shape, np.float32)
+    gx, gw, _ = fc.linear_backward(gy, x, w, precision="bf16", algo="linear_gemm_v4_amx")
+    rx = _ref(lambda g, w_, **k: fc.linear_backward(g, x.astype(F64), w_, need_weight=False, **k)[0], (gy, w), "bf16")
+    rw = _ref(lambda g, x_, **k: fc.linear_backward(g, x_, w.astype(F64), need_input=False, **k)[1], (gy, x), "bf16")
+    assert_close(gx, rx, "linear", np.float32, f"{shape} grad_x")
+    assert_close(gw, rw, "linear", np.float32, f"{shape} grad_weight")
 
 
 @requires_amx

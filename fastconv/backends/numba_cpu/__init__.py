@@ -112,8 +112,9 @@ for _op, _fn in (
     register(_op, B, _fn.__name__, sized(_fn, _WORK.get(_op, _elements)), priority=rank)
 
 # bfloat16 on AMX tiles (conv2d_amx.py), only for precision="bf16": the conv where its work per input element pays
-# for the packing (else auto takes the emulated rung, an fp32 kernel on rounded operands), linear always
-_AMX = ConvTraits(precisions=("bf16",))
+# for the packing (else auto takes the emulated rung, an fp32 kernel on rounded operands), linear and its gradients
+# always (one GEMM serves the three, as linear_gemm_v3_packed)
+_AMX, _BF16 = ConvTraits(precisions=("bf16",)), Traits(precisions=("bf16",))
 for _op, _fn, _supports, _rank, _traits in (
     ("conv2d", conv2d_amx.conv2d_fwd_v10_amx, conv2d_amx.supports, conv2d_amx.priority, _AMX),
     (
@@ -123,12 +124,14 @@ for _op, _fn, _supports, _rank, _traits in (
         conv2d_amx.priority_bwd_data,
         _AMX,
     ),
-    ("linear", conv2d_amx.linear_gemm_v4_amx, conv2d_amx.supports_linear, 100, Traits(precisions=("bf16",))),
+    ("linear", conv2d_amx.linear_gemm_v4_amx, conv2d_amx.supports_linear, 100, _BF16),
+    ("linear_bwd_data", conv2d_amx.linear_gemm_v4_amx_bwd_data, conv2d_amx.supports_linear, 100, _BF16),
+    ("linear_bwd_weight", conv2d_amx.linear_gemm_v4_amx_bwd_weight, conv2d_amx.supports_linear, 100, _BF16),
 ):
     register(
         _op,
         B,
-        _fn.__name__,
+        "linear_gemm_v4_amx" if _op.startswith("linear") else _fn.__name__,
         sized(_fn, _macs),
         supports=_supports,
         priority=_rank,

@@ -219,10 +219,29 @@ def conv2d_fwd_v10_amx(p: ConvParams, x: np.ndarray, w: np.ndarray, b: np.ndarra
     return y
 
 
+def _matmul(a: np.ndarray, bt: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """a (M, L) @ bt.T (bt: (R, L)) + bias as a 1x1 conv whose 1 x M plane is a's rows (a and the result seen
+    transposed; any strides)."""
+    (M, L), R = a.shape, bt.shape[0]
+    out = empty((M, R), np.float32)
+    if out.size:
+        conv = ConvParams(
+            1, L, 1, M, R, 1, 1, (1, 1), ((0, 0), (0, 0)), (1, 1), 1, "zeros", np.dtype(np.float32), False
+        )
+        _gemm(a.T[None, :, None, :], bt[:, :, None, None], bias, out.T[None, :, None, :], conv)
+    return out
+
+
 def linear_gemm_v4_amx(p: LinearParams, x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
-    """y (N, K) = x (N, C) @ w.T + b as a 1x1 conv whose 1 x N plane is x's rows (x and y seen transposed)."""
-    y = empty((p.N, p.K), np.float32)
-    if y.size:
-        conv = ConvParams(1, p.C, 1, p.N, p.K, 1, 1, (1, 1), ((0, 0), (0, 0)), (1, 1), 1, "zeros", p.dtype, False)
-        _gemm(x.T[None, :, None, :], w[:, :, None, None], b, y.T[None, :, None, :], conv)
-    return y
+    """y (N, K) = x (N, C) @ w.T + b; as linear_gemm_v3_packed, the same GEMM serves both gradients."""
+    return _matmul(x, w, b)
+
+
+def linear_gemm_v4_amx_bwd_data(p: LinearParams, gy: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """gx (N, C) = gy (N, K) @ w (K, C)."""
+    return _matmul(gy, w.T, None)
+
+
+def linear_gemm_v4_amx_bwd_weight(p: LinearParams, gy: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """gw (K, C) = gy.T (K, N) @ x (N, C): the batch is the reduction."""
+    return _matmul(gy.T, x.T, None)
