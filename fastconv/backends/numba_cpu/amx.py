@@ -91,27 +91,37 @@ def amx_configure(typingctx, cfg):
     return sig, codegen
 
 
-@intrinsic
-def amx_begin(typingctx, c, off, row_stride):
-    """Load the accumulator block from float32 array c: tmm0/tmm1 = rows 0-15, columns 0-15 / 16-31 of the block
-    at element `off`, tmm2/tmm3 rows 16-31; `row_stride` in elements."""
-    sig = types.void(c, off, row_stride)
+def _block_intrinsic(name: str, store: bool, doc: str):
+    """amx_begin (tileloadd) or amx_end (tilestored) of the accumulator block: tmm0/tmm1 are rows 0-15, columns
+    0-15 / 16-31 of the float32 block at element `off` of c, tmm2/tmm3 rows 16-31; `row_stride` in elements."""
 
-    def codegen(context, builder, sig, args):
-        base = _address(context, builder, sig.args[0], args[0], _i64(context, builder, sig.args[1], args[1]))
-        stride = builder.mul(_i64(context, builder, sig.args[2], args[2]), _I64(4))
-        for t, (i, j) in enumerate(((0, 0), (0, 16), (16, 0), (16, 16))):
-            at = builder.add(base, builder.add(builder.mul(stride, _I64(i)), _I64(4 * j)))
-            _asm(builder, f"tileloadd ($0,$1,1), %tmm{t}", "r,r,~{memory}", [at, stride])
-        return context.get_dummy_value()
+    def typer(typingctx, c, off, row_stride):
+        sig = types.void(c, off, row_stride)
 
-    return sig, codegen
+        def codegen(context, builder, sig, args):
+            base = _address(context, builder, sig.args[0], args[0], _i64(context, builder, sig.args[1], args[1]))
+            stride = builder.mul(_i64(context, builder, sig.args[2], args[2]), _I64(4))
+            for t, (i, j) in enumerate(((0, 0), (0, 16), (16, 0), (16, 16))):
+                at = builder.add(base, builder.add(builder.mul(stride, _I64(i)), _I64(4 * j)))
+                text = f"tilestored %tmm{t}, ($0,$1,1)" if store else f"tileloadd ($0,$1,1), %tmm{t}"
+                _asm(builder, text, "r,r,~{memory}", [at, stride])
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    typer.__name__ = typer.__qualname__ = name  # each intrinsic under its own name
+    typer.__doc__ = doc
+    return intrinsic(typer)
+
+
+amx_begin = _block_intrinsic("amx_begin", False, "Load the accumulator block from float32 array c.")
+amx_end = _block_intrinsic("amx_end", True, "Store the accumulator block into float32 array c, as amx_begin loads it.")
 
 
 @intrinsic
 def amx_step(typingctx, a, a_off, a_stride, b, b_off, b_stride):
     """One step of 32 k values: A tiles (uint16 bfloat16 bits) at elements a_off and a_off + 16 rows, B tiles
-    (VNNI) at b_off and b_off + 32 elements (16 columns of pairs); strides in elements; four tdpbf16ps."""
+    (VNNI) at b_off and b_off + 32 elements (64 bytes: 16 columns of pairs); strides in elements; four tdpbf16ps."""
     sig = types.void(a, a_off, a_stride, b, b_off, b_stride)
 
     def codegen(context, builder, sig, args):
@@ -129,22 +139,6 @@ def amx_step(typingctx, a, a_off, a_stride, b, b_off, b_stride):
             _asm(builder, f"tileloadd ($0,$1,1), %tmm{t}", "r,r,~{memory}", [at, stride])
         for acc, ta, tb in ((0, 4, 6), (1, 4, 7), (2, 5, 6), (3, 5, 7)):
             _asm(builder, f"tdpbf16ps %tmm{tb}, %tmm{ta}, %tmm{acc}", "~{memory}", [])
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@intrinsic
-def amx_end(typingctx, c, off, row_stride):
-    """Store the accumulator block into float32 array c, as amx_begin loads it."""
-    sig = types.void(c, off, row_stride)
-
-    def codegen(context, builder, sig, args):
-        base = _address(context, builder, sig.args[0], args[0], _i64(context, builder, sig.args[1], args[1]))
-        stride = builder.mul(_i64(context, builder, sig.args[2], args[2]), _I64(4))
-        for t, (i, j) in enumerate(((0, 0), (0, 16), (16, 0), (16, 16))):
-            at = builder.add(base, builder.add(builder.mul(stride, _I64(i)), _I64(4 * j)))
-            _asm(builder, f"tilestored %tmm{t}, ($0,$1,1)", "r,r,~{memory}", [at, stride])
         return context.get_dummy_value()
 
     return sig, codegen
