@@ -17,6 +17,17 @@
     extern "C" __global__ void name##_f32(PARAMS(float)) { kernel<float>(__VA_ARGS__); } \
     extern "C" __global__ void name##_f64(PARAMS(double)) { kernel<double>(__VA_ARGS__); }
 #define FC_ENTRY_POINTS(name, PARAMS, ...) FC_ENTRY_POINTS_OF(name, name, PARAMS, __VA_ARGS__)
+// The same with __launch_bounds__(threads, min_blocks): the launch always uses `threads` threads per block, and
+// ptxas keeps registers low enough for min_blocks resident blocks per SM.
+#define FC_ENTRY_POINTS_BOUNDED_OF(name, kernel, threads, min_blocks, PARAMS, ...)                             \
+    extern "C" __global__ void __launch_bounds__(threads, min_blocks) name##_f32(PARAMS(float)) {               \
+        kernel<float>(__VA_ARGS__);                                                                              \
+    }                                                                                                            \
+    extern "C" __global__ void __launch_bounds__(threads, min_blocks) name##_f64(PARAMS(double)) {              \
+        kernel<double>(__VA_ARGS__);                                                                             \
+    }
+#define FC_ENTRY_POINTS_BOUNDED(name, threads, min_blocks, PARAMS, ...) \
+    FC_ENTRY_POINTS_BOUNDED_OF(name, name, threads, min_blocks, PARAMS, __VA_ARGS__)
 
 __device__ __forceinline__ long long global_thread_index() {
     return (long long)blockIdx.x * blockDim.x + threadIdx.x;

@@ -13,7 +13,19 @@
 //                                deterministic, so only run when named.
 //   conv2d_bwd_bias_v1_reduce    one block per output channel, block_sum over N*P*Q. Deterministic. Also the
 //                                entry point linear_bwd_bias_v1_reduce (N rows, one pixel each).
+//   conv2d_bwd_weight_v3_implicit_gemm  per group the GEMM gw (Kg x Cg*R*S) = gy (Kg x N*P*Q) . im2col(x)^T on
+//                                igemm.cuh's block GEMM (WG_BM x WG_BN x WG_BK, WG_TM x WG_TN per thread; half for
+//                                double), the reduction over pixels split deterministically (gridDim.z = groups x
+//                                splits; partials summed in split order by conv2d_bwd_weight_splitk_reduce): no
+//                                atomics, the same bits on every run. A slice is BK consecutive pixels: each
+//                                thread decodes its pixel once and steps it; the columns' (c, r, s) are fixed per
+//                                thread. Napkin math (H100, f32): the same 512 FMAs per slice per thread as the
+//                                forward v5; split-K gives ~2 blocks per SM even for 64-channel layers, so ~60-75%
+//                                of fp32 peak on the ResNet layers (the partial sums add splits x |gw| of traffic).
+//   (the data gradient's implicit GEMM, conv2d_bwd_data_v2_implicit_gemm, is conv2d_fwd.cu's v5 kernel run once per
+//    stride phase on grad_out and the flipped weights: fastconv/backends/cuda/igemm.py)
 #include "conv_common.cuh"
+#include "igemm.cuh"
 
 #ifndef BWD_BLOCK
 #define BWD_BLOCK 256
@@ -23,6 +35,21 @@
 #endif
 #ifndef BWD_SPLIT
 #define BWD_SPLIT 8
+#endif
+#ifndef WG_BM
+#define WG_BM 128
+#endif
+#ifndef WG_BN
+#define WG_BN 128
+#endif
+#ifndef WG_BK
+#define WG_BK 8
+#endif
+#ifndef WG_TM
+#define WG_TM 8
+#endif
+#ifndef WG_TN
+#define WG_TN 8
 #endif
 
 // gx element i = ((n*C + c)*H + h)*W + w (grid-stride) gathers every (k, r, s) whose window covers it
@@ -107,3 +134,103 @@ __device__ void conv2d_bwd_bias_v1_reduce(const T* __restrict__ gy, T* __restric
 FC_ENTRY_POINTS(conv2d_bwd_bias_v1_reduce, BWD_BIAS_PARAMS, gy, gb, N, K, PQ)
 // linear's bias gradient is the same reduction with one pixel per channel (PQ = 1), under its own name.
 FC_ENTRY_POINTS_OF(linear_bwd_bias_v1_reduce, conv2d_bwd_bias_v1_reduce, BWD_BIAS_PARAMS, gy, gb, N, K, PQ)
+
+// The v3 block GEMM per element type: double tiles are half as wide each way (64 double accumulators would spill).
+template <typename T>
+struct WG;
+template <>
+struct WG<float> {
+    using G = BlockGemm<float, WG_BM, WG_BN, WG_BK, WG_TM, WG_TN, true>;
+};
+template <>
+struct WG<double> {
+    using G = BlockGemm<double, WG_BM / 2, WG_BN / 2, WG_BK, WG_TM / 2, WG_TN / 2, true>;
+};
+constexpr int WG_THREADS = (WG_BM / WG_TM) * (WG_BN / WG_TN);
+
+// One slice (pixels j .. j+BK of the flat (n, p, q) index) of A = gy and B = im2col(x)^T for this thread: its pixel
+// is j + t%BK; A rows m0 + t/BK + i*A_STEP; B columns (c, r, s) = col0 + t/BK + i*B_STEP, fixed per thread.
+template <typename T, typename G>
+struct WgLoader {
+    const T *gyn, *xn;  // gy and x of the pixel's image
+    int p, q, j, j_end, P, Q, PQ, H, W, sh, sw, pt, pl, img_gy, img_x, a_row, a_step;
+    int x_off[G::B_LOADS], dr[G::B_LOADS], ds[G::B_LOADS];  // column: channel offset + tap offset; tap row, col
+    unsigned m_ok, c_ok;
+
+    __device__ __forceinline__ void load(T* ra, T* rb) {
+        const bool pix = j < j_end;
+        const int pq = p * Q + q, h = p * sh - pt, w = q * sw - pl;
+#pragma unroll
+        for (int i = 0; i < G::A_LOADS; ++i) ra[i] = pix && ((m_ok >> i) & 1) ? gyn[a_row + i * a_step + pq] : T(0);
+#pragma unroll
+        for (int i = 0; i < G::B_LOADS; ++i) {
+            const bool in = (unsigned)(h + dr[i]) < (unsigned)H && (unsigned)(w + ds[i]) < (unsigned)W;
+            rb[i] = pix && ((c_ok >> i) & 1) && in ? xn[x_off[i] + h * W + w] : T(0);
+        }
+        j += G::BK;  // the next slice's pixel: BK further along the rows, the images
+        q += G::BK;
+        while (q >= Q) {
+            q -= Q;
+            if (++p == P) p = 0, gyn += img_gy, xn += img_x;
+        }
+    }
+};
+
+// Block (column tile blockIdx.x, row tile blockIdx.y, blockIdx.z = g*splits + split): gw rows m0.. (output
+// channels of group g) x columns col0.. of the flat (c, r, s) index over this split's pixels. splits > 1: gw is a
+// workspace of `splits` gw-sized parts (split_len each), summed in split order afterwards. Each element is written
+// by one thread: race-free.
+template <typename T>
+__device__ void conv2d_bwd_weight_v3_implicit_gemm(const T* __restrict__ gy, const T* __restrict__ x,
+                                                   T* __restrict__ gw, CONV_GEOMETRY_PARAMS, int splits,
+                                                   long long split_len, FAST_DIV_PARAMS(PQ), FAST_DIV_PARAMS(Q)) {
+    using G = typename WG<T>::G;
+    const int Cg = C / groups, Kg = K / groups, RS = R * S, CRS = Cg * RS, PQ = P * Q, HW = H * W, t = threadIdx.x;
+    const int g = blockIdx.z / splits, split = blockIdx.z % splits, m0 = blockIdx.y * G::BM;
+    const int col0 = blockIdx.x * G::BN, NPQ = N * PQ, total = (NPQ + G::BK - 1) / G::BK;
+    const int per_split = (total + splits - 1) / splits, first = split * per_split;
+    const int slices = min(per_split, total - first);
+    WgLoader<T, G> ld;
+    ld.P = P, ld.Q = Q, ld.PQ = PQ, ld.H = H, ld.W = W, ld.sh = sh, ld.sw = sw, ld.pt = pt, ld.pl = pl;
+    ld.img_gy = K * PQ, ld.img_x = C * HW, ld.a_step = G::A_STEP * PQ;
+    ld.j = first * G::BK + t % G::BK, ld.j_end = min(NPQ, (first + max(slices, 0)) * G::BK);
+    const int jn = min(ld.j, NPQ - 1), n = fast_div(jn, PQ_magic, PQ_shift), pq = jn - n * PQ;
+    ld.p = fast_div(pq, Q_magic, Q_shift), ld.q = pq - ld.p * Q;
+    ld.gyn = gy + (long long)n * K * PQ, ld.xn = x + (long long)n * C * HW;
+    ld.m_ok = 0, ld.c_ok = 0;
+    for (int i = 0; i < G::A_LOADS; ++i) ld.m_ok |= unsigned(m0 + t / G::BK + i * G::A_STEP < Kg) << i;
+    ld.a_row = (g * Kg + min(m0 + t / G::BK, Kg - 1)) * PQ;
+#pragma unroll
+    for (int i = 0; i < G::B_LOADS; ++i) {
+        const int col = col0 + t / G::BK + i * G::B_STEP, cl = min(col, CRS - 1), c = cl / RS, r = cl % RS / S;
+        const int s = cl % S;
+        ld.c_ok |= unsigned(col < CRS) << i;
+        ld.dr[i] = r * dh, ld.ds[i] = s * dw;
+        ld.x_off[i] = (g * Cg + c) * HW + r * dh * W + s * dw;
+    }
+    T acc[G::TM][G::TN];
+#pragma unroll
+    for (int i = 0; i < G::TM; ++i)
+#pragma unroll
+        for (int jj = 0; jj < G::TN; ++jj) acc[i][jj] = T(0);
+    G::run(ld, max(slices, 0), acc);
+    const int tx = t % G::RN, ty = t / G::RN;
+    T* out = gw + split * split_len + (long long)g * Kg * CRS;
+#pragma unroll
+    for (int i = 0; i < G::TM; ++i) {
+        const int m = m0 + G::row(ty, i);
+#pragma unroll
+        for (int jj = 0; jj < G::TN; ++jj) {
+            const int col = col0 + G::col(tx, jj);
+            if (m < Kg && col < CRS) out[m * CRS + col] = acc[i][jj];
+        }
+    }
+}
+#define BWD_WEIGHT_V3_PARAMS(T) \
+    BWD_WEIGHT_PARAMS(T), int splits, long long split_len, FAST_DIV_PARAMS(PQ), FAST_DIV_PARAMS(Q)
+FC_ENTRY_POINTS_BOUNDED(conv2d_bwd_weight_v3_implicit_gemm, WG_THREADS, 1, BWD_WEIGHT_V3_PARAMS, gy, x, gw,
+                        CONV_GEOMETRY_ARGS, splits, split_len, PQ_magic, PQ_shift, Q_magic, Q_shift)
+
+template <typename T>
+__device__ void conv2d_bwd_weight_splitk_reduce(SPLITK_REDUCE_PARAMS(T)) { splitk_reduce(SPLITK_REDUCE_ARGS); }
+FC_ENTRY_POINTS(conv2d_bwd_weight_splitk_reduce, SPLITK_REDUCE_PARAMS, SPLITK_REDUCE_ARGS)

@@ -14,7 +14,21 @@
 //                               shared memory, each of (BM/TM)*(BN/TN) threads holds a V3_TM x V3_TN register tile.
 //   conv2d_fwd_v4_depthwise     groups == C: block = V4_BLOCK output pixels of one (n, k) plane, its R*S filter staged
 //                               in dynamic shared memory; one thread per output pixel.
+//   conv2d_fwd_v5_implicit_gemm igemm.cuh's block GEMM (V5_BM x V5_BN x V5_BK, V5_TM x V5_TN per thread; half of
+//                               each for double) with the reduction ordered (r, s, c) over weights permuted to
+//                               (K, R, S, Cg): a slice is one tap x BK channels, so the padding test is made once per
+//                               tap and the channel step is a pointer add; deterministic split-K over the slices
+//                               (gridDim.z = groups x splits, partials reduced in split order by
+//                               conv2d_fwd_splitk_reduce). Also writes a strided output placement (oh0 + p*osh,
+//                               ow0 + q*osw in an OH x OW plane), which the data gradient's stride phases use.
+//                               Napkin math (H100, f32, 128x128x8, 256 threads, ~150 registers: one block of 8
+//                               warps per SM): per slice a thread runs 512 FMAs against 4+4 global loads, 32
+//                               LDS.128 and 8 STS, so the FMA pipes are the limit once the next slice's loads are
+//                               hidden behind 1024 FMA cycles: ~60-75% of the 67 TFLOP/s fp32 peak on layers with
+//                               K >= 128 and N*P*Q >= 16k (too few tiles for the 132 SMs, e.g. 7x7 planes: split-K).
+//                               Also the entry point conv2d_bwd_data_v2_implicit_gemm (the data gradient).
 #include "conv_common.cuh"
+#include "igemm.cuh"
 
 #ifndef V1_BLOCK
 #define V1_BLOCK 256
@@ -45,6 +59,21 @@
 #endif
 #ifndef V4_BLOCK
 #define V4_BLOCK 256
+#endif
+#ifndef V5_BM
+#define V5_BM 128
+#endif
+#ifndef V5_BN
+#define V5_BN 128
+#endif
+#ifndef V5_BK
+#define V5_BK 8
+#endif
+#ifndef V5_TM
+#define V5_TM 8
+#endif
+#ifndef V5_TN
+#define V5_TN 8
 #endif
 
 #define CONV_FWD_PARAMS(T) \
@@ -184,3 +213,125 @@ __device__ void conv2d_fwd_v4_depthwise(CONV_FWD_PARAMS(T)) {
     y[nk * PQ + pq] = has_bias ? acc + b[k] : acc;
 }
 FC_ENTRY_POINTS(conv2d_fwd_v4_depthwise, CONV_FWD_PARAMS, x, w, b, y, has_bias, CONV_GEOMETRY_ARGS)
+
+// The v5 block GEMM per element type: double tiles are half as wide each way (64 double accumulators would spill).
+template <typename T>
+struct V5;
+template <>
+struct V5<float> {
+    using G = BlockGemm<float, V5_BM, V5_BN, V5_BK, V5_TM, V5_TN, false>;
+};
+template <>
+struct V5<double> {
+    using G = BlockGemm<double, V5_BM / 2, V5_BN / 2, V5_BK, V5_TM / 2, V5_TN / 2, false>;
+};
+constexpr int V5_THREADS = (V5_BM / V5_TM) * (V5_BN / V5_TN);
+
+// Gathers one slice (tap r, s; channels c0 .. c0+BK) of A = permuted weights and B = im2col(x) for this thread:
+// A: row m = m0 + t/BK + i*A_STEP, channel c0 + t%BK; B: channel c0 + t/BN + i*B_STEP at its pixel (one per thread).
+// Per slice the pointers step by BK channels; a new tap rewinds them by the channels walked and moves one tap.
+template <typename T, typename G>
+struct V5Loader {
+    const T *wc, *xc;  // weights at (this thread's first row, tap, c0 + t%BK); x at (pixel, channel c0 + t/BN)
+    int Cg, HW, W, H, S, dh, dw, h0, w0, r, s, c0, off, a_lim, b_lim, a_stride, b_stride;
+    unsigned m_ok;
+    bool tap_ok;
+
+    __device__ void set_tap() {  // the tap's padding test and offset, once per tap
+        const int h = h0 + r * dh, w = w0 + s * dw;
+        tap_ok = (unsigned)h < (unsigned)H && (unsigned)w < (unsigned)W;
+        off = h * W + w;
+    }
+    __device__ __forceinline__ void load(T* ra, T* rb) {
+        const bool a_c = c0 < a_lim;
+#pragma unroll
+        for (int i = 0; i < G::A_LOADS; ++i) ra[i] = ((m_ok >> i) & 1) && a_c ? wc[i * a_stride] : T(0);
+#pragma unroll
+        for (int i = 0; i < G::B_LOADS; ++i)
+            rb[i] = tap_ok && c0 + i * G::B_STEP < b_lim ? xc[i * b_stride + off] : T(0);
+        c0 += G::BK;  // next slice: the next BK channels of this tap, or the next tap
+        wc += G::BK;
+        xc += G::BK * HW;
+        if (c0 >= Cg) {
+            wc += Cg - c0;  // = the next tap's channel c0 = 0
+            xc -= (long long)c0 * HW;
+            c0 = 0;
+            if (++s == S) s = 0, ++r;
+            set_tap();
+        }
+    }
+};
+
+// Block (pixel tile blockIdx.x, row tile blockIdx.y, blockIdx.z = g*splits + split): rows m0.. of group g's Kg
+// output channels times pixels j0.. of the flat (n, p, q) index, over this split's share of the Cg*R*S reduction.
+// splits > 1: y is a workspace of `splits` output-sized parts (split_len elements each) and has_bias is 0; the
+// parts are summed in split order afterwards. Each output element is written by one thread: race-free.
+template <typename T>
+__device__ void conv2d_fwd_v5_implicit_gemm(const T* __restrict__ x, const T* __restrict__ wp, const T* __restrict__ b,
+                                            T* __restrict__ y, int has_bias, CONV_GEOMETRY_PARAMS, int oh0, int ow0,
+                                            int osh, int osw, int OH, int OW, int splits, long long split_len,
+                                            FAST_DIV_PARAMS(PQ), FAST_DIV_PARAMS(Q)) {
+    using G = typename V5<T>::G;
+    const int Cg = C / groups, Kg = K / groups, PQ = P * Q, HW = H * W, t = threadIdx.x;
+    const int g = blockIdx.z / splits, split = blockIdx.z % splits, m0 = blockIdx.y * G::BM;
+    const int j0 = blockIdx.x * G::BN, NPQ = N * PQ, chunks = (Cg + G::BK - 1) / G::BK, total = R * S * chunks;
+    const int per_split = (total + splits - 1) / splits, first = split * per_split;
+    const int slices = min(per_split, total - first);
+    V5Loader<T, G> ld;
+    ld.Cg = Cg, ld.HW = HW, ld.W = W, ld.H = H, ld.S = S, ld.dh = dh, ld.dw = dw;
+    ld.a_lim = Cg - t % G::BK, ld.b_lim = Cg - t / G::BN;
+    ld.a_stride = G::A_STEP * R * S * Cg, ld.b_stride = G::B_STEP * HW;
+    ld.m_ok = 0;
+    for (int i = 0; i < G::A_LOADS; ++i) ld.m_ok |= unsigned(m0 + t / G::BK + i * G::A_STEP < Kg) << i;
+    const int j = j0 + t % G::BN, jn = min(j, NPQ - 1), n = fast_div(jn, PQ_magic, PQ_shift), pq = jn - n * PQ;
+    const int p = fast_div(pq, Q_magic, Q_shift);
+    ld.h0 = j < NPQ ? p * sh - pt : -(1 << 30), ld.w0 = (pq - p * Q) * sw - pl;  // pixels past the end: no tap
+    const int tap = slices > 0 ? first / chunks : 0;
+    ld.r = tap / S, ld.s = tap % S, ld.c0 = first % chunks * G::BK;
+    ld.set_tap();
+    const int mrow = min(m0 + t / G::BK, Kg - 1);  // rows past Kg are masked: point them at a real row
+    ld.wc = wp + ((long long)(g * Kg + mrow) * R * S + tap) * Cg + ld.c0 + t % G::BK;
+    ld.xc = x + ((long long)n * C + g * Cg + t / G::BN + ld.c0) * HW;
+    const int tx = t % G::RN, ty = t / G::RN;
+    T acc[G::TM][G::TN];
+#pragma unroll
+    for (int i = 0; i < G::TM; ++i) {  // the bias is the accumulators' start (split parts start at 0)
+        const int m = min(m0 + G::row(ty, i), Kg - 1);
+        const T bias = has_bias ? b[g * Kg + m] : T(0);
+#pragma unroll
+        for (int jj = 0; jj < G::TN; ++jj) acc[i][jj] = bias;
+    }
+    G::run(ld, max(slices, 0), acc);
+    const long long plane = (long long)OH * OW;
+    long long row[G::TM];  // each accumulator row's offset in y, -1 past Kg
+#pragma unroll
+    for (int i = 0; i < G::TM; ++i) {
+        const int m = m0 + G::row(ty, i);
+        row[i] = m < Kg ? (g * Kg + m) * plane : -1;
+    }
+    T* out = y + split * split_len;
+#pragma unroll
+    for (int jj = 0; jj < G::TN; ++jj) {
+        const int pix = j0 + G::col(tx, jj), nn = fast_div(pix, PQ_magic, PQ_shift), ppq = pix - nn * PQ;
+        const int pp = fast_div(ppq, Q_magic, Q_shift), qq = ppq - pp * Q;
+        if (pix >= NPQ) continue;
+        T* column = out + nn * K * plane + (oh0 + pp * osh) * OW + ow0 + qq * osw;
+#pragma unroll
+        for (int i = 0; i < G::TM; ++i)
+            if (row[i] >= 0) column[row[i]] = acc[i][jj];
+    }
+}
+#define CONV_FWD_V5_PARAMS(T)                                                                                   \
+    CONV_FWD_PARAMS(T), int oh0, int ow0, int osh, int osw, int OH, int OW, int splits, long long split_len, \
+        FAST_DIV_PARAMS(PQ), FAST_DIV_PARAMS(Q)
+#define CONV_FWD_V5_ARGS \
+    x, w, b, y, has_bias, CONV_GEOMETRY_ARGS, oh0, ow0, osh, osw, OH, OW, splits, split_len, PQ_magic, PQ_shift, Q_magic, Q_shift
+FC_ENTRY_POINTS_BOUNDED(conv2d_fwd_v5_implicit_gemm, V5_THREADS, 1, CONV_FWD_V5_PARAMS, CONV_FWD_V5_ARGS)
+// The data gradient's implicit GEMM is this kernel on grad_out and the flipped weights, one launch per stride phase
+// (fastconv/backends/cuda/igemm.py), under its own name.
+FC_ENTRY_POINTS_BOUNDED_OF(conv2d_bwd_data_v2_implicit_gemm, conv2d_fwd_v5_implicit_gemm, V5_THREADS, 1,
+                           CONV_FWD_V5_PARAMS, CONV_FWD_V5_ARGS)
+
+template <typename T>
+__device__ void conv2d_fwd_splitk_reduce(SPLITK_REDUCE_PARAMS(T)) { splitk_reduce(SPLITK_REDUCE_ARGS); }
+FC_ENTRY_POINTS(conv2d_fwd_splitk_reduce, SPLITK_REDUCE_PARAMS, SPLITK_REDUCE_ARGS)

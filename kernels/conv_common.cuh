@@ -13,3 +13,12 @@ template <typename T>
 __device__ __forceinline__ T padded_read(const T* __restrict__ plane, int h, int w, int H, int W) {
     return ((unsigned)h < (unsigned)H && (unsigned)w < (unsigned)W) ? plane[(long long)h * W + w] : T(0);
 }
+
+// n / d for 0 <= n < 2^31 and d >= 1 by a multiply and a shift: (umulhi(n, magic) + n) >> shift, with shift =
+// ceil(log2 d) and magic = floor(2^32 * (2^shift - d) / d) + 1 precomputed on the host
+// (fastconv.backends.cuda.conv.fast_divisor; Granlund and Montgomery's method). Runtime division costs ~20
+// instructions; this costs 3, which matters where a kernel decodes a flat pixel index per element.
+__device__ __forceinline__ int fast_div(int n, unsigned magic, int shift) {
+    return (int)((__umulhi((unsigned)n, magic) + (unsigned)n) >> shift);
+}
+#define FAST_DIV_PARAMS(d) unsigned d##_magic, int d##_shift

@@ -22,7 +22,8 @@ from ... import arrays
 from ...params import ceil_div
 
 TUNABLES: dict[str, dict[str, int]] = {  # per .cu file; "launch": Python-only limits of the launch code
-    "launch": {"MAX_BLOCKS": 65536},
+    # SPLITK_*: split-K of the implicit GEMMs (igemm.py split_count); 264 blocks = 2 per SM of a 132-SM H100
+    "launch": {"MAX_BLOCKS": 65536, "SPLITK_TARGET_BLOCKS": 264, "SPLITK_MIN_SLICES": 8, "SPLITK_MAX": 64},
     "conv2d_fwd.cu": {
         "V1_BLOCK": 256,
         "V2_TP": 8,
@@ -34,8 +35,22 @@ TUNABLES: dict[str, dict[str, int]] = {  # per .cu file; "launch": Python-only l
         "V3_TM": 4,
         "V3_TN": 4,
         "V4_BLOCK": 256,
+        "V5_BM": 128,
+        "V5_BN": 128,
+        "V5_BK": 8,
+        "V5_TM": 8,
+        "V5_TN": 8,
     },
-    "conv2d_bwd.cu": {"BWD_BLOCK": 256, "BWD_REDUCE_BLOCK": 256, "BWD_SPLIT": 8},
+    "conv2d_bwd.cu": {
+        "BWD_BLOCK": 256,
+        "BWD_REDUCE_BLOCK": 256,
+        "BWD_SPLIT": 8,
+        "WG_BM": 128,
+        "WG_BN": 128,
+        "WG_BK": 8,
+        "WG_TM": 8,
+        "WG_TN": 8,
+    },
     "pool2d.cu": {"POOL_BLOCK": 256},
     "batchnorm.cu": {"BN_BLOCK": 256},
     "relu.cu": {"ELTWISE_BLOCK": 256},
@@ -56,6 +71,19 @@ SMALL_TUNABLES: dict[str, int] = {
     "V3_TM": 2,
     "V3_TN": 2,
     "V4_BLOCK": 16,
+    "V5_BM": 16,
+    "V5_BN": 16,
+    "V5_BK": 4,
+    "V5_TM": 4,
+    "V5_TN": 4,
+    "WG_BM": 16,
+    "WG_BN": 16,
+    "WG_BK": 4,
+    "WG_TM": 4,
+    "WG_TN": 4,
+    "SPLITK_TARGET_BLOCKS": 6,
+    "SPLITK_MIN_SLICES": 2,
+    "SPLITK_MAX": 4,
     "BWD_BLOCK": 32,
     "BWD_REDUCE_BLOCK": 64,
     "BWD_SPLIT": 3,
@@ -83,10 +111,24 @@ def check_tunables(t: dict[str, int]) -> None:
         for a, b in (("V3_BM", "V3_TM"), ("V3_BN", "V3_TN"), ("LIN_BM", "LIN_TM"), ("LIN_BN", "LIN_TN"))
         if t[a] % t[b]
     ]
+    bad += [e for prefix in ("V5_", "WG_") for e in _block_gemm_errors(prefix, t)]
     reducing = ("BWD_REDUCE_BLOCK", "BN_BLOCK", "POOL_BLOCK", "NORM_BLOCK")
     bad += [f"{n} % 32" for n in reducing if t[n] % 32 or not 0 < t[n] <= 1024]
     if bad:
         raise ValueError(f"tunables: these must be 0 (and blocks at most 1024 threads): {', '.join(bad)}")
+
+
+def _block_gemm_errors(prefix: str, t: dict[str, int]) -> list[str]:
+    """What igemm.cuh's BlockGemm asserts, for the float32 tile and the float64 one (half each way)."""
+    bm, bn, bk, tm, tn = (t[prefix + k] for k in ("BM", "BN", "BK", "TM", "TN"))
+    bad = [f"{prefix}{n} % 2" for n, v in (("BM", bm), ("BN", bn), ("TM", tm), ("TN", tn)) if v % 2]
+    for m, n, i, j in ((bm, bn, tm, tn), (bm // 2, bn // 2, tm // 2, tn // 2)):
+        threads = (m // i) * (n // j) if i and j and not m % i and not n % j else 0
+        if not threads or threads % bk or threads % n or (m * bk) % threads or threads > 1024:
+            bad.append(
+                f"{prefix}tile {m}x{n}x{bk} over {i}x{j} per thread (threads % BK, threads % BN, BM*BK % threads)"
+            )
+    return bad
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import partial
 
 from ...dispatch import register
-from . import conv, linear, norm, pool, row_norm
+from . import conv, igemm, linear, norm, pool, row_norm
 from .launch import Launcher
 
 _FITS = "a launch within CUDA's grid limits and 48 KiB of shared memory"
@@ -20,6 +20,7 @@ _CONV_FORWARD = (  # algo, priority, what it needs
     ("conv2d_fwd_v3_implicit_gemm", 20, _FITS),
     ("conv2d_fwd_v4_depthwise", 30, f"groups == C (depthwise) and {_FITS}"),
 )
+_IGEMM = f"at least {igemm.MIN_ROWS} output channels per group, 32-bit pixel and tensor indices, and {_FITS}"
 
 
 def register_all(backend: str, launcher: Launcher) -> None:
@@ -42,6 +43,20 @@ def register_all(backend: str, launcher: Launcher) -> None:
     )
     for algo, priority in (("conv2d_bwd_weight_v1_naive", 10), ("conv2d_bwd_weight_v2_atomic", 0)):
         register("conv2d_bwd_weight", backend, algo, partial(conv.backward_weight, launcher, algo), priority=priority)
+    for op, algo, fn, supports in (  # the implicit GEMMs: above every other version of their op
+        ("conv2d", igemm.FORWARD, igemm.forward, igemm.forward_supports),
+        ("conv2d_bwd_data", igemm.DATA, igemm.backward_data, igemm.backward_data_supports),
+        ("conv2d_bwd_weight", igemm.WEIGHT, igemm.backward_weight, igemm.backward_weight_supports),
+    ):
+        register(
+            op,
+            backend,
+            algo,
+            partial(fn, launcher),
+            priority=40,
+            requires=_IGEMM,
+            supports=partial(supports, launcher),
+        )
     register("conv2d_bwd_bias", backend, "conv2d_bwd_bias_v1_reduce", partial(conv.backward_bias, launcher))
     for op, fn in (
         ("linear", linear.forward),

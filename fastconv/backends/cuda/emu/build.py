@@ -38,7 +38,9 @@ FLAGS = (
     "-fvisibility-inlines-hidden",
     "-fno-gnu-unique",
 )
-_ENTRY = re.compile(r'extern\s+"C"\s+__fcemu_global__\s+void\s+(\w+)\s*\(([^)]*)\)')
+_ENTRY = re.compile(
+    r'extern\s+"C"\s+__fcemu_global__\s+void\s+(?:__launch_bounds__\s*\([^)]*\)\s*)?(\w+)\s*\(([^)]*)\)'
+)
 _DYNAMIC = re.compile(
     r"extern\s+__fcemu_shared__\s+(?:__align__\s*\(\s*\d+\s*\)\s*)?"
     r"((?:\w+\s+)*?\w+)\s+(\w+)\s*\[\s*\]"

@@ -134,6 +134,7 @@ inline float __int_as_float(int i) { float f; std::memcpy(&f, &i, 4); return f; 
 inline double __longlong_as_double(long long i) { double d; std::memcpy(&d, &i, 8); return d; }
 template <typename T>
 T __ldg(const T* p) { return *p; }
+inline unsigned __umulhi(unsigned a, unsigned b) { return unsigned((1ULL * a * b) >> 32); }
 
 #include "fcemu_runtime.h"
 #endif  // FCEMU_LISTING
