@@ -199,9 +199,9 @@ class Plan:
 
 
 def _median_time(plan: Plan, arrays: tuple, repeat: int = 3) -> float:
-    plan.runner(plan, *arrays)  # warm-up: JIT compilation, caches
+    synchronize(plan.kind, plan.runner(plan, *arrays))  # warm-up: JIT compilation, caches
     times = []
-    for _ in range(repeat):
+    for _ in range(repeat):  # the device is idle at each start and has finished the run at each stop
         start = time.perf_counter()
         synchronize(plan.kind, plan.runner(plan, *arrays))
         times.append(time.perf_counter() - start)

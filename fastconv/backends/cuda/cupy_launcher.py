@@ -40,11 +40,15 @@ def nvrtc_options(file: str | Path, defines: dict[str, int]) -> tuple[str, ...]:
 
 
 class CuPyLauncher(Launcher):
+    """Modules and kernel functions are looked up once per (file, kernel, tunable overrides): a launch then costs
+    one dict lookup before CuPy's own launch path (no options, digests or tunables recomputed)."""
+
     kind = "cupy"
 
     def __init__(self) -> None:
         super().__init__()
         self._modules: dict[tuple, Any] = {}
+        self._functions: dict[tuple, Any] = {}
 
     def module(self, file: str | Path) -> Any:
         """The cupy.RawModule of `file` with this launcher's tunables (created once; compiled by CuPy on use)."""
@@ -56,15 +60,21 @@ class CuPyLauncher(Launcher):
             self._modules[key] = cupy.RawModule(code=source_path(file).read_text(), options=options)
         return self._modules[key]
 
-    def launch(self, file: str | Path, kernel: str, cfg: Launch, args: Sequence[Any]) -> None:
-        import cupy  # noqa: PLC0415
+    def function(self, file: str | Path, kernel: str) -> Any:
+        """Entry point `kernel` of `file` under the current tunables, compiled on first use."""
+        key = (str(file), kernel, frozenset(self.overrides.items()))
+        fn = self._functions.get(key)
+        if fn is None:
+            import cupy  # noqa: PLC0415
 
-        module = self.module(file)
-        try:
-            fn = module.get_function(kernel)
-        except cupy.cuda.compiler.CompileException as exc:
-            raise RuntimeError(
-                f"NVRTC could not compile {Path(file).name} with options "
-                f"{nvrtc_options(file, self.tunables(str(file)))}:\n{exc}"
-            ) from exc
-        fn(cfg.grid, cfg.block, tuple(args), shared_mem=cfg.shared_bytes)
+            try:
+                fn = self._functions[key] = self.module(file).get_function(kernel)
+            except cupy.cuda.compiler.CompileException as exc:
+                raise RuntimeError(
+                    f"NVRTC could not compile {Path(file).name} with options "
+                    f"{nvrtc_options(file, self.tunables(str(file)))}:\n{exc}"
+                ) from exc
+        return fn
+
+    def launch(self, file: str | Path, kernel: str, cfg: Launch, args: Sequence[Any]) -> None:
+        self.function(file, kernel)(cfg.grid, cfg.block, tuple(args), shared_mem=cfg.shared_bytes)

@@ -30,8 +30,10 @@ def source_path(file: str | Path) -> Path:
     return path if path.is_absolute() else kernels_dir() / path
 
 
+@functools.lru_cache(maxsize=1)
 def headers_digest() -> str:
-    """Hash of every shared header: part of each module's cache key, since a .cu includes them."""
+    """Hash of every shared header: part of each module's cache key, since a .cu includes them. Read once per
+    process (the headers of an installed package do not change under it)."""
     h = hashlib.sha256()
     for header in sorted(kernels_dir().glob("*.cuh")):
         h.update(header.name.encode() + b"\0" + header.read_bytes())
