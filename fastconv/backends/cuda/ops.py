@@ -93,3 +93,16 @@ def register_all(backend: str, launcher: Launcher) -> None:
         ("row_norm_bwd", "row_norm_bwd_v1", row_norm.row_norm_bwd),
     ):
         register(op, backend, algo, partial(fn, launcher))
+    _register_memory_v2(backend, launcher)
+
+
+def _register_memory_v2(backend: str, launcher: Launcher) -> None:
+    """The v2 memory-bound kernels: above v1 for algo="auto" wherever their `supports` holds (else v1 runs)."""
+    bn = dict(supports=partial(norm.supports_v2, launcher), requires=norm.V2_REQUIRES)
+    for op, algo, fn, needs in (
+        ("batch_norm", "batch_norm_fwd_v2", norm.batch_norm_v2, bn),
+        ("batch_norm_bwd", "batch_norm_bwd_v2", norm.batch_norm_bwd_v2, bn),
+        ("relu", "relu_fwd_v2", partial(norm.relu, kernel="relu_fwd_v2"), {}),
+        ("relu_bwd", "relu_bwd_v2", partial(norm.relu_bwd, kernel="relu_bwd_v2"), {}),
+    ):
+        register(op, backend, algo, partial(fn, launcher), priority=10, **needs)

@@ -136,5 +136,17 @@ template <typename T>
 T __ldg(const T* p) { return *p; }
 inline unsigned __umulhi(unsigned a, unsigned b) { return unsigned((1ULL * a * b) >> 32); }
 
+// ---------------------------------------------------------------------------------------------- vector types
+// As CUDA's vector_types.h: 16-byte aligned aggregates, so a load through a float4* or double2* is one 16-byte
+// access (LDG.128 on the GPU) and needs a 16-byte aligned address there. The kernels check alignment first.
+struct __align__(16) float4 {
+    float x, y, z, w;
+};
+struct __align__(16) double2 {
+    double x, y;
+};
+inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
+inline double2 make_double2(double x, double y) { return double2{x, y}; }
+
 #include "fcemu_runtime.h"
 #endif  // FCEMU_LISTING
