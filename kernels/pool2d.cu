@@ -11,6 +11,28 @@
 //   max_pool2d_bwd_v1 (from the forward's indices), avg_pool2d_bwd_v1, adaptive_avg_pool2d_bwd_v1 (and its
 //   global_avg_pool2d_bwd_v1 entry points): thread per input
 //   element gathers from the windows that cover it, so no atomics and each gx written once.
+//   v1 decomposes every flat index with 64-bit divisions (i % Q, i / Q % P, i / (P*Q): ~100+ instructions per
+//   element), and max_pool2d_bwd_v1 needs the forward's int64 indices, which the registry's max_pool2d_bwd(p, gy, x)
+//   does not carry (the public max_pool2d_backward(grad_out, x, ...) takes x, not indices: DESIGN.md), so the
+//   backward first re-ran the whole forward, writing y and 8-byte indices to DRAM and reading them back.
+// v2: tiles of POOL_BLOCK threads (a power of two) as planes x rows x columns, TPL x TH x TW, each a power of two
+//   chosen by the launcher from the sizes (TW up to 32, TH and TPL to fill the block: small planes share a block);
+//   a thread's (plane, row, column) are shifts and masks of threadIdx.x, and the grid (planes / TPL, rows / TH,
+//   columns / TW) gives the rest: no division per element.
+//   max_pool2d_fwd_v2, avg_pool2d_fwd_v2: one output per thread, the window scan of v1 (same ties, NaN, divisor).
+//   max_pool2d_bwd_v2, avg_pool2d_bwd_v2: one input element per thread. The block first computes, for every window
+//     that covers its tile, the window's argmax tap (max: the forward's scan, recomputed once per window, not once
+//     per input element) and its gy (avg: gy / divisor) into dynamic shared memory, and tables of which window row
+//     (column) tap r (s) of each tile row (column) lands in (divisions per table entry, once per block); after one
+//     barrier each thread sums, in v1's (r, s) order, the gy of the windows whose argmax it is (all of them: avg).
+//     Same bits as v1. Shared memory: TPL x WP x WQ windows x (sizeof(T) + 4) + (TH kh + TW kw) x 4 bytes.
+//   Napkin math (H100, 3.35 TB/s; ResNet stem max pool 3x3 s2 p1, N=32 C=64 112x112 -> 56x56, f32): forward reads
+//   x (103 MB) and writes y (26 MB): 129 MB, ~43 us at 90% of DRAM bandwidth; the window overlap (2.25 reads per
+//   element) is served by L1/L2, 9 loads per output issue in ~1/2 of the time DRAM needs. Backward v2 reads x and gy
+//   and writes gx: 232 MB, ~77 us at 90% (v1: forward with indices 180 MB + backward 180 MB: 360 MB and two 64-bit
+//   division chains per element, ~10-30% of bandwidth). Per input element the backward issues ~40-60 instructions
+//   (the window scans amortised, the shared-memory gather), near what 3.35 TB/s leaves an SM (~70 per element), so
+//   expect 70-90% of DRAM bandwidth.
 #include "common.cuh"
 
 #ifndef POOL_BLOCK
@@ -164,3 +186,162 @@ __device__ void global_avg_pool2d_fwd_v1(const T* __restrict__ x, T* __restrict_
 }
 #define GLOBAL_FWD_PARAMS(T) const T* __restrict__ x, T* __restrict__ y, long long NC, long long HW
 FC_ENTRY_POINTS(global_avg_pool2d_fwd_v1, GLOBAL_FWD_PARAMS, x, y, NC, HW)
+
+// ---------------------------------------------------------------------------------------------- v2
+// Thread threadIdx.x of a TPL x TH x TW tile (TW = 2^lw, TH = 2^lh, TPL = POOL_BLOCK / (TW * TH)): its plane in the
+// block, row and column.
+__device__ __forceinline__ void tile_coords(int lw, int lh, int& pl, int& row, int& col) {
+    const int t = (int)threadIdx.x;
+    col = t & ((1 << lw) - 1), row = (t >> lw) & ((1 << lh) - 1), pl = t >> (lw + lh);
+}
+
+// The max of window (p, q) of a plane as v1 scans it (first maximum in row-major tap order, NaN wins): value, tap
+// r * kw + s and h * W + w of it (-1 and -inf when the window holds no input).
+template <typename T>
+__device__ __forceinline__ T window_max(const T* __restrict__ plane, int p, int q, int& tap, int& hw,
+                                        POOL_GEOMETRY_PARAMS) {
+    T best = negative_infinity<T>();
+    tap = -1, hw = -1;
+    for (int r = 0; r < kh; ++r) {
+        const int h = p * sh - ph + r * dh;
+        if (h < 0 || h >= H) continue;
+        for (int s = 0; s < kw; ++s) {
+            const int w = q * sw - pw + s * dw;
+            if (w < 0 || w >= W) continue;
+            const T v = plane[h * W + w];
+            if (tap < 0 || v > best || (is_nan(v) && !is_nan(best))) best = v, tap = r * kw + s, hw = h * W + w;
+        }
+    }
+    return best;
+}
+
+// The mean of window (p, q) as avg_pool2d_fwd_v1 computes it (window clipped to the input, PyTorch's divisor).
+template <typename T>
+__device__ __forceinline__ T window_mean(const T* __restrict__ plane, int p, int q, int include_pad,
+                                         POOL_GEOMETRY_PARAMS) {
+    T acc = T(0);
+    for (int h = max(p * sh - ph, 0); h < min(p * sh - ph + kh, H); ++h)
+        for (int w = max(q * sw - pw, 0); w < min(q * sw - pw + kw, W); ++w) acc += plane[h * W + w];
+    return acc / T(avg_divisor(p, q, include_pad, POOL_GEOMETRY_ARGS));
+}
+
+// Output (plane, p, q) of the thread's tile position: its window's max (and index) or mean. Written once; no
+// barriers, so threads past the edges just return. H * W < 2^31 (supports).
+template <typename T, bool MAX>
+__device__ void pool_fwd_v2(const T* __restrict__ x, T* __restrict__ y, long long* __restrict__ idx, int need_indices,
+                            int include_pad, int lw, int lh, POOL_GEOMETRY_PARAMS) {
+    int pl, row, col;
+    tile_coords(lw, lh, pl, row, col);
+    const long long plane = (long long)blockIdx.x * (POOL_BLOCK >> (lw + lh)) + pl;
+    const int p = ((int)blockIdx.y << lh) + row, q = ((int)blockIdx.z << lw) + col;
+    if (plane >= (long long)N * C || p >= P || q >= Q) return;
+    const T* xp = x + plane * H * W;
+    const long long o = (plane * P + p) * Q + q;
+    if (MAX) {
+        int tap, hw;
+        y[o] = window_max(xp, p, q, tap, hw, POOL_GEOMETRY_ARGS);
+        if (need_indices) idx[o] = hw;
+    } else {
+        y[o] = window_mean(xp, p, q, include_pad, POOL_GEOMETRY_ARGS);
+    }
+}
+template <typename T>
+__device__ void max_pool2d_fwd_v2(const T* __restrict__ x, T* __restrict__ y, long long* __restrict__ idx,
+                                  int need_indices, int lw, int lh, POOL_GEOMETRY_PARAMS) {
+    pool_fwd_v2<T, true>(x, y, idx, need_indices, 0, lw, lh, POOL_GEOMETRY_ARGS);
+}
+#define MAX_FWD_V2_PARAMS(T)                                                                                     \
+    const T* __restrict__ x, T* __restrict__ y, long long* __restrict__ idx, int need_indices, int lw, int lh, \
+        POOL_GEOMETRY_PARAMS
+FC_ENTRY_POINTS(max_pool2d_fwd_v2, MAX_FWD_V2_PARAMS, x, y, idx, need_indices, lw, lh, POOL_GEOMETRY_ARGS)
+template <typename T>
+__device__ void avg_pool2d_fwd_v2(const T* __restrict__ x, T* __restrict__ y, int include_pad, int lw, int lh,
+                                  POOL_GEOMETRY_PARAMS) {
+    pool_fwd_v2<T, false>(x, y, nullptr, 0, include_pad, lw, lh, POOL_GEOMETRY_ARGS);
+}
+#define AVG_FWD_V2_PARAMS(T) \
+    const T* __restrict__ x, T* __restrict__ y, int include_pad, int lw, int lh, POOL_GEOMETRY_PARAMS
+FC_ENTRY_POINTS(avg_pool2d_fwd_v2, AVG_FWD_V2_PARAMS, x, y, include_pad, lw, lh, POOL_GEOMETRY_ARGS)
+
+// floor(a / b) and ceil(a / b) for b > 0 and any sign of a.
+__device__ __forceinline__ int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+__device__ __forceinline__ int ceil_div_signed(int a, int b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+
+// table[i * k + t] = the window (row or column) index, from `lo`, whose tap t lands on tile position i (input index
+// base + i), or -1: tap t of window j reads j * stride - pad + t * dil.
+__device__ __forceinline__ void tap_table(int* table, int i, int base, int n, int k, int stride, int pad, int dil,
+                                          int lo, int hi) {
+    for (int t = 0; t < k; ++t) {
+        const int a = base + i + pad - t * dil, j = a >= 0 ? a / stride : -1;
+        table[i * k + t] = base + i < n && a >= 0 && j * stride == a && j >= lo && j <= hi ? j - lo : -1;
+    }
+}
+
+// Block (planes, rows, columns) tile of the input; one element per thread: see the file header. WPS x WQS: the
+// windows per plane the shared arrays hold (the launcher's bound on how many windows can cover TH rows, TW
+// columns). Every gx of the tile written once, by its thread: race-free; one barrier, in uniform control flow.
+template <typename T, bool MAX>
+__device__ void pool_bwd_v2(const T* __restrict__ gy, const T* __restrict__ x, T* __restrict__ gx, int include_pad,
+                            int lw, int lh, int WPS, int WQS, POOL_GEOMETRY_PARAMS) {
+    int pl, row, col;
+    tile_coords(lw, lh, pl, row, col);
+    const int TW = 1 << lw, TH = 1 << lh, TPL = POOL_BLOCK >> (lw + lh);
+    const int h0 = (int)blockIdx.y * TH, w0 = (int)blockIdx.z * TW;
+    // the windows that cover rows [h0, h0 + TH) and columns [w0, w0 + TW) of the input
+    const int p_lo = max(0, ceil_div_signed(h0 + ph - (kh - 1) * dh, sh));
+    const int p_hi = min(P - 1, floor_div(min(h0 + TH, H) - 1 + ph, sh));
+    const int q_lo = max(0, ceil_div_signed(w0 + pw - (kw - 1) * dw, sw));
+    const int q_hi = min(Q - 1, floor_div(min(w0 + TW, W) - 1 + pw, sw));
+    T* g = dynamic_smem<T>();                   // [TPL][WPS][WQS] gy (avg: gy / divisor) of each window
+    int* taps = reinterpret_cast<int*>(g + TPL * WPS * WQS);  // [TPL][WPS][WQS] argmax tap (max)
+    int* rows = taps + TPL * WPS * WQS;         // [TH][kh]
+    int* cols = rows + TH * kh;                 // [TW][kw]
+    const long long plane = (long long)blockIdx.x * TPL + pl;
+    const bool live = plane < (long long)N * C;
+    if ((int)threadIdx.x < TH) tap_table(rows, (int)threadIdx.x, h0, H, kh, sh, ph, dh, p_lo, p_hi);
+    if ((int)threadIdx.x < TW) tap_table(cols, (int)threadIdx.x, w0, W, kw, sw, pw, dw, q_lo, q_hi);
+    const T* xp = x + plane * H * W;
+    const T* gp = gy + plane * P * Q;
+    for (int wr = row; live && wr <= p_hi - p_lo; wr += TH)
+        for (int wc = col; wc <= q_hi - q_lo; wc += TW) {
+            const int p = p_lo + wr, q = q_lo + wc, slot = (pl * WPS + wr) * WQS + wc;
+            if (MAX) {
+                int tap, hw;
+                window_max(xp, p, q, tap, hw, POOL_GEOMETRY_ARGS);
+                taps[slot] = tap, g[slot] = gp[p * Q + q];
+            } else {
+                g[slot] = gp[p * Q + q] / T(avg_divisor(p, q, include_pad, POOL_GEOMETRY_ARGS));
+            }
+        }
+    __syncthreads();
+    const int h = h0 + row, w = w0 + col;
+    if (!live || h >= H || w >= W) return;
+    T acc = T(0);
+    for (int r = 0; r < kh; ++r) {
+        const int pr = rows[row * kh + r];
+        if (pr < 0) continue;
+        for (int s = 0; s < kw; ++s) {
+            const int qs = cols[col * kw + s], slot = (pl * WPS + pr) * WQS + qs;
+            if (qs >= 0 && (!MAX || taps[slot] == r * kw + s)) acc += g[slot];
+        }
+    }
+    gx[plane * H * W + h * W + w] = acc;
+}
+template <typename T>
+__device__ void max_pool2d_bwd_v2(const T* __restrict__ gy, const T* __restrict__ x, T* __restrict__ gx, int lw,
+                                  int lh, int WPS, int WQS, POOL_GEOMETRY_PARAMS) {
+    pool_bwd_v2<T, true>(gy, x, gx, 0, lw, lh, WPS, WQS, POOL_GEOMETRY_ARGS);
+}
+#define MAX_BWD_V2_PARAMS(T)                                                                                     \
+    const T* __restrict__ gy, const T* __restrict__ x, T* __restrict__ gx, int lw, int lh, int WPS, int WQS, \
+        POOL_GEOMETRY_PARAMS
+FC_ENTRY_POINTS(max_pool2d_bwd_v2, MAX_BWD_V2_PARAMS, gy, x, gx, lw, lh, WPS, WQS, POOL_GEOMETRY_ARGS)
+template <typename T>
+__device__ void avg_pool2d_bwd_v2(const T* __restrict__ gy, T* __restrict__ gx, int include_pad, int lw, int lh,
+                                  int WPS, int WQS, POOL_GEOMETRY_PARAMS) {
+    pool_bwd_v2<T, false>(gy, gy, gx, include_pad, lw, lh, WPS, WQS, POOL_GEOMETRY_ARGS);
+}
+#define AVG_BWD_V2_PARAMS(T)                                                                                 \
+    const T* __restrict__ gy, T* __restrict__ gx, int include_pad, int lw, int lh, int WPS, int WQS, \
+        POOL_GEOMETRY_PARAMS
+FC_ENTRY_POINTS(avg_pool2d_bwd_v2, AVG_BWD_V2_PARAMS, gy, gx, include_pad, lw, lh, WPS, WQS, POOL_GEOMETRY_ARGS)

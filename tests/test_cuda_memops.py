@@ -14,11 +14,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
+from cases import AVG_POOL_CASES, MAX_POOL_CASES, PoolCase
 from helpers import assert_close, rand
 
 import fastconv as fc
 from fastconv import dispatch
-from fastconv.params import EltwiseParams, batch_norm_params
+from fastconv.params import EltwiseParams, batch_norm_params, pool_params
 
 F64 = np.float64
 SMALL, PRODUCTION = "small", "production"
@@ -257,3 +258,99 @@ def test_batch_norm_v2_refuses_channels_past_32_bit_indices():
     ):
         assert not dispatch.implementation(op, "cuda-emu", v2).supports(p)
         assert dispatch.select(op, p, "numpy", "cuda-emu").algo == v1
+
+
+# ---------------------------------------------------------------------------------------------- pooling
+# at the production tunables (256-thread tiles): the ResNet stem (several row and column tiles per plane), small
+# planes packed several to a block, a wide plane, dilation with an odd size
+POOL_PRODUCTION = [
+    PoolCase("stem", (2, 3, 112, 112), dict(kernel_size=3, stride=2, padding=1)),
+    PoolCase("planes7", (4, 6, 14, 14), dict(kernel_size=2)),
+    PoolCase("wide_s1", (1, 2, 20, 70), dict(kernel_size=3, stride=1, padding=1, ceil_mode=True)),
+]
+MAX_PRODUCTION = POOL_PRODUCTION + [PoolCase("dilated", (2, 2, 40, 37), dict(kernel_size=3, stride=2, dilation=2))]
+AVG_PRODUCTION = POOL_PRODUCTION + [
+    PoolCase("excl", (2, 2, 40, 37), dict(kernel_size=3, stride=2, padding=1, count_include_pad=False))
+]
+
+
+def pool_cases(small: list, production: list) -> list:
+    cases = [(SMALL, c) for c in small] + [(PRODUCTION, c) for c in production]
+    return [pytest.param(t, c, id=f"{t}-{c.id}") for t, c in cases]
+
+
+def pool_of(case: PoolCase, dtype) -> Any:
+    kw = dict(stride=None, padding=0, dilation=1, ceil_mode=False, count_include_pad=True) | case.kw
+    args = [kw[k] for k in ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "count_include_pad")]
+    return pool_params("max_pool2d", case.x, *args, np.dtype(dtype))
+
+
+def pool_data(rng, shape, dtype, ties: bool) -> np.ndarray:
+    """Random data, or small integers (many tied maxima) with a NaN."""
+    if not ties:
+        return rand(rng, shape, dtype)
+    x = rng.integers(-2, 3, shape).astype(dtype)
+    if x.size:
+        x.flat[x.size // 3] = np.nan
+    return x
+
+
+MAX_ALGOS = list(zip(algos("max_pool2d"), algos("max_pool2d_bwd")))
+AVG_ALGOS = list(zip(algos("avg_pool2d"), algos("avg_pool2d_bwd")))
+
+
+@pytest.mark.parametrize("ties", [False, True], ids=["random", "ties_nan"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("tunables, case", pool_cases(MAX_POOL_CASES, MAX_PRODUCTION))
+@pytest.mark.parametrize("algo_fwd, algo_bwd", MAX_ALGOS)
+def test_max_pool(algo_fwd, algo_bwd, tunables, case, dtype, ties, device, rng):
+    x, p = pool_data(rng, case.x, dtype, ties), pool_of(case, dtype)
+    what = f"{algo_fwd}/{algo_bwd} {case.id} {tunables}"
+    kw = {k: v for k, v in case.kw.items() if k != "count_include_pad"}
+    y_ref, idx_ref = fc.max_pool2d(x.astype(F64), **kw, return_indices=True, backend="numpy")
+    y, idx = run(device, "max_pool2d", algo_fwd, tunables, p, x, True)
+    assert_close(y, y_ref, "pool", dtype, what)
+    assert idx.dtype == np.int64 and np.array_equal(idx, idx_ref), f"{what}: indices differ"
+    y_only, none = run(device, "max_pool2d", algo_fwd, tunables, p, x, False)
+    assert none is None and np.array_equal(y_only, y, equal_nan=True)
+    gy = rand(rng, y_ref.shape, dtype)
+    gx = run(device, "max_pool2d_bwd", algo_bwd, tunables, p, gy, x)
+    gx_ref = fc.max_pool2d_backward(gy.astype(F64), x.astype(F64), **kw, backend="numpy")
+    assert_close(gx, gx_ref, "pool", dtype, what + " backward")
+    v1 = run(device, "max_pool2d_bwd", "max_pool2d_bwd_v1", tunables, p, gy, x)
+    assert gx.tobytes() == v1.tobytes(), f"{what}: backward bits differ from max_pool2d_bwd_v1"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("tunables, case", pool_cases(AVG_POOL_CASES, AVG_PRODUCTION))
+@pytest.mark.parametrize("algo_fwd, algo_bwd", AVG_ALGOS)
+def test_avg_pool(algo_fwd, algo_bwd, tunables, case, dtype, device, rng):
+    x, p = rand(rng, case.x, dtype), pool_of(case, dtype)
+    what = f"{algo_fwd}/{algo_bwd} {case.id} {tunables}"
+    y = run(device, "avg_pool2d", algo_fwd, tunables, p, x)
+    y_ref = fc.avg_pool2d(x.astype(F64), **case.kw, backend="numpy")
+    assert_close(y, y_ref, "pool", dtype, what)
+    gy = rand(rng, y_ref.shape, dtype)
+    gx = run(device, "avg_pool2d_bwd", algo_bwd, tunables, p, gy)
+    gx_ref = fc.avg_pool2d_backward(gy.astype(F64), x.astype(F64), **case.kw, backend="numpy")
+    assert_close(gx, gx_ref, "pool", dtype, what + " backward")
+    v1 = run(device, "avg_pool2d_bwd", "avg_pool2d_bwd_v1", tunables, p, gy)
+    assert gx.tobytes() == v1.tobytes(), f"{what}: backward bits differ from avg_pool2d_bwd_v1"
+
+
+def test_pool_v2_refuses_what_it_cannot_launch():
+    """A window too large for the backward's shared memory: v2 backward says no, auto takes v1."""
+    p = pool_of(PoolCase("huge", (1, 1, 300, 300), dict(kernel_size=200, stride=1)), np.float64)
+    assert dispatch.implementation("max_pool2d", "cuda-emu", "max_pool2d_fwd_v2").supports(p)
+    for op in ("max_pool2d_bwd", "avg_pool2d_bwd"):
+        assert not dispatch.implementation(op, "cuda-emu", op.replace("_bwd", "_bwd_v2")).supports(p)
+        assert dispatch.select(op, p, "numpy", "cuda-emu").algo == op.replace("_bwd", "_bwd_v1")
+
+
+def test_pool_auto_picks_v2(device):
+    x = device.to_device(np.zeros((1, 2, 8, 8)))
+    gy = device.to_device(np.zeros((1, 2, 4, 4)))
+    b = device.backend
+    assert fc.select(fc.max_pool2d, x, 2, backend=b)[0].algo == "max_pool2d_fwd_v2"
+    assert fc.select(fc.max_pool2d_backward, gy, x, 2, backend=b)[0].algo == "max_pool2d_bwd_v2"
+    assert fc.select(fc.avg_pool2d_backward, gy, x, 2, backend=b)[0].algo == "avg_pool2d_bwd_v2"
