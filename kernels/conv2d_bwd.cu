@@ -148,31 +148,32 @@ struct WG<double> {
 };
 constexpr int WG_THREADS = (WG_BM / WG_TM) * (WG_BN / WG_TN);
 
-// One slice (pixels j .. j+BK of the flat (n, p, q) index) of A = gy and B = im2col(x)^T for this thread: its pixel
-// is j + t%BK; A rows m0 + t/BK + i*A_STEP; B columns (c, r, s) = col0 + t/BK + i*B_STEP, fixed per thread.
+// Names one slice (pixels j .. j+BK of the flat (n, p, q) index) of A = gy and B = im2col(x)^T for this thread:
+// its pixel is j + t%BK; A rows m0 + t/BK + i*A_STEP; B columns (c, r, s) = col0 + t/BK + i*B_STEP, fixed per thread.
 template <typename T, typename G>
 struct WgLoader {
-    const T *gyn, *xn;  // gy and x of the pixel's image
-    int p, q, j, j_end, P, Q, PQ, H, W, sh, sw, pt, pl, img_gy, img_x, a_row, a_step;
+    const T *gyn, *xn, *base;  // gy and x of the pixel's image; any input
+    int p, q, j, j_end, P, Q, H, W, sh, sw, pt, pl, img_gy, img_x, a_row, a_step, pq, h, w;
     int x_off[G::B_LOADS], dr[G::B_LOADS], ds[G::B_LOADS];  // column: channel offset + tap offset; tap row, col
     unsigned m_ok, c_ok;
+    bool pix;
 
-    __device__ __forceinline__ void load(T* ra, T* rb) {
-        const bool pix = j < j_end;
-        const int pq = p * Q + q, h = p * sh - pt, w = q * sw - pl;
-#pragma unroll
-        for (int i = 0; i < G::A_LOADS; ++i) ra[i] = pix && ((m_ok >> i) & 1) ? gyn[a_row + i * a_step + pq] : T(0);
-#pragma unroll
-        for (int i = 0; i < G::B_LOADS; ++i) {
-            const bool in = (unsigned)(h + dr[i]) < (unsigned)H && (unsigned)(w + ds[i]) < (unsigned)W;
-            rb[i] = pix && ((c_ok >> i) & 1) && in ? xn[x_off[i] + h * W + w] : T(0);
-        }
-        j += G::BK;  // the next slice's pixel: BK further along the rows, the images
+    __device__ __forceinline__ bool a_ok(int i) const { return pix && ((m_ok >> i) & 1); }
+    __device__ __forceinline__ const T* a_ptr(int i) const { return gyn + a_row + i * a_step + pq; }
+    __device__ __forceinline__ bool b_ok(int i) const {
+        return pix && ((c_ok >> i) & 1) && (unsigned)(h + dr[i]) < (unsigned)H && (unsigned)(w + ds[i]) < (unsigned)W;
+    }
+    __device__ __forceinline__ const T* b_ptr(int i) const { return xn + x_off[i] + h * W + w; }
+
+    __device__ __forceinline__ void locate() { pix = j < j_end, pq = p * Q + q, h = p * sh - pt, w = q * sw - pl; }
+    __device__ __forceinline__ void advance() {  // the pixel BK further along the rows, the images
+        j += G::BK;
         q += G::BK;
         while (q >= Q) {
             q -= Q;
             if (++p == P) p = 0, gyn += img_gy, xn += img_x;
         }
+        locate();
     }
 };
 
@@ -191,12 +192,13 @@ __device__ void conv2d_bwd_weight_v3_implicit_gemm(const T* __restrict__ gy, con
     const int per_split = (total + splits - 1) / splits, first = split * per_split;
     const int slices = min(per_split, total - first);
     WgLoader<T, G> ld;
-    ld.P = P, ld.Q = Q, ld.PQ = PQ, ld.H = H, ld.W = W, ld.sh = sh, ld.sw = sw, ld.pt = pt, ld.pl = pl;
+    ld.P = P, ld.Q = Q, ld.H = H, ld.W = W, ld.sh = sh, ld.sw = sw, ld.pt = pt, ld.pl = pl;
     ld.img_gy = K * PQ, ld.img_x = C * HW, ld.a_step = G::A_STEP * PQ;
     ld.j = first * G::BK + t % G::BK, ld.j_end = min(NPQ, (first + max(slices, 0)) * G::BK);
     const int jn = min(ld.j, NPQ - 1), n = fast_div(jn, PQ_magic, PQ_shift), pq = jn - n * PQ;
     ld.p = fast_div(pq, Q_magic, Q_shift), ld.q = pq - ld.p * Q;
-    ld.gyn = gy + (long long)n * K * PQ, ld.xn = x + (long long)n * C * HW;
+    ld.gyn = gy + (long long)n * K * PQ, ld.xn = x + (long long)n * C * HW, ld.base = x;
+    ld.locate();
     ld.m_ok = 0, ld.c_ok = 0;
     for (int i = 0; i < G::A_LOADS; ++i) ld.m_ok |= unsigned(m0 + t / G::BK + i * G::A_STEP < Kg) << i;
     ld.a_row = (g * Kg + min(m0 + t / G::BK, Kg - 1)) * PQ;

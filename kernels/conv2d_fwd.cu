@@ -27,6 +27,13 @@
 //                               hidden behind 1024 FMA cycles: ~60-75% of the 67 TFLOP/s fp32 peak on layers with
 //                               K >= 128 and N*P*Q >= 16k (too few tiles for the 132 SMs, e.g. 7x7 planes: split-K).
 //                               Also the entry point conv2d_bwd_data_v2_implicit_gemm (the data gradient).
+//   conv2d_fwd_v6_cp_async      v5 with the slices brought in by cp.async (async_copy.cuh, sm_80+; plain loads
+//                               before) into a V6_STAGES-deep shared pipeline instead of through registers: no
+//                               staging registers or STS, one wait + barrier per slice, copies of V6_STAGES-1
+//                               slices in flight. BK stays 8 so 4 stages fit static shared memory (34 KB; BK=16 x 3
+//                               stages would need the 48 KB opt-in). Expected above v5 where latency, not the FMA
+//                               pipes, limits it (low occupancy, long-latency loads); not measured on a GPU yet, so
+//                               `auto` keeps v5.
 #include "conv_common.cuh"
 #include "igemm.cuh"
 
@@ -74,6 +81,9 @@
 #endif
 #ifndef V5_TN
 #define V5_TN 8
+#endif
+#ifndef V6_STAGES
+#define V6_STAGES 4
 #endif
 
 #define CONV_FWD_PARAMS(T) \
@@ -227,29 +237,28 @@ struct V5<double> {
 };
 constexpr int V5_THREADS = (V5_BM / V5_TM) * (V5_BN / V5_TN);
 
-// Gathers one slice (tap r, s; channels c0 .. c0+BK) of A = permuted weights and B = im2col(x) for this thread:
+// Names one slice (tap r, s; channels c0 .. c0+BK) of A = permuted weights and B = im2col(x) for this thread:
 // A: row m = m0 + t/BK + i*A_STEP, channel c0 + t%BK; B: channel c0 + t/BN + i*B_STEP at its pixel (one per thread).
 // Per slice the pointers step by BK channels; a new tap rewinds them by the channels walked and moves one tap.
 template <typename T, typename G>
 struct V5Loader {
-    const T *wc, *xc;  // weights at (this thread's first row, tap, c0 + t%BK); x at (pixel, channel c0 + t/BN)
+    const T *wc, *xc, *base;  // weights at (first row, tap, c0 + t%BK); x at (pixel, channel c0 + t/BN); any input
     int Cg, HW, W, H, S, dh, dw, h0, w0, r, s, c0, off, a_lim, b_lim, a_stride, b_stride;
     unsigned m_ok;
     bool tap_ok;
+
+    __device__ __forceinline__ bool a_ok(int i) const { return ((m_ok >> i) & 1) && c0 < a_lim; }
+    __device__ __forceinline__ const T* a_ptr(int i) const { return wc + i * a_stride; }
+    __device__ __forceinline__ bool b_ok(int i) const { return tap_ok && c0 + i * G::B_STEP < b_lim; }
+    __device__ __forceinline__ const T* b_ptr(int i) const { return xc + i * b_stride + off; }
 
     __device__ void set_tap() {  // the tap's padding test and offset, once per tap
         const int h = h0 + r * dh, w = w0 + s * dw;
         tap_ok = (unsigned)h < (unsigned)H && (unsigned)w < (unsigned)W;
         off = h * W + w;
     }
-    __device__ __forceinline__ void load(T* ra, T* rb) {
-        const bool a_c = c0 < a_lim;
-#pragma unroll
-        for (int i = 0; i < G::A_LOADS; ++i) ra[i] = ((m_ok >> i) & 1) && a_c ? wc[i * a_stride] : T(0);
-#pragma unroll
-        for (int i = 0; i < G::B_LOADS; ++i)
-            rb[i] = tap_ok && c0 + i * G::B_STEP < b_lim ? xc[i * b_stride + off] : T(0);
-        c0 += G::BK;  // next slice: the next BK channels of this tap, or the next tap
+    __device__ __forceinline__ void advance() {  // the next BK channels of this tap, or the next tap
+        c0 += G::BK;
         wc += G::BK;
         xc += G::BK * HW;
         if (c0 >= Cg) {
@@ -266,8 +275,8 @@ struct V5Loader {
 // output channels times pixels j0.. of the flat (n, p, q) index, over this split's share of the Cg*R*S reduction.
 // splits > 1: y is a workspace of `splits` output-sized parts (split_len elements each) and has_bias is 0; the
 // parts are summed in split order afterwards. Each output element is written by one thread: race-free.
-template <typename T>
-__device__ void conv2d_fwd_v5_implicit_gemm(const T* __restrict__ x, const T* __restrict__ wp, const T* __restrict__ b,
+template <typename T, int STAGES>  // STAGES 0: register prefetch (v5); else a cp.async pipeline that deep (v6)
+__device__ void conv2d_fwd_igemm(const T* __restrict__ x, const T* __restrict__ wp, const T* __restrict__ b,
                                             T* __restrict__ y, int has_bias, CONV_GEOMETRY_PARAMS, int oh0, int ow0,
                                             int osh, int osw, int OH, int OW, int splits, long long split_len,
                                             FAST_DIV_PARAMS(PQ), FAST_DIV_PARAMS(Q)) {
@@ -292,6 +301,7 @@ __device__ void conv2d_fwd_v5_implicit_gemm(const T* __restrict__ x, const T* __
     const int mrow = min(m0 + t / G::BK, Kg - 1);  // rows past Kg are masked: point them at a real row
     ld.wc = wp + ((long long)(g * Kg + mrow) * R * S + tap) * Cg + ld.c0 + t % G::BK;
     ld.xc = x + ((long long)n * C + g * Cg + t / G::BN + ld.c0) * HW;
+    ld.base = x;
     const int tx = t % G::RN, ty = t / G::RN;
     T acc[G::TM][G::TN];
 #pragma unroll
@@ -301,7 +311,8 @@ __device__ void conv2d_fwd_v5_implicit_gemm(const T* __restrict__ x, const T* __
 #pragma unroll
         for (int jj = 0; jj < G::TN; ++jj) acc[i][jj] = bias;
     }
-    G::run(ld, max(slices, 0), acc);
+    if constexpr (STAGES == 0) G::run(ld, max(slices, 0), acc);
+    else G::template run_async<STAGES>(ld, max(slices, 0), acc);
     const long long plane = (long long)OH * OW;
     long long row[G::TM];  // each accumulator row's offset in y, -1 past Kg
 #pragma unroll
@@ -326,9 +337,14 @@ __device__ void conv2d_fwd_v5_implicit_gemm(const T* __restrict__ x, const T* __
         FAST_DIV_PARAMS(PQ), FAST_DIV_PARAMS(Q)
 #define CONV_FWD_V5_ARGS \
     x, w, b, y, has_bias, CONV_GEOMETRY_ARGS, oh0, ow0, osh, osw, OH, OW, splits, split_len, PQ_magic, PQ_shift, Q_magic, Q_shift
+template <typename T>
+__device__ void conv2d_fwd_v5_implicit_gemm(CONV_FWD_V5_PARAMS(T)) { conv2d_fwd_igemm<T, 0>(CONV_FWD_V5_ARGS); }
+template <typename T>
+__device__ void conv2d_fwd_v6_cp_async(CONV_FWD_V5_PARAMS(T)) { conv2d_fwd_igemm<T, V6_STAGES>(CONV_FWD_V5_ARGS); }
 FC_ENTRY_POINTS_BOUNDED(conv2d_fwd_v5_implicit_gemm, V5_THREADS, 1, CONV_FWD_V5_PARAMS, CONV_FWD_V5_ARGS)
-// The data gradient's implicit GEMM is this kernel on grad_out and the flipped weights, one launch per stride phase
-// (fastconv/backends/cuda/igemm.py), under its own name.
+FC_ENTRY_POINTS_BOUNDED(conv2d_fwd_v6_cp_async, V5_THREADS, 1, CONV_FWD_V5_PARAMS, CONV_FWD_V5_ARGS)
+// The data gradient's implicit GEMM is the v5 kernel on grad_out and the flipped weights, one launch per stride
+// phase (fastconv/backends/cuda/igemm.py), under its own name.
 FC_ENTRY_POINTS_BOUNDED_OF(conv2d_bwd_data_v2_implicit_gemm, conv2d_fwd_v5_implicit_gemm, V5_THREADS, 1,
                            CONV_FWD_V5_PARAMS, CONV_FWD_V5_ARGS)
 

@@ -15,6 +15,7 @@
 // grad_out rows); B element i is (kk, n) = (t / BN + i*THREADS/BN, t % BN) when B_KFAST is false (lanes run along
 // output pixels, contiguous in x for the forward), and like A when it is true (the weight gradient's pixels).
 #pragma once
+#include "async_copy.cuh"
 #include "common.cuh"
 
 template <typename T, int V>
@@ -39,18 +40,51 @@ struct BlockGemm {
     static __device__ __forceinline__ int row(int ty, int i) { return (i / V) * (RM * V) + ty * V + i % V; }
     static __device__ __forceinline__ int col(int tx, int j) { return (j / V) * (RN * V) + tx * V + j % V; }
 
-    // acc += the sum over the `slices` slices of the loader (load(ra, rb) fills this thread's elements of the next
-    // slice). Call from every thread of the block, in uniform control flow; slices may be 0. The loop body holds
-    // two slices, one per buffer, so both buffers' addresses are constants of the code.
+    // Where element i of thread t goes in a slice's shared tile (see the ownership rule above).
+    static __device__ __forceinline__ int a_k(int t) { return t % BK; }
+    static __device__ __forceinline__ int a_m(int t, int i) { return t / BK + i * A_STEP; }
+    static __device__ __forceinline__ int b_k(int t, int i) { return B_KFAST ? t % BK : t / BN + i * B_STEP; }
+    static __device__ __forceinline__ int b_n(int t, int i) { return B_KFAST ? t / BK + i * B_STEP : t % BN; }
+
+    // This thread's elements of the loader's current slice into registers (a_ok/a_ptr, b_ok/b_ptr name them),
+    // then the loader moves to the next slice.
+    template <typename Loader>
+    static __device__ __forceinline__ void gather(Loader& ld, T* ra, T* rb) {
+#pragma unroll
+        for (int i = 0; i < A_LOADS; ++i) ra[i] = ld.a_ok(i) ? *ld.a_ptr(i) : T(0);
+#pragma unroll
+        for (int i = 0; i < B_LOADS; ++i) rb[i] = ld.b_ok(i) ? *ld.b_ptr(i) : T(0);
+        ld.advance();
+    }
+
+    // The same as cp.async copies straight into a stage (zero-filled where not ok; ld.base is any valid address).
+    template <typename Loader>
+    static __device__ __forceinline__ void gather_async(Loader& ld, T (&As)[BK][BM + PAD], T (&Bs)[BK][BN + PAD],
+                                                        int t) {
+#pragma unroll
+        for (int i = 0; i < A_LOADS; ++i) {
+            const bool ok = ld.a_ok(i);
+            cp_async<sizeof(T)>(&As[a_k(t)][a_m(t, i)], ok ? ld.a_ptr(i) : ld.base, ok);
+        }
+#pragma unroll
+        for (int i = 0; i < B_LOADS; ++i) {
+            const bool ok = ld.b_ok(i);
+            cp_async<sizeof(T)>(&Bs[b_k(t, i)][b_n(t, i)], ok ? ld.b_ptr(i) : ld.base, ok);
+        }
+        ld.advance();
+    }
+
+    // acc += the sum over the `slices` slices of the loader. Call from every thread of the block, in uniform
+    // control flow; slices may be 0. Register prefetch: the loop body holds two slices, one per buffer, so both
+    // buffers' addresses are constants of the code.
     template <typename Loader>
     static __device__ void run(Loader& ld, int slices, T (&acc)[TM][TN]) {
         __shared__ __align__(16) T As[2][BK][BM + PAD];
         __shared__ __align__(16) T Bs[2][BK][BN + PAD];
-        const int t = threadIdx.x;
         if (slices <= 0) return;
         T ra[A_LOADS], rb[B_LOADS];
-        ld.load(ra, rb);
-        stage(As[0], Bs[0], ra, rb, t);
+        gather(ld, ra, rb);
+        stage(As[0], Bs[0], ra, rb, threadIdx.x);
         __syncthreads();
         for (int s = 0;; s += 2) {
             step(ld, s + 1 < slices, As[0], Bs[0], As[1], Bs[1], ra, rb, acc);
@@ -60,14 +94,32 @@ struct BlockGemm {
         }
     }
 
-    // One slice: the next slice's loads issued (when there is one), the FMAs on (Ac, Bc), the loads staged into
-    // (An, Bn), one barrier.
-    template <typename Loader>
-    static __device__ __forceinline__ void step(Loader& ld, bool more, const T (&Ac)[BK][BM + PAD],
-                                                const T (&Bc)[BK][BN + PAD], T (&An)[BK][BM + PAD],
-                                                T (&Bn)[BK][BN + PAD], T* ra, T* rb, T (&acc)[TM][TN]) {
+    // The same with a STAGES-deep cp.async pipeline: slices s+1 .. s+STAGES-1 are in flight while the FMAs run on
+    // slice s; one wait and one barrier per slice (the barrier also retires the stage the next copies overwrite).
+    template <int STAGES, typename Loader>
+    static __device__ void run_async(Loader& ld, int slices, T (&acc)[TM][TN]) {
+        static_assert(STAGES >= 2, "a pipeline of at least two stages");
+        __shared__ __align__(16) T As[STAGES][BK][BM + PAD];
+        __shared__ __align__(16) T Bs[STAGES][BK][BN + PAD];
+        const int t = threadIdx.x;
+        for (int s = 0; s < STAGES - 1; ++s) {
+            if (s < slices) gather_async(ld, As[s], Bs[s], t);
+            cp_async_commit();  // empty groups too: the wait below counts groups
+        }
+        for (int s = 0; s < slices; ++s) {
+            cp_async_wait<STAGES - 2>();  // slice s has landed (this thread's copies) ...
+            __syncthreads();              // ... and everyone's; everyone is done with slice s - 1
+            const int next = s + STAGES - 1;
+            if (next < slices) gather_async(ld, As[next % STAGES], Bs[next % STAGES], t);
+            cp_async_commit();
+            fma_slice(As[s % STAGES], Bs[s % STAGES], acc);
+        }
+    }
+
+    // acc += Ac^T . Bc over the BK rows of one staged slice.
+    static __device__ __forceinline__ void fma_slice(const T (&Ac)[BK][BM + PAD], const T (&Bc)[BK][BN + PAD],
+                                                     T (&acc)[TM][TN]) {
         const int tx = threadIdx.x % RN, ty = threadIdx.x / RN;
-        if (more) ld.load(ra, rb);
 #pragma unroll
         for (int kk = 0; kk < BK; ++kk) {
             T a[TM], b[TN];
@@ -86,6 +138,16 @@ struct BlockGemm {
 #pragma unroll
                 for (int j = 0; j < TN; ++j) acc[i][j] = fma(a[i], b[j], acc[i][j]);
         }
+    }
+
+    // One register-prefetch slice: the next slice's loads issued (when there is one), the FMAs on (Ac, Bc), the
+    // loads staged into (An, Bn), one barrier.
+    template <typename Loader>
+    static __device__ __forceinline__ void step(Loader& ld, bool more, const T (&Ac)[BK][BM + PAD],
+                                                const T (&Bc)[BK][BN + PAD], T (&An)[BK][BM + PAD],
+                                                T (&Bn)[BK][BN + PAD], T* ra, T* rb, T (&acc)[TM][TN]) {
+        if (more) gather(ld, ra, rb);
+        fma_slice(Ac, Bc, acc);
         if (more) stage(An, Bn, ra, rb, threadIdx.x);
         __syncthreads();
     }
@@ -93,12 +155,9 @@ struct BlockGemm {
     static __device__ __forceinline__ void stage(T (&As)[BK][BM + PAD], T (&Bs)[BK][BN + PAD], const T* ra,
                                                  const T* rb, int t) {
 #pragma unroll
-        for (int i = 0; i < A_LOADS; ++i) As[t % BK][t / BK + i * A_STEP] = ra[i];
+        for (int i = 0; i < A_LOADS; ++i) As[a_k(t)][a_m(t, i)] = ra[i];
 #pragma unroll
-        for (int i = 0; i < B_LOADS; ++i) {
-            if (B_KFAST) Bs[t % BK][t / BK + i * B_STEP] = rb[i];
-            else Bs[t / BN + i * B_STEP][t % BN] = rb[i];
-        }
+        for (int i = 0; i < B_LOADS; ++i) Bs[b_k(t, i)][b_n(t, i)] = rb[i];
     }
 };
 

@@ -47,10 +47,11 @@ def tunables(request):
         yield request.param
 
 
+@pytest.mark.parametrize("algo", [igemm.FORWARD, igemm.FORWARD_ASYNC])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_forward(case, dtype, tunables, rng):
-    cf.check_conv_forward("cuda-emu", igemm.FORWARD, case, dtype, rng)
+def test_forward(case, dtype, algo, tunables, rng):
+    cf.check_conv_forward("cuda-emu", algo, case, dtype, rng)
 
 
 @pytest.mark.parametrize("op", ["conv2d_bwd_data", "conv2d_bwd_weight"])

@@ -49,6 +49,26 @@ def test_missing_barrier_gives_a_wrong_answer(seed):
     assert wrong.sum() > 16, f"only {wrong.sum()} of {x.size} elements differ without the barrier"
 
 
+def test_cp_async_lands_at_the_wait_and_zero_fills():
+    x = np.arange(1, 4 * 64 + 1, dtype=np.float32)
+    want = reversed_blocks(np.where(np.arange(x.size) % 2 == 0, x, 0), 64)
+    y = fc.arrays.empty(x.shape, np.float32)
+    emu().launch(PROBES, "reverse_async", one_block(64, blocks=4), [x, y, np.int32(0)])
+    np.testing.assert_array_equal(y, want)
+
+
+@pytest.mark.parametrize("waits, wrong", [(1, "second half"), (2, "all")])
+def test_a_missing_cp_async_wait_gives_a_wrong_answer(waits, wrong):
+    """Copies not covered by a wait_group have not landed: their slots still hold the block-start poison (NaN)."""
+    x = np.arange(1, 4 * 64 + 1, dtype=np.float32)
+    y = np.zeros_like(x)
+    emu().launch(PROBES, "reverse_async", one_block(64, blocks=4), [x, y, np.int32(waits)])
+    stale = np.isnan(y).reshape(4, 64)
+    # thread t reads slot 63 - t: the slots of the second half (32..63) are read by threads 0..31
+    assert stale[:, :32].all()
+    assert stale[:, 32:].all() == (wrong == "all") and stale[:, 32:].any() == (wrong == "all")
+
+
 def test_thread_order_is_shuffled_and_seeded():
     def order(seed):
         counter, out = np.zeros(1, np.int32), np.zeros(3 * 64, np.int32)

@@ -1,4 +1,5 @@
 // probes.cu: small kernels that test the emulator itself (tests/test_emulator.py), some of them deliberately wrong.
+#include "async_copy.cuh"
 #include "common.cuh"
 
 // y = x reversed within each block, through static shared memory; without the barrier a thread may read a slot
@@ -77,3 +78,20 @@ extern "C" __global__ void shuffle_with_exited_lanes(int* out) {
 extern "C" __global__ void read_at(const float* x, float* y, long long offset) { y[0] = x[offset]; }
 extern "C" __global__ void write_const(const float* x) { const_cast<float*>(x)[threadIdx.x] = 0.0f; }
 extern "C" __global__ void divide(const int* x, int* y) { y[threadIdx.x] = 7 / x[threadIdx.x]; }
+
+// y = x reversed within each block, through shared memory filled by cp.async in two committed groups (first and
+// second half of the block); `waits` picks the bug: 0 waits for both groups, 1 only for the older one (wait_group
+// 1: the second half may still be in flight), 2 never waits. Elements with odd index are copied as zero-fill.
+extern "C" __global__ void reverse_async(const float* x, float* y, int waits) {
+    __shared__ __align__(16) float s[256];
+    const int t = threadIdx.x, half = blockDim.x / 2;
+    const long long i = (long long)blockIdx.x * blockDim.x + t;
+    if (t < half) cp_async<4>(&s[t], &x[i], i % 2 == 0);
+    cp_async_commit();
+    if (t >= half) cp_async<4>(&s[t], &x[i], i % 2 == 0);
+    cp_async_commit();
+    if (waits == 0) cp_async_wait<0>();
+    if (waits == 1) cp_async_wait<1>();
+    __syncthreads();
+    y[i] = s[blockDim.x - 1 - t];
+}

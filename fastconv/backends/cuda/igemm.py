@@ -1,6 +1,7 @@
 """Launch code of the implicit-GEMM kernels (kernels/igemm.cuh), shared by the "cuda" and "cuda-emu" backends.
 
-- conv2d_fwd_v5_implicit_gemm: the forward, on weights permuted to (K, R, S, C/groups).
+- conv2d_fwd_v5_implicit_gemm: the forward, on weights permuted to (K, R, S, C/groups); conv2d_fwd_v6_cp_async the
+  same through a cp.async pipeline (its geometry and launch are v5's).
 - conv2d_bwd_data_v2_implicit_gemm: the data gradient as the same kernel on grad_out, one launch per stride phase
   (a, b): gx[:, :, a::sh, b::sw] is a stride-1 convolution of gy with the taps r whose windows land on rows
   a + sh*i (r*dh = a + pt mod sh, every sh/gcd(sh, dh)-th tap), flipped and transposed. No work is spent on the
@@ -22,8 +23,9 @@ from ...params import ConvParams
 from .launch import Launch, Launcher, ceil_div, suffix
 
 FWD, BWD = "conv2d_fwd.cu", "conv2d_bwd.cu"
-FORWARD, DATA, WEIGHT = (
+FORWARD, FORWARD_ASYNC, DATA, WEIGHT = (
     "conv2d_fwd_v5_implicit_gemm",
+    "conv2d_fwd_v6_cp_async",
     "conv2d_bwd_data_v2_implicit_gemm",
     "conv2d_bwd_weight_v3_implicit_gemm",
 )
@@ -132,11 +134,11 @@ def forward_supports(launcher: Launcher, p: ConvParams) -> bool:
     return _v5_fits(launcher, _forward_conv(p), p.dtype)
 
 
-def forward(launcher: Launcher, p: ConvParams, x: Any, w: Any, b: Any) -> Any:
+def forward(launcher: Launcher, p: ConvParams, x: Any, w: Any, b: Any, kernel: str = FORWARD) -> Any:
     y = launcher.empty(p.y_shape, p.dtype)
     if y.size:
         wp = arrays.array_module(launcher.kind).ascontiguousarray(w.transpose(0, 2, 3, 1))
-        _run_v5(launcher, FORWARD, _forward_conv(p), x, wp, b, y, (0, 0, 1, 1), p.dtype)
+        _run_v5(launcher, kernel, _forward_conv(p), x, wp, b, y, (0, 0, 1, 1), p.dtype)
     return y
 
 

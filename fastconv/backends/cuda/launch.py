@@ -40,6 +40,7 @@ TUNABLES: dict[str, dict[str, int]] = {  # per .cu file; "launch": Python-only l
         "V5_BK": 8,
         "V5_TM": 8,
         "V5_TN": 8,
+        "V6_STAGES": 4,
     },
     "conv2d_bwd.cu": {
         "BWD_BLOCK": 256,
@@ -76,6 +77,7 @@ SMALL_TUNABLES: dict[str, int] = {
     "V5_BK": 4,
     "V5_TM": 4,
     "V5_TN": 4,
+    "V6_STAGES": 3,
     "WG_BM": 16,
     "WG_BN": 16,
     "WG_BK": 4,
@@ -115,6 +117,7 @@ def check_tunables(t: dict[str, int]) -> None:
         if t[a] % t[b]
     ]
     bad += [e for prefix in ("V5_", "WG_") for e in _block_gemm_errors(prefix, t)]
+    bad += ["V6_STAGES >= 2"] if t["V6_STAGES"] < 2 else []
     reducing = ("BWD_REDUCE_BLOCK", "BN_BLOCK", "POOL_BLOCK", "NORM_BLOCK")
     bad += [f"{n} % 32" for n in reducing if t[n] % 32 or not 0 < t[n] <= 1024]
     if bad:

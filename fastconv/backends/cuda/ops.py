@@ -45,6 +45,7 @@ def register_all(backend: str, launcher: Launcher) -> None:
         register("conv2d_bwd_weight", backend, algo, partial(conv.backward_weight, launcher, algo), priority=priority)
     for op, algo, fn, supports in (  # the implicit GEMMs: above every other version of their op
         ("conv2d", igemm.FORWARD, igemm.forward, igemm.forward_supports),
+        ("conv2d", igemm.FORWARD_ASYNC, partial(igemm.forward, kernel=igemm.FORWARD_ASYNC), igemm.forward_supports),
         ("conv2d_bwd_data", igemm.DATA, igemm.backward_data, igemm.backward_data_supports),
         ("conv2d_bwd_weight", igemm.WEIGHT, igemm.backward_weight, igemm.backward_weight_supports),
     ):
@@ -53,7 +54,7 @@ def register_all(backend: str, launcher: Launcher) -> None:
             backend,
             algo,
             partial(fn, launcher),
-            priority=40,
+            priority=35 if algo == igemm.FORWARD_ASYNC else 40,  # v6 unmeasured on a GPU: auto keeps v5
             requires=_IGEMM,
             supports=partial(supports, launcher),
         )

@@ -9,6 +9,8 @@
 //   __syncthreads()     -> the fiber yields; the block goes on when every thread waits at the same barrier.
 //   __shfl_*_sync       -> a warp collective: lanes yield until every lane of the mask has arrived.
 //   atomics             -> GCC __atomic builtins (fibers never switch inside one, so they are atomic here).
+//   cp.async            -> fcemu::cp_async / commit / wait (async_copy.cuh): a copy lands in shared memory only when
+//                          a wait_group covering it runs, so a missing wait reads stale data.
 // With FCEMU_LISTING (a preprocessor-only pass) only markers are defined, so build.py can find the entry points and
 // the dynamic shared array in the preprocessed source.
 #pragma once
@@ -23,6 +25,7 @@
 #include <cstring>
 #include <type_traits>
 
+#define FCEMU 1  // kernels' own headers test this where the emulator stands in for inline PTX (async_copy.cuh)
 #define __global__
 #define __device__
 #define __host__
@@ -48,6 +51,9 @@ const uint3& thread_idx();
 void syncthreads(const char* file, int line);
 enum ShuffleKind { SHFL_IDX, SHFL_UP, SHFL_DOWN, SHFL_XOR };
 unsigned long long warp_exchange(unsigned mask, unsigned long long bits, ShuffleKind kind, int arg, int width);
+void cp_async(void* dst, const void* src, int bytes, int src_bytes);
+void cp_async_commit();
+void cp_async_wait(int newest_pending);
 
 template <typename T>
 T shuffle(unsigned mask, T v, ShuffleKind kind, int arg, int width) {

@@ -36,6 +36,12 @@ namespace fcemu {
 enum State { READY, AT_BARRIER, AT_WARP, DONE };
 enum Code { OK, BAD_LAUNCH, BUFFER_FAULT, OTHER_FAULT, BARRIER, WARP, SMEM_OVERFLOW };
 
+struct AsyncCopy {  // one cp.async: `bytes` to shared dst, the first src_bytes from src, the rest zeros
+    unsigned char* dst;
+    const unsigned char* src;
+    int bytes, src_bytes, group;
+};
+
 struct Thread {
     ucontext_t ctx;
     sigjmp_buf on_fault;
@@ -45,6 +51,8 @@ struct Thread {
     int bar_line;
     unsigned long long value, result;  // warp collective: what this lane gives, what it gets
     int kind, arg, width;
+    std::vector<AsyncCopy> copies;  // cp.async issued and not yet waited for; group -1 until committed
+    int groups = 0;                 // groups committed so far
 };
 
 struct Error {  // read by launcher.py
@@ -114,6 +122,39 @@ inline void syncthreads(const char* file, int line) {
     current->bar_file = file;
     current->bar_line = line;
     yield();
+}
+
+// ---------------------------------------------------------------------------------------------- cp.async
+// A copy is performed only when a cp.async.wait_group covering its group runs in the issuing thread, so shared
+// memory read before the wait (or, by another thread, before the wait and a barrier) holds the block-start
+// poison or older data: a missing wait gives wrong results, as it may on a GPU.
+inline void cp_async(void* dst, const void* src, int bytes, int src_bytes) {
+    if (bytes != 4 && bytes != 8 && bytes != 16) fail(OTHER_FAULT, "cp.async of %d bytes (4, 8 or 16)", bytes);
+    if (reinterpret_cast<unsigned long long>(dst) % bytes || (src_bytes && reinterpret_cast<unsigned long long>(src) % bytes))
+        fail(OTHER_FAULT, "cp.async of %d bytes from or to an address not aligned to it", bytes);
+    current->copies.push_back({static_cast<unsigned char*>(dst), static_cast<const unsigned char*>(src), bytes,
+                               src_bytes, -1});
+}
+
+inline void cp_async_commit() {
+    for (AsyncCopy& c : current->copies)
+        if (c.group < 0) c.group = current->groups;
+    ++current->groups;
+}
+
+inline void cp_async_wait(int newest_pending) {  // every committed group but the newest `newest_pending` completes
+    std::vector<AsyncCopy>& copies = current->copies;
+    const int limit = current->groups - newest_pending;
+    size_t kept = 0;
+    for (const AsyncCopy& c : copies) {
+        if (c.group < 0 || c.group >= limit) {
+            copies[kept++] = c;
+            continue;
+        }
+        std::memcpy(c.dst, c.src, size_t(c.src_bytes));
+        std::memset(c.dst + c.src_bytes, 0, size_t(c.bytes - c.src_bytes));
+    }
+    copies.resize(kept);
 }
 
 // ---------------------------------------------------------------------------------------------- warp collectives
@@ -252,6 +293,7 @@ inline bool run_block() {  // false on error
         Thread& t = threads[i];
         t.idx = {unsigned(i % block_dim.x), unsigned(i / block_dim.x % block_dim.y), unsigned(i / (block_dim.x * block_dim.y))};
         t.lane = i % 32, t.warp = i / 32, t.state = READY;
+        t.copies.clear(), t.groups = 0;  // copies a thread never waited for died with its block's shared memory
         getcontext(&t.ctx);
         t.ctx.uc_stack.ss_sp = stack_for(i) + page;
         t.ctx.uc_stack.ss_size = STACK_BYTES;
