@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "fastconv.bench.cli",
     "fastconv.model_summary",
     "fastconv.warmup",
+    "fastconv.gpucheck.cli",
 )
 
 

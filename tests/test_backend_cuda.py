@@ -1,9 +1,12 @@
 """Every CUDA kernel against the float64 reference, on both launchers of the same launch code: "cuda-emu" (the .cu
 files run on the CPU by the emulator, everywhere) and "cuda" (CuPy on a GPU; marked gpu, skipped without a device).
 Launch sizes are forced small (SMALL_TUNABLES) so the tiny shapes span several blocks, partial tiles and wrapping
-grid-stride loops. Outputs are poisoned (conftest)."""
+grid-stride loops; FASTCONV_TEST_TUNABLES=production runs the same tests at the production tunables instead (what
+users launch; `fastconv gpu-check` runs the gpu tests both ways, and tests/test_gpu_large.py adds multi-wave shapes).
+Outputs are poisoned (conftest)."""
 
 import importlib
+import os
 from typing import NamedTuple
 
 import conformance as cf
@@ -32,6 +35,17 @@ class Target(NamedTuple):
     from_device: object
 
 
+def tunables_under_test() -> dict[str, int]:
+    """The launch overrides the `target` fixture applies: FASTCONV_TEST_TUNABLES is 'small' (the default) or
+    'production' (no override)."""
+    from fastconv.backends.cuda.launch import SMALL_TUNABLES
+
+    mode = os.environ.get("FASTCONV_TEST_TUNABLES", "small")
+    if mode not in ("small", "production"):
+        raise pytest.UsageError(f"FASTCONV_TEST_TUNABLES must be 'small' or 'production', got {mode!r}")
+    return SMALL_TUNABLES if mode == "small" else {}
+
+
 def _unavailable(name: str) -> pytest.MarkDecorator:
     status = fc.backends()[name]
     return pytest.mark.skipif(not status.available, reason=f"{name}: {status.reason}")
@@ -48,15 +62,13 @@ def target(request):
     module = importlib.import_module(
         {"cuda": "fastconv.backends.cuda", "cuda-emu": "fastconv.backends.cuda.emu"}[request.param]
     )
-    from fastconv.backends.cuda.launch import SMALL_TUNABLES
-
     if request.param == "cuda":
         import cupy
 
         moves = (cupy.asarray, cupy.asnumpy)
     else:
         moves = (cf._ident, cf._ident)
-    with module.LAUNCHER.override(SMALL_TUNABLES):
+    with module.LAUNCHER.override(tunables_under_test()):
         yield Target(request.param, *moves)
 
 

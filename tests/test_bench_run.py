@@ -234,3 +234,29 @@ def test_bf16_gemm_ceiling_is_measured_and_judges_bf16_records():
     both = found + [dict(found[0], name="sgemm", value=1.0)]
     assert tables.ceiling(both, "GFLOP/s", "cpu", 1, "bf16") == found[0]["value"]
     assert tables.ceiling(both, "GFLOP/s", "cpu", 1) == 1.0
+
+
+def test_a_time_limit_stops_starting_cases_and_the_note_says_so(tmp_path):
+    """--time-limit (fastconv gpu-check bounds its suites with it): cases past the deadline are not started, the
+    results file is still written and its note counts what did not run."""
+    late = runner.RunConfig(TINY, [FastconvImpl("numpy")], threads=[1], policy=FAST, deadline=time.monotonic() - 1)
+    assert runner.run(late) == []
+    out = tmp_path / "r.json"
+    args = ["bench", "--case", to_descriptor(TINY[0].problem), "--ops", "fwd", "--backends", "numpy"]
+    args += ["--baselines", "none", "--no-ceilings", "--threads", "1", "--time-limit", "0", "--out", str(out)]
+    assert main(args) == 0
+    doc = json.loads(out.read_text())
+    assert doc["results"] == [] and doc["note"] == "time limit 0 s reached: 1 of 1 records not run"
+    assert errors(doc) == []
+
+
+@pytest.mark.skipif(torch_status("cpu") is not None, reason="torch is not installed")
+def test_the_cuda_baselines_set_both_tf32_switches_and_restore_them():
+    import torch
+
+    switches = (torch.backends.cudnn, torch.backends.cuda.matmul)
+    before = [s.allow_tf32 for s in switches]
+    for name, tf32 in (("torch-cuda-tf32", True), ("torch-cuda-fp32", False)):
+        with baseline(name).settings():
+            assert [s.allow_tf32 for s in switches] == [tf32, tf32], name
+        assert [s.allow_tf32 for s in switches] == before

@@ -14,6 +14,7 @@ import functools
 import json
 import shlex
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -131,6 +132,7 @@ def _clean_errors(handler: Callable[[argparse.Namespace], int]) -> Callable[[arg
 
 @_clean_errors
 def _run(args: argparse.Namespace) -> int:
+    started = time.monotonic()
     cases = _cases(args)
     impls, notes = _impls(args, cases)
     for note in notes:
@@ -148,9 +150,16 @@ def _run(args: argparse.Namespace) -> int:
     if ceiling and args.precision == "bf16":
         ceiling += ceilings.cpu_bf16_ceilings(threads)
     policy = Policy(args.warmup, args.repeats, args.min_time, args.max_time)
-    cfg = RunConfig(cases, impls, args.dtype, threads, policy, args.rotate_mib << 20, args.seed, args.precision)
+    deadline = None if args.time_limit is None else started + args.time_limit
+    cfg = RunConfig(
+        cases, impls, args.dtype, threads, policy, args.rotate_mib << 20, args.seed, args.precision, deadline
+    )
     work = sum(applies(i, c) for c in cases for i in impls) * len(threads)
     records = run(cfg, Progress(work, enabled=None if not args.quiet else False))
+    if len(records) < work:
+        cut = f"time limit {args.time_limit:g} s reached: {work - len(records)} of {work} records not run"
+        print(f"note: {cut}", file=sys.stderr)
+        args.note = f"{args.note}; {cut}" if args.note else cut
     settings = {
         "suites": args.suite or ([] if args.case else ["quick"]),
         "ops": sorted({c.op for c in cases}),
@@ -271,6 +280,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     add("--max-time", type=float, default=2.0, help="but stop once the timed calls took this long (default 2)")
     add("--rotate-mib", type=int, default=256, help="rotate input copies filling this much memory (default 256)")
     add("--seed", type=int, default=0)
+    add(
+        "--time-limit",
+        type=float,
+        metavar="S",
+        help="start no case later than S seconds after the command started; the results say how many did not run",
+    )
     add("--label", help="machine name for report columns (default: CPU model, cores, GPU)")
     add("--note", default="", help="stored with the results, e.g. 'shared machine'")
     add("--out", default="bench_results", help="results file (.json) or directory (default bench_results/)")

@@ -154,18 +154,22 @@ class TorchImpl:
 
     @contextlib.contextmanager
     def settings(self) -> Iterator[None]:
-        """cuDNN's TF32 switch for the CUDA baselines, restored afterwards."""
+        """The TF32 switches of the CUDA baselines (cuDNN's, and cuBLAS's for any matmul torch routes a conv to),
+        set to this baseline's and restored afterwards."""
         if self.device == "cpu":
             yield
             return
         import torch  # noqa: PLC0415
 
-        before = torch.backends.cudnn.allow_tf32
-        torch.backends.cudnn.allow_tf32 = self.tf32
+        switches = (torch.backends.cudnn, torch.backends.cuda.matmul)
+        before = [s.allow_tf32 for s in switches]
+        for s in switches:
+            s.allow_tf32 = self.tf32
         try:
             yield
         finally:
-            torch.backends.cudnn.allow_tf32 = before
+            for s, value in zip(switches, before):
+                s.allow_tf32 = value
 
     @staticmethod
     def to_host(outputs: tuple) -> list[np.ndarray]:

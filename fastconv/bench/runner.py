@@ -3,13 +3,15 @@
 For each case: fresh random inputs in the run's dtype; the float64 reference computed by the NumPy backend from
 those same (rounded) inputs; copies of the inputs for rotation. For each implementation: its output on the first
 copy is compared with the reference (max |out - ref| / max |ref| per output, against fastconv.tolerance); only a correct
-implementation is timed. A wrong or failing one is recorded with its error and the run goes on.
+implementation is timed. A wrong or failing one is recorded with its error and the run goes on. With a deadline,
+no case starts after it: the run returns the records of the cases that did.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +52,7 @@ class RunConfig:
     rotate_bytes: int = 256 << 20
     seed: int = 0
     precision: str = "fp32"  # of the conv cases: the reference rounds their operands the same way
+    deadline: float | None = None  # time.monotonic() after which no further case is started (its records left out)
 
 
 def tolerance(impl: Impl, op: str, dtype: str) -> float:
@@ -181,6 +184,8 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> list[dict[str, Any]
     progress = progress or Progress(sum(len(impls) for _, impls in work) * len(cfg.threads), enabled=False)
     results = []
     for case, impls in work:
+        if cfg.deadline is not None and time.monotonic() > cfg.deadline:
+            break
         host, reference = case_data(case, cfg, rng)
         for impl in impls:
             try:
