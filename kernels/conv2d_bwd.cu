@@ -22,10 +22,13 @@
 //                                thread. Napkin math (H100, f32): the same 512 FMAs per slice per thread as the
 //                                forward v5; split-K gives ~2 blocks per SM even for 64-channel layers, so ~60-75%
 //                                of fp32 peak on the ResNet layers (the partial sums add splits x |gw| of traffic).
+//   conv2d_bwd_weight_v4_mma     v3 on tensor cores (mma.cuh's TensorGemm, WT_* tiles): precision="tf32" or "bf16"
+//                                on float32, entry points <name>_tf32_f32 / _bf16_f32; the same split-K.
 //   (the data gradient's implicit GEMM, conv2d_bwd_data_v2_implicit_gemm, is conv2d_fwd.cu's v5 kernel run once per
 //    stride phase on grad_out and the flipped weights: fastconv/backends/cuda/igemm.py)
 #include "conv_common.cuh"
 #include "igemm.cuh"
+#include "mma.cuh"
 
 #ifndef BWD_BLOCK
 #define BWD_BLOCK 256
@@ -50,6 +53,21 @@
 #endif
 #ifndef WG_TN
 #define WG_TN 8
+#endif
+#ifndef WT_BM
+#define WT_BM 128
+#endif
+#ifndef WT_BN
+#define WT_BN 128
+#endif
+#ifndef WT_BK
+#define WT_BK 16
+#endif
+#ifndef WT_WM
+#define WT_WM 64
+#endif
+#ifndef WT_WN
+#define WT_WN 32
 #endif
 
 // gx element i = ((n*C + c)*H + h)*W + w (grid-stride) gathers every (k, r, s) whose window covers it
@@ -181,11 +199,10 @@ struct WgLoader {
 // channels of group g) x columns col0.. of the flat (c, r, s) index over this split's pixels. splits > 1: gw is a
 // workspace of `splits` gw-sized parts (split_len each), summed in split order afterwards. Each element is written
 // by one thread: race-free.
-template <typename T>
-__device__ void conv2d_bwd_weight_v3_implicit_gemm(const T* __restrict__ gy, const T* __restrict__ x,
-                                                   T* __restrict__ gw, CONV_GEOMETRY_PARAMS, int splits,
-                                                   long long split_len, FAST_DIV_PARAMS(PQ), FAST_DIV_PARAMS(Q)) {
-    using G = typename WG<T>::G;
+template <typename T, typename G>  // G: the block's math (igemm.cuh's BlockGemm, mma.cuh's TensorGemm)
+__device__ void conv2d_bwd_weight_igemm(const T* __restrict__ gy, const T* __restrict__ x, T* __restrict__ gw,
+                                        CONV_GEOMETRY_PARAMS, int splits, long long split_len, FAST_DIV_PARAMS(PQ),
+                                        FAST_DIV_PARAMS(Q)) {
     const int Cg = C / groups, Kg = K / groups, RS = R * S, CRS = Cg * RS, PQ = P * Q, HW = H * W, t = threadIdx.x;
     const int g = blockIdx.z / splits, split = blockIdx.z % splits, m0 = blockIdx.y * G::BM;
     const int col0 = blockIdx.x * G::BN, NPQ = N * PQ, total = (NPQ + G::BK - 1) / G::BK;
@@ -210,28 +227,40 @@ __device__ void conv2d_bwd_weight_v3_implicit_gemm(const T* __restrict__ gy, con
         ld.dr[i] = r * dh, ld.ds[i] = s * dw;
         ld.x_off[i] = (g * Cg + c) * HW + r * dh * W + s * dw;
     }
-    T acc[G::TM][G::TN];
-#pragma unroll
-    for (int i = 0; i < G::TM; ++i)
-#pragma unroll
-        for (int jj = 0; jj < G::TN; ++jj) acc[i][jj] = T(0);
+    typename G::Acc acc;
+    G::init(acc, [](int) { return T(0); });
     G::run(ld, max(slices, 0), acc);
-    const int tx = t % G::RN, ty = t / G::RN;
     T* out = gw + split * split_len + (long long)g * Kg * CRS;
 #pragma unroll
-    for (int i = 0; i < G::TM; ++i) {
-        const int m = m0 + G::row(ty, i);
+    for (int i = 0; i < G::ROWS; ++i) {
+        const int m = m0 + G::row_of(i);
 #pragma unroll
-        for (int jj = 0; jj < G::TN; ++jj) {
-            const int col = col0 + G::col(tx, jj);
-            if (m < Kg && col < CRS) out[m * CRS + col] = acc[i][jj];
+        for (int jj = 0; jj < G::COLS; ++jj) {
+            const int col = col0 + G::col_of(jj);
+            if (m < Kg && col < CRS) out[m * CRS + col] = G::value(acc, i, jj);
         }
     }
 }
 #define BWD_WEIGHT_V3_PARAMS(T) \
     BWD_WEIGHT_PARAMS(T), int splits, long long split_len, FAST_DIV_PARAMS(PQ), FAST_DIV_PARAMS(Q)
-FC_ENTRY_POINTS_BOUNDED(conv2d_bwd_weight_v3_implicit_gemm, WG_THREADS, 1, BWD_WEIGHT_V3_PARAMS, gy, x, gw,
-                        CONV_GEOMETRY_ARGS, splits, split_len, PQ_magic, PQ_shift, Q_magic, Q_shift)
+#define BWD_WEIGHT_V3_ARGS gy, x, gw, CONV_GEOMETRY_ARGS, splits, split_len, PQ_magic, PQ_shift, Q_magic, Q_shift
+template <typename T>
+__device__ void conv2d_bwd_weight_v3_implicit_gemm(BWD_WEIGHT_V3_PARAMS(T)) {
+    conv2d_bwd_weight_igemm<T, typename WG<T>::G>(BWD_WEIGHT_V3_ARGS);
+}
+FC_ENTRY_POINTS_BOUNDED(conv2d_bwd_weight_v3_implicit_gemm, WG_THREADS, 1, BWD_WEIGHT_V3_PARAMS, BWD_WEIGHT_V3_ARGS)
+// v4: tensor cores, float32 only, one entry point per precision (tf32, bf16).
+template <bool BF16>
+using WT = TensorGemm<WT_BM, WT_BN, WT_BK, WT_WM, WT_WN, BF16, true>;
+constexpr int WT_THREADS = 32 * (WT_BM / WT_WM) * (WT_BN / WT_WN);
+extern "C" __global__ void __launch_bounds__(WT_THREADS, 1)
+    conv2d_bwd_weight_v4_mma_tf32_f32(BWD_WEIGHT_V3_PARAMS(float)) {
+    conv2d_bwd_weight_igemm<float, WT<false>>(BWD_WEIGHT_V3_ARGS);
+}
+extern "C" __global__ void __launch_bounds__(WT_THREADS, 1)
+    conv2d_bwd_weight_v4_mma_bf16_f32(BWD_WEIGHT_V3_PARAMS(float)) {
+    conv2d_bwd_weight_igemm<float, WT<true>>(BWD_WEIGHT_V3_ARGS);
+}
 
 template <typename T>
 __device__ void conv2d_bwd_weight_splitk_reduce(SPLITK_REDUCE_PARAMS(T)) { splitk_reduce(SPLITK_REDUCE_ARGS); }

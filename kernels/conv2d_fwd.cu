@@ -34,8 +34,18 @@
 //                               stages would need the 48 KB opt-in). Expected above v5 where latency, not the FMA
 //                               pipes, limits it (low occupancy, long-latency loads); not measured on a GPU yet, so
 //                               `auto` keeps v5.
+//   conv2d_fwd_v7_mma           tensor cores (mma.cuh): precision="tf32" (mma m16n8k8) or "bf16" (m16n8k16) on
+//                               float32 tensors, entry points <name>_tf32_f32 / _bf16_f32. v5's loader and
+//                               register-prefetch staging (V7_BM x V7_BN x V7_BK, float in shared memory, rounded
+//                               as fragments are read); (BM/WM) x (BN/WN) warps each own a WM x WN tile of 16x8 mma
+//                               tiles. Napkin math (H100, 128x128x16, 8 warps of 64x32): per slice a warp issues 32
+//                               (tf32) or 16 (bf16) mma for 64+32 fragment LDS and cvt; bounded by those shared
+//                               reads and the SIMT gather, ~25-40% of the 495 (tf32) / 990 (bf16) TFLOP/s dense peak:
+//                               far above any fp32 kernel, below cuDNN's ldmatrix/cp.async pipelines (left to do).
+//                               Also the data gradient's conv2d_bwd_data_v3_mma.
 #include "conv_common.cuh"
 #include "igemm.cuh"
+#include "mma.cuh"
 
 #ifndef V1_BLOCK
 #define V1_BLOCK 256
@@ -84,6 +94,21 @@
 #endif
 #ifndef V6_STAGES
 #define V6_STAGES 4
+#endif
+#ifndef V7_BM
+#define V7_BM 128
+#endif
+#ifndef V7_BN
+#define V7_BN 128
+#endif
+#ifndef V7_BK
+#define V7_BK 16
+#endif
+#ifndef V7_WM
+#define V7_WM 64
+#endif
+#ifndef V7_WN
+#define V7_WN 32
 #endif
 
 #define CONV_FWD_PARAMS(T) \
@@ -224,18 +249,22 @@ __device__ void conv2d_fwd_v4_depthwise(CONV_FWD_PARAMS(T)) {
 }
 FC_ENTRY_POINTS(conv2d_fwd_v4_depthwise, CONV_FWD_PARAMS, x, w, b, y, has_bias, CONV_GEOMETRY_ARGS)
 
-// The v5 block GEMM per element type: double tiles are half as wide each way (64 double accumulators would spill).
-template <typename T>
+// The block GEMM of v5 (STAGES 0) and v6 per element type: double tiles are half as wide each way (64 double
+// accumulators would spill).
+template <typename T, int STAGES>
 struct V5;
-template <>
-struct V5<float> {
-    using G = BlockGemm<float, V5_BM, V5_BN, V5_BK, V5_TM, V5_TN, false>;
+template <int STAGES>
+struct V5<float, STAGES> {
+    using G = BlockGemm<float, V5_BM, V5_BN, V5_BK, V5_TM, V5_TN, false, STAGES>;
 };
-template <>
-struct V5<double> {
-    using G = BlockGemm<double, V5_BM / 2, V5_BN / 2, V5_BK, V5_TM / 2, V5_TN / 2, false>;
+template <int STAGES>
+struct V5<double, STAGES> {
+    using G = BlockGemm<double, V5_BM / 2, V5_BN / 2, V5_BK, V5_TM / 2, V5_TN / 2, false, STAGES>;
 };
 constexpr int V5_THREADS = (V5_BM / V5_TM) * (V5_BN / V5_TN);
+template <bool BF16>
+using V7 = TensorGemm<V7_BM, V7_BN, V7_BK, V7_WM, V7_WN, BF16, false>;
+constexpr int V7_THREADS = 32 * (V7_BM / V7_WM) * (V7_BN / V7_WN);
 
 // Names one slice (tap r, s; channels c0 .. c0+BK) of A = permuted weights and B = im2col(x) for this thread:
 // A: row m = m0 + t/BK + i*A_STEP, channel c0 + t%BK; B: channel c0 + t/BN + i*B_STEP at its pixel (one per thread).
@@ -275,12 +304,11 @@ struct V5Loader {
 // output channels times pixels j0.. of the flat (n, p, q) index, over this split's share of the Cg*R*S reduction.
 // splits > 1: y is a workspace of `splits` output-sized parts (split_len elements each) and has_bias is 0; the
 // parts are summed in split order afterwards. Each output element is written by one thread: race-free.
-template <typename T, int STAGES>  // STAGES 0: register prefetch (v5); else a cp.async pipeline that deep (v6)
+template <typename T, typename G>  // G: the block's math (igemm.cuh's BlockGemm, mma.cuh's TensorGemm)
 __device__ void conv2d_fwd_igemm(const T* __restrict__ x, const T* __restrict__ wp, const T* __restrict__ b,
                                             T* __restrict__ y, int has_bias, CONV_GEOMETRY_PARAMS, int oh0, int ow0,
                                             int osh, int osw, int OH, int OW, int splits, long long split_len,
                                             FAST_DIV_PARAMS(PQ), FAST_DIV_PARAMS(Q)) {
-    using G = typename V5<T>::G;
     const int Cg = C / groups, Kg = K / groups, PQ = P * Q, HW = H * W, t = threadIdx.x;
     const int g = blockIdx.z / splits, split = blockIdx.z % splits, m0 = blockIdx.y * G::BM;
     const int j0 = blockIdx.x * G::BN, NPQ = N * PQ, chunks = (Cg + G::BK - 1) / G::BK, total = R * S * chunks;
@@ -302,34 +330,26 @@ __device__ void conv2d_fwd_igemm(const T* __restrict__ x, const T* __restrict__ 
     ld.wc = wp + ((long long)(g * Kg + mrow) * R * S + tap) * Cg + ld.c0 + t % G::BK;
     ld.xc = x + ((long long)n * C + g * Cg + t / G::BN + ld.c0) * HW;
     ld.base = x;
-    const int tx = t % G::RN, ty = t / G::RN;
-    T acc[G::TM][G::TN];
-#pragma unroll
-    for (int i = 0; i < G::TM; ++i) {  // the bias is the accumulators' start (split parts start at 0)
-        const int m = min(m0 + G::row(ty, i), Kg - 1);
-        const T bias = has_bias ? b[g * Kg + m] : T(0);
-#pragma unroll
-        for (int jj = 0; jj < G::TN; ++jj) acc[i][jj] = bias;
-    }
-    if constexpr (STAGES == 0) G::run(ld, max(slices, 0), acc);
-    else G::template run_async<STAGES>(ld, max(slices, 0), acc);
+    typename G::Acc acc;  // the bias is the accumulators' start (split parts start at 0)
+    G::init(acc, [&](int m) { return has_bias && m0 + m < Kg ? b[g * Kg + m0 + m] : T(0); });
+    G::run(ld, max(slices, 0), acc);
     const long long plane = (long long)OH * OW;
-    long long row[G::TM];  // each accumulator row's offset in y, -1 past Kg
+    long long row[G::ROWS];  // each accumulator row's offset in y, -1 past Kg
 #pragma unroll
-    for (int i = 0; i < G::TM; ++i) {
-        const int m = m0 + G::row(ty, i);
+    for (int i = 0; i < G::ROWS; ++i) {
+        const int m = m0 + G::row_of(i);
         row[i] = m < Kg ? (g * Kg + m) * plane : -1;
     }
     T* out = y + split * split_len;
 #pragma unroll
-    for (int jj = 0; jj < G::TN; ++jj) {
-        const int pix = j0 + G::col(tx, jj), nn = fast_div(pix, PQ_magic, PQ_shift), ppq = pix - nn * PQ;
+    for (int jj = 0; jj < G::COLS; ++jj) {
+        const int pix = j0 + G::col_of(jj), nn = fast_div(pix, PQ_magic, PQ_shift), ppq = pix - nn * PQ;
         const int pp = fast_div(ppq, Q_magic, Q_shift), qq = ppq - pp * Q;
         if (pix >= NPQ) continue;
         T* column = out + nn * K * plane + (oh0 + pp * osh) * OW + ow0 + qq * osw;
 #pragma unroll
-        for (int i = 0; i < G::TM; ++i)
-            if (row[i] >= 0) column[row[i]] = acc[i][jj];
+        for (int i = 0; i < G::ROWS; ++i)
+            if (row[i] >= 0) column[row[i]] = G::value(acc, i, jj);
     }
 }
 #define CONV_FWD_V5_PARAMS(T)                                                                                   \
@@ -338,15 +358,29 @@ __device__ void conv2d_fwd_igemm(const T* __restrict__ x, const T* __restrict__ 
 #define CONV_FWD_V5_ARGS \
     x, w, b, y, has_bias, CONV_GEOMETRY_ARGS, oh0, ow0, osh, osw, OH, OW, splits, split_len, PQ_magic, PQ_shift, Q_magic, Q_shift
 template <typename T>
-__device__ void conv2d_fwd_v5_implicit_gemm(CONV_FWD_V5_PARAMS(T)) { conv2d_fwd_igemm<T, 0>(CONV_FWD_V5_ARGS); }
+__device__ void conv2d_fwd_v5_implicit_gemm(CONV_FWD_V5_PARAMS(T)) {
+    conv2d_fwd_igemm<T, typename V5<T, 0>::G>(CONV_FWD_V5_ARGS);
+}
 template <typename T>
-__device__ void conv2d_fwd_v6_cp_async(CONV_FWD_V5_PARAMS(T)) { conv2d_fwd_igemm<T, V6_STAGES>(CONV_FWD_V5_ARGS); }
+__device__ void conv2d_fwd_v6_cp_async(CONV_FWD_V5_PARAMS(T)) {
+    conv2d_fwd_igemm<T, typename V5<T, V6_STAGES>::G>(CONV_FWD_V5_ARGS);
+}
 FC_ENTRY_POINTS_BOUNDED(conv2d_fwd_v5_implicit_gemm, V5_THREADS, 1, CONV_FWD_V5_PARAMS, CONV_FWD_V5_ARGS)
 FC_ENTRY_POINTS_BOUNDED(conv2d_fwd_v6_cp_async, V5_THREADS, 1, CONV_FWD_V5_PARAMS, CONV_FWD_V5_ARGS)
 // The data gradient's implicit GEMM is the v5 kernel on grad_out and the flipped weights, one launch per stride
-// phase (fastconv/backends/cuda/igemm.py), under its own name.
+// phase (fastconv/backends/cuda/igemm.py), under its own name; v3 is v7's tensor-core version of it.
 FC_ENTRY_POINTS_BOUNDED_OF(conv2d_bwd_data_v2_implicit_gemm, conv2d_fwd_v5_implicit_gemm, V5_THREADS, 1,
                            CONV_FWD_V5_PARAMS, CONV_FWD_V5_ARGS)
+// v7 (and the data gradient's v3): float32 only, one entry point per precision (tf32, bf16).
+#define FC_MMA_ENTRY_POINTS(name, kernel)                                                                  \
+    extern "C" __global__ void __launch_bounds__(V7_THREADS, 1) name##_tf32_f32(CONV_FWD_V5_PARAMS(float)) { \
+        kernel<float, V7<false>>(CONV_FWD_V5_ARGS);                                                          \
+    }                                                                                                        \
+    extern "C" __global__ void __launch_bounds__(V7_THREADS, 1) name##_bf16_f32(CONV_FWD_V5_PARAMS(float)) { \
+        kernel<float, V7<true>>(CONV_FWD_V5_ARGS);                                                           \
+    }
+FC_MMA_ENTRY_POINTS(conv2d_fwd_v7_mma, conv2d_fwd_igemm)
+FC_MMA_ENTRY_POINTS(conv2d_bwd_data_v3_mma, conv2d_fwd_igemm)
 
 template <typename T>
 __device__ void conv2d_fwd_splitk_reduce(SPLITK_REDUCE_PARAMS(T)) { splitk_reduce(SPLITK_REDUCE_ARGS); }

@@ -74,7 +74,7 @@ def test_production_tiles(case, split, rng):
     """Production tunables: several 128 x 128 tiles, and a 4x4-plane layer far below SPLITK_TARGET_BLOCKS."""
     from fastconv.backends.cuda.emu import LAUNCHER
 
-    _, splits = igemm._v5_launch(LAUNCHER, igemm._forward_conv(cf.kernel_params(case)), np.float32)
+    _, splits = igemm._v5_launch(LAUNCHER, igemm._forward_conv(cf.kernel_params(case)), np.float32, igemm.FORWARD)
     assert (splits > 1) == split
     cf.check_conv_forward("cuda-emu", igemm.FORWARD, case, np.float32, rng)
     cf.check_conv_backward("cuda-emu", "auto", case, np.float32, rng)
@@ -136,3 +136,34 @@ def test_split_count_leaves_no_split_empty(blocks, slices):
     assert splits == 1 or per >= t["SPLITK_MIN_SLICES"]
     if blocks >= t["SPLITK_TARGET_BLOCKS"]:
         assert splits == 1
+
+
+MMA_CASES = [c for c in CASES if c.id in ("3x3_p1", "stride2_tails", "dilated_strided_grouped", "long_reduction")]
+
+
+@pytest.mark.parametrize("precision", ["tf32", "bf16"])
+@pytest.mark.parametrize("op", ["conv2d", "conv2d_bwd_data", "conv2d_bwd_weight"])
+@pytest.mark.parametrize("case", MMA_CASES, ids=[c.id for c in MMA_CASES])
+def test_tensor_core_kernels(case, op, precision, tunables, rng):
+    """The mma kernels against the float64 reference on operands rounded to the precision (they round them
+    themselves; the plan does not)."""
+    algo = {"conv2d": igemm.MMA_FORWARD, "conv2d_bwd_data": igemm.MMA_DATA, "conv2d_bwd_weight": igemm.MMA_WEIGHT}[op]
+    case = case._replace(kw={**case.kw, "precision": precision})
+    if op == "conv2d":
+        cf.check_conv_forward("cuda-emu", algo, case, np.float32, rng)
+    else:
+        need = (op == "conv2d_bwd_data", op == "conv2d_bwd_weight", False)
+        cf.check_conv_backward("cuda-emu", algo, case, np.float32, rng, need=need)
+
+
+def test_tensor_cores_only_where_they_apply():
+    x, w = np.zeros((2, 8, 7, 7), np.float32), np.zeros((8, 8, 3, 3), np.float32)
+    assert fc.select(fc.conv2d, x, w, backend="cuda-emu", precision="tf32")[0].algo == igemm.MMA_FORWARD
+    assert fc.select(fc.conv2d, x, w, backend="cuda-emu", precision="bf16")[0].algo == igemm.MMA_FORWARD
+    assert fc.select(fc.conv2d, x, w, backend="cuda-emu")[0].algo == igemm.FORWARD  # fp32: exact products
+    assert (
+        fc.select(fc.conv2d, x.astype(np.float64), w.astype(np.float64), backend="cuda-emu", precision="tf32")[0].algo
+        != igemm.MMA_FORWARD
+    )
+    with pytest.raises(ValueError, match="conv2d_fwd_v7_mma"):
+        fc.conv2d(x, w, backend="cuda-emu", algo=igemm.MMA_FORWARD)

@@ -69,6 +69,30 @@ def test_a_missing_cp_async_wait_gives_a_wrong_answer(waits, wrong):
     assert stale[:, 32:].all() == (wrong == "all") and stale[:, 32:].any() == (wrong == "all")
 
 
+@pytest.mark.parametrize("kind, k", [("tf32", 8), ("bf16", 16)])
+def test_mma_follows_the_ptx_fragment_layout(kind, k, rng):
+    """One mma.sync: D = A.B + C on operands rounded as fastconv.precision rounds them; a swapped fragment is wrong."""
+    from fastconv.precision import rounded
+
+    a, b, c = (rng.standard_normal(s).astype(np.float32) for s in ((16, k), (k, 8), (16, 8)))
+    want = rounded(a, kind).astype(np.float64) @ rounded(b, kind).astype(np.float64) + c
+    for swap in (0, 1):
+        d = fc.arrays.empty((16, 8), np.float32)
+        emu().launch(PROBES, f"mma_{kind}", one_block(32), [a, b, c, d, np.int32(swap)])
+        if swap:
+            assert np.abs(d - want).max() > 0.1
+        else:
+            np.testing.assert_allclose(d, want, rtol=1e-5, atol=1e-5)
+
+
+def test_mma_needs_the_whole_warp():
+    from fastconv.backends.cuda.emu import EmuError
+
+    a, b, c = np.zeros((16, 8), np.float32), np.zeros((8, 8), np.float32), np.zeros((16, 8), np.float32)
+    with pytest.raises(EmuError, match="fewer than 32 threads"):
+        emu().launch(PROBES, "mma_tf32", one_block(16), [a, b, c, np.zeros((16, 8), np.float32), np.int32(0)])
+
+
 def test_thread_order_is_shuffled_and_seeded():
     def order(seed):
         counter, out = np.zeros(1, np.int32), np.zeros(3 * 64, np.int32)

@@ -1,6 +1,7 @@
 // probes.cu: small kernels that test the emulator itself (tests/test_emulator.py), some of them deliberately wrong.
 #include "async_copy.cuh"
 #include "common.cuh"
+#include "mma.cuh"
 
 // y = x reversed within each block, through static shared memory; without the barrier a thread may read a slot
 // that its partner has not written yet.
@@ -94,4 +95,38 @@ extern "C" __global__ void reverse_async(const float* x, float* y, int waits) {
     if (waits == 1) cp_async_wait<1>();
     __syncthreads();
     y[i] = s[blockDim.x - 1 - t];
+}
+
+// One warp: d (16x8) = a (16xK, row-major) . b (Kx8, row-major) + c by one mma.sync, the fragments gathered by the
+// layout in mma.cuh (K = 8 tf32, 16 bf16); `swap` exchanges fragments a1 and a2 (a layout bug to catch).
+template <bool BF16>
+__device__ void one_mma(const float* a, const float* b, const float* c, float* d, int swap) {
+    const int l = threadIdx.x, g = l / 4, t = l % 4, K = BF16 ? 16 : 8;
+    unsigned fa[4], fb[2];
+    if (BF16) {
+        fa[0] = pack_bf16(a[g * K + 2 * t], a[g * K + 2 * t + 1]);
+        fa[1] = pack_bf16(a[(g + 8) * K + 2 * t], a[(g + 8) * K + 2 * t + 1]);
+        fa[2] = pack_bf16(a[g * K + 2 * t + 8], a[g * K + 2 * t + 9]);
+        fa[3] = pack_bf16(a[(g + 8) * K + 2 * t + 8], a[(g + 8) * K + 2 * t + 9]);
+        fb[0] = pack_bf16(b[2 * t * 8 + g], b[(2 * t + 1) * 8 + g]);
+        fb[1] = pack_bf16(b[(2 * t + 8) * 8 + g], b[(2 * t + 9) * 8 + g]);
+    } else {
+        fa[0] = to_tf32(a[g * K + t]), fa[1] = to_tf32(a[(g + 8) * K + t]);
+        fa[2] = to_tf32(a[g * K + t + 4]), fa[3] = to_tf32(a[(g + 8) * K + t + 4]);
+        fb[0] = to_tf32(b[t * 8 + g]), fb[1] = to_tf32(b[(t + 4) * 8 + g]);
+    }
+    if (swap) {
+        const unsigned keep = fa[1];
+        fa[1] = fa[2], fa[2] = keep;
+    }
+    float acc[4] = {c[g * 8 + 2 * t], c[g * 8 + 2 * t + 1], c[(g + 8) * 8 + 2 * t], c[(g + 8) * 8 + 2 * t + 1]};
+    mma<BF16>(acc, fa, fb);
+    d[g * 8 + 2 * t] = acc[0], d[g * 8 + 2 * t + 1] = acc[1];
+    d[(g + 8) * 8 + 2 * t] = acc[2], d[(g + 8) * 8 + 2 * t + 1] = acc[3];
+}
+extern "C" __global__ void mma_tf32(const float* a, const float* b, const float* c, float* d, int swap) {
+    one_mma<false>(a, b, c, d, swap);
+}
+extern "C" __global__ void mma_bf16(const float* a, const float* b, const float* c, float* d, int swap) {
+    one_mma<true>(a, b, c, d, swap);
 }

@@ -49,6 +49,14 @@ class CuPyLauncher(Launcher):
         super().__init__()
         self._modules: dict[tuple, Any] = {}
         self._functions: dict[tuple, Any] = {}
+        self._capability: int | None = None  # of the current device, asked once
+
+    def compute_capability(self) -> int:
+        if self._capability is None:
+            import cupy  # noqa: PLC0415
+
+            self._capability = int(cupy.cuda.Device().compute_capability)
+        return self._capability
 
     def module(self, file: str | Path) -> Any:
         """The cupy.RawModule of `file` with this launcher's tunables (created once; compiled by CuPy on use)."""

@@ -7,6 +7,9 @@
   a + sh*i (r*dh = a + pt mod sh, every sh/gcd(sh, dh)-th tap), flipped and transposed. No work is spent on the
   zeros a strided data gradient would otherwise multiply; a phase no tap reaches is zero.
 - conv2d_bwd_weight_v3_implicit_gemm: gw = gy . im2col(x)^T per group.
+- conv2d_fwd_v7_mma, conv2d_bwd_data_v3_mma, conv2d_bwd_weight_v4_mma: the same three on tensor cores (mma.cuh),
+  for precision "tf32" or "bf16" on float32 (entry point <algo>_<precision>_f32), on devices of compute
+  capability 8.0 or later; they round the operands themselves (traits precisions), so the plan does not.
 Split-K (`split_count`) is deterministic: each split sums a fixed range of the reduction into its own part of a
 workspace and the *_splitk_reduce kernels add the parts in split order, so results repeat bit for bit.
 """
@@ -29,6 +32,17 @@ FORWARD, FORWARD_ASYNC, DATA, WEIGHT = (
     "conv2d_bwd_data_v2_implicit_gemm",
     "conv2d_bwd_weight_v3_implicit_gemm",
 )
+MMA_FORWARD, MMA_DATA, MMA_WEIGHT = "conv2d_fwd_v7_mma", "conv2d_bwd_data_v3_mma", "conv2d_bwd_weight_v4_mma"
+MMA_PRECISIONS = ("tf32", "bf16")
+_TILES = {  # algo -> the tunables' prefix of its block tile
+    FORWARD: "V5_",
+    FORWARD_ASYNC: "V5_",
+    DATA: "V5_",
+    WEIGHT: "WG_",
+    MMA_FORWARD: "V7_",
+    MMA_DATA: "V7_",
+    MMA_WEIGHT: "WT_",
+}
 MIN_ROWS = 8  # fewer GEMM rows per group (output channels) than this leave the 128-row tile mostly idle
 
 
@@ -40,12 +54,29 @@ def fast_divisor(d: int) -> tuple[np.uint32, np.int32]:
     return np.uint32((2**32 * ((1 << shift) - d)) // d + 1), np.int32(shift)
 
 
-def tile(launcher: Launcher, file: str, prefix: str, dtype: Any) -> tuple[int, int, int, int]:
-    """(BM, BN, BK, threads) of a block GEMM: the tunables for float32, half the tile each way for float64."""
-    t = launcher.tunables(file)
-    bm, bn, bk, tm, tn = (t[prefix + k] for k in ("BM", "BN", "BK", "TM", "TN"))
+def tile(launcher: Launcher, algo: str, dtype: Any) -> tuple[int, int, int, int]:
+    """(BM, BN, BK, threads) of an algo's block GEMM: SIMT tiles (BM, BN, BK, TM, TN) at the tunables for float32,
+    half each way for float64; tensor-core tiles (BM, BN, BK, WM, WN: 32 threads per WM x WN warp tile)."""
+    prefix = _TILES[algo]
+    t = launcher.tunables(BWD if prefix in ("WG_", "WT_") else FWD)
+    bm, bn, bk = (t[prefix + k] for k in ("BM", "BN", "BK"))
+    if algo in (MMA_FORWARD, MMA_DATA, MMA_WEIGHT):
+        return bm, bn, bk, 32 * (bm // t[prefix + "WM"]) * (bn // t[prefix + "WN"])
     half = 2 if np.dtype(dtype) == np.float64 else 1
-    return bm // half, bn // half, bk, (bm // tm) * (bn // tn)
+    return bm // half, bn // half, bk, (bm // t[prefix + "TM"]) * (bn // t[prefix + "TN"])
+
+
+def entry(algo: str, p: ConvParams) -> str:
+    """The kernel's entry point for p: <algo>_<precision>_f32 for the tensor-core kernels, <algo>_<f32|f64>."""
+    return f"{algo}_{p.precision}_f32" if algo in (MMA_FORWARD, MMA_DATA, MMA_WEIGHT) else f"{algo}_{suffix(p.dtype)}"
+
+
+def _mma_ok(launcher: Launcher, algo: str, p: ConvParams) -> bool:
+    """Tensor-core kernels take float32 at precision tf32 or bf16 on sm_80+; the others take only fp32 (reduced
+    precisions reach them through the plan's operand rounding)."""
+    if algo not in (MMA_FORWARD, MMA_DATA, MMA_WEIGHT):
+        return True
+    return p.dtype == np.float32 and p.precision in MMA_PRECISIONS and launcher.compute_capability() >= 80
 
 
 def split_count(launcher: Launcher, blocks: int, slices: int) -> int:
@@ -76,8 +107,8 @@ def _forward_conv(p: ConvParams) -> _Conv:
     return _Conv(p.N, p.C, p.H, p.W, p.K, p.R, p.S, p.P, p.Q, p.stride, (pt, pl), p.dilation, p.groups)
 
 
-def _v5_launch(launcher: Launcher, c: _Conv, dtype: Any) -> tuple[Launch, int]:
-    bm, bn, bk, threads = tile(launcher, FWD, "V5_", dtype)
+def _v5_launch(launcher: Launcher, c: _Conv, dtype: Any, algo: str) -> tuple[Launch, int]:
+    bm, bn, bk, threads = tile(launcher, algo, dtype)
     blocks = (ceil_div(c.N * c.P * c.Q, bn), ceil_div(c.K // c.groups, bm))
     splits = split_count(launcher, blocks[0] * blocks[1] * c.groups, c.R * c.S * ceil_div(c.C // c.groups, bk))
     return Launch((*blocks, c.groups * splits), (threads, 1, 1)), splits
@@ -87,28 +118,27 @@ def _fits(cfg: Launch, *sizes: int) -> bool:
     return cfg.grid[0] < 2**31 and max(cfg.grid[1:]) <= 65535 and max(sizes) < 2**31
 
 
-def _v5_fits(launcher: Launcher, c: _Conv, dtype: Any) -> bool:
-    cfg, _ = _v5_launch(launcher, c, dtype)
+def _v5_fits(launcher: Launcher, c: _Conv, dtype: Any, algo: str) -> bool:
+    cfg, _ = _v5_launch(launcher, c, dtype, algo)
     per_image = (c.C * c.H * c.W, c.K * c.P * c.Q)
     return c.K // c.groups >= MIN_ROWS and _fits(cfg, c.N * c.P * c.Q, c.K * c.R * c.S * (c.C // c.groups), *per_image)
 
 
-def _run_v5(launcher, name, c: _Conv, x, wp, b, out, place, dtype) -> None:
-    """One v5 launch of `c` writing out[n, k, oh0 + p*osh, ow0 + q*osw] (place = (oh0, ow0, osh, osw)) of an out
-    of shape (N, K, OH, OW); split-K through a workspace when the shape asks for it."""
-    cfg, splits = _v5_launch(launcher, c, dtype)
+def _run_v5(launcher, algo, name, c: _Conv, x, wp, b, out, place, dtype) -> None:
+    """One launch of entry point `name` (a v5-geometry kernel) for `c`, writing out[n, k, oh0 + p*osh, ow0 + q*osw]
+    (place = (oh0, ow0, osh, osw)) of an out of shape (N, K, OH, OW); split-K through a workspace when the shape
+    asks for it."""
+    cfg, splits = _v5_launch(launcher, c, dtype, algo)
     fast = [*fast_divisor(c.P * c.Q), *fast_divisor(c.Q)]
     bias = b if b is not None else launcher.empty((1,), dtype)  # never read when has_bias is 0
     if splits == 1:
         geometry = [*c.args(), *(np.int32(v) for v in (*place, *out.shape[2:])), np.int32(1), np.int64(0)]
-        launcher.launch(
-            FWD, f"{name}_{suffix(dtype)}", cfg, [x, wp, bias, out, np.int32(b is not None), *geometry, *fast]
-        )
+        launcher.launch(FWD, name, cfg, [x, wp, bias, out, np.int32(b is not None), *geometry, *fast])
         return
     dense = (c.N, c.K, c.P, c.Q)
     part = launcher.empty((splits, *dense), dtype)
     geometry = [*c.args(), *(np.int32(v) for v in (0, 0, 1, 1, c.P, c.Q)), np.int32(splits), np.int64(part[0].size)]
-    launcher.launch(FWD, f"{name}_{suffix(dtype)}", cfg, [x, wp, bias, part, np.int32(0), *geometry, *fast])
+    launcher.launch(FWD, name, cfg, [x, wp, bias, part, np.int32(0), *geometry, *fast])
     target = out if tuple(out.shape) == dense else launcher.empty(dense, dtype)
     _reduce(launcher, FWD, part, b, target, splits, c.N * c.K, c.P * c.Q, c.K, "V1_BLOCK")
     if target is not out:
@@ -130,15 +160,15 @@ def _reduce(launcher, file, part, b, out, splits, planes, plane, K, block_tunabl
 
 
 # ---------------------------------------------------------------------------------------------- forward
-def forward_supports(launcher: Launcher, p: ConvParams) -> bool:
-    return _v5_fits(launcher, _forward_conv(p), p.dtype)
+def forward_supports(launcher: Launcher, p: ConvParams, algo: str = FORWARD) -> bool:
+    return _mma_ok(launcher, algo, p) and _v5_fits(launcher, _forward_conv(p), p.dtype, algo)
 
 
-def forward(launcher: Launcher, p: ConvParams, x: Any, w: Any, b: Any, kernel: str = FORWARD) -> Any:
+def forward(launcher: Launcher, p: ConvParams, x: Any, w: Any, b: Any, algo: str = FORWARD) -> Any:
     y = launcher.empty(p.y_shape, p.dtype)
     if y.size:
         wp = arrays.array_module(launcher.kind).ascontiguousarray(w.transpose(0, 2, 3, 1))
-        _run_v5(launcher, kernel, _forward_conv(p), x, wp, b, y, (0, 0, 1, 1), p.dtype)
+        _run_v5(launcher, algo, entry(algo, p), _forward_conv(p), x, wp, b, y, (0, 0, 1, 1), p.dtype)
     return y
 
 
@@ -168,11 +198,12 @@ def _phases(p: ConvParams):
             yield a, b, rows, cols, conv
 
 
-def backward_data_supports(launcher: Launcher, p: ConvParams) -> bool:
-    return all(_v5_fits(launcher, c, p.dtype) for *_, c in _phases(p) if c.R and c.S and c.P and c.Q)
+def backward_data_supports(launcher: Launcher, p: ConvParams, algo: str = DATA) -> bool:
+    phases = [c for *_, c in _phases(p) if c.R and c.S and c.P and c.Q]
+    return _mma_ok(launcher, algo, p) and all(_v5_fits(launcher, c, p.dtype, algo) for c in phases)
 
 
-def backward_data(launcher: Launcher, p: ConvParams, gy: Any, w: Any) -> Any:
+def backward_data(launcher: Launcher, p: ConvParams, gy: Any, w: Any, algo: str = DATA) -> Any:
     xp = arrays.array_module(launcher.kind)
     gx = launcher.empty(p.x_shape, p.dtype)
     if not gx.size:
@@ -184,35 +215,36 @@ def backward_data(launcher: Launcher, p: ConvParams, gy: Any, w: Any) -> Any:
         elif c.P and c.Q:  # (C, taps, taps, Kg): row g*Cg + c, then the flipped taps, then group g's Kg channels
             taps = per_group[:, :, :, xp.asarray(rows)][:, :, :, :, xp.asarray(cols)]
             wp = xp.ascontiguousarray(taps.transpose(0, 2, 3, 4, 1).reshape(p.C, c.R, c.S, p.Kg))
-            _run_v5(launcher, DATA, c, gy, wp, None, gx, (a, b, *p.stride), p.dtype)
+            _run_v5(launcher, algo, entry(algo, p), c, gy, wp, None, gx, (a, b, *p.stride), p.dtype)
     return gx
 
 
 # ---------------------------------------------------------------------------------------------- weight gradient
-def _v3_launch(launcher: Launcher, p: ConvParams) -> tuple[Launch, int]:
-    bm, bn, bk, threads = tile(launcher, BWD, "WG_", p.dtype)
+def _v3_launch(launcher: Launcher, p: ConvParams, algo: str = WEIGHT) -> tuple[Launch, int]:
+    bm, bn, bk, threads = tile(launcher, algo, p.dtype)
     blocks = (ceil_div(p.Cg * p.R * p.S, bn), ceil_div(p.Kg, bm))
     splits = split_count(launcher, blocks[0] * blocks[1] * p.groups, ceil_div(p.N * p.P * p.Q, bk))
     return Launch((*blocks, p.groups * splits), (threads, 1, 1)), splits
 
 
-def backward_weight_supports(launcher: Launcher, p: ConvParams) -> bool:
-    cfg, _ = _v3_launch(launcher, p)
-    return p.Kg >= MIN_ROWS and _fits(cfg, p.N * p.P * p.Q, p.K * p.P * p.Q, p.C * p.H * p.W)
+def backward_weight_supports(launcher: Launcher, p: ConvParams, algo: str = WEIGHT) -> bool:
+    cfg, _ = _v3_launch(launcher, p, algo)
+    sizes = (p.N * p.P * p.Q, p.K * p.P * p.Q, p.C * p.H * p.W)
+    return _mma_ok(launcher, algo, p) and p.Kg >= MIN_ROWS and _fits(cfg, *sizes)
 
 
-def backward_weight(launcher: Launcher, p: ConvParams, gy: Any, x: Any) -> Any:
+def backward_weight(launcher: Launcher, p: ConvParams, gy: Any, x: Any, algo: str = WEIGHT) -> Any:
     gw = launcher.empty(p.w_shape, p.dtype)
     if not gw.size:
         return gw
     if not gy.size:
         gw[...] = 0
         return gw
-    cfg, splits = _v3_launch(launcher, p)
+    cfg, splits = _v3_launch(launcher, p, algo)
     out = gw if splits == 1 else launcher.empty((splits, *p.w_shape), p.dtype)
     fast = [*fast_divisor(p.P * p.Q), *fast_divisor(p.Q)]
     geometry = [*_forward_conv(p).args(), np.int32(splits), np.int64(gw.size)]
-    launcher.launch(BWD, f"{WEIGHT}_{suffix(p.dtype)}", cfg, [gy, x, out, *geometry, *fast])
+    launcher.launch(BWD, entry(algo, p), cfg, [gy, x, out, *geometry, *fast])
     if splits > 1:
         _reduce(launcher, BWD, out, None, gw, splits, p.K, p.Cg * p.R * p.S, p.K, "BWD_BLOCK")
     return gw

@@ -41,6 +41,11 @@ TUNABLES: dict[str, dict[str, int]] = {  # per .cu file; "launch": Python-only l
         "V5_TM": 8,
         "V5_TN": 8,
         "V6_STAGES": 4,
+        "V7_BM": 128,
+        "V7_BN": 128,
+        "V7_BK": 16,
+        "V7_WM": 64,
+        "V7_WN": 32,
     },
     "conv2d_bwd.cu": {
         "BWD_BLOCK": 256,
@@ -51,6 +56,11 @@ TUNABLES: dict[str, dict[str, int]] = {  # per .cu file; "launch": Python-only l
         "WG_BK": 8,
         "WG_TM": 8,
         "WG_TN": 8,
+        "WT_BM": 128,
+        "WT_BN": 128,
+        "WT_BK": 16,
+        "WT_WM": 64,
+        "WT_WN": 32,
     },
     "pool2d.cu": {"POOL_BLOCK": 256},
     "batchnorm.cu": {"BN_BLOCK": 256, "BN_ITEMS": 4, "BN_GRID": 1056},
@@ -78,6 +88,16 @@ SMALL_TUNABLES: dict[str, int] = {
     "V5_TM": 4,
     "V5_TN": 4,
     "V6_STAGES": 3,
+    "V7_BM": 32,
+    "V7_BN": 16,
+    "V7_BK": 16,
+    "V7_WM": 16,
+    "V7_WN": 8,
+    "WT_BM": 32,
+    "WT_BN": 16,
+    "WT_BK": 16,
+    "WT_WM": 16,
+    "WT_WN": 8,
     "WG_BM": 16,
     "WG_BN": 16,
     "WG_BK": 4,
@@ -118,10 +138,20 @@ def check_tunables(t: dict[str, int]) -> None:
     ]
     bad += [e for prefix in ("V5_", "WG_") for e in _block_gemm_errors(prefix, t)]
     bad += ["V6_STAGES >= 2"] if t["V6_STAGES"] < 2 else []
+    bad += [e for prefix in ("V7_", "WT_") for e in _tensor_gemm_errors(prefix, t)]
     reducing = ("BWD_REDUCE_BLOCK", "BN_BLOCK", "POOL_BLOCK", "NORM_BLOCK")
     bad += [f"{n} % 32" for n in reducing if t[n] % 32 or not 0 < t[n] <= 1024]
     if bad:
         raise ValueError(f"tunables: these must be 0 (and blocks at most 1024 threads): {', '.join(bad)}")
+
+
+def _tensor_gemm_errors(prefix: str, t: dict[str, int]) -> list[str]:
+    """What mma.cuh's TensorGemm asserts: warp tiles of whole 16 x 8 mma tiles, slices of whole k16 steps."""
+    bm, bn, bk, wm, wn = (t[prefix + k] for k in ("BM", "BN", "BK", "WM", "WN"))
+    threads = 32 * (bm // wm) * (bn // wn) if wm and wn and not bm % wm and not bn % wn else 0
+    if wm % 16 or wn % 8 or bk % 16 or not threads or threads > 1024 or threads % bk or threads % bn:
+        return [f"{prefix}tile {bm}x{bn}x{bk} over {wm}x{wn} warp tiles"]
+    return [] if (bm * bk) % threads == 0 and (bk * bn) % threads == 0 else [f"{prefix}loads per thread"]
 
 
 def _block_gemm_errors(prefix: str, t: dict[str, int]) -> list[str]:
@@ -177,6 +207,11 @@ class Launcher(abc.ABC):
             yield
         finally:
             self.overrides = before
+
+    def compute_capability(self) -> int:
+        """The device's compute capability, major * 10 + minor. The emulator runs every instruction the kernels use,
+        as a sm_90 device would (CuPyLauncher asks the device)."""
+        return 90
 
     def grid_stride(self, n: int, block: int) -> Launch:
         """A 1-D launch for a grid-stride loop over n items: at least one block, at most MAX_BLOCKS."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import partial
 
 from ...dispatch import register
+from ...params import ConvTraits
 from . import conv, igemm, linear, norm, pool, row_norm
 from .launch import Launcher
 
@@ -20,6 +21,7 @@ _CONV_FORWARD = (  # algo, priority, what it needs
     ("conv2d_fwd_v3_implicit_gemm", 20, _FITS),
     ("conv2d_fwd_v4_depthwise", 30, f"groups == C (depthwise) and {_FITS}"),
 )
+_MMA = f"precision 'tf32' or 'bf16' on float32, a device of compute capability 8.0+, and {_FITS}"
 _IGEMM = f"at least {igemm.MIN_ROWS} output channels per group, 32-bit pixel and tensor indices, and {_FITS}"
 
 
@@ -43,20 +45,25 @@ def register_all(backend: str, launcher: Launcher) -> None:
     )
     for algo, priority in (("conv2d_bwd_weight_v1_naive", 10), ("conv2d_bwd_weight_v2_atomic", 0)):
         register("conv2d_bwd_weight", backend, algo, partial(conv.backward_weight, launcher, algo), priority=priority)
-    for op, algo, fn, supports in (  # the implicit GEMMs: above every other version of their op
-        ("conv2d", igemm.FORWARD, igemm.forward, igemm.forward_supports),
-        ("conv2d", igemm.FORWARD_ASYNC, partial(igemm.forward, kernel=igemm.FORWARD_ASYNC), igemm.forward_supports),
-        ("conv2d_bwd_data", igemm.DATA, igemm.backward_data, igemm.backward_data_supports),
-        ("conv2d_bwd_weight", igemm.WEIGHT, igemm.backward_weight, igemm.backward_weight_supports),
+    for op, algo, fn, supports, priority in (  # the implicit GEMMs: above every other version of their op
+        ("conv2d", igemm.FORWARD, igemm.forward, igemm.forward_supports, 40),
+        ("conv2d", igemm.FORWARD_ASYNC, igemm.forward, igemm.forward_supports, 35),  # unmeasured: auto keeps v5
+        ("conv2d", igemm.MMA_FORWARD, igemm.forward, igemm.forward_supports, 50),
+        ("conv2d_bwd_data", igemm.DATA, igemm.backward_data, igemm.backward_data_supports, 40),
+        ("conv2d_bwd_data", igemm.MMA_DATA, igemm.backward_data, igemm.backward_data_supports, 50),
+        ("conv2d_bwd_weight", igemm.WEIGHT, igemm.backward_weight, igemm.backward_weight_supports, 40),
+        ("conv2d_bwd_weight", igemm.MMA_WEIGHT, igemm.backward_weight, igemm.backward_weight_supports, 50),
     ):
+        mma = algo in (igemm.MMA_FORWARD, igemm.MMA_DATA, igemm.MMA_WEIGHT)
         register(
             op,
             backend,
             algo,
-            partial(fn, launcher),
-            priority=35 if algo == igemm.FORWARD_ASYNC else 40,  # v6 unmeasured on a GPU: auto keeps v5
-            requires=_IGEMM,
-            supports=partial(supports, launcher),
+            partial(fn, launcher, algo=algo),
+            priority=priority,
+            requires=_MMA if mma else _IGEMM,
+            supports=partial(supports, launcher, algo=algo),
+            traits=ConvTraits(precisions=igemm.MMA_PRECISIONS) if mma else None,
         )
     register("conv2d_bwd_bias", backend, "conv2d_bwd_bias_v1_reduce", partial(conv.backward_bias, launcher))
     for op, fn in (

@@ -9,6 +9,9 @@
 //   __syncthreads()     -> the fiber yields; the block goes on when every thread waits at the same barrier.
 //   __shfl_*_sync       -> a warp collective: lanes yield until every lane of the mask has arrived.
 //   atomics             -> GCC __atomic builtins (fibers never switch inside one, so they are atomic here).
+//   mma.sync            -> fcemu::mma_sync (mma.cuh): a warp collective of all 32 lanes; the lane that completes it
+//                          assembles A, B and C from every lane's fragments by the PTX ISA layout, multiplies in
+//                          double and hands each lane its D fragment.
 //   cp.async            -> fcemu::cp_async / commit / wait (async_copy.cuh): a copy lands in shared memory only when
 //                          a wait_group covering it runs, so a missing wait reads stale data.
 // With FCEMU_LISTING (a preprocessor-only pass) only markers are defined, so build.py can find the entry points and
@@ -51,6 +54,10 @@ const uint3& thread_idx();
 void syncthreads(const char* file, int line);
 enum ShuffleKind { SHFL_IDX, SHFL_UP, SHFL_DOWN, SHFL_XOR };
 unsigned long long warp_exchange(unsigned mask, unsigned long long bits, ShuffleKind kind, int arg, int width);
+enum MmaKind { MMA_TF32_M16N8K8 = 16, MMA_BF16_M16N8K16 };  // after the ShuffleKinds: one "kind" per collective
+void mma_sync(MmaKind kind, float* d, const unsigned* a, const unsigned* b);
+unsigned round_tf32(float x);  // cvt.rna.tf32.f32
+unsigned round_bf16(float x);  // cvt.rn.bf16.f32, the 16 bits
 void cp_async(void* dst, const void* src, int bytes, int src_bytes);
 void cp_async_commit();
 void cp_async_wait(int newest_pending);

@@ -51,6 +51,8 @@ struct Thread {
     int bar_line;
     unsigned long long value, result;  // warp collective: what this lane gives, what it gets
     int kind, arg, width;
+    float* mma_d;  // mma.sync: this lane's fragments
+    const unsigned *mma_a, *mma_b;
     std::vector<AsyncCopy> copies;  // cp.async issued and not yet waited for; group -1 until committed
     int groups = 0;                 // groups committed so far
 };
@@ -195,6 +197,82 @@ inline unsigned long long warp_exchange(unsigned mask, unsigned long long bits, 
         if (&o != &t) o.state = READY, released.push_back(first + l);
     }
     return t.result;
+}
+
+// ---------------------------------------------------------------------------------------------- mma.sync
+inline unsigned round_tf32(float x) {  // to nearest, ties away from zero; NaN stays (a quiet) NaN
+    unsigned u;
+    std::memcpy(&u, &x, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return u | 0x00400000u;
+    return (u + 0x1000u) & 0xffffe000u;
+}
+
+inline unsigned round_bf16(float x) {  // to nearest, ties to even; NaN stays (a quiet) NaN
+    unsigned u;
+    std::memcpy(&u, &x, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (u >> 16) | 0x0040u;
+    return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+}
+
+inline double bits_float(unsigned u) {
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+
+// D = A . B + C of one warp from its 32 lanes' fragments (layouts in mma.cuh); the tensor core reads a tf32
+// operand's top 19 bits, so the low 13 are dropped here too.
+inline void mma_compute(MmaKind kind, int first) {
+    const int K = kind == MMA_TF32_M16N8K8 ? 8 : 16;
+    double A[16][16], B[16][8], C[16][8];
+    for (int l = 0; l < 32; ++l) {
+        const Thread& o = threads[first + l];
+        const int g = l / 4, t = l % 4;
+        for (int e = 0; e < 2; ++e) C[g][2 * t + e] = o.mma_d[e], C[g + 8][2 * t + e] = o.mma_d[2 + e];
+        if (kind == MMA_TF32_M16N8K8) {
+            auto tf = [](unsigned u) { return bits_float(u & 0xffffe000u); };
+            A[g][t] = tf(o.mma_a[0]), A[g + 8][t] = tf(o.mma_a[1]), A[g][t + 4] = tf(o.mma_a[2]);
+            A[g + 8][t + 4] = tf(o.mma_a[3]), B[t][g] = tf(o.mma_b[0]), B[t + 4][g] = tf(o.mma_b[1]);
+        } else {
+            auto bf = [](unsigned u, int e) { return bits_float(((u >> (16 * e)) & 0xffffu) << 16); };
+            for (int e = 0; e < 2; ++e) {
+                A[g][2 * t + e] = bf(o.mma_a[0], e), A[g + 8][2 * t + e] = bf(o.mma_a[1], e);
+                A[g][2 * t + 8 + e] = bf(o.mma_a[2], e), A[g + 8][2 * t + 8 + e] = bf(o.mma_a[3], e);
+                B[2 * t + e][g] = bf(o.mma_b[0], e), B[2 * t + 8 + e][g] = bf(o.mma_b[1], e);
+            }
+        }
+    }
+    for (int l = 0; l < 32; ++l) {
+        const int g = l / 4, t = l % 4;
+        for (int half = 0; half < 2; ++half)
+            for (int e = 0; e < 2; ++e) {
+                const int m = g + 8 * half, n = 2 * t + e;
+                double acc = C[m][n];
+                for (int k = 0; k < K; ++k) acc += A[m][k] * B[k][n];
+                threads[first + l].mma_d[2 * half + e] = float(acc);
+            }
+    }
+}
+
+inline void mma_sync(MmaKind kind, float* d, const unsigned* a, const unsigned* b) {
+    Thread& t = *current;
+    const int first = t.warp * 32;
+    if (int(threads.size()) - first < 32) fail(WARP, "mma.sync in warp %d, which has fewer than 32 threads", t.warp);
+    t.mma_d = d, t.mma_a = a, t.mma_b = b, t.kind = kind;
+    for (int l = 0; l < 32; ++l) {
+        const Thread& o = threads[first + l];
+        if (o.state == AT_WARP && o.kind != kind) fail(WARP, "lanes of warp %d wait in different collectives", t.warp);
+        if (o.state == DONE) fail(WARP, "mma.sync in warp %d after lane %d exited", t.warp, l);
+    }
+    if (++warp_arrived[t.warp] < 32) {
+        t.state = AT_WARP;
+        yield();
+        return;
+    }
+    warp_arrived[t.warp] = 0;
+    mma_compute(kind, first);
+    for (int l = 0; l < 32; ++l)
+        if (&threads[first + l] != &t) threads[first + l].state = READY, released.push_back(first + l);
 }
 
 // ---------------------------------------------------------------------------------------------- faults
