@@ -17,7 +17,8 @@ One row per extern "C" entry point (f32 and f64):
   228 KiB per SM (227 KiB at most per block); at most 64 warps, 2048 threads and 32 blocks per SM. Resident blocks
   = the smallest of the four limits; occupancy = resident warps / 64.
 - FMA share = FMA instructions / instructions of the function's SASS, where the FMA instruction is FFMA for f32 entry
-  points and DFMA for f64 (any modifiers, predicated or not), and "instructions" are every SASS line of the
+  points, DFMA for f64 and HMMA for the tensor-core ones (`_mma_` in the name; any modifiers, predicated or not;
+  those are outside the FFMA floors, and --floors fails one without HMMA), and "instructions" are every SASS line of the
   function except NOP (ptxas pads functions with them; none of ours have them elsewhere) and the `BRA` to its own
   address that ptxas places after the last EXIT. Subroutines inside the function (e.g. the slow path of a division,
   reached by CALL.REL and RET) count, since they are part of the function's code. A static share: loop bodies count
@@ -77,7 +78,8 @@ class Floor:
     share: float
 
     def covers(self, kernel: str) -> bool:
-        return kernel.startswith(self.prefix) and not (self.exclude and self.exclude in kernel)
+        excluded = (self.exclude and self.exclude in kernel) or "_mma_" in kernel  # tensor cores count HMMA
+        return kernel.startswith(self.prefix) and not excluded
 
 
 FLOORS = (  # issue 14, item 7
@@ -284,7 +286,7 @@ def analyse(nvcc: str, cuobjdump: str, source: Path, tmp: Path) -> tuple[list[Ro
     rows = []
     for kernel in sorted(k for k, r in resources.items() if r.entry and not k.startswith("_Z")):
         ops = counted(code.get(kernel, []))
-        fma = "DFMA" if kernel.endswith("_f64") else "FFMA"
+        fma = "HMMA" if "_mma_" in kernel else "DFMA" if kernel.endswith("_f64") else "FFMA"
         threads = bounds.get(kernel) or block_threads(source.name, kernel, tunables)
         rows.append(Row(source.name, kernel, resources[kernel], threads, kernel in bounds, ops.count(fma), len(ops)))
     return rows, resources, ""
@@ -300,6 +302,7 @@ def problems(rows: list[Row], functions: dict[str, Resources], floors: bool) -> 
             if best is None or best.share < floor.share:
                 got = f"best {best.kernel} {best.share:.3f}" if best else "no f32 kernel"
                 bad.append(f"floor: {floor.family} needs an FFMA share >= {floor.share:.2f}, {got}")
+        bad += [f"tensor cores: {r.kernel} has no HMMA instruction" for r in rows if "_mma_" in r.kernel and not r.fma]
     return bad
 
 
@@ -334,7 +337,8 @@ def markdown(rows: list[Row], nvcc: str, cuobjdump: str, enforced: bool) -> str:
         "- occupancy: theoretical, sm_90 (65536 registers/SM in 256-register warp units, 64 warps, 2048 threads,",
         "  32 blocks, 228 KiB shared/SM with 1 KiB reserved per block), static shared memory only;",
         "  threads marked `lb` come from `__launch_bounds__`, the others from the launchers' formulas",
-        "- FMA share: FFMA (f32) or DFMA (f64) / SASS instructions, NOPs and the final self-branch excluded",
+        "- FMA share: FFMA (f32), DFMA (f64) or HMMA (`_mma_`) / SASS instructions, NOPs and the final self-branch"
+        " excluded",
         "",
         "| file | entry point | regs | spill st/ld (B) | stack (B) | smem (B) | threads | blocks/SM | occupancy "
         "| limited by | FMA | instr | FMA share |",
