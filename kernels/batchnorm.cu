@@ -12,27 +12,31 @@
 //   Memory traffic: training forward reads x three times and writes y once; backward reads x, gy twice, writes gx.
 //   v1 launches C blocks for the reductions (64 of an H100's 132 SMs busy at C = 64) and divides 64-bit integers
 //   per element (j / M, j % M, i / M % C): ~3-10% of DRAM bandwidth.
-// v2: grids (C, S): block (c, s) works on chunk s of channel c's N*M elements (S chunks of BN_BLOCK * BN_ITEMS
-//   * 16 bytes, a whole number of tiles, so C * S ~ BN_GRID blocks); each thread walks its chunk plane by plane
-//   (PlaneWalk: an add and a compare per pack, no division), in 16-byte packs (float4, double2) when M % pack == 0
-//   and the arrays are 16-byte aligned, else one element at a time; BN_ITEMS packs per thread in flight per tile.
-//   batch_norm_stats_v2     partial moments per block: per tile (BN_BLOCK x BN_ITEMS packs, held in registers) the
-//                           sum, then the squared deviations from the tile's own mean (two passes over registers,
-//                           as v1's two passes), merged tile after tile by Chan's pairwise update; 4 values per
-//                           block to a workspace. Reads x once. Deterministic: fixed orders, no atomics.
-//   batch_norm_bwd_reduce_v2 the same, also sum gy and sum gy (x - tile mean) (reads gy and x once).
-//   batch_norm_fwd_v2       elementwise; each block first merges its channel's S partials (warp 0, fixed tree),
-//                           so the statistics, scale w / sqrt(var + eps) and the batch mean/var outputs (block s = 0)
-//                           are computed once per block, not per element. Eval: the running statistics.
-//   batch_norm_bwd_data_v2  elementwise, merging the bwd_reduce partials the same way into gw, gb (written by
-//                           block s = 0) and the per-channel coefficients of gx.
+// v3 (numba has v2): grids (C, S): block (c, s) works on chunk s of channel c's N*M elements (S chunks of
+//   BN_BLOCK * BN_ITEMS * 16 bytes, a whole number of tiles, so C * S ~ BN_GRID blocks); each thread walks its chunk
+//   plane by plane (PlaneWalk: an add and a compare per pack, no division), in 16-byte packs (float4, double2) when
+//   M % pack == 0 and the arrays are 16-byte aligned, else one element at a time; BN_ITEMS packs per thread per tile.
+//   batch_norm_stats_v3_chunks       partial moments per block: per tile (BN_BLOCK x BN_ITEMS packs, in registers)
+//                                    the sum, then the squared deviations from the tile's own mean (two passes over
+//                                    registers, as v1's two passes over memory), merged tile after tile by Chan's
+//                                    pairwise update; 4 values per block to a workspace. Reads x once.
+//                                    Deterministic: fixed orders, no atomics.
+//   batch_norm_bwd_reduce_v3_chunks  the same, also sum gy and sum gy (x - tile mean) (reads gy and x once).
+//   batch_norm_fwd_v3_chunks         elementwise; each block first merges its channel's S partials (warp 0, a fixed
+//                                    tree), so the statistics, the scale w / sqrt(var + eps) and the batch mean/var
+//                                    outputs (block s = 0) are computed once per block, not per element. Eval: the
+//                                    running statistics, no workspace.
+//   batch_norm_bwd_data_v3_chunks    elementwise, merging the bwd_reduce partials the same way into gw, gb (written
+//                                    by block s = 0) and the per-channel coefficients of gx.
+//   Registry: batch_norm_fwd_v3_chunks (stats + fwd in training), batch_norm_bwd_v3_chunks (bwd_reduce + bwd_data).
 //   Napkin math (H100, 3.35 TB/s; f32 ResNet-50 layer N=32 C=64 56x56 = 6.4M elements, 25.7 MB): DRAM bytes per
 //   element: training forward 4 (x) + 4 (x) + 4 (y) = 12 (v1: 16), eval 8; backward 8 (gy, x) + 8 (gy, x) + 4 (gx)
-//   = 20 (v1: 28). Each pass is a streaming read/write with 16-byte loads, C * S ~ 1000 blocks of 256 threads (all
-//   132 SMs, ~8 blocks each, 4 x 16 B in flight per thread: ~130 KB per SM, far above the ~20 KB that 3.35 TB/s at
-//   ~0.8 us latency needs), so each pass should run at the copy bandwidth, ~85-90% of 3.35 TB/s (the 2 barriers per
-//   4096-element tile and the S-way merges are hidden by the other resident blocks): training forward ~77 MB in
-//   ~27 us, backward ~128 MB in ~45 us.
+//   = 20 (v1: 28). Each pass is a streaming read/write with 16-byte loads over C * S ~ 1000 blocks of 256 threads
+//   (~8 per SM over the launch; 2-5 resident at a time, by the 46-82 registers ptxas gives them on sm_90), each
+//   thread with BN_ITEMS x 16 B in flight (x2 in the backward): 32-80 KB in flight per SM, above the ~20 KB that
+//   3.35 TB/s at ~0.8 us latency needs per SM, so each pass should run near the copy bandwidth, ~85-90% of 3.35
+//   TB/s (the 2 barriers per 4096-element tile and the S-way merges are hidden by the other resident blocks):
+//   training forward ~77 MB in ~27 us, backward ~128 MB in ~45 us. Estimates; not yet measured on a GPU.
 #include "common.cuh"
 #include "memops.cuh"
 
@@ -42,7 +46,7 @@
 #ifndef BN_ITEMS
 #define BN_ITEMS 4
 #endif
-// blocks a v2 launch aims at (the launcher sizes S from it: 132 SMs x 8 resident blocks of 256 threads on an H100)
+// blocks a v3 launch aims at (the launcher sizes S from it): 8 per SM of an H100's 132
 #ifndef BN_GRID
 #define BN_GRID 1056
 #endif
@@ -142,7 +146,7 @@ __device__ void batch_norm_bwd_data_v1(const T* __restrict__ gy, const T* __rest
 FC_ENTRY_POINTS(batch_norm_bwd_data_v1, BWD_DATA_PARAMS, gy, x, mean, var, w, gw, gb, gx, eps, training, total, C, M)
 
 
-// ---------------------------------------------------------------------------------------------- v2
+// ---------------------------------------------------------------------------------------------- v3
 // Moments of a run of a channel's elements: count n, mean, m2 = sum (x - mean)^2, g = sum gy, r = sum gy (x - mean).
 template <typename T>
 struct Moments {
@@ -253,26 +257,27 @@ __device__ void bn_moments(const T* __restrict__ x, const T* __restrict__ gy, T*
 
 // The 16-byte path when M is a whole number of packs and every array it touches is 16-byte aligned.
 template <typename T, bool GRAD>
-__device__ void bn_moments_v2(const T* __restrict__ x, const T* __restrict__ gy, T* __restrict__ ws, int N, int C,
+__device__ void bn_moments_v3(const T* __restrict__ x, const T* __restrict__ gy, T* __restrict__ ws, int N, int C,
                               int M, int chunk_elems) {
     constexpr int V = PACK(T);
     if (M % V == 0 && aligned16(x, gy)) bn_moments<T, V, GRAD>(x, gy, ws, N, C, M, chunk_elems);
     else bn_moments<T, 1, GRAD>(x, gy, ws, N, C, M, chunk_elems);
 }
 template <typename T>
-__device__ void batch_norm_stats_v2(const T* __restrict__ x, T* __restrict__ ws, int N, int C, int M, int chunk) {
-    bn_moments_v2<T, false>(x, x, ws, N, C, M, chunk);
+__device__ void batch_norm_stats_v3_chunks(const T* __restrict__ x, T* __restrict__ ws, int N, int C, int M,
+                                           int chunk) {
+    bn_moments_v3<T, false>(x, x, ws, N, C, M, chunk);
 }
-#define STATS_V2_PARAMS(T) const T* __restrict__ x, T* __restrict__ ws, int N, int C, int M, int chunk
-FC_ENTRY_POINTS(batch_norm_stats_v2, STATS_V2_PARAMS, x, ws, N, C, M, chunk)
+#define STATS_V3_PARAMS(T) const T* __restrict__ x, T* __restrict__ ws, int N, int C, int M, int chunk
+FC_ENTRY_POINTS(batch_norm_stats_v3_chunks, STATS_V3_PARAMS, x, ws, N, C, M, chunk)
 template <typename T>
-__device__ void batch_norm_bwd_reduce_v2(const T* __restrict__ gy, const T* __restrict__ x, T* __restrict__ ws, int N,
-                                         int C, int M, int chunk) {
-    bn_moments_v2<T, true>(x, gy, ws, N, C, M, chunk);
+__device__ void batch_norm_bwd_reduce_v3_chunks(const T* __restrict__ gy, const T* __restrict__ x, T* __restrict__ ws,
+                                                int N, int C, int M, int chunk) {
+    bn_moments_v3<T, true>(x, gy, ws, N, C, M, chunk);
 }
-#define BWD_REDUCE_V2_PARAMS(T) \
+#define BWD_REDUCE_V3_PARAMS(T) \
     const T* __restrict__ gy, const T* __restrict__ x, T* __restrict__ ws, int N, int C, int M, int chunk
-FC_ENTRY_POINTS(batch_norm_bwd_reduce_v2, BWD_REDUCE_V2_PARAMS, gy, x, ws, N, C, M, chunk)
+FC_ENTRY_POINTS(batch_norm_bwd_reduce_v3_chunks, BWD_REDUCE_V3_PARAMS, gy, x, ws, N, C, M, chunk)
 
 // The moments of channel blockIdx.x from the gridDim.y partials of bn_moments (same grid, same chunks), returned to
 // every thread: warp 0's lane l merges partials l, l + 32, ... in order, then lanes merge pairwise (l with l + 16,
@@ -306,8 +311,8 @@ __device__ Moments<T> channel_moments(const T* __restrict__ ws, int N, int C, in
 }
 
 // Block (c, s): y = (x - mean) * scale + b over chunk s of channel c, scale = w / sqrt(var + eps) once per thread.
-// training: mean, var are the batch's (channel_moments of batch_norm_stats_v2's partials), which block s = 0 also
-// writes to bmean, bvar; eval: the given running statistics. Each y written once: race-free.
+// training: mean, var are the batch's (channel_moments of the partials of batch_norm_stats_v3_chunks), which block
+// s = 0 also writes to bmean, bvar; eval: the given running statistics. Each y written once: race-free.
 template <typename T, int V>
 __device__ void bn_fwd(const T* __restrict__ x, const T* __restrict__ ws, const T* __restrict__ rmean,
                        const T* __restrict__ rvar, const T* __restrict__ w, const T* __restrict__ b, T* __restrict__ y,
@@ -341,24 +346,24 @@ __device__ void bn_fwd(const T* __restrict__ x, const T* __restrict__ ws, const 
             }
     });
 }
-#define FWD_V2_PARAMS(T)                                                                                          \
+#define FWD_V3_PARAMS(T)                                                                                          \
     const T* __restrict__ x, const T* __restrict__ ws, const T* __restrict__ rmean, const T* __restrict__ rvar,   \
         const T* __restrict__ w, const T* __restrict__ b, T* __restrict__ y, T* __restrict__ bmean,                \
         T* __restrict__ bvar, T eps, int training, int N, int C, int M, int chunk
 template <typename T>
-__device__ void batch_norm_fwd_v2(FWD_V2_PARAMS(T)) {
+__device__ void batch_norm_fwd_v3_chunks(FWD_V3_PARAMS(T)) {
     if (M % PACK(T) == 0 && aligned16(x, y))
         bn_fwd<T, PACK(T)>(x, ws, rmean, rvar, w, b, y, bmean, bvar, eps, training, N, C, M, chunk);
     else
         bn_fwd<T, 1>(x, ws, rmean, rvar, w, b, y, bmean, bvar, eps, training, N, C, M, chunk);
 }
-FC_ENTRY_POINTS(batch_norm_fwd_v2, FWD_V2_PARAMS, x, ws, rmean, rvar, w, b, y, bmean, bvar, eps, training, N, C, M,
-                chunk)
+FC_ENTRY_POINTS(batch_norm_fwd_v3_chunks, FWD_V3_PARAMS, x, ws, rmean, rvar, w, b, y, bmean, bvar, eps, training, N, C,
+                M, chunk)
 
-// Block (c, s): gx over chunk s of channel c from the channel's sums (channel_moments of batch_norm_bwd_reduce_v2's
-// partials): gb = sum gy, gw = sum gy (x - mean) * invstd (block s = 0 writes both), mean and var the batch's
-// (training) or the running ones (eval). training: gx = w invstd / count * (count gy - gb - xhat gw), xhat =
-// (x - mean) invstd; eval: gx = gy * w invstd. The coefficients once per thread; each gx written once: race-free.
+// Block (c, s): gx over chunk s of channel c from the channel's sums (channel_moments of the partials of
+// batch_norm_bwd_reduce_v3_chunks): gb = sum gy, gw = sum gy (x - mean) * invstd (block s = 0 writes both), mean and
+// var the batch's (training) or the running ones (eval). training: gx = w invstd / count * (count gy - gb - xhat gw),
+// xhat = (x - mean) invstd; eval: gx = gy * w invstd. The coefficients once per thread; each gx written once.
 template <typename T, int V>
 __device__ void bn_bwd_data(const T* __restrict__ gy, const T* __restrict__ x, const T* __restrict__ ws,
                             const T* __restrict__ rmean, const T* __restrict__ rvar, const T* __restrict__ w,
@@ -393,16 +398,16 @@ __device__ void bn_bwd_data(const T* __restrict__ gy, const T* __restrict__ x, c
             }
     });
 }
-#define BWD_DATA_V2_PARAMS(T)                                                                                   \
+#define BWD_DATA_V3_PARAMS(T)                                                                                   \
     const T* __restrict__ gy, const T* __restrict__ x, const T* __restrict__ ws, const T* __restrict__ rmean,   \
         const T* __restrict__ rvar, const T* __restrict__ w, T* __restrict__ gx, T* __restrict__ gw,             \
         T* __restrict__ gb, T eps, int training, int N, int C, int M, int chunk
 template <typename T>
-__device__ void batch_norm_bwd_data_v2(BWD_DATA_V2_PARAMS(T)) {
+__device__ void batch_norm_bwd_data_v3_chunks(BWD_DATA_V3_PARAMS(T)) {
     if (M % PACK(T) == 0 && aligned16(gy, x, gx))
         bn_bwd_data<T, PACK(T)>(gy, x, ws, rmean, rvar, w, gx, gw, gb, eps, training, N, C, M, chunk);
     else
         bn_bwd_data<T, 1>(gy, x, ws, rmean, rvar, w, gx, gw, gb, eps, training, N, C, M, chunk);
 }
-FC_ENTRY_POINTS(batch_norm_bwd_data_v2, BWD_DATA_V2_PARAMS, gy, x, ws, rmean, rvar, w, gx, gw, gb, eps, training, N, C,
-                M, chunk)
+FC_ENTRY_POINTS(batch_norm_bwd_data_v3_chunks, BWD_DATA_V3_PARAMS, gy, x, ws, rmean, rvar, w, gx, gw, gb, eps, training,
+                N, C, M, chunk)

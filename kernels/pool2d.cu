@@ -15,20 +15,22 @@
 //   element), and max_pool2d_bwd_v1 needs the forward's int64 indices, which the registry's max_pool2d_bwd(p, gy, x)
 //   does not carry (the public max_pool2d_backward(grad_out, x, ...) takes x, not indices: DESIGN.md), so the
 //   backward first re-ran the whole forward, writing y and 8-byte indices to DRAM and reading them back.
-// v2: tiles of POOL_BLOCK threads (a power of two) as planes x rows x columns, TPL x TH x TW, each a power of two
-//   chosen by the launcher from the sizes (TW up to 32, TH and TPL to fill the block: small planes share a block);
-//   a thread's (plane, row, column) are shifts and masks of threadIdx.x, and the grid (planes / TPL, rows / TH,
-//   columns / TW) gives the rest: no division per element.
-//   max_pool2d_fwd_v2, avg_pool2d_fwd_v2: one output per thread, the window scan of v1 (same ties, NaN, divisor).
-//   max_pool2d_bwd_v2, avg_pool2d_bwd_v2: one input element per thread. The block first computes, for every window
-//     that covers its tile, the window's argmax tap (max: the forward's scan, recomputed once per window, not once
-//     per input element) and its gy (avg: gy / divisor) into dynamic shared memory, and tables of which window row
-//     (column) tap r (s) of each tile row (column) lands in (divisions per table entry, once per block); after one
-//     barrier each thread sums, in v1's (r, s) order, the gy of the windows whose argmax it is (all of them: avg).
-//     Same bits as v1. Shared memory: TPL x WP x WQ windows x (sizeof(T) + 4) + (TH kh + TW kw) x 4 bytes.
+// v3 (numba has v2): tiles of POOL_BLOCK threads (a power of two) as planes x rows x columns, TPL x TH x TW, each
+//   a power of two chosen by the launcher from the sizes (TW up to 32, TH and TPL to fill the block: small planes
+//   share a block); a thread's (plane, row, column) are shifts and masks of threadIdx.x, and the grid (planes / TPL,
+//   rows / TH, columns / TW) gives the rest: no division per element.
+//   max_pool2d_fwd_v3_tiles, avg_pool2d_fwd_v3_tiles: one output per thread, v1's window scan (same ties, NaN,
+//     divisor).
+//   max_pool2d_bwd_v3_tiles, avg_pool2d_bwd_v3_tiles: one input element per thread. The block first computes, for
+//     every window that covers its tile, the window's argmax tap (max: the forward's scan, recomputed once per
+//     window, not once per input element) and its gy (avg: gy / divisor) into dynamic shared memory, and tables of
+//     which window row (column) tap r (s) of each tile row (column) lands in (divisions per table entry, once per
+//     block); after one barrier each thread sums, in v1's (r, s) order, the gy of the windows whose argmax it is
+//     (all of them: avg). Same bits as v1. Shared memory: TPL x WP x WQ windows x (sizeof(T) + 4) + (TH kh + TW kw)
+//     x 4 bytes.
 //   Napkin math (H100, 3.35 TB/s; ResNet stem max pool 3x3 s2 p1, N=32 C=64 112x112 -> 56x56, f32): forward reads
 //   x (103 MB) and writes y (26 MB): 129 MB, ~43 us at 90% of DRAM bandwidth; the window overlap (2.25 reads per
-//   element) is served by L1/L2, 9 loads per output issue in ~1/2 of the time DRAM needs. Backward v2 reads x and gy
+//   element) is served by L1/L2, 9 loads per output issue in ~1/2 of the time DRAM needs. Backward v3 reads x and gy
 //   and writes gx: 232 MB, ~77 us at 90% (v1: forward with indices 180 MB + backward 180 MB: 360 MB and two 64-bit
 //   division chains per element, ~10-30% of bandwidth). Per input element the backward issues ~40-60 instructions
 //   (the window scans amortised, the shared-memory gather), near what 3.35 TB/s leaves an SM (~70 per element), so
@@ -187,7 +189,7 @@ __device__ void global_avg_pool2d_fwd_v1(const T* __restrict__ x, T* __restrict_
 #define GLOBAL_FWD_PARAMS(T) const T* __restrict__ x, T* __restrict__ y, long long NC, long long HW
 FC_ENTRY_POINTS(global_avg_pool2d_fwd_v1, GLOBAL_FWD_PARAMS, x, y, NC, HW)
 
-// ---------------------------------------------------------------------------------------------- v2
+// ---------------------------------------------------------------------------------------------- v3
 // Thread threadIdx.x of a TPL x TH x TW tile (TW = 2^lw, TH = 2^lh, TPL = POOL_BLOCK / (TW * TH)): its plane in the
 // block, row and column.
 __device__ __forceinline__ void tile_coords(int lw, int lh, int& pl, int& row, int& col) {
@@ -228,7 +230,7 @@ __device__ __forceinline__ T window_mean(const T* __restrict__ plane, int p, int
 // Output (plane, p, q) of the thread's tile position: its window's max (and index) or mean. Written once; no
 // barriers, so threads past the edges just return. H * W < 2^31 (supports).
 template <typename T, bool MAX>
-__device__ void pool_fwd_v2(const T* __restrict__ x, T* __restrict__ y, long long* __restrict__ idx, int need_indices,
+__device__ void pool_fwd_v3(const T* __restrict__ x, T* __restrict__ y, long long* __restrict__ idx, int need_indices,
                             int include_pad, int lw, int lh, POOL_GEOMETRY_PARAMS) {
     int pl, row, col;
     tile_coords(lw, lh, pl, row, col);
@@ -246,22 +248,22 @@ __device__ void pool_fwd_v2(const T* __restrict__ x, T* __restrict__ y, long lon
     }
 }
 template <typename T>
-__device__ void max_pool2d_fwd_v2(const T* __restrict__ x, T* __restrict__ y, long long* __restrict__ idx,
+__device__ void max_pool2d_fwd_v3_tiles(const T* __restrict__ x, T* __restrict__ y, long long* __restrict__ idx,
                                   int need_indices, int lw, int lh, POOL_GEOMETRY_PARAMS) {
-    pool_fwd_v2<T, true>(x, y, idx, need_indices, 0, lw, lh, POOL_GEOMETRY_ARGS);
+    pool_fwd_v3<T, true>(x, y, idx, need_indices, 0, lw, lh, POOL_GEOMETRY_ARGS);
 }
-#define MAX_FWD_V2_PARAMS(T)                                                                                     \
+#define MAX_FWD_V3_PARAMS(T)                                                                                     \
     const T* __restrict__ x, T* __restrict__ y, long long* __restrict__ idx, int need_indices, int lw, int lh, \
         POOL_GEOMETRY_PARAMS
-FC_ENTRY_POINTS(max_pool2d_fwd_v2, MAX_FWD_V2_PARAMS, x, y, idx, need_indices, lw, lh, POOL_GEOMETRY_ARGS)
+FC_ENTRY_POINTS(max_pool2d_fwd_v3_tiles, MAX_FWD_V3_PARAMS, x, y, idx, need_indices, lw, lh, POOL_GEOMETRY_ARGS)
 template <typename T>
-__device__ void avg_pool2d_fwd_v2(const T* __restrict__ x, T* __restrict__ y, int include_pad, int lw, int lh,
+__device__ void avg_pool2d_fwd_v3_tiles(const T* __restrict__ x, T* __restrict__ y, int include_pad, int lw, int lh,
                                   POOL_GEOMETRY_PARAMS) {
-    pool_fwd_v2<T, false>(x, y, nullptr, 0, include_pad, lw, lh, POOL_GEOMETRY_ARGS);
+    pool_fwd_v3<T, false>(x, y, nullptr, 0, include_pad, lw, lh, POOL_GEOMETRY_ARGS);
 }
-#define AVG_FWD_V2_PARAMS(T) \
+#define AVG_FWD_V3_PARAMS(T) \
     const T* __restrict__ x, T* __restrict__ y, int include_pad, int lw, int lh, POOL_GEOMETRY_PARAMS
-FC_ENTRY_POINTS(avg_pool2d_fwd_v2, AVG_FWD_V2_PARAMS, x, y, include_pad, lw, lh, POOL_GEOMETRY_ARGS)
+FC_ENTRY_POINTS(avg_pool2d_fwd_v3_tiles, AVG_FWD_V3_PARAMS, x, y, include_pad, lw, lh, POOL_GEOMETRY_ARGS)
 
 // floor(a / b) and ceil(a / b) for b > 0 and any sign of a.
 __device__ __forceinline__ int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
@@ -281,7 +283,7 @@ __device__ __forceinline__ void tap_table(int* table, int i, int base, int n, in
 // windows per plane the shared arrays hold (the launcher's bound on how many windows can cover TH rows, TW
 // columns). Every gx of the tile written once, by its thread: race-free; one barrier, in uniform control flow.
 template <typename T, bool MAX>
-__device__ void pool_bwd_v2(const T* __restrict__ gy, const T* __restrict__ x, T* __restrict__ gx, int include_pad,
+__device__ void pool_bwd_v3(const T* __restrict__ gy, const T* __restrict__ x, T* __restrict__ gx, int include_pad,
                             int lw, int lh, int WPS, int WQS, POOL_GEOMETRY_PARAMS) {
     int pl, row, col;
     tile_coords(lw, lh, pl, row, col);
@@ -328,20 +330,20 @@ __device__ void pool_bwd_v2(const T* __restrict__ gy, const T* __restrict__ x, T
     gx[plane * H * W + h * W + w] = acc;
 }
 template <typename T>
-__device__ void max_pool2d_bwd_v2(const T* __restrict__ gy, const T* __restrict__ x, T* __restrict__ gx, int lw,
+__device__ void max_pool2d_bwd_v3_tiles(const T* __restrict__ gy, const T* __restrict__ x, T* __restrict__ gx, int lw,
                                   int lh, int WPS, int WQS, POOL_GEOMETRY_PARAMS) {
-    pool_bwd_v2<T, true>(gy, x, gx, 0, lw, lh, WPS, WQS, POOL_GEOMETRY_ARGS);
+    pool_bwd_v3<T, true>(gy, x, gx, 0, lw, lh, WPS, WQS, POOL_GEOMETRY_ARGS);
 }
-#define MAX_BWD_V2_PARAMS(T)                                                                                     \
+#define MAX_BWD_V3_PARAMS(T)                                                                                     \
     const T* __restrict__ gy, const T* __restrict__ x, T* __restrict__ gx, int lw, int lh, int WPS, int WQS, \
         POOL_GEOMETRY_PARAMS
-FC_ENTRY_POINTS(max_pool2d_bwd_v2, MAX_BWD_V2_PARAMS, gy, x, gx, lw, lh, WPS, WQS, POOL_GEOMETRY_ARGS)
+FC_ENTRY_POINTS(max_pool2d_bwd_v3_tiles, MAX_BWD_V3_PARAMS, gy, x, gx, lw, lh, WPS, WQS, POOL_GEOMETRY_ARGS)
 template <typename T>
-__device__ void avg_pool2d_bwd_v2(const T* __restrict__ gy, T* __restrict__ gx, int include_pad, int lw, int lh,
+__device__ void avg_pool2d_bwd_v3_tiles(const T* __restrict__ gy, T* __restrict__ gx, int include_pad, int lw, int lh,
                                   int WPS, int WQS, POOL_GEOMETRY_PARAMS) {
-    pool_bwd_v2<T, false>(gy, gy, gx, include_pad, lw, lh, WPS, WQS, POOL_GEOMETRY_ARGS);
+    pool_bwd_v3<T, false>(gy, gy, gx, include_pad, lw, lh, WPS, WQS, POOL_GEOMETRY_ARGS);
 }
-#define AVG_BWD_V2_PARAMS(T)                                                                                 \
+#define AVG_BWD_V3_PARAMS(T)                                                                                 \
     const T* __restrict__ gy, T* __restrict__ gx, int include_pad, int lw, int lh, int WPS, int WQS, \
         POOL_GEOMETRY_PARAMS
-FC_ENTRY_POINTS(avg_pool2d_bwd_v2, AVG_BWD_V2_PARAMS, gy, gx, include_pad, lw, lh, WPS, WQS, POOL_GEOMETRY_ARGS)
+FC_ENTRY_POINTS(avg_pool2d_bwd_v3_tiles, AVG_BWD_V3_PARAMS, gy, gx, include_pad, lw, lh, WPS, WQS, POOL_GEOMETRY_ARGS)

@@ -2,13 +2,13 @@
 //   y = max(x, 0), NaN stays NaN;  gx = gy where y > 0, else 0 (PyTorch: 0 where y <= 0; NaN y passes gy)
 //   relu_fwd_v1 / relu_bwd_v1: grid-stride loop, one element per thread per step, ELTWISE_BLOCK threads a block.
 //   Memory traffic: fwd 2 n elements, bwd 3 n; no reuse, so the roofline is the copy bandwidth.
-//   relu_fwd_v2 / relu_bwd_v2: tiles of ELTWISE_BLOCK x ELTWISE_ITEMS 16-byte packs (float4, double2) when every
-//     array is 16-byte aligned, thread t taking packs t, t + ELTWISE_BLOCK, ... of a tile (coalesced), all its
-//     loads issued before its stores; blocks stride over the tiles (grid capped at MAX_BLOCKS); the n % pack tail
-//     elements by block 0; one element per step when misaligned. Napkin math (H100, 3.35 TB/s): 8 (fwd) or 12
-//     (bwd) bytes per f32 element with 4 x 16 B loads in flight per thread, 2048 threads per SM (~128 KB per SM in
-//     flight, well above what latency x bandwidth needs): ~90% of DRAM bandwidth, the copy roofline (v1: one 4-byte
-//     load per thread per step, 64-bit index math per element; ~60-75%).
+//   relu_fwd_v3_packs / relu_bwd_v3_packs (numba has v2): tiles of ELTWISE_BLOCK x ELTWISE_ITEMS 16-byte packs
+//     (float4, double2) when every array is 16-byte aligned, thread t taking packs t, t + ELTWISE_BLOCK, ... of a
+//     tile (coalesced), all its loads issued before its stores; blocks stride over the tiles (grid capped at
+//     MAX_BLOCKS); the n % pack tail elements by block 0; one element per step when misaligned. Napkin math (H100,
+//     3.35 TB/s): 8 (fwd) or 12 (bwd) bytes per f32 element with 4 x 16 B loads in flight per thread, 2048 threads
+//     per SM (~128 KB per SM in flight, well above what latency x bandwidth needs): ~90% of DRAM bandwidth, the
+//     copy roofline (v1: one 4-byte load per thread per step, 64-bit index math per element; estimated ~60-75%).
 #include "common.cuh"
 #include "memops.cuh"
 
@@ -84,11 +84,11 @@ __device__ void relu_fwd(const T* __restrict__ x, T* __restrict__ y, long long n
 }
 // y = relu(x) (as v1) over 16-byte packs when x and y are 16-byte aligned, else element by element.
 template <typename T>
-__device__ void relu_fwd_v2(const T* __restrict__ x, T* __restrict__ y, long long n) {
+__device__ void relu_fwd_v3_packs(const T* __restrict__ x, T* __restrict__ y, long long n) {
     if (aligned16(x, y)) relu_fwd<T, PACK(T)>(x, y, n);
     else relu_fwd<T, 1>(x, y, n);
 }
-FC_ENTRY_POINTS(relu_fwd_v2, RELU_FWD_PARAMS, x, y, n)
+FC_ENTRY_POINTS(relu_fwd_v3_packs, RELU_FWD_PARAMS, x, y, n)
 
 template <typename T, int V>
 __device__ void relu_bwd(const T* __restrict__ gy, const T* __restrict__ y, T* __restrict__ gx, long long n) {
@@ -111,8 +111,8 @@ __device__ void relu_bwd(const T* __restrict__ gy, const T* __restrict__ y, T* _
 }
 // gx = gy where y > 0 (as v1), over 16-byte packs when gy, y and gx are 16-byte aligned.
 template <typename T>
-__device__ void relu_bwd_v2(const T* __restrict__ gy, const T* __restrict__ y, T* __restrict__ gx, long long n) {
+__device__ void relu_bwd_v3_packs(const T* __restrict__ gy, const T* __restrict__ y, T* __restrict__ gx, long long n) {
     if (aligned16(gy, y, gx)) relu_bwd<T, PACK(T)>(gy, y, gx, n);
     else relu_bwd<T, 1>(gy, y, gx, n);
 }
-FC_ENTRY_POINTS(relu_bwd_v2, RELU_BWD_PARAMS, gy, y, gx, n)
+FC_ENTRY_POINTS(relu_bwd_v3_packs, RELU_BWD_PARAMS, gy, y, gx, n)

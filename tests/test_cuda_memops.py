@@ -190,10 +190,10 @@ def test_batch_norm_misaligned_planes(algo_fwd, algo_bwd, tunables, shape, dtype
         check_batch_norm(device, algo_fwd, algo_bwd, tunables, shape, training, dtype, rng, misaligned=True)
 
 
-def test_batch_norm_auto_picks_v2(device):
+def test_batch_norm_auto_picks_v3(device):
     x = device.to_device(np.zeros((2, 3, 4, 4)))
     c = device.to_device(np.ones(3))
-    assert fc.select(fc.batch_norm, x, c, c, c, c, backend=device.backend)[0].algo == "batch_norm_fwd_v2"
+    assert fc.select(fc.batch_norm, x, c, c, c, c, backend=device.backend)[0].algo == "batch_norm_fwd_v3_chunks"
 
 
 # ---------------------------------------------------------------------------------------------- ReLU
@@ -249,14 +249,14 @@ def test_batch_norm_is_bit_identical_run_to_run(algo_fwd, algo_bwd, tunables, sh
     assert first.tobytes() == second.tobytes()
 
 
-def test_batch_norm_v2_refuses_channels_past_32_bit_indices():
-    """N * prod(spatial) >= 2^31 per channel: v2's supports() says no (no launch), auto falls back to v1."""
+def test_batch_norm_v3_refuses_channels_past_32_bit_indices():
+    """N * prod(spatial) >= 2^31 per channel: v3's supports() says no (no launch), auto falls back to v1."""
     p = bn_params((2**15, 2, 2**8, 2**8), True, np.float32)
-    for op, v1, v2 in (
-        ("batch_norm", "batch_norm_fwd_v1", "batch_norm_fwd_v2"),
-        ("batch_norm_bwd", "batch_norm_bwd_v1", "batch_norm_bwd_v2"),
+    for op, v1, v3 in (
+        ("batch_norm", "batch_norm_fwd_v1", "batch_norm_fwd_v3_chunks"),
+        ("batch_norm_bwd", "batch_norm_bwd_v1", "batch_norm_bwd_v3_chunks"),
     ):
-        assert not dispatch.implementation(op, "cuda-emu", v2).supports(p)
+        assert not dispatch.implementation(op, "cuda-emu", v3).supports(p)
         assert dispatch.select(op, p, "numpy", "cuda-emu").algo == v1
 
 
@@ -338,19 +338,19 @@ def test_avg_pool(algo_fwd, algo_bwd, tunables, case, dtype, device, rng):
     assert gx.tobytes() == v1.tobytes(), f"{what}: backward bits differ from avg_pool2d_bwd_v1"
 
 
-def test_pool_v2_refuses_what_it_cannot_launch():
-    """A window too large for the backward's shared memory: v2 backward says no, auto takes v1."""
+def test_pool_v3_refuses_what_it_cannot_launch():
+    """A window too large for the backward's shared memory: v3 backward says no, auto takes v1."""
     p = pool_of(PoolCase("huge", (1, 1, 300, 300), dict(kernel_size=200, stride=1)), np.float64)
-    assert dispatch.implementation("max_pool2d", "cuda-emu", "max_pool2d_fwd_v2").supports(p)
+    assert dispatch.implementation("max_pool2d", "cuda-emu", "max_pool2d_fwd_v3_tiles").supports(p)
     for op in ("max_pool2d_bwd", "avg_pool2d_bwd"):
-        assert not dispatch.implementation(op, "cuda-emu", op.replace("_bwd", "_bwd_v2")).supports(p)
+        assert not dispatch.implementation(op, "cuda-emu", op.replace("_bwd", "_bwd_v3_tiles")).supports(p)
         assert dispatch.select(op, p, "numpy", "cuda-emu").algo == op.replace("_bwd", "_bwd_v1")
 
 
-def test_pool_auto_picks_v2(device):
+def test_pool_auto_picks_v3(device):
     x = device.to_device(np.zeros((1, 2, 8, 8)))
     gy = device.to_device(np.zeros((1, 2, 4, 4)))
     b = device.backend
-    assert fc.select(fc.max_pool2d, x, 2, backend=b)[0].algo == "max_pool2d_fwd_v2"
-    assert fc.select(fc.max_pool2d_backward, gy, x, 2, backend=b)[0].algo == "max_pool2d_bwd_v2"
-    assert fc.select(fc.avg_pool2d_backward, gy, x, 2, backend=b)[0].algo == "avg_pool2d_bwd_v2"
+    assert fc.select(fc.max_pool2d, x, 2, backend=b)[0].algo == "max_pool2d_fwd_v3_tiles"
+    assert fc.select(fc.max_pool2d_backward, gy, x, 2, backend=b)[0].algo == "max_pool2d_bwd_v3_tiles"
+    assert fc.select(fc.avg_pool2d_backward, gy, x, 2, backend=b)[0].algo == "avg_pool2d_bwd_v3_tiles"

@@ -1,7 +1,7 @@
 """Launch code of batchnorm.cu and relu.cu, shared by the "cuda" and "cuda-emu" backends.
 
-v1: one block per channel for the reductions, grid-stride elementwise kernels. v2 (batch_norm_fwd_v2,
-batch_norm_bwd_v2): grids (C, S) over S chunks of each channel (`_chunks`), per-block partial moments in a
+v1: one block per channel for the reductions, grid-stride elementwise kernels. v3 (batch_norm_fwd_v3_chunks,
+batch_norm_bwd_v3_chunks): grids (C, S) over S chunks of each channel (`_chunks`), per-block partial moments in a
 workspace of 4 * C * S values, merged in a fixed order by the elementwise kernels that follow.
 """
 
@@ -72,7 +72,7 @@ def _eltwise(launcher: Launcher, kernel: str, p: EltwiseParams, args: list) -> A
     return out
 
 
-def _eltwise_v2(launcher: Launcher, kernel: str, p: EltwiseParams, args: list) -> Any:
+def _eltwise_v3(launcher: Launcher, kernel: str, p: EltwiseParams, args: list) -> Any:
     """A launch of one block per tile of ELTWISE_BLOCK x ELTWISE_ITEMS 16-byte packs, at most MAX_BLOCKS."""
     out = launcher.empty(p.shape, p.dtype)
     if out.size:
@@ -85,15 +85,15 @@ def _eltwise_v2(launcher: Launcher, kernel: str, p: EltwiseParams, args: list) -
 
 
 def relu(launcher: Launcher, p: EltwiseParams, x: Any, kernel: str = "relu_fwd_v1") -> Any:
-    return (_eltwise if kernel == "relu_fwd_v1" else _eltwise_v2)(launcher, kernel, p, [x])
+    return (_eltwise if kernel == "relu_fwd_v1" else _eltwise_v3)(launcher, kernel, p, [x])
 
 
 def relu_bwd(launcher: Launcher, p: EltwiseParams, gy: Any, y: Any, kernel: str = "relu_bwd_v1") -> Any:
-    return (_eltwise if kernel == "relu_bwd_v1" else _eltwise_v2)(launcher, kernel, p, [gy, y])
+    return (_eltwise if kernel == "relu_bwd_v1" else _eltwise_v3)(launcher, kernel, p, [gy, y])
 
 
-# ---------------------------------------------------------------------------------------------- v2
-V2_REQUIRES = "N * prod(spatial) + one chunk below 2^31 (32-bit indices per channel)"
+# ---------------------------------------------------------------------------------------------- v3
+V3_REQUIRES = "N * prod(spatial) + one chunk below 2^31 (32-bit indices per channel)"
 
 
 def _chunks(launcher: Launcher, p: BatchNormParams) -> tuple[int, int]:
@@ -107,49 +107,50 @@ def _chunks(launcher: Launcher, p: BatchNormParams) -> tuple[int, int]:
     return ceil_div(tiles, per), per * tile
 
 
-def supports_v2(launcher: Launcher, p: BatchNormParams) -> bool:
+def supports_v3(launcher: Launcher, p: BatchNormParams) -> bool:
     return p.N * p.M + _chunks(launcher, p)[1] < 2**31 and p.C < 2**31
 
 
 def _grid(launcher: Launcher, p: BatchNormParams) -> tuple[Launch, list]:
-    """The (C, S) grid of every v2 kernel of a call and the size arguments they all end with."""
+    """The (C, S) grid of every v3 kernel of a call and the size arguments they all end with."""
     S, chunk = _chunks(launcher, p)
     cfg = Launch((p.C, S, 1), (launcher.tunables(BN)["BN_BLOCK"], 1, 1))
     return cfg, [np.int32(p.N), np.int32(p.C), np.int32(p.M), np.int32(chunk)]
 
 
 def _moments(launcher: Launcher, p: BatchNormParams, kernel: str, arrays: list) -> Any:
-    """The partials workspace (4 * C * S values) of `kernel`, batch_norm_stats_v2 or batch_norm_bwd_reduce_v2."""
+    """The partials workspace (4 * C * S values) written by `kernel`: batch_norm_stats_v3_chunks or
+    batch_norm_bwd_reduce_v3_chunks."""
     cfg, sizes = _grid(launcher, p)
     ws = launcher.empty((4 * cfg.grid[0] * cfg.grid[1],), p.dtype)
     launcher.launch(BN, f"{kernel}_{suffix(p.dtype)}", cfg, [*arrays, ws, *sizes])
     return ws
 
 
-def batch_norm_v2(launcher: Launcher, p: BatchNormParams, x: Any, w: Any, b: Any, rm: Any, rv: Any):
+def batch_norm_v3(launcher: Launcher, p: BatchNormParams, x: Any, w: Any, b: Any, rm: Any, rv: Any):
     y = launcher.empty(p.shape, p.dtype)
     if not y.size:
         return y, None, None
     cfg, sizes = _grid(launcher, p)
     if p.training:  # batch statistics out; the running ones are not read
-        ws, rm, rv = _moments(launcher, p, "batch_norm_stats_v2", [x]), w, w
+        ws, rm, rv = _moments(launcher, p, "batch_norm_stats_v3_chunks", [x]), w, w
         mean, var = launcher.empty((p.C,), p.dtype), launcher.empty((p.C,), p.dtype)
     else:  # no workspace read, no statistics written
         ws, mean = w, launcher.empty((1,), p.dtype)
         var = mean
     args = [x, ws, rm, rv, w, b, y, mean, var, p.dtype.type(p.eps), np.int32(p.training), *sizes]
-    launcher.launch(BN, f"batch_norm_fwd_v2_{suffix(p.dtype)}", cfg, args)
+    launcher.launch(BN, f"batch_norm_fwd_v3_chunks_{suffix(p.dtype)}", cfg, args)
     return y, (mean if p.training else None), (var if p.training else None)
 
 
-def batch_norm_bwd_v2(launcher: Launcher, p: BatchNormParams, gy: Any, x: Any, w: Any, rm: Any, rv: Any):
+def batch_norm_bwd_v3(launcher: Launcher, p: BatchNormParams, gy: Any, x: Any, w: Any, rm: Any, rv: Any):
     gx, gw, gb = (launcher.empty(shape, p.dtype) for shape in (p.shape, (p.C,), (p.C,)))
     if not gx.size:
         gw[...], gb[...] = 0, 0
         return gx, gw, gb
     cfg, sizes = _grid(launcher, p)
-    ws = _moments(launcher, p, "batch_norm_bwd_reduce_v2", [gy, x])
+    ws = _moments(launcher, p, "batch_norm_bwd_reduce_v3_chunks", [gy, x])
     rm, rv = (w, w) if p.training else (rm, rv)  # the running statistics are not read in training
     args = [gy, x, ws, rm, rv, w, gx, gw, gb, p.dtype.type(p.eps), np.int32(p.training), *sizes]
-    launcher.launch(BN, f"batch_norm_bwd_data_v2_{suffix(p.dtype)}", cfg, args)
+    launcher.launch(BN, f"batch_norm_bwd_data_v3_chunks_{suffix(p.dtype)}", cfg, args)
     return gx, gw, gb

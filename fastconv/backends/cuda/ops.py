@@ -101,22 +101,23 @@ def register_all(backend: str, launcher: Launcher) -> None:
         ("row_norm_bwd", "row_norm_bwd_v1", row_norm.row_norm_bwd),
     ):
         register(op, backend, algo, partial(fn, launcher))
-    _register_memory_v2(backend, launcher)
+    _register_memory_v3(backend, launcher)
 
 
-def _register_memory_v2(backend: str, launcher: Launcher) -> None:
-    """The v2 memory-bound kernels: above v1 for algo="auto" wherever their `supports` holds (else v1 runs)."""
-    bn = dict(supports=partial(norm.supports_v2, launcher), requires=norm.V2_REQUIRES)
-    pool_fwd = dict(supports=partial(pool.supports_v2, launcher), requires=pool.V2_REQUIRES)
-    pool_bwd = dict(supports=partial(pool.supports_v2, launcher, backward=True), requires=pool.V2_REQUIRES)
+def _register_memory_v3(backend: str, launcher: Launcher) -> None:
+    """The v3 memory-bound kernels (v2: the numba backend's number for these op families): above v1 for
+    algo="auto" wherever their `supports` holds (else v1 runs)."""
+    bn = dict(supports=partial(norm.supports_v3, launcher), requires=norm.V3_REQUIRES)
+    pool_fwd = dict(supports=partial(pool.supports_v3, launcher), requires=pool.V3_REQUIRES)
+    pool_bwd = dict(supports=partial(pool.supports_v3, launcher, backward=True), requires=pool.V3_REQUIRES)
     for op, algo, fn, needs in (
-        ("max_pool2d", "max_pool2d_fwd_v2", pool.max_pool_v2, pool_fwd),
-        ("max_pool2d_bwd", "max_pool2d_bwd_v2", pool.max_pool_bwd_v2, pool_bwd),
-        ("avg_pool2d", "avg_pool2d_fwd_v2", pool.avg_pool_v2, pool_fwd),
-        ("avg_pool2d_bwd", "avg_pool2d_bwd_v2", pool.avg_pool_bwd_v2, pool_bwd),
-        ("batch_norm", "batch_norm_fwd_v2", norm.batch_norm_v2, bn),
-        ("batch_norm_bwd", "batch_norm_bwd_v2", norm.batch_norm_bwd_v2, bn),
-        ("relu", "relu_fwd_v2", partial(norm.relu, kernel="relu_fwd_v2"), {}),
-        ("relu_bwd", "relu_bwd_v2", partial(norm.relu_bwd, kernel="relu_bwd_v2"), {}),
+        ("max_pool2d", "max_pool2d_fwd_v3_tiles", pool.max_pool_v3, pool_fwd),
+        ("max_pool2d_bwd", "max_pool2d_bwd_v3_tiles", pool.max_pool_bwd_v3, pool_bwd),
+        ("avg_pool2d", "avg_pool2d_fwd_v3_tiles", pool.avg_pool_v3, pool_fwd),
+        ("avg_pool2d_bwd", "avg_pool2d_bwd_v3_tiles", pool.avg_pool_bwd_v3, pool_bwd),
+        ("batch_norm", "batch_norm_fwd_v3_chunks", norm.batch_norm_v3, bn),
+        ("batch_norm_bwd", "batch_norm_bwd_v3_chunks", norm.batch_norm_bwd_v3, bn),
+        ("relu", "relu_fwd_v3_packs", partial(norm.relu, kernel="relu_fwd_v3_packs"), {}),
+        ("relu_bwd", "relu_bwd_v3_packs", partial(norm.relu_bwd, kernel="relu_bwd_v3_packs"), {}),
     ):
         register(op, backend, algo, partial(fn, launcher), priority=10, **needs)

@@ -1,6 +1,6 @@
 """Launch code of pool2d.cu, shared by the "cuda" and "cuda-emu" backends (signatures: fastconv.dispatch).
 
-v1: grid-stride, one thread per element. v2 (max/avg pool forward and backward): blocks of POOL_BLOCK threads as
+v1: grid-stride, one thread per element. v3 (max/avg pool forward and backward): blocks of POOL_BLOCK threads as
 planes x rows x columns tiles of powers of two (`_tile`), the backward with its windows in dynamic shared memory.
 """
 
@@ -84,8 +84,8 @@ def global_pool(launcher: Launcher, p: AdaptivePoolParams, x: Any) -> Any:
     return y
 
 
-# ---------------------------------------------------------------------------------------------- v2
-V2_REQUIRES = "POOL_BLOCK a power of two, planes below 2^31 elements, the grid and 48 KiB of shared memory"
+# ---------------------------------------------------------------------------------------------- v3
+V3_REQUIRES = "POOL_BLOCK a power of two, planes below 2^31 elements, the grid and 48 KiB of shared memory"
 _SMEM = 48 * 1024
 
 
@@ -98,8 +98,8 @@ def _tile(block: int, rows: int, cols: int) -> tuple[int, int, int]:
     return lw, lh, block >> (lw + lh)
 
 
-def _launch_v2(launcher: Launcher, p: PoolParams, rows: int, cols: int, smem: Any = None) -> tuple[Launch, list]:
-    """The v2 launch over a rows x cols plane (the output for forwards, the input for backwards) and the tile
+def _launch_v3(launcher: Launcher, p: PoolParams, rows: int, cols: int, smem: Any = None) -> tuple[Launch, list]:
+    """The v3 launch over a rows x cols plane (the output for forwards, the input for backwards) and the tile
     arguments (lw, lh, and with `smem` the window counts WPS, WQS the shared arrays hold per plane)."""
     block = launcher.tunables(FILE)["POOL_BLOCK"]
     lw, lh, planes = _tile(block, rows, cols)
@@ -118,7 +118,7 @@ def _windows(p: PoolParams, lw: int, lh: int, planes: int) -> tuple[int, int, in
     return wps, wqs, planes * wps * wqs * (p.dtype.itemsize + 4) + ((1 << lh) * kh + (1 << lw) * kw) * 4
 
 
-def supports_v2(launcher: Launcher, p: PoolParams, backward: bool = False) -> bool:
+def supports_v3(launcher: Launcher, p: PoolParams, backward: bool = False) -> bool:
     block = launcher.tunables(FILE)["POOL_BLOCK"]
     rows, cols = (p.H, p.W) if backward else (p.P, p.Q)
     lw, lh, planes = _tile(block, max(rows, 1), max(cols, 1))
@@ -127,38 +127,38 @@ def supports_v2(launcher: Launcher, p: PoolParams, backward: bool = False) -> bo
     return block & (block - 1) == 0 and fits and small and (not backward or _windows(p, lw, lh, planes)[2] <= _SMEM)
 
 
-def max_pool_v2(launcher: Launcher, p: PoolParams, x: Any, need_indices: bool) -> tuple[Any, Any]:
+def max_pool_v3(launcher: Launcher, p: PoolParams, x: Any, need_indices: bool) -> tuple[Any, Any]:
     y = launcher.empty(p.y_shape, p.dtype)
     idx = launcher.empty(p.y_shape if need_indices else (1,), np.int64)
     if y.size:
-        cfg, tile = _launch_v2(launcher, p, p.P, p.Q)
+        cfg, tile = _launch_v3(launcher, p, p.P, p.Q)
         args = [x, y, idx, np.int32(need_indices), *tile, *_geometry(p)]
-        launcher.launch(FILE, f"max_pool2d_fwd_v2_{suffix(p.dtype)}", cfg, args)
+        launcher.launch(FILE, f"max_pool2d_fwd_v3_tiles_{suffix(p.dtype)}", cfg, args)
     return y, (idx if need_indices else None)
 
 
-def max_pool_bwd_v2(launcher: Launcher, p: PoolParams, gy: Any, x: Any) -> Any:
+def max_pool_bwd_v3(launcher: Launcher, p: PoolParams, gy: Any, x: Any) -> Any:
     """Recomputes each window's argmax in the backward (no indices reach it), once per window and block."""
     gx = launcher.empty(p.x_shape, p.dtype)
     if gx.size:
-        cfg, tile = _launch_v2(launcher, p, p.H, p.W, smem=True)
-        launcher.launch(FILE, f"max_pool2d_bwd_v2_{suffix(p.dtype)}", cfg, [gy, x, gx, *tile, *_geometry(p)])
+        cfg, tile = _launch_v3(launcher, p, p.H, p.W, smem=True)
+        launcher.launch(FILE, f"max_pool2d_bwd_v3_tiles_{suffix(p.dtype)}", cfg, [gy, x, gx, *tile, *_geometry(p)])
     return gx
 
 
-def avg_pool_v2(launcher: Launcher, p: PoolParams, x: Any) -> Any:
+def avg_pool_v3(launcher: Launcher, p: PoolParams, x: Any) -> Any:
     y = launcher.empty(p.y_shape, p.dtype)
     if y.size:
-        cfg, tile = _launch_v2(launcher, p, p.P, p.Q)
+        cfg, tile = _launch_v3(launcher, p, p.P, p.Q)
         args = [x, y, np.int32(p.count_include_pad), *tile, *_geometry(p)]
-        launcher.launch(FILE, f"avg_pool2d_fwd_v2_{suffix(p.dtype)}", cfg, args)
+        launcher.launch(FILE, f"avg_pool2d_fwd_v3_tiles_{suffix(p.dtype)}", cfg, args)
     return y
 
 
-def avg_pool_bwd_v2(launcher: Launcher, p: PoolParams, gy: Any) -> Any:
+def avg_pool_bwd_v3(launcher: Launcher, p: PoolParams, gy: Any) -> Any:
     gx = launcher.empty(p.x_shape, p.dtype)
     if gx.size:
-        cfg, tile = _launch_v2(launcher, p, p.H, p.W, smem=True)
+        cfg, tile = _launch_v3(launcher, p, p.H, p.W, smem=True)
         args = [gy, gx, np.int32(p.count_include_pad), *tile, *_geometry(p)]
-        launcher.launch(FILE, f"avg_pool2d_bwd_v2_{suffix(p.dtype)}", cfg, args)
+        launcher.launch(FILE, f"avg_pool2d_bwd_v3_tiles_{suffix(p.dtype)}", cfg, args)
     return gx
