@@ -5,6 +5,7 @@ fastconv bench --suite resnet50 --ops fwd --threads 1,2 --batch 1
 fastconv bench --case 'mb8ic64ih56oc64oh56kh3ph1n"my_conv"' --algos all
 fastconv bench report bench_results/ --out bench_results/
 fastconv bench compare old.json new.json
+fastconv bench import onednn.log --machine "Xeon 8480 56c" --threads 56   # benchdnn/DeepBench results as a file
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from .. import dispatch
 from ..precision import PRECISIONS
-from . import ceilings, machine, results, suites, tables
+from . import ceilings, importers, machine, results, suites, tables
 from .cases import Case, ops_for
 from .compare import compare
 from .descriptor import parse, to_descriptor
@@ -210,7 +211,7 @@ def _report(args: argparse.Namespace) -> int:
 @_clean_errors
 def _compare(args: argparse.Namespace) -> int:
     a, b = results.load(args.a), results.load(args.b)
-    print(compare(a, b, args.ignore_threads))
+    print(compare(a, b, args.ignore_threads, args.impl_a, args.impl_b))
     return 0
 
 
@@ -293,7 +294,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add("--no-ceilings", action="store_true", help="skip measuring GEMM peak and copy bandwidth")
     add("--quiet", action="store_true", help="no progress bar")
     bench.set_defaults(run=_run)
-    more = bench.add_subparsers(dest="bench_command", metavar="[report|compare|cases|schema]")
+    more = bench.add_subparsers(dest="bench_command", metavar="[report|compare|cases|schema|import]")
     rep = more.add_parser("report", help="merge results files into Markdown tables and PNG plots")
     rep.add_argument("files", nargs="+", help="results files or directories of them")
     rep.add_argument("--out", default="bench_results", help="directory for REPORT.md and the plots")
@@ -303,6 +304,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     cmp_.add_argument("a", type=Path)
     cmp_.add_argument("b", type=Path)
     cmp_.add_argument("--ignore-threads", action="store_true", help="match records of any thread count")
+    cmp_.add_argument("--impl-a", metavar="PATTERN", help="A's implementation (e.g. numba/auto), with --impl-b")
+    cmp_.add_argument("--impl-b", metavar="PATTERN", help="B's implementation set beside it (e.g. 'onednn:*')")
     cmp_.set_defaults(run=_compare)
     cases = more.add_parser("cases", help="list the cases of suites/descriptors with their benchdnn descriptors")
     _case_options(cases)
@@ -310,3 +313,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     more.add_parser("schema", help="print the results JSON schema").set_defaults(
         run=lambda args: print(json.dumps(SCHEMA, indent=1)) or 0
     )
+    importers.register(more, _clean_errors)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import tables
+from .import_common import IMPORTED
 from .results import slug
 from .tables import markdown
 
@@ -163,6 +164,11 @@ def write_report(docs: Sequence[dict[str, Any]], out_dir: Path, sources: Sequenc
         "were not timed.",
         "",
     ]
+    if any((r["message"] or "").startswith(IMPORTED) for d in docs for r in d["results"]):
+        parts[-2] += (
+            " Records imported from other tools (`fastconv bench import`: oneDNN benchdnn, DeepBench) were not "
+            "checked by fastconv; their message in the results file says where each came from and which time it is."
+        )
     if not can_plot:
         parts += [
             "Plots were not drawn: "
