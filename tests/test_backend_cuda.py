@@ -113,7 +113,7 @@ def test_conv_gradient_algorithms(op, algo, case, target, rng):
 
 def test_conv_auto_picks_the_ladder_top(target):
     x, w = target.to_device(np.zeros((1, 4, 5, 5))), target.to_device(np.zeros((4, 1, 3, 3)))
-    assert fc.select(fc.conv2d, x, w, groups=4, backend=target.backend)[0].algo == "conv2d_fwd_v4_depthwise"
+    assert fc.select(fc.conv2d, x, w, groups=4, backend=target.backend)[0].algo == "conv2d_fwd_v14_depthwise_halo"
     w = target.to_device(np.zeros((3, 4, 3, 3)))
     assert fc.select(fc.conv2d, x, w, backend=target.backend)[0].algo == "conv2d_fwd_v3_implicit_gemm"
 

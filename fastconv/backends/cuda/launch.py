@@ -23,7 +23,15 @@ from ...params import ceil_div
 
 TUNABLES: dict[str, dict[str, int]] = {  # per .cu file; "launch": Python-only limits of the launch code
     # SPLITK_*: split-K of the implicit GEMMs (igemm.py split_count); 264 blocks = 2 per SM of a 132-SM H100
-    "launch": {"MAX_BLOCKS": 65536, "SPLITK_TARGET_BLOCKS": 264, "SPLITK_MIN_SLICES": 8, "SPLITK_MAX": 64},
+    # DW_*: depthwise tiles (depthwise.py): the widest column tile, the weight gradient's blocks aimed at
+    "launch": {
+        "MAX_BLOCKS": 65536,
+        "SPLITK_TARGET_BLOCKS": 264,
+        "SPLITK_MIN_SLICES": 8,
+        "SPLITK_MAX": 64,
+        "DW_TQ_MAX": 32,
+        "DW_GRID": 1056,
+    },
     "conv2d_fwd.cu": {
         "V1_BLOCK": 256,
         "V2_TP": 8,
@@ -62,6 +70,7 @@ TUNABLES: dict[str, dict[str, int]] = {  # per .cu file; "launch": Python-only l
         "WT_WM": 64,
         "WT_WN": 32,
     },
+    "conv2d_depthwise.cu": {"DW_THREADS": 256, "DW_ROWS": 4, "DW_LOADS": 4},
     "pool2d.cu": {"POOL_BLOCK": 256},
     "batchnorm.cu": {"BN_BLOCK": 256, "BN_ITEMS": 4, "BN_GRID": 1056},
     "relu.cu": {"ELTWISE_BLOCK": 256, "ELTWISE_ITEMS": 4},
@@ -106,6 +115,11 @@ SMALL_TUNABLES: dict[str, int] = {
     "SPLITK_TARGET_BLOCKS": 6,
     "SPLITK_MIN_SLICES": 2,
     "SPLITK_MAX": 4,
+    "DW_THREADS": 32,
+    "DW_ROWS": 2,
+    "DW_LOADS": 2,
+    "DW_TQ_MAX": 4,
+    "DW_GRID": 4,
     "BWD_BLOCK": 32,
     "BWD_REDUCE_BLOCK": 64,
     "BWD_SPLIT": 3,
@@ -139,6 +153,7 @@ def check_tunables(t: dict[str, int]) -> None:
     bad += [e for prefix in ("V5_", "WG_") for e in _block_gemm_errors(prefix, t)]
     bad += ["V6_STAGES >= 2"] if t["V6_STAGES"] < 2 else []
     bad += [e for prefix in ("V7_", "WT_") for e in _tensor_gemm_errors(prefix, t)]
+    bad += [f"{n} a power of two" for n in ("DW_THREADS", "DW_TQ_MAX") if t[n] < 1 or t[n] & (t[n] - 1)]
     reducing = ("BWD_REDUCE_BLOCK", "BN_BLOCK", "POOL_BLOCK", "NORM_BLOCK")
     bad += [f"{n} % 32" for n in reducing if t[n] % 32 or not 0 < t[n] <= 1024]
     if bad:

@@ -11,7 +11,7 @@ from functools import partial
 
 from ...dispatch import register
 from ...params import ConvTraits
-from . import conv, igemm, linear, norm, pool, row_norm
+from . import conv, depthwise, igemm, linear, norm, pool, row_norm
 from .launch import Launcher
 
 _FITS = "a launch within CUDA's grid limits and 48 KiB of shared memory"
@@ -102,6 +102,7 @@ def register_all(backend: str, launcher: Launcher) -> None:
     ):
         register(op, backend, algo, partial(fn, launcher))
     _register_memory_v3(backend, launcher)
+    _register_depthwise(backend, launcher)
 
 
 def _register_memory_v3(backend: str, launcher: Launcher) -> None:
@@ -121,3 +122,15 @@ def _register_memory_v3(backend: str, launcher: Launcher) -> None:
         ("relu_bwd", "relu_bwd_v3_packs", partial(norm.relu_bwd, kernel="relu_bwd_v3_packs"), {}),
     ):
         register(op, backend, algo, partial(fn, launcher), priority=10, **needs)
+
+
+def _register_depthwise(backend: str, launcher: Launcher) -> None:
+    """The halo-tile depthwise kernels: above every other version of their op for auto (the implicit GEMMs spend
+    a 128-row tile and 8-deep slices on one channel per group), wherever their `supports` holds."""
+    for op, algo, fn in (
+        ("conv2d", depthwise.FORWARD, depthwise.forward),
+        ("conv2d_bwd_data", depthwise.DATA, depthwise.backward_data),
+        ("conv2d_bwd_weight", depthwise.WEIGHT, depthwise.backward_weight),
+    ):
+        supports = partial(depthwise.supports, launcher, op=algo)
+        register(op, backend, algo, partial(fn, launcher), priority=60, supports=supports, requires=depthwise.REQUIRES)
