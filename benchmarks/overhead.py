@@ -145,6 +145,47 @@ def serial_crossover() -> list[dict]:
     return rows
 
 
+def small_crossover() -> list[dict]:
+    """Every numba algorithm of the forward and both gradients on a ladder of small 3x3 calls (stride 1 and 2,
+    padded and not), each through the public op with `algo=`: the evidence for selection.SMALL_WORK and
+    NAIVE_WORK. Work as the rule counts it: multiply-adds times sh*sw."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for c, hw in ((4, 8), (8, 8), (8, 16), (16, 16), (16, 32)):
+        x = rng.standard_normal((1, c, hw, hw)).astype(np.float32)
+        w = rng.standard_normal((c, c, 3, 3)).astype(np.float32)
+        for pad, st in ((1, 1), (0, 1), (1, 2)):
+            p = fc.plan(fc.conv2d, x, w, padding=pad, stride=st).params
+            gy = rng.standard_normal(p.y_shape).astype(np.float32)
+            kw = dict(padding=pad, stride=st, backend="numba")
+            calls = {}
+            for op, run in (
+                ("conv2d", lambda a, x=x, w=w, kw=kw: fc.conv2d(x, w, algo=a, **kw)),
+                (
+                    "conv2d_bwd_data",
+                    lambda a, gy=gy, x=x, w=w, kw=kw: fc.conv2d_backward(
+                        gy, x, w, algo=a, need_weight=False, need_bias=False, **kw
+                    ),
+                ),
+                (
+                    "conv2d_bwd_weight",
+                    lambda a, gy=gy, x=x, w=w, kw=kw: fc.conv2d_backward(
+                        gy, x, w, algo=a, need_input=False, need_bias=False, **kw
+                    ),
+                ),
+            ):
+                for impl in dispatch.supported(op, "numba", p):
+                    calls[impl.algo] = lambda run=run, a=impl.algo: run(a)
+            times = {k: v * 1e6 for k, v in bursts(calls, rounds=7).items()}
+            work = p.macs * st * st
+            rows.append({"case": f"C=K={c} {hw}x{hw} pad {pad} stride {st}", "work": work, "us": times})
+            print(
+                f"C=K={c:<3d}{hw}x{hw} pad {pad} stride {st} work {work:>9d} "
+                + " ".join(f"{k} {v:.1f}" for k, v in times.items())
+            )
+    return rows
+
+
 def model_front_end(name: str) -> dict[str, float]:
     """Forward time at N=1 and the part of it spent outside the backend functions."""
     inside = [0.0]
@@ -195,6 +236,7 @@ def main() -> None:
     ap.add_argument("--label", default="", help="a name for this run (e.g. before / after)")
     ap.add_argument("--models", nargs="*", default=["resnet18", "resnet50"])
     ap.add_argument("--crossover", action="store_true", help="also time small calls forced parallel and serial")
+    ap.add_argument("--small", action="store_true", help="also time every conv algorithm on small calls")
     args = ap.parse_args()
     run = {
         "label": args.label,
@@ -205,6 +247,8 @@ def main() -> None:
     }
     if args.crossover:
         run["serial_crossover"] = serial_crossover()
+    if args.small:
+        run["small_crossover"] = small_crossover()
     t = run["tiny_us"]
     t["ratio_conv2d"] = t["fc.conv2d"] / t["torch.conv2d"]
     t["ratio_conv2d_backward_vs_torch_forward"] = t["fc.conv2d_backward"] / t["torch.conv2d"]

@@ -20,15 +20,19 @@ RESULTS = Path(__file__).resolve().parents[1] / "bench_results" / "numba_cpu.jso
 TABLE = [
     ((2, 16, 9, 9), (5, 16, 3, 3), dict(stride=2, padding=1, layout="channels_last"), "channels_last"),
     ((2, 8, 9, 9), (5, 8, 3, 3), dict(padding=1, layout="channels_last"), "channels_last"),
-    ((2, 8, 9, 9), (6, 4, 3, 3), dict(groups=2, padding=1, layout="channels_last"), "grouped"),
-    ((2, 8, 9, 9), (8, 1, 3, 3), dict(groups=8, padding=1, layout="channels_last"), "depthwise"),
-    ((2, 8, 9, 9), (8, 1, 3, 3), dict(groups=8, padding=1), "depthwise"),
-    ((2, 8, 9, 9), (5, 8, 1, 1), dict(), "pointwise"),
-    ((2, 8, 9, 9), (6, 4, 3, 3), dict(groups=2, padding=1), "grouped"),
-    ((2, 8, 9, 9), (5, 8, 3, 3), dict(stride=2, padding=1), "strided"),
-    ((2, 8, 9, 9), (5, 8, 1, 1), dict(stride=2), "strided"),
-    ((2, 8, 9, 9), (5, 8, 3, 3), dict(padding=1), "3x3"),
-    ((2, 8, 9, 9), (5, 8, 3, 3), dict(padding=1, dilation=2), "dense"),
+    ((2, 8, 9, 9), (6, 4, 3, 3), dict(groups=2, padding=1, layout="channels_last"), "small"),
+    ((2, 16, 18, 18), (12, 8, 3, 3), dict(groups=2, padding=1, layout="channels_last"), "grouped"),
+    ((2, 16, 18, 18), (16, 1, 3, 3), dict(groups=16, padding=1, layout="channels_last"), "depthwise"),
+    ((2, 16, 18, 18), (16, 1, 3, 3), dict(groups=16, padding=1), "depthwise"),
+    ((2, 16, 18, 18), (10, 16, 1, 1), dict(), "pointwise"),
+    ((2, 16, 18, 18), (12, 8, 3, 3), dict(groups=2, padding=1), "grouped"),
+    ((2, 16, 18, 18), (5, 16, 3, 3), dict(stride=2, padding=1), "strided"),
+    ((2, 16, 18, 18), (10, 16, 1, 1), dict(stride=2), "strided"),
+    ((2, 16, 18, 18), (5, 16, 3, 3), dict(padding=1), "3x3"),
+    ((2, 16, 18, 18), (5, 16, 3, 3), dict(padding=1, dilation=2), "dense"),
+    ((1, 4, 8, 8), (4, 4, 3, 3), dict(), "small"),
+    ((1, 8, 9, 9), (5, 8, 3, 3), dict(stride=2, padding=1), "small"),
+    ((2, 8, 9, 9), (8, 1, 3, 3), dict(groups=8, padding=1), "small"),
 ]
 
 

@@ -26,6 +26,7 @@ from . import (
     conv2d_nhwc,
     conv2d_pointwise,
     conv2d_rows,
+    conv2d_unstaged,
     conv2d_winograd,
     linear,
     pool2d,
@@ -43,6 +44,9 @@ _POINTWISE_W = dict(
     supports=conv2d_pointwise.supports_bwd_weight,
     requires=f"a 1x1 kernel, stride 1, no padding, >= {conv2d_pointwise.DOT_ROWS} output and "
     f">= {conv2d_pointwise.DOT_COLS} input channels per group",
+)
+_UNSTAGED_DATA = dict(
+    supports=conv2d_unstaged.supports_bwd_data, requires="stride 1, padding no wider than the dilated kernel"
 )
 _WINOGRAD = dict(
     supports=conv2d_winograd.supports,
@@ -79,9 +83,11 @@ for _op, _fn, _kw in (
     ("conv2d", conv2d_blocked.conv2d_fwd_v7_blocked, {}),
     ("conv2d", conv2d_winograd.conv2d_fwd_v8_winograd, _WINOGRAD),
     ("conv2d", conv2d_nhwc.conv2d_fwd_v9_nhwc, _NHWC),
+    ("conv2d", conv2d_unstaged.conv2d_fwd_v13_unstaged, {}),
     ("conv2d_bwd_data", conv2d_direct.conv2d_bwd_data_v1_naive, {}),
     ("conv2d_bwd_data", conv2d_rows.conv2d_bwd_data_v2_rows, {}),
     ("conv2d_bwd_data", conv2d_pointwise.conv2d_bwd_data_v3_pointwise, _POINTWISE),
+    ("conv2d_bwd_data", conv2d_unstaged.conv2d_bwd_data_v8_unstaged, _UNSTAGED_DATA),
     ("conv2d_bwd_weight", conv2d_direct.conv2d_bwd_weight_v1_naive, {}),
     ("conv2d_bwd_weight", conv2d_pointwise.conv2d_bwd_weight_v3_pointwise, _POINTWISE_W),
     ("conv2d_bwd_weight", conv2d_blocked.conv2d_bwd_weight_v4_blocked, {}),

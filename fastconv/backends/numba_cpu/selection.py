@@ -14,7 +14,20 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ...params import ConvParams
-from . import conv2d_winograd
+from . import conv2d_unstaged, conv2d_winograd
+
+#: Work below which auto takes the unstaged kernels (conv2d_unstaged.py), and below which it takes
+#: conv2d_bwd_weight_v1_naive for the weight gradient, in a call's multiply-adds times sh*sw (the forward's wide
+#: rows compute every column between two outputs). Measured with `benchmarks/overhead.py --small` (bench_results/
+#: overhead.md): against the best other algorithm the unstaged forward wins up to about 1.5e5 and loses from 4.5e5,
+#: its data gradient wins up to about 4e4 and loses from 1.1e5; the naive weight gradient wins below 1e4 and loses
+#: from 2e4.
+SMALL_WORK, NAIVE_WORK = 1 << 16, 1 << 14
+
+
+def _small(p: ConvParams, limit: int = SMALL_WORK) -> bool:
+    return p.macs * p.stride[0] * p.stride[1] < limit
+
 
 # (category, predicate, algorithms fastest first) per registry op; first matching category wins. channels_last:
 # conv2d_fwd_v9_nhwc reading x in place against copying x to NCHW (a slow strided transpose in NumPy) for the NCHW
@@ -24,6 +37,7 @@ from . import conv2d_winograd
 RULES: dict[str, list[tuple[str, Callable[[ConvParams], bool], tuple[str, ...]]]] = {
     "conv2d": [
         ("channels_last", lambda p: p.channels_last and not p.is_grouped, ("conv2d_fwd_v9_nhwc",)),
+        ("small", _small, ("conv2d_fwd_v13_unstaged",)),
         (
             "depthwise",
             lambda p: p.is_depthwise,
@@ -45,6 +59,11 @@ RULES: dict[str, list[tuple[str, Callable[[ConvParams], bool], tuple[str, ...]]]
     ],
     "conv2d_bwd_data": [
         (
+            "small",
+            lambda p: _small(p) and conv2d_unstaged.supports_bwd_data(p),
+            ("conv2d_bwd_data_v8_unstaged", "conv2d_bwd_data_v2_rows"),
+        ),
+        (
             "pointwise",
             lambda p: p.is_pointwise,
             ("conv2d_bwd_data_v3_pointwise", "conv2d_bwd_data_v2_rows", "conv2d_bwd_data_v1_naive"),
@@ -52,6 +71,7 @@ RULES: dict[str, list[tuple[str, Callable[[ConvParams], bool], tuple[str, ...]]]
         ("any", lambda p: True, ("conv2d_bwd_data_v2_rows", "conv2d_bwd_data_v1_naive")),
     ],
     "conv2d_bwd_weight": [
+        ("small", lambda p: _small(p, NAIVE_WORK), ("conv2d_bwd_weight_v1_naive", "conv2d_bwd_weight_v4_blocked")),
         ("depthwise", lambda p: p.is_depthwise, ("conv2d_bwd_weight_v1_naive", "conv2d_bwd_weight_v4_blocked")),
         (
             "pointwise",
