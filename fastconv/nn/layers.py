@@ -36,8 +36,14 @@ def _run(layer: Layer, op: Any, *args: Any) -> tuple[Any, Any]:
     second value for the backward to use (else None)."""
     if not _tape.recording():
         return op(*args, backend=layer.backend), None
-    plan = op.plan(*args, backend=layer.backend, need_backward=True)
-    return plan._run(*op._op.arrays_of(op._op.bind(args, {}))), plan  # found by these arrays: no check needed
+    found = op._op
+    bound = found.bind(args, {"backend": layer.backend})
+    plan = found.lookup(bound, need_backward=True)
+    return plan._run(*found.arrays_of(bound)), plan  # found by these arrays: no check needed
+
+
+def _data(p: Parameter | None) -> Any:
+    return None if p is None else p.data
 
 
 def check_channels(fn: str, in_channels: int, out_channels: int, groups: int) -> None:
@@ -52,10 +58,12 @@ def _weighted_backward(layer: Layer, saved: tuple, gy: Any, need_input: bool) ->
     """The backward of a layer with a weight and an optional bias (conv, transposed conv, linear) saved as
     (forward plan, x): the forward plan's backward for the gradients wanted, the parameters' added to theirs."""
     plan, x = saved
-    backward = plan.backward(need_input=need_input, need_bias=layer.bias is not None)
-    gx, gw, gb = backward.run(gy, x, layer.weight.data)
-    _add_grad(layer.weight, gw)
-    _add_grad(layer.bias, gb)
+    params = layer._parameters  # a dict lookup, not Module.__getattr__, on this per-call path
+    weight, bias = params["weight"], params.get("bias")
+    backward = plan.backward(need_input=need_input, need_bias=bias is not None)
+    gx, gw, gb = backward.run(gy, x, weight.data)
+    _add_grad(weight, gw)
+    _add_grad(bias, gb)
     return gx
 
 
@@ -105,8 +113,8 @@ class _ConvNd(Layer):
 
     def forward_op(self, x: Any) -> tuple[Any, Any]:
         conv = F.conv2d if self._nd == 2 else F.conv1d
-        b = None if self.bias is None else self.bias.data
-        y, plan = _run(self, conv, x, self.weight.data, b, *self._args())
+        params = self._parameters
+        y, plan = _run(self, conv, x, params["weight"].data, _data(params.get("bias")), *self._args())
         return y, (plan, x)
 
     def backward_op(self, saved: tuple, gy: Any, need_input: bool = True) -> Any:
@@ -179,16 +187,13 @@ class BatchNorm2d(Layer):
             self.num_batches_tracked += 1
             if momentum is None:
                 momentum = 1.0 / float(self.num_batches_tracked)
-        w = None if self.weight is None else self.weight.data
-        b = None if self.bias is None else self.bias.data
-        arrays = (x, self.running_mean, self.running_var, w, b)
+        arrays = (x, self.running_mean, self.running_var, _data(self.weight), _data(self.bias))
         y, plan = _run(self, FP.batch_norm, *arrays, batch_stats, momentum or 0.0, self.eps)
         return y, (plan, x)
 
     def backward_op(self, saved: tuple, gy: Any) -> Any:
         plan, x = saved
-        w = None if self.weight is None else self.weight.data
-        gx, gw, gb = plan.backward().run(gy, x, self.running_mean, self.running_var, w)
+        gx, gw, gb = plan.backward().run(gy, x, self.running_mean, self.running_var, _data(self.weight))
         _add_grad(self.weight, gw)
         _add_grad(self.bias, gb)
         return gx
@@ -320,8 +325,8 @@ class Linear(Layer):
     optional_input_grad = True
 
     def forward_op(self, x: Any) -> tuple[Any, Any]:
-        b = None if self.bias is None else self.bias.data
-        y, plan = _run(self, FL.linear, x, self.weight.data, b)
+        params = self._parameters
+        y, plan = _run(self, FL.linear, x, params["weight"].data, _data(params.get("bias")))
         return y, (plan, x)
 
     def backward_op(self, saved: tuple, gy: Any, need_input: bool = True) -> Any:

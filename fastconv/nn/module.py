@@ -256,7 +256,7 @@ class Module:
     def _call(self, inputs: tuple) -> Any:
         if not _tape.is_root_call():
             return self.forward(*inputs)
-        self._tape = None
+        object.__setattr__(self, "_tape", None)  # a plain attribute: skip the registries' __setattr__ per call
         tape, token = _tape.begin_root_call(self.training, inputs)
         try:
             out = self.forward(*inputs)
@@ -264,7 +264,7 @@ class Module:
                 tape.close(out, f"{type(self).__name__}.forward")
         finally:
             _tape.end_root_call(token)
-        self._tape = tape
+        object.__setattr__(self, "_tape", tape)
         return out
 
     def backward(self, grad_out: Any, need_input: bool = True) -> Any:
@@ -280,7 +280,8 @@ class Module:
                 "forward allows one backward; eval mode records nothing)"
             )
         seeds = self._tape.seed(grad_out, where)  # a bad grad_out leaves the tape for a corrected call
-        tape, self._tape = self._tape, None
+        tape = self._tape
+        object.__setattr__(self, "_tape", None)
         return tape.backward(seeds, bool(need_input))
 
     # ------------------------------------------------------------------------------------------ printing
