@@ -18,8 +18,12 @@
 // t / BK + i*THREADS/BK) ("k-fast": lanes run along the reduction, which is contiguous in the weights and in
 // grad_out rows); B element i is (kk, n) = (t / BN + i*THREADS/BN, t % BN) when B_KFAST is false (lanes run along
 // output pixels, contiguous in x for the forward), and like A when it is true (the weight gradient's pixels).
+// Vector loads (Slices' VA, VB > 1, the 1x1 GEMM's 16-byte path): load i of A covers kk = (t % (BK/VA))*VA + e,
+// e < VA, of row t / (BK/VA) + i*THREADS/(BK/VA); of B, columns (t % (BN/VB))*VB + e of row t / (BN/VB) +
+// i*THREADS/(BN/VB). With VA = VB = 1 these are the rules above.
 // Every core exposes the accumulator tile the same way, for the epilogues: Acc, ROWS x COLS values per thread,
-// row_of(i) and col_of(j) in the block tile, value(acc, i, j) and init(acc, row_value).
+// row_of(i) and col_of(j) in the block tile, value(acc, i, j), init(acc, row_value), and COL_RUN: how many
+// consecutive accumulator columns lie side by side in the tile (for wide stores).
 #pragma once
 #include "async_copy.cuh"
 #include "common.cuh"
@@ -29,36 +33,64 @@ struct alignas(V * sizeof(T)) Vec {  // V consecutive elements, read from shared
     T v[V];
 };
 
-template <typename T, int BM_, int BN_, int BK_, int THREADS_, bool B_KFAST, int PAD_>
+// The shared slice buffers of one tile shape, STAGES deep: a function of the shape alone, so instantiations of a
+// kernel that differ only in their load widths (the 1x1 GEMM's two paths) share one allocation.
+template <typename T, int STAGES, int BK, int BMP, int BNP>
+__device__ __forceinline__ void slice_buffers(T (*&As)[BK][BMP], T (*&Bs)[BK][BNP]) {
+    __shared__ __align__(16) T a[STAGES][BK][BMP];
+    __shared__ __align__(16) T b[STAGES][BK][BNP];
+    As = a, Bs = b;
+}
+
+template <typename T, int BM_, int BN_, int BK_, int THREADS_, bool B_KFAST, int PAD_, int VA_ = 1, int VB_ = 1>
 struct Slices {
-    static constexpr int BM = BM_, BN = BN_, BK = BK_, THREADS = THREADS_, PAD = PAD_;
-    static constexpr int A_LOADS = BM * BK / THREADS, B_LOADS = BK * BN / THREADS;
-    static constexpr int A_STEP = THREADS / BK, B_STEP = B_KFAST ? THREADS / BK : THREADS / BN;
-    static_assert(THREADS % BK == 0 && THREADS % BN == 0 && A_LOADS * THREADS == BM * BK &&
-                      B_LOADS * THREADS == BK * BN,
+    static constexpr int BM = BM_, BN = BN_, BK = BK_, THREADS = THREADS_, PAD = PAD_, VA = VA_, VB = VB_;
+    static constexpr int AK = BK / VA, BNV = BN / VB;  // threads along a slice's k (A), along its columns (B)
+    static constexpr int A_LOADS = BM * BK / (THREADS * VA), B_LOADS = BK * BN / (THREADS * VB);
+    static constexpr int A_STEP = THREADS / AK, B_STEP = B_KFAST ? THREADS / BK : THREADS / BNV;
+    static_assert(THREADS % AK == 0 && THREADS % BNV == 0 && A_LOADS * THREADS * VA == BM * BK &&
+                      B_LOADS * THREADS * VB == BK * BN && BK % VA == 0 && BN % VB == 0 && (VB == 1 || !B_KFAST),
                   "every thread loads whole columns of a slice");
     using ATile = T[BK][BM + PAD];
     using BTile = T[BK][BN + PAD];
 
-    // Where element i of thread t goes in a slice's shared tile (see the ownership rule above).
-    static __device__ __forceinline__ int a_k(int t) { return t % BK; }
-    static __device__ __forceinline__ int a_m(int t, int i) { return t / BK + i * A_STEP; }
-    static __device__ __forceinline__ int b_k(int t, int i) { return B_KFAST ? t % BK : t / BN + i * B_STEP; }
-    static __device__ __forceinline__ int b_n(int t, int i) { return B_KFAST ? t / BK + i * B_STEP : t % BN; }
+    // Where element e of load i of thread t goes in a slice's shared tile (see the ownership rule above; a load is
+    // VA consecutive k of one A row, VB consecutive columns of one B row).
+    static __device__ __forceinline__ int a_k(int t, int e = 0) { return t % AK * VA + e; }
+    static __device__ __forceinline__ int a_m(int t, int i) { return t / AK + i * A_STEP; }
+    static __device__ __forceinline__ int b_k(int t, int i) { return B_KFAST ? t % BK : t / BNV + i * B_STEP; }
+    static __device__ __forceinline__ int b_n(int t, int i, int e = 0) {
+        return B_KFAST ? t / BK + i * B_STEP : t % BNV * VB + e;
+    }
 
-    // This thread's elements of the loader's current slice into registers, then the loader moves on.
+    // This thread's elements of the loader's current slice into registers (V-wide loads where V > 1: the loader's
+    // pointers are then V-element aligned), then the loader moves on.
     template <typename Loader>
     static __device__ __forceinline__ void gather(Loader& ld, T* ra, T* rb) {
 #pragma unroll
-        for (int i = 0; i < A_LOADS; ++i) ra[i] = ld.a_ok(i) ? *ld.a_ptr(i) : T(0);
+        for (int i = 0; i < A_LOADS; ++i) load<VA>(ld.a_ok(i), ld.a_ptr(i), ra + i * VA);
 #pragma unroll
-        for (int i = 0; i < B_LOADS; ++i) rb[i] = ld.b_ok(i) ? *ld.b_ptr(i) : T(0);
+        for (int i = 0; i < B_LOADS; ++i) load<VB>(ld.b_ok(i), ld.b_ptr(i), rb + i * VB);
         ld.advance();
+    }
+    template <int V>
+    static __device__ __forceinline__ void load(bool ok, const T* p, T* r) {
+        if constexpr (V == 1) {
+            r[0] = ok ? *p : T(0);
+        } else {
+            Vec<T, V> v;
+            if (ok) v = *reinterpret_cast<const Vec<T, V>*>(p);
+            else
+                for (int e = 0; e < V; ++e) v.v[e] = T(0);
+#pragma unroll
+            for (int e = 0; e < V; ++e) r[e] = v.v[e];
+        }
     }
 
     // The same as cp.async copies straight into a stage (zero-filled where not ok; ld.base is any valid address).
     template <typename Loader>
     static __device__ __forceinline__ void gather_async(Loader& ld, ATile& As, BTile& Bs, int t) {
+        static_assert(VA == 1 && VB == 1, "cp.async slices are gathered element by element");
 #pragma unroll
         for (int i = 0; i < A_LOADS; ++i) {
             const bool ok = ld.a_ok(i);
@@ -74,19 +106,31 @@ struct Slices {
 
     static __device__ __forceinline__ void stage(ATile& As, BTile& Bs, const T* ra, const T* rb, int t) {
 #pragma unroll
-        for (int i = 0; i < A_LOADS; ++i) As[a_k(t)][a_m(t, i)] = ra[i];
+        for (int i = 0; i < A_LOADS; ++i)
 #pragma unroll
-        for (int i = 0; i < B_LOADS; ++i) Bs[b_k(t, i)][b_n(t, i)] = rb[i];
+            for (int e = 0; e < VA; ++e) As[a_k(t, e)][a_m(t, i)] = ra[i * VA + e];
+#pragma unroll
+        for (int i = 0; i < B_LOADS; ++i) {
+            if constexpr (VB == 1) {
+                Bs[b_k(t, i)][b_n(t, i)] = rb[i];
+            } else {  // VB consecutive columns: one wide store (rows of BN + 4 elements keep it aligned)
+                Vec<T, VB> v;
+#pragma unroll
+                for (int e = 0; e < VB; ++e) v.v[e] = rb[i * VB + e];
+                *reinterpret_cast<Vec<T, VB>*>(&Bs[b_k(t, i)][b_n(t, i)]) = v;
+            }
+        }
     }
 
     // math(As, Bs) on each of the `slices` slices of the loader, register prefetch. Call from every thread of the
     // block, in uniform control flow; slices may be 0.
     template <typename Loader, typename Math>
     static __device__ void run(Loader& ld, int slices, Math math) {
-        __shared__ __align__(16) T As[2][BK][BM + PAD];
-        __shared__ __align__(16) T Bs[2][BK][BN + PAD];
+        ATile* As;
+        BTile* Bs;
+        slice_buffers<T, 2, BK, BM + PAD, BN + PAD>(As, Bs);
         if (slices <= 0) return;
-        T ra[A_LOADS], rb[B_LOADS];
+        T ra[A_LOADS * VA], rb[B_LOADS * VB];
         gather(ld, ra, rb);
         stage(As[0], Bs[0], ra, rb, threadIdx.x);
         __syncthreads();
@@ -114,8 +158,9 @@ struct Slices {
     template <int STAGES, typename Loader, typename Math>
     static __device__ void run_async(Loader& ld, int slices, Math math) {
         static_assert(STAGES >= 2, "a pipeline of at least two stages");
-        __shared__ __align__(16) T As[STAGES][BK][BM + PAD];
-        __shared__ __align__(16) T Bs[STAGES][BK][BN + PAD];
+        ATile* As;
+        BTile* Bs;
+        slice_buffers<T, STAGES, BK, BM + PAD, BN + PAD>(As, Bs);
         const int t = threadIdx.x;
         for (int s = 0; s < STAGES - 1; ++s) {
             if (s < slices) gather_async(ld, As[s], Bs[s], t);
@@ -132,12 +177,14 @@ struct Slices {
     }
 };
 
-// SIMT FMAs: STAGES 0 stages by register prefetch, else by a cp.async pipeline that deep.
-template <typename T, int BM, int BN, int BK, int TM_, int TN_, bool B_KFAST, int STAGES = 0>
-struct BlockGemm : Slices<T, BM, BN, BK, (BM / TM_) * (BN / TN_), B_KFAST, 4> {
-    using Base = Slices<T, BM, BN, BK, (BM / TM_) * (BN / TN_), B_KFAST, 4>;
+// SIMT FMAs: STAGES 0 stages by register prefetch, else by a cp.async pipeline that deep. VA, VB: elements per
+// global load of A (consecutive k) and B (consecutive columns), 1 by default (register prefetch only above 1).
+template <typename T, int BM, int BN, int BK, int TM_, int TN_, bool B_KFAST, int STAGES = 0, int VA = 1, int VB = 1>
+struct BlockGemm : Slices<T, BM, BN, BK, (BM / TM_) * (BN / TN_), B_KFAST, 4, VA, VB> {
+    using Base = Slices<T, BM, BN, BK, (BM / TM_) * (BN / TN_), B_KFAST, 4, VA, VB>;
     static constexpr int TM = TM_, TN = TN_, RM = BM / TM, RN = BN / TN, ROWS = TM, COLS = TN;
     static constexpr int V = (TM % 4 == 0 && TN % 4 == 0) ? 4 : 2;  // vector width of the shared reads
+    static constexpr int COL_RUN = V;  // accumulator columns j, j+1, .. j+COL_RUN-1 (j % COL_RUN == 0) are adjacent
     static_assert(BM % TM == 0 && BN % TN == 0 && TM % V == 0 && TN % V == 0, "register tiles must divide the tile");
     using Acc = T[TM][TN];
 

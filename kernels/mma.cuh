@@ -60,11 +60,11 @@ __device__ __forceinline__ void mma(float (&d)[4], const unsigned (&a)[4], const
 // wx*WN.. as (WM/16) x (WN/8) mma tiles of 16 x 8. Slices are staged in float (padded rows of BM + 8 floats:
 // the tf32 fragment reads (4 k-rows x 8 rows per warp) fall on 32 distinct banks) and rounded as the fragments are
 // read, so one staging path serves both precisions.
-template <int BM, int BN, int BK, int WM, int WN, bool BF16, bool B_KFAST>
-struct TensorGemm : Slices<float, BM, BN, BK, 32 * (BM / WM) * (BN / WN), B_KFAST, 8> {
-    using Base = Slices<float, BM, BN, BK, 32 * (BM / WM) * (BN / WN), B_KFAST, 8>;
+template <int BM, int BN, int BK, int WM, int WN, bool BF16, bool B_KFAST, int VA = 1, int VB = 1>
+struct TensorGemm : Slices<float, BM, BN, BK, 32 * (BM / WM) * (BN / WN), B_KFAST, 8, VA, VB> {
+    using Base = Slices<float, BM, BN, BK, 32 * (BM / WM) * (BN / WN), B_KFAST, 8, VA, VB>;
     static constexpr int WARPS_N = BN / WN, MI = WM / 16, NI = WN / 8, KSTEP = BF16 ? 16 : 8;
-    static constexpr int ROWS = 2 * MI, COLS = 2 * NI;
+    static constexpr int ROWS = 2 * MI, COLS = 2 * NI, COL_RUN = 2;
     static_assert(BM % WM == 0 && BN % WN == 0 && WM % 16 == 0 && WN % 8 == 0 && BK % KSTEP == 0,
                   "warp tiles of whole 16 x 8 mma tiles, slices of whole mma steps");
     using Acc = float[MI][NI][4];

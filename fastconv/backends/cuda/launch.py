@@ -71,6 +71,18 @@ TUNABLES: dict[str, dict[str, int]] = {  # per .cu file; "launch": Python-only l
         "WT_WN": 32,
     },
     "conv2d_depthwise.cu": {"DW_THREADS": 256, "DW_ROWS": 4, "DW_LOADS": 4},
+    "conv2d_gemm.cu": {
+        "G1_BM": 128,
+        "G1_BN": 128,
+        "G1_BK": 8,
+        "G1_TM": 8,
+        "G1_TN": 8,
+        "G1T_BM": 128,
+        "G1T_BN": 128,
+        "G1T_BK": 16,
+        "G1T_WM": 64,
+        "G1T_WN": 32,
+    },
     "pool2d.cu": {"POOL_BLOCK": 256},
     "batchnorm.cu": {"BN_BLOCK": 256, "BN_ITEMS": 4, "BN_GRID": 1056},
     "relu.cu": {"ELTWISE_BLOCK": 256, "ELTWISE_ITEMS": 4},
@@ -115,6 +127,16 @@ SMALL_TUNABLES: dict[str, int] = {
     "SPLITK_TARGET_BLOCKS": 6,
     "SPLITK_MIN_SLICES": 2,
     "SPLITK_MAX": 4,
+    "G1_BM": 16,
+    "G1_BN": 16,
+    "G1_BK": 4,
+    "G1_TM": 4,
+    "G1_TN": 4,
+    "G1T_BM": 32,
+    "G1T_BN": 32,
+    "G1T_BK": 16,
+    "G1T_WM": 16,
+    "G1T_WN": 16,
     "DW_THREADS": 32,
     "DW_ROWS": 2,
     "DW_LOADS": 2,
@@ -150,9 +172,10 @@ def check_tunables(t: dict[str, int]) -> None:
         for a, b in (("V3_BM", "V3_TM"), ("V3_BN", "V3_TN"), ("LIN_BM", "LIN_TM"), ("LIN_BN", "LIN_TN"))
         if t[a] % t[b]
     ]
-    bad += [e for prefix in ("V5_", "WG_") for e in _block_gemm_errors(prefix, t)]
+    bad += [e for prefix in ("V5_", "WG_", "G1_") for e in _block_gemm_errors(prefix, t)]
+    bad += _vector_errors(t)
     bad += ["V6_STAGES >= 2"] if t["V6_STAGES"] < 2 else []
-    bad += [e for prefix in ("V7_", "WT_") for e in _tensor_gemm_errors(prefix, t)]
+    bad += [e for prefix in ("V7_", "WT_", "G1T_") for e in _tensor_gemm_errors(prefix, t)]
     bad += [f"{n} a power of two" for n in ("DW_THREADS", "DW_TQ_MAX") if t[n] < 1 or t[n] & (t[n] - 1)]
     reducing = ("BWD_REDUCE_BLOCK", "BN_BLOCK", "POOL_BLOCK", "NORM_BLOCK")
     bad += [f"{n} % 32" for n in reducing if t[n] % 32 or not 0 < t[n] <= 1024]
@@ -167,6 +190,31 @@ def _tensor_gemm_errors(prefix: str, t: dict[str, int]) -> list[str]:
     if wm % 16 or wn % 8 or bk % 16 or not threads or threads > 1024 or threads % bk or threads % bn:
         return [f"{prefix}tile {bm}x{bn}x{bk} over {wm}x{wn} warp tiles"]
     return [] if (bm * bk) % threads == 0 and (bk * bn) % threads == 0 else [f"{prefix}loads per thread"]
+
+
+def _vector_errors(t: dict[str, int]) -> list[str]:
+    """What the 1x1 GEMM's 16-byte loads add to Slices' assertions: slices of whole V-wide loads (V = 4 floats on
+    the G1_ tile and G1T_, 2 doubles on the half G1_ tile)."""
+    g1 = (t["G1_BM"] // t["G1_TM"]) * (t["G1_BN"] // t["G1_TN"]) if t["G1_TM"] and t["G1_TN"] else 0
+    g1t = 32 * (t["G1T_BM"] // t["G1T_WM"]) * (t["G1T_BN"] // t["G1T_WN"]) if t["G1T_WM"] and t["G1T_WN"] else 0
+    tiles = (
+        ("G1_", t["G1_BM"], t["G1_BN"], t["G1_BK"], g1, 4),
+        ("G1_", t["G1_BM"] // 2, t["G1_BN"] // 2, t["G1_BK"], g1, 2),
+        ("G1T_", t["G1T_BM"], t["G1T_BN"], t["G1T_BK"], g1t, 4),
+    )
+    return [
+        f"{prefix}tile {bm}x{bn}x{bk} in {v}-wide loads over {threads} threads"
+        for prefix, bm, bn, bk, threads, v in tiles
+        if not threads
+        or bk % v
+        or bn % v
+        or threads % (bk // v or 1)
+        or threads % (bn // v or 1)
+        or (bm * bk) % (threads * v)
+        or (bk * bn) % (threads * v)
+        or bm * bk < threads * v
+        or bk * bn < threads * v
+    ]
 
 
 def _block_gemm_errors(prefix: str, t: dict[str, int]) -> list[str]:

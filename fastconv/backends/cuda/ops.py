@@ -11,7 +11,7 @@ from functools import partial
 
 from ...dispatch import register
 from ...params import ConvTraits
-from . import conv, depthwise, igemm, linear, norm, pool, row_norm
+from . import conv, depthwise, gemm, igemm, linear, norm, pool, row_norm
 from .launch import Launcher
 
 _FITS = "a launch within CUDA's grid limits and 48 KiB of shared memory"
@@ -45,26 +45,22 @@ def register_all(backend: str, launcher: Launcher) -> None:
     )
     for algo, priority in (("conv2d_bwd_weight_v1_naive", 10), ("conv2d_bwd_weight_v2_atomic", 0)):
         register("conv2d_bwd_weight", backend, algo, partial(conv.backward_weight, launcher, algo), priority=priority)
-    for op, algo, fn, supports, priority in (  # the implicit GEMMs: above every other version of their op
-        ("conv2d", igemm.FORWARD, igemm.forward, igemm.forward_supports, 40),
-        ("conv2d", igemm.FORWARD_ASYNC, igemm.forward, igemm.forward_supports, 35),  # unmeasured: auto keeps v5
-        ("conv2d", igemm.MMA_FORWARD, igemm.forward, igemm.forward_supports, 50),
-        ("conv2d_bwd_data", igemm.DATA, igemm.backward_data, igemm.backward_data_supports, 40),
-        ("conv2d_bwd_data", igemm.MMA_DATA, igemm.backward_data, igemm.backward_data_supports, 50),
-        ("conv2d_bwd_weight", igemm.WEIGHT, igemm.backward_weight, igemm.backward_weight_supports, 40),
-        ("conv2d_bwd_weight", igemm.MMA_WEIGHT, igemm.backward_weight, igemm.backward_weight_supports, 50),
-    ):
-        mma = algo in (igemm.MMA_FORWARD, igemm.MMA_DATA, igemm.MMA_WEIGHT)
-        register(
-            op,
-            backend,
-            algo,
-            partial(fn, launcher, algo=algo),
-            priority=priority,
-            requires=_MMA if mma else _IGEMM,
-            supports=partial(supports, launcher, algo=algo),
-            traits=ConvTraits(precisions=igemm.MMA_PRECISIONS) if mma else None,
-        )
+    _register_gemms(  # the implicit GEMMs: above every other version of their op
+        backend,
+        launcher,
+        (
+            ("conv2d", igemm.FORWARD, igemm.forward, igemm.forward_supports, 40),
+            ("conv2d", igemm.FORWARD_ASYNC, igemm.forward, igemm.forward_supports, 35),  # unmeasured: auto keeps v5
+            ("conv2d", igemm.MMA_FORWARD, igemm.forward, igemm.forward_supports, 50),
+            ("conv2d_bwd_data", igemm.DATA, igemm.backward_data, igemm.backward_data_supports, 40),
+            ("conv2d_bwd_data", igemm.MMA_DATA, igemm.backward_data, igemm.backward_data_supports, 50),
+            ("conv2d_bwd_weight", igemm.WEIGHT, igemm.backward_weight, igemm.backward_weight_supports, 40),
+            ("conv2d_bwd_weight", igemm.MMA_WEIGHT, igemm.backward_weight, igemm.backward_weight_supports, 50),
+        ),
+        (igemm.MMA_FORWARD, igemm.MMA_DATA, igemm.MMA_WEIGHT),
+        _IGEMM,
+        _MMA,
+    )
     register("conv2d_bwd_bias", backend, "conv2d_bwd_bias_v1_reduce", partial(conv.backward_bias, launcher))
     for op, fn in (
         ("linear", linear.forward),
@@ -103,6 +99,7 @@ def register_all(backend: str, launcher: Launcher) -> None:
         register(op, backend, algo, partial(fn, launcher))
     _register_memory_v3(backend, launcher)
     _register_depthwise(backend, launcher)
+    _register_gemm(backend, launcher)
 
 
 def _register_memory_v3(backend: str, launcher: Launcher) -> None:
@@ -134,3 +131,31 @@ def _register_depthwise(backend: str, launcher: Launcher) -> None:
     ):
         supports = partial(depthwise.supports, launcher, op=algo)
         register(op, backend, algo, partial(fn, launcher), priority=60, supports=supports, requires=depthwise.REQUIRES)
+
+
+def _register_gemm(backend: str, launcher: Launcher) -> None:
+    """The 1x1 stride-1 GEMMs: above the implicit GEMMs of their precision (no tap loop, 16-byte loads), below the
+    tensor-core kernels for the SIMT ones (tf32/bf16 calls keep the tensor cores)."""
+    rows = (
+        ("conv2d", gemm.FORWARD, gemm.forward, gemm.supports, 45),
+        ("conv2d_bwd_data", gemm.DATA, gemm.backward_data, gemm.supports, 45),
+        ("conv2d", gemm.MMA_FORWARD, gemm.forward, gemm.supports, 55),
+    )
+    _register_gemms(backend, launcher, rows, (gemm.MMA_FORWARD,), gemm.REQUIRES, gemm.MMA_REQUIRES)
+
+
+def _register_gemms(backend: str, launcher: Launcher, rows: tuple, mma: tuple, needs: str, mma_needs: str) -> None:
+    """Register (op, algo, fn, supports, priority) rows whose fn and supports take the algo by keyword; those in
+    `mma` run on tensor cores (they round their operands themselves: traits precisions)."""
+    for op, algo, fn, supports, priority in rows:
+        tensor = algo in mma
+        register(
+            op,
+            backend,
+            algo,
+            partial(fn, launcher, algo=algo),
+            priority=priority,
+            requires=mma_needs if tensor else needs,
+            supports=partial(supports, launcher, algo=algo),
+            traits=ConvTraits(precisions=igemm.MMA_PRECISIONS) if tensor else None,
+        )
