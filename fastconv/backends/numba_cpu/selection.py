@@ -20,13 +20,30 @@ from . import conv2d_unstaged, conv2d_winograd
 #: conv2d_bwd_weight_v1_naive for the weight gradient, in a call's multiply-adds times sh*sw (the forward's wide
 #: rows compute every column between two outputs). Measured with `benchmarks/overhead.py --small` (bench_results/
 #: overhead.md): against the best other algorithm the unstaged forward wins up to about 1.5e5 and loses from 4.5e5,
-#: its data gradient wins up to about 4e4 and loses from 1.1e5; the naive weight gradient wins below 1e4 and loses
-#: from 2e4.
+#: its data gradient wins below 2e4, ties near 4e4 and loses from 1.1e5; the naive weight gradient wins below 1e4
+#: and loses from 2e4.
 SMALL_WORK, NAIVE_WORK = 1 << 16, 1 << 14
 
 
 def _small(p: ConvParams, limit: int = SMALL_WORK) -> bool:
     return p.macs * p.stride[0] * p.stride[1] < limit
+
+
+_PANELS = "conv2d_fwd_v11_panels"
+_POINTWISE = ("conv2d_fwd_v6_pointwise", "conv2d_fwd_v5_rows", "conv2d_fwd_v7_blocked", "conv2d_fwd_v1_naive")
+_STRIDED = ("conv2d_fwd_v5_rows", "conv2d_fwd_v7_blocked", "conv2d_fwd_v1_naive")
+_3X3 = ("conv2d_fwd_v8_winograd", "conv2d_fwd_v5_rows", "conv2d_fwd_v7_blocked", "conv2d_fwd_v1_naive")
+
+
+# conv2d_fwd_v11_panels's rows (bench_results/late_layers.md: ResNet-50's 14x14 and 7x7 layers and its strided
+# ones, C and K >= 256, batch 8): it leads v6_pointwise on 1x1 planes of 14x14 and 7x7 (v6 stays ahead on 56x56),
+# v5_rows on the strided layers with C, K >= 256 and winograd on the 7x7 3x3 layer (winograd stays ahead on 14x14).
+def _wide(p: ConvParams) -> bool:
+    return p.C >= 256 and p.K >= 256
+
+
+def _small_pointwise(p: ConvParams) -> bool:
+    return p.is_pointwise and p.P * p.Q <= 196 and _wide(p)
 
 
 # (category, predicate, algorithms fastest first) per registry op; first matching category wins. channels_last:
@@ -43,18 +60,13 @@ RULES: dict[str, list[tuple[str, Callable[[ConvParams], bool], tuple[str, ...]]]
             lambda p: p.is_depthwise,
             ("conv2d_fwd_v4_depthwise", "conv2d_fwd_v5_rows", "conv2d_fwd_v1_naive"),
         ),
-        (
-            "pointwise",
-            lambda p: p.is_pointwise,
-            ("conv2d_fwd_v6_pointwise", "conv2d_fwd_v5_rows", "conv2d_fwd_v7_blocked", "conv2d_fwd_v1_naive"),
-        ),
+        ("pointwise_small_plane", _small_pointwise, (_PANELS, *_POINTWISE)),
+        ("pointwise", lambda p: p.is_pointwise, _POINTWISE),
         ("grouped", lambda p: p.is_grouped, ("conv2d_fwd_v5_rows", "conv2d_fwd_v1_naive", "conv2d_fwd_v7_blocked")),
-        ("strided", lambda p: p.is_strided, ("conv2d_fwd_v5_rows", "conv2d_fwd_v7_blocked", "conv2d_fwd_v1_naive")),
-        (
-            "3x3",
-            conv2d_winograd.supports,
-            ("conv2d_fwd_v8_winograd", "conv2d_fwd_v5_rows", "conv2d_fwd_v7_blocked", "conv2d_fwd_v1_naive"),
-        ),
+        ("strided_wide", lambda p: p.is_strided and _wide(p), (_PANELS, *_STRIDED)),
+        ("strided", lambda p: p.is_strided, _STRIDED),
+        ("3x3_late", lambda p: conv2d_winograd.supports(p) and p.P * p.Q <= 49 and _wide(p), (_PANELS, *_3X3)),
+        ("3x3", conv2d_winograd.supports, _3X3),
         ("dense", lambda p: True, ("conv2d_fwd_v5_rows", "conv2d_fwd_v7_blocked", "conv2d_fwd_v1_naive")),
     ],
     "conv2d_bwd_data": [
