@@ -23,7 +23,8 @@ from ...params import ceil_div
 
 TUNABLES: dict[str, dict[str, int]] = {  # per .cu file; "launch": Python-only limits of the launch code
     # SPLITK_*: split-K of the implicit GEMMs (igemm.py split_count); 264 blocks = 2 per SM of a 132-SM H100
-    # DW_*: depthwise tiles (depthwise.py): the widest column tile, the weight gradient's blocks aimed at
+    # DW_*: depthwise tiles (depthwise.py): the widest column tile, the weight gradient's blocks aimed at;
+    # BIAS_GRID: the blocks a bias-gradient launch aims at (bias.py)
     "launch": {
         "MAX_BLOCKS": 65536,
         "SPLITK_TARGET_BLOCKS": 264,
@@ -31,6 +32,7 @@ TUNABLES: dict[str, dict[str, int]] = {  # per .cu file; "launch": Python-only l
         "SPLITK_MAX": 64,
         "DW_TQ_MAX": 32,
         "DW_GRID": 1056,
+        "BIAS_GRID": 1056,
     },
     "conv2d_fwd.cu": {
         "V1_BLOCK": 256,
@@ -83,6 +85,7 @@ TUNABLES: dict[str, dict[str, int]] = {  # per .cu file; "launch": Python-only l
         "G1T_WM": 64,
         "G1T_WN": 32,
     },
+    "bias_grad.cu": {"BIAS_BLOCK": 256, "BIAS_ITEMS": 4},
     "pool2d.cu": {"POOL_BLOCK": 256},
     "batchnorm.cu": {"BN_BLOCK": 256, "BN_ITEMS": 4, "BN_GRID": 1056},
     "relu.cu": {"ELTWISE_BLOCK": 256, "ELTWISE_ITEMS": 4},
@@ -137,6 +140,9 @@ SMALL_TUNABLES: dict[str, int] = {
     "G1T_BK": 16,
     "G1T_WM": 16,
     "G1T_WN": 16,
+    "BIAS_BLOCK": 64,
+    "BIAS_ITEMS": 2,
+    "BIAS_GRID": 4,
     "DW_THREADS": 32,
     "DW_ROWS": 2,
     "DW_LOADS": 2,
@@ -177,7 +183,7 @@ def check_tunables(t: dict[str, int]) -> None:
     bad += ["V6_STAGES >= 2"] if t["V6_STAGES"] < 2 else []
     bad += [e for prefix in ("V7_", "WT_", "G1T_") for e in _tensor_gemm_errors(prefix, t)]
     bad += [f"{n} a power of two" for n in ("DW_THREADS", "DW_TQ_MAX") if t[n] < 1 or t[n] & (t[n] - 1)]
-    reducing = ("BWD_REDUCE_BLOCK", "BN_BLOCK", "POOL_BLOCK", "NORM_BLOCK")
+    reducing = ("BWD_REDUCE_BLOCK", "BIAS_BLOCK", "BN_BLOCK", "POOL_BLOCK", "NORM_BLOCK")
     bad += [f"{n} % 32" for n in reducing if t[n] % 32 or not 0 < t[n] <= 1024]
     if bad:
         raise ValueError(f"tunables: these must be 0 (and blocks at most 1024 threads): {', '.join(bad)}")

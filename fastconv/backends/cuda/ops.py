@@ -11,7 +11,7 @@ from functools import partial
 
 from ...dispatch import register
 from ...params import ConvTraits
-from . import conv, depthwise, gemm, igemm, linear, norm, pool, row_norm
+from . import bias, conv, depthwise, gemm, igemm, linear, norm, pool, row_norm
 from .launch import Launcher
 
 _FITS = "a launch within CUDA's grid limits and 48 KiB of shared memory"
@@ -62,6 +62,12 @@ def register_all(backend: str, launcher: Launcher) -> None:
         _MMA,
     )
     register("conv2d_bwd_bias", backend, "conv2d_bwd_bias_v1_reduce", partial(conv.backward_bias, launcher))
+    for op, algo, fn, supports in (  # the chunked reductions: above v1 wherever they fit
+        ("conv2d_bwd_bias", bias.CONV, bias.conv_bias, bias.conv_supports),
+        ("linear_bwd_bias", bias.LINEAR, bias.linear_bias, bias.linear_supports),
+    ):
+        needs = dict(supports=partial(supports, launcher), requires=bias.REQUIRES)
+        register(op, backend, algo, partial(fn, launcher), priority=10, **needs)
     for op, fn in (
         ("linear", linear.forward),
         ("linear_bwd_data", linear.backward_data),

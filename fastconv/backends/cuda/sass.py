@@ -105,7 +105,7 @@ BLOCK_THREADS: dict[str, Callable[[dict[str, int]], int]] = {
 }
 # Files whose every kernel launches with one block-size tunable.
 FILE_BLOCK = {"pool2d.cu": "POOL_BLOCK", "batchnorm.cu": "BN_BLOCK", "relu.cu": "ELTWISE_BLOCK",
-              "row_norm.cu": "NORM_BLOCK"}  # fmt: skip
+              "row_norm.cu": "NORM_BLOCK", "bias_grad.cu": "BIAS_BLOCK"}  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------------- parsers

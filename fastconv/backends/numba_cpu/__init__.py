@@ -6,7 +6,8 @@ with the CUDA kernels of the same op family (CONTRIBUTING.md has the table). The
 v4_depthwise, v5_rows (register-tiled, vectorised along output rows), v6_pointwise (1x1 GEMM), v7_blocked
 (channels-last copy, vectorised along channels), v8_winograd (F(2x2, 3x3) for 3x3 stride-1 kernels), v9_nhwc
 (v7's tile reading a channels_last x in place; only for such inputs), v10_amx (bfloat16 on AMX tiles, only
-for precision="bf16"); v2 and v3 are CUDA's. `algo="auto"` ranks
+for precision="bf16"), v11_panels (an implicit GEMM over the whole batch on gathered pixel panels: late layers,
+strided 1x1); v2 and v3 are CUDA's. `algo="auto"` ranks
 them with the measured table in selection.py. Pooling, batch norm and ReLU have one algorithm each (v1 being
 CUDA's), linear two forward algorithms (linear_dot_v2_rows for small batches, linear_gemm_v3_packed, whose
 GEMM also computes both gradients).
@@ -24,6 +25,7 @@ from . import (
     conv2d_depthwise,
     conv2d_direct,
     conv2d_nhwc,
+    conv2d_panels,
     conv2d_pointwise,
     conv2d_rows,
     conv2d_unstaged,
@@ -60,6 +62,8 @@ _NHWC = dict(
     requires="x in channels_last order (an (N, H, W, C) buffer viewed as (N, C, H, W)), padding_mode 'zeros'",
 )
 
+_PANELS = dict(supports=conv2d_panels.supports, requires="groups == 1")
+
 
 # The work of a call, for `sized` (below config.SERIAL_WORK its kernels run serially): multiply-adds for conv and
 # linear, ELEMENT_WORK per element of the larger array for the memory-bound ops.
@@ -83,6 +87,7 @@ for _op, _fn, _kw in (
     ("conv2d", conv2d_blocked.conv2d_fwd_v7_blocked, {}),
     ("conv2d", conv2d_winograd.conv2d_fwd_v8_winograd, _WINOGRAD),
     ("conv2d", conv2d_nhwc.conv2d_fwd_v9_nhwc, _NHWC),
+    ("conv2d", conv2d_panels.conv2d_fwd_v11_panels, _PANELS),
     ("conv2d", conv2d_unstaged.conv2d_fwd_v13_unstaged, {}),
     ("conv2d_bwd_data", conv2d_direct.conv2d_bwd_data_v1_naive, {}),
     ("conv2d_bwd_data", conv2d_rows.conv2d_bwd_data_v2_rows, {}),
