@@ -2,7 +2,8 @@
 // gradients, NCHW, zero padding. Same geometry as conv2d_fwd.cu (conv_common.cuh), with Cg = 1, Kg = m:
 //   x (N,C,H,W), w (K,1,R,S), b (K), y/gy (N,K,P,Q); output channel k = c*m + j reads input channel c = k / m.
 //   y[n,k,p,q]  = b[k] + sum_{r,s} x[n, k/m, p*sh - pt + r*dh, q*sw - pl + s*dw] * w[k,0,r,s]
-//   gx[n,c,h,w] = sum_{j<m, r, s: p = (h + pt - r*dh)/sh, q likewise, whole and inside P x Q} gy[n,c*m+j,p,q] w[c*m+j,0,r,s]
+//   gx[n,c,h,w] = sum over j < m and the (r, s) with p = (h + pt - r*dh)/sh, q likewise, whole and inside P x Q,
+//                 of gy[n, c*m+j, p, q] * w[c*m+j, 0, r, s]
 //   gw[k,0,r,s] = sum_{n,p,q} gy[n,k,p,q] * x[n, k/m, p*sh - pt + r*dh, q*sw - pl + s*dw]
 // Versions (entry points <name>_f32 / <name>_f64; v4_depthwise, in conv2d_fwd.cu, reads every tap from global):
 //   conv2d_fwd_v14_depthwise_halo        block = `planes` slots x (tpt x tq) threads (all powers of two, chosen
@@ -312,10 +313,13 @@ __device__ void conv2d_bwd_weight_v5_depthwise_halo(DW_WEIGHT_PARAMS(T)) {
     if ((R * S) % DW_TAPS == 0) dw_backward_weight<T, false>(DW_WEIGHT_ARGS);
     else dw_backward_weight<T, true>(DW_WEIGHT_ARGS);
 }
-FC_ENTRY_POINTS_BOUNDED(conv2d_bwd_weight_v5_depthwise_halo, DW_THREADS, DW_MIN_BLOCKS, DW_WEIGHT_PARAMS, DW_WEIGHT_ARGS)
+FC_ENTRY_POINTS_BOUNDED(conv2d_bwd_weight_v5_depthwise_halo, DW_THREADS, DW_MIN_BLOCKS, DW_WEIGHT_PARAMS,
+                        DW_WEIGHT_ARGS)
 
 // Second stage: gw[i] = part[0][i] + part[1][i] + ... in chunk order (igemm.cuh's fixed-order split reduction).
 template <typename T>
-__device__ void conv2d_bwd_weight_v5_depthwise_halo_reduce(SPLITK_REDUCE_PARAMS(T)) { splitk_reduce(SPLITK_REDUCE_ARGS); }
+__device__ void conv2d_bwd_weight_v5_depthwise_halo_reduce(SPLITK_REDUCE_PARAMS(T)) {
+    splitk_reduce(SPLITK_REDUCE_ARGS);
+}
 FC_ENTRY_POINTS_BOUNDED(conv2d_bwd_weight_v5_depthwise_halo_reduce, DW_THREADS, 1, SPLITK_REDUCE_PARAMS,
                         SPLITK_REDUCE_ARGS)
