@@ -126,8 +126,8 @@ def report(paths: list[str]) -> str:
             med, fl = c["median_s"], c["flops"]
             algos = sorted((t, k.split("/", 1)[1]) for k, t in med.items() if k.startswith("numba/conv2d"))
             cells = ", ".join(f"{a.replace('conv2d_fwd_', '')} {1e3 * t:.2f} ({fl / t / 1e9:.0f})" for t, a in algos)
-            cl = med.get("numba-cl/auto")
-            cells += f"; channels_last x, auto: {1e3 * cl:.2f}" if cl else ""
+            cl = sorted((t, k.split("/", 1)[1]) for k, t in med.items() if k.startswith("numba-cl/"))
+            cells += "; channels_last x: " + ", ".join(f"{a.replace('conv2d_fwd_', '')} {1e3 * t:.2f}" for t, a in cl)
             nchw, tcl, auto = med["torch/nchw"], med["torch/channels_last"], med["numba/auto"]
             torch_cells = f"{1e3 * nchw:.2f} ({fl / nchw / 1e9:.0f}) | {1e3 * tcl:.2f} ({fl / tcl / 1e9:.0f})"
             out.append(f"| {name} | {cells} | {torch_cells} | {nchw / auto:.2f}x | {tcl / auto:.2f}x |")

@@ -7,7 +7,8 @@ v4_depthwise, v5_rows (register-tiled, vectorised along output rows), v6_pointwi
 (channels-last copy, vectorised along channels), v8_winograd (F(2x2, 3x3) for 3x3 stride-1 kernels), v9_nhwc
 (v7's tile reading a channels_last x in place; only for such inputs), v10_amx (bfloat16 on AMX tiles, only
 for precision="bf16"), v11_panels (an implicit GEMM over the whole batch on gathered pixel panels: late layers,
-strided 1x1); v2 and v3 are CUDA's. `algo="auto"` ranks
+strided 1x1), v12_nhwc_gemm (a channels_last 1x1 as the plain GEMM it is; only for such inputs); v2 and v3 are
+CUDA's. `algo="auto"` ranks
 them with the measured table in selection.py. Pooling, batch norm and ReLU have one algorithm each (v1 being
 CUDA's), linear two forward algorithms (linear_dot_v2_rows for small batches, linear_gemm_v3_packed, whose
 GEMM also computes both gradients).
@@ -25,6 +26,7 @@ from . import (
     conv2d_depthwise,
     conv2d_direct,
     conv2d_nhwc,
+    conv2d_nhwc_gemm,
     conv2d_panels,
     conv2d_pointwise,
     conv2d_rows,
@@ -63,6 +65,11 @@ _NHWC = dict(
 )
 
 _PANELS = dict(supports=conv2d_panels.supports, requires="groups == 1")
+_NHWC_GEMM = dict(
+    supports=conv2d_nhwc_gemm.supports,
+    traits=ConvTraits(channels_last=True),
+    requires="a 1x1 kernel, no padding, dilation or groups, x in channels_last order, padding_mode 'zeros'",
+)
 
 
 # The work of a call, for `sized` (below config.SERIAL_WORK its kernels run serially): multiply-adds for conv and
@@ -88,6 +95,7 @@ for _op, _fn, _kw in (
     ("conv2d", conv2d_winograd.conv2d_fwd_v8_winograd, _WINOGRAD),
     ("conv2d", conv2d_nhwc.conv2d_fwd_v9_nhwc, _NHWC),
     ("conv2d", conv2d_panels.conv2d_fwd_v11_panels, _PANELS),
+    ("conv2d", conv2d_nhwc_gemm.conv2d_fwd_v12_nhwc_gemm, _NHWC_GEMM),
     ("conv2d", conv2d_unstaged.conv2d_fwd_v13_unstaged, {}),
     ("conv2d_bwd_data", conv2d_direct.conv2d_bwd_data_v1_naive, {}),
     ("conv2d_bwd_data", conv2d_rows.conv2d_bwd_data_v2_rows, {}),

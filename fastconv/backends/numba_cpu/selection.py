@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ...params import ConvParams
-from . import conv2d_unstaged, conv2d_winograd
+from . import conv2d_nhwc_gemm, conv2d_unstaged, conv2d_winograd
 
 #: Work below which auto takes the unstaged kernels (conv2d_unstaged.py), and below which it takes
 #: conv2d_bwd_weight_v1_naive for the weight gradient, in a call's multiply-adds times sh*sw (the forward's wide
@@ -42,6 +42,10 @@ def _wide(p: ConvParams) -> bool:
     return p.C >= 256 and p.K >= 256
 
 
+def _nhwc_gemm(p: ConvParams) -> bool:  # conv2d_fwd_v12_nhwc_gemm ahead of v9_nhwc there (late_layers.md)
+    return conv2d_nhwc_gemm.supports(p) and _wide(p)
+
+
 def _small_pointwise(p: ConvParams) -> bool:
     return p.is_pointwise and p.P * p.Q <= 196 and _wide(p)
 
@@ -53,6 +57,7 @@ def _small_pointwise(p: ConvParams) -> bool:
 # (an earlier pair of runs had the copy ahead by 16-20% on a and d).
 RULES: dict[str, list[tuple[str, Callable[[ConvParams], bool], tuple[str, ...]]]] = {
     "conv2d": [
+        ("channels_last_1x1", _nhwc_gemm, ("conv2d_fwd_v12_nhwc_gemm", "conv2d_fwd_v9_nhwc")),
         ("channels_last", lambda p: p.channels_last and not p.is_grouped, ("conv2d_fwd_v9_nhwc",)),
         ("small", _small, ("conv2d_fwd_v13_unstaged",)),
         (
