@@ -16,6 +16,8 @@
 //                                        flight); the filter is staged in shared memory and read into registers.
 //   Taps run in groups of DW_TAPS = 9 with their shared-memory offsets in registers, the inner loops unrolled: a
 //   3x3 (any R*S == 9) filter is one group with no guards; other R, S take ceil(R*S/9) groups, the last guarded.
+//   A float 3x3 filter at unit stride and dilation reads its column's (DW_ROWS + 2) x 3 window into registers
+//   once (dw_window): 4.5 shared loads per output instead of 9, in all three passes.
 //   fwd: m outputs per staged halo (j loop), bias fused. dgrad: the gather form (no atomics): for each j the gy
 //   halo of plane (n, c*m+j) is staged; with stride > 1 a tap contributes where (h + pt - r*dh) is a multiple of
 //   sh (host-precomputed fast divisors, no division instruction); unit stride takes a path with no tests.
@@ -24,8 +26,8 @@
 //   thread (gy read straight into registers, x through the halo), reduces them in a fixed shared-memory tree and
 //   writes part[s][k][tap]; conv2d_bwd_weight_v5_depthwise_halo_reduce adds the chunks in chunk order.
 //   Napkin math (H100: 3.35 TB/s DRAM, 132 SMs; f32 3x3 stride 1, a 56x56 plane, 32x32 tiles of 256 threads):
-//   per output the forward moves ~8.5 B (x with a 1.13x halo, y), 9 FMAs and 9 LDS.32: DRAM allows ~390 G
-//   outputs/s, the shared-memory port (32 words/clk/SM) ~820 G, the FMA pipes ~3.7 T, so DRAM bounds it. A
+//   per output the forward moves ~8.5 B (x with a 1.13x halo, y), 9 FMAs and 4.5 LDS.32: DRAM allows ~390 G
+//   outputs/s, the shared-memory port (32 words/clk/SM) ~1.6 T, the FMA pipes ~3.7 T, so DRAM bounds it. A
 //   block holds ~5 KB of halo and 64 registers per thread (__launch_bounds__(256, 4); the data gradient 80, 3
 //   blocks): 4 resident blocks, each thread with DW_LOADS = 4 loads in flight in its halo phase, ~16 KB per SM
 //   against the ~20 KB that full bandwidth needs at ~0.8 us latency, and blocks between barriers overlap the
@@ -122,10 +124,27 @@ __device__ __forceinline__ DwPlane dw_plane(const T* __restrict__ w, const DwThr
 #define DW_TILE_PARAMS int lq, int lp, int IH, int IW
 #define DW_TILE_ARGS lq, lp, IH, IW
 
+// WIN: a 3x3 filter at unit stride and dilation. Every tap of a thread's DW_ROWS outputs then reads one element of
+// the (DW_ROWS + 2) x 3 window of its column, which goes to registers once: 3 (DW_ROWS + 2) shared loads instead of
+// 9 DW_ROWS. The same fma sequence as the generic path (taps in order per output), so the same bits.
+// float only: the double window (2 x 18 registers) would spill under the 64-register bound.
+constexpr int DW_WIN = DW_ROWS + 2;
+template <typename T>
+__device__ __forceinline__ bool dw_windowed(int R, int S, int sh, int sw, int dh, int dw) {
+    return sizeof(T) == 4 && R == 3 && S == 3 && sh == 1 && sw == 1 && dh == 1 && dw == 1;
+}
+template <typename T>
+__device__ __forceinline__ void dw_window(const T* __restrict__ halo, int row0, int col0, int IW, T (&win)[DW_WIN][3]) {
+#pragma unroll
+    for (int a = 0; a < DW_WIN; ++a)
+#pragma unroll
+        for (int b = 0; b < 3; ++b) win[a][b] = halo[(row0 + a) * IW + col0 + b];
+}
+
 // Forward. Block (plane group blockIdx.x, row tile blockIdx.y, column tile blockIdx.z); slot z computes outputs
 // rows p0 + ty*DW_ROWS + i, column q0 + tx of the m planes (n, c*m + j) from one staged halo of x plane (n, c).
 // Each output is written by one thread: race-free.
-template <typename T, bool GUARD>
+template <typename T, bool GUARD, bool WIN>
 __device__ void dw_forward(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ b,
                            T* __restrict__ y, int has_bias, CONV_GEOMETRY_PARAMS, DW_TILE_PARAMS) {
     const DwThread th(lq, lp);
@@ -141,12 +160,23 @@ __device__ void dw_forward(const T* __restrict__ x, const T* __restrict__ w, con
     const int q = q0 + th.tx, prow = th.ty * DW_ROWS;
     if (!live || q >= Q) return;  // no barrier follows
     const long long nk = pid / C * K + (long long)c * m;  // output plane of j = 0
+    T win[DW_WIN][3];
+    if constexpr (WIN) dw_window(halo, prow, th.tx, IW, win);
     for (int j = 0; j < m; ++j) {
         T acc[DW_ROWS];
         const T bias = has_bias ? b[c * m + j] : T(0);
 #pragma unroll
         for (int i = 0; i < DW_ROWS; ++i) acc[i] = bias;
-        for (int g0 = 0; g0 < RS; g0 += DW_TAPS) {
+        if constexpr (WIN) {
+            T wr[DW_TAPS];
+#pragma unroll
+            for (int u = 0; u < DW_TAPS; ++u) wr[u] = wt[j * DW_TAPS + u];
+#pragma unroll
+            for (int i = 0; i < DW_ROWS; ++i)
+#pragma unroll
+                for (int u = 0; u < DW_TAPS; ++u) acc[i] = fma(wr[u], win[i + u / 3][u % 3], acc[i]);
+        }
+        for (int g0 = 0; !WIN && g0 < RS; g0 += DW_TAPS) {
             const DwTaps<GUARD> tp(g0, R, S);
             T wr[DW_TAPS];
             int off[DW_TAPS];
@@ -174,8 +204,9 @@ __device__ void dw_forward(const T* __restrict__ x, const T* __restrict__ w, con
 #define DW_FWD_ARGS x, w, b, y, has_bias, CONV_GEOMETRY_ARGS, DW_TILE_ARGS
 template <typename T>
 __device__ void conv2d_fwd_v14_depthwise_halo(DW_FWD_PARAMS(T)) {
-    if ((R * S) % DW_TAPS == 0) dw_forward<T, false>(DW_FWD_ARGS);
-    else dw_forward<T, true>(DW_FWD_ARGS);
+    if (dw_windowed<T>(R, S, sh, sw, dh, dw)) dw_forward<T, false, true>(DW_FWD_ARGS);
+    else if ((R * S) % DW_TAPS == 0) dw_forward<T, false, false>(DW_FWD_ARGS);
+    else dw_forward<T, true, false>(DW_FWD_ARGS);
 }
 FC_ENTRY_POINTS_BOUNDED(conv2d_fwd_v14_depthwise_halo, DW_THREADS, DW_MIN_BLOCKS, DW_FWD_PARAMS, DW_FWD_ARGS)
 
@@ -186,7 +217,7 @@ __device__ __forceinline__ int floor_div(int a, int b) { return a >= 0 ? a / b :
 // column w0 + tx of plane (n, c). gy rows pa .. pa + IH - 1 (columns likewise) are the halo: every (p, q) that
 // a tap of the tile reaches, zero outside P x Q. Per j: barrier, stage the gy halo of (n, c*m + j), barrier,
 // gather. UNIT (sh = sw = 1): every tap counts. Each gx element written by one thread: race-free.
-template <typename T, bool GUARD, bool UNIT>
+template <typename T, bool GUARD, bool UNIT, bool WIN>
 __device__ void dw_backward_data(const T* __restrict__ gy, const T* __restrict__ w, T* __restrict__ gx,
                                  CONV_GEOMETRY_PARAMS, DW_TILE_PARAMS, FAST_DIV_PARAMS(sh), FAST_DIV_PARAMS(sw)) {
     const DwThread th(lq, lp);
@@ -208,7 +239,16 @@ __device__ void dw_backward_data(const T* __restrict__ gy, const T* __restrict__
         __syncthreads();  // the previous j's halo is no longer read
         dw_load_halo(halo, gy + (nk + j) * P * Q, live, pa, qa, IH, IW, P, Q, th);
         __syncthreads();
-        for (int g0 = 0; g0 < RS; g0 += DW_TAPS) {
+        if constexpr (WIN) {  // base_h = base_w = 2: tap (r, s) of row i reads window (i + 2 - r, 2 - s)
+            T win[DW_WIN][3];
+            dw_window(halo, hl, th.tx, IW, win);
+#pragma unroll
+            for (int i = 0; i < DW_ROWS; ++i)
+#pragma unroll
+                for (int u = 0; u < DW_TAPS; ++u)
+                    acc[i] = fma(wt[j * DW_TAPS + u], win[i + 2 - u / 3][2 - u % 3], acc[i]);
+        }
+        for (int g0 = 0; !WIN && g0 < RS; g0 += DW_TAPS) {
             const DwTaps<GUARD> tp(g0, R, S);
             int col[DW_TAPS];  // halo column of each tap, -1 where it lands between outputs (stride > 1)
 #pragma unroll
@@ -239,9 +279,10 @@ __device__ void dw_backward_data(const T* __restrict__ gy, const T* __restrict__
 template <typename T>
 __device__ void conv2d_bwd_data_v9_depthwise_halo(DW_DATA_PARAMS(T)) {
     const bool full = (R * S) % DW_TAPS == 0, unit = sh == 1 && sw == 1;
-    if (full && unit) dw_backward_data<T, false, true>(DW_DATA_ARGS);
-    else if (unit) dw_backward_data<T, true, true>(DW_DATA_ARGS);
-    else dw_backward_data<T, true, false>(DW_DATA_ARGS);
+    if (dw_windowed<T>(R, S, sh, sw, dh, dw)) dw_backward_data<T, false, true, true>(DW_DATA_ARGS);
+    else if (full && unit) dw_backward_data<T, false, true, false>(DW_DATA_ARGS);
+    else if (unit) dw_backward_data<T, true, true, false>(DW_DATA_ARGS);
+    else dw_backward_data<T, true, false, false>(DW_DATA_ARGS);
 }
 FC_ENTRY_POINTS_BOUNDED(conv2d_bwd_data_v9_depthwise_halo, DW_THREADS, DW_DATA_MIN_BLOCKS, DW_DATA_PARAMS, DW_DATA_ARGS)
 
@@ -250,7 +291,7 @@ FC_ENTRY_POINTS_BOUNDED(conv2d_bwd_data_v9_depthwise_halo, DW_THREADS, DW_DATA_M
 // tile) units: per unit, gy of the thread's DW_ROWS outputs into registers, the x halo of (n, k/m) into shared
 // memory, barrier, 9 accumulators per thread, barrier. Then per tap a fixed shared-memory tree over the slot's
 // threads, and part[(chunk*K + k)*R*S + tap] written once: deterministic, race-free.
-template <typename T, bool GUARD>
+template <typename T, bool GUARD, bool WIN>
 __device__ void dw_backward_weight(const T* __restrict__ gy, const T* __restrict__ x, T* __restrict__ part,
                                    CONV_GEOMETRY_PARAMS, DW_TILE_PARAMS, int tiles_p, int tiles_q, int per_chunk) {
     const DwThread th(lq, lp);
@@ -280,11 +321,20 @@ __device__ void dw_backward_weight(const T* __restrict__ gy, const T* __restrict
             __syncthreads();  // the previous unit's halo is no longer read
             dw_load_halo(halo, x + ((long long)n * C + c) * H * W, live, p0 * sh - pt, q0 * sw - pl, IH, IW, H, W, th);
             __syncthreads();
+            if constexpr (WIN) {
+                T win[DW_WIN][3];
+                dw_window(halo, prow, th.tx, IW, win);
 #pragma unroll
-            for (int i = 0; i < DW_ROWS; ++i) {
-                const T* row = halo + (prow + i) * sh * IW + th.tx * sw;
+                for (int i = 0; i < DW_ROWS; ++i)
 #pragma unroll
-                for (int u = 0; u < DW_TAPS; ++u) acc[u] = fma(gv[i], row[off[u]], acc[u]);
+                    for (int u = 0; u < DW_TAPS; ++u) acc[u] = fma(gv[i], win[i + u / 3][u % 3], acc[u]);
+            } else {
+#pragma unroll
+                for (int i = 0; i < DW_ROWS; ++i) {
+                    const T* row = halo + (prow + i) * sh * IW + th.tx * sw;
+#pragma unroll
+                    for (int u = 0; u < DW_TAPS; ++u) acc[u] = fma(gv[i], row[off[u]], acc[u]);
+                }
             }
             if (++tile_q == tiles_q) {
                 tile_q = 0;
@@ -310,8 +360,9 @@ __device__ void dw_backward_weight(const T* __restrict__ gy, const T* __restrict
 #define DW_WEIGHT_ARGS gy, x, part, CONV_GEOMETRY_ARGS, DW_TILE_ARGS, tiles_p, tiles_q, per_chunk
 template <typename T>
 __device__ void conv2d_bwd_weight_v5_depthwise_halo(DW_WEIGHT_PARAMS(T)) {
-    if ((R * S) % DW_TAPS == 0) dw_backward_weight<T, false>(DW_WEIGHT_ARGS);
-    else dw_backward_weight<T, true>(DW_WEIGHT_ARGS);
+    if (dw_windowed<T>(R, S, sh, sw, dh, dw)) dw_backward_weight<T, false, true>(DW_WEIGHT_ARGS);
+    else if ((R * S) % DW_TAPS == 0) dw_backward_weight<T, false, false>(DW_WEIGHT_ARGS);
+    else dw_backward_weight<T, true, false>(DW_WEIGHT_ARGS);
 }
 FC_ENTRY_POINTS_BOUNDED(conv2d_bwd_weight_v5_depthwise_halo, DW_THREADS, DW_MIN_BLOCKS, DW_WEIGHT_PARAMS,
                         DW_WEIGHT_ARGS)
