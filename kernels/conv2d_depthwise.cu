@@ -15,7 +15,8 @@
 //                                        from global DW_LOADS rows at a time per thread (independent loads in
 //                                        flight); the filter is staged in shared memory and read into registers.
 //   Taps run in groups of DW_TAPS = 9 with their shared-memory offsets in registers, the inner loops unrolled: a
-//   3x3 (any R*S == 9) filter is one group with no guards; other R, S take ceil(R*S/9) groups, the last guarded.
+//   3x3 (any R*S == 9) filter is one group with no guards; other R, S take ceil(R*S/9) groups, the last guarded
+//   (the weight gradient, which keeps 9 accumulators per thread, then streams its units once per group).
 //   A float 3x3 filter at unit stride and dilation reads its column's (DW_ROWS + 2) x 3 window into registers
 //   once (dw_window): 4.5 shared loads per output instead of 9, in all three passes.
 //   fwd: m outputs per staged halo (j loop), bias fused. dgrad: the gather form (no atomics): for each j the gy
