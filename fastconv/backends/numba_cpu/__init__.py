@@ -32,6 +32,7 @@ from . import (
     conv2d_rows,
     conv2d_unstaged,
     conv2d_winograd,
+    gemm_amx,
     linear,
     pool2d,
     relu,
@@ -157,6 +158,15 @@ for _op, _fn, _supports, _rank, _traits in (
         requires=conv2d_amx.requires(),
         traits=_traits,
     )
+
+# the cache-blocked AMX GEMM on tile-ordered panels (gemm_amx.py): ahead of v4 for linear and both gradients
+for _op, _fn in (
+    ("linear", gemm_amx.linear_gemm_v5_amx_blocked),
+    ("linear_bwd_data", gemm_amx.linear_gemm_v5_amx_blocked_bwd_data),
+    ("linear_bwd_weight", gemm_amx.linear_gemm_v5_amx_blocked_bwd_weight),
+):
+    _kw = dict(supports=conv2d_amx.supports_linear, requires=conv2d_amx.requires(), traits=_BF16)
+    register(_op, B, "linear_gemm_v5_amx_blocked", sized(_fn, _macs), priority=110, **_kw)
 
 # one GEMM kernel serves the two gradients as well (as the CUDA backend's linear_gemm_v1_tiled)
 register("linear_bwd_data", B, "linear_gemm_v3_packed", sized(linear.linear_gemm_v3_packed_bwd_data, _macs))

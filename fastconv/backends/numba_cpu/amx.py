@@ -154,3 +154,30 @@ def amx_release(typingctx):
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+PANEL_TILE = TILE_ROWS * TILE_BYTES  # bytes of one tile packed contiguously (rows 64 bytes apart): 1 KiB
+
+
+@intrinsic
+def amx_panel_step(typingctx, a, a_off, b, b_off):
+    """One step of 32 k values on packed panels: the two A tiles (rows 0-15 and 16-31) 1 KiB apart from element
+    a_off of a, the two VNNI B tiles (columns 0-15 and 16-31) 1 KiB apart from element b_off of b, rows 64 bytes
+    apart; four tdpbf16ps into tmm0..tmm3, each issued as soon as its two tiles are in."""
+    sig = types.void(a, a_off, b, b_off)
+
+    def codegen(context, builder, sig, args):
+        a_at = _address(context, builder, sig.args[0], args[0], _i64(context, builder, sig.args[1], args[1]))
+        b_at = _address(context, builder, sig.args[2], args[2], _i64(context, builder, sig.args[3], args[3]))
+        row = _I64(TILE_BYTES)
+        tiles = {4: a_at, 6: b_at, 7: builder.add(b_at, _I64(PANEL_TILE)), 5: builder.add(a_at, _I64(PANEL_TILE))}
+        order = ((4, None), (6, (0, 4, 6)), (7, (1, 4, 7)), (5, (2, 5, 6)), (None, (3, 5, 7)))
+        for load, dot in order:
+            if load is not None:
+                _asm(builder, f"tileloadd ($0,$1,1), %tmm{load}", "r,r,~{memory}", [tiles[load], row])
+            if dot is not None:
+                acc, ta, tb = dot
+                _asm(builder, f"tdpbf16ps %tmm{tb}, %tmm{ta}, %tmm{acc}", "~{memory}", [])
+        return context.get_dummy_value()
+
+    return sig, codegen

@@ -198,17 +198,23 @@ def supports_bwd_data(p: ConvParams) -> bool:
     return supports(p) and p.stride == (1, 1) and max(t, b) <= reach_h and max(lf, rt) <= reach_w
 
 
+def flipped_problem(p: ConvParams, w: np.ndarray) -> tuple[ConvParams, np.ndarray]:
+    """The data gradient of a stride-1 conv as a forward conv over gy: gx[c, h, w] = sum over (k, r', s') of
+    w[k, c, R-1-r', S-1-s'] * gy[k, h + r'*dh - t', ...] with pads t' = dh*(R-1) - t (and likewise for the other
+    sides); returns its params and the flipped weights read as (C, K, R, S) (a view)."""
+    (t, b), (lf, rt) = p.padding
+    (dh, dw), reach = p.dilation, (p.dilation[0] * (p.R - 1), p.dilation[1] * (p.S - 1))
+    pads = ((reach[0] - t, reach[0] - b), (reach[1] - lf, reach[1] - rt))
+    q = ConvParams(p.N, p.K, p.P, p.Q, p.C, p.R, p.S, (1, 1), pads, (dh, dw), 1, "zeros", p.dtype, False)
+    return q, w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]
+
+
 def conv2d_bwd_data_v4_amx(p: ConvParams, gy: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """The data gradient of a stride-1 conv as the forward kernel's convolution of gy with the flipped weights
-    read as (C, K, R, S): gx[c, h, w] = sum over (k, r', s') of w[k, c, R-1-r', S-1-s'] * gy[k, h + r'*dh - t', ...]
-    with pads t' = dh*(R-1) - t (and likewise for the other sides)."""
+    """The data gradient of a stride-1 conv as the forward kernel's convolution of gy (flipped_problem)."""
     gx = empty(p.x_shape, np.float32)
     if gx.size:
-        (t, b), (lf, rt) = p.padding
-        (dh, dw), reach = p.dilation, (p.dilation[0] * (p.R - 1), p.dilation[1] * (p.S - 1))
-        pads = ((reach[0] - t, reach[0] - b), (reach[1] - lf, reach[1] - rt))
-        q = ConvParams(p.N, p.K, p.P, p.Q, p.C, p.R, p.S, (1, 1), pads, (dh, dw), 1, "zeros", p.dtype, False)
-        _gemm(gy, w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1], None, gx, q)
+        q, wf = flipped_problem(p, w)
+        _gemm(gy, wf, None, gx, q)
     return gx
 
 
@@ -232,16 +238,24 @@ def _matmul(a: np.ndarray, bt: np.ndarray, bias: np.ndarray | None) -> np.ndarra
     return out
 
 
-def linear_gemm_v4_amx(p: LinearParams, x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
-    """y (N, K) = x (N, C) @ w.T + b; as linear_gemm_v3_packed, the same GEMM serves both gradients."""
-    return _matmul(x, w, b)
+def linear_entries(matmul, name: str) -> tuple:
+    """linear's forward and both gradients as one GEMM `matmul(a, bt, bias) = a @ bt.T + bias` (any strides), as
+    linear_gemm_v3_packed: y = x @ w.T + b, gx (N, C) = gy @ w, gw (K, C) = gy.T @ x (the batch is the reduction)."""
+
+    def forward(p: LinearParams, x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+        return matmul(x, w, b)
+
+    def bwd_data(p: LinearParams, gy: np.ndarray, w: np.ndarray) -> np.ndarray:
+        return matmul(gy, w.T, None)
+
+    def bwd_weight(p: LinearParams, gy: np.ndarray, x: np.ndarray) -> np.ndarray:
+        return matmul(gy.T, x.T, None)
+
+    for fn, suffix in ((forward, ""), (bwd_data, "_bwd_data"), (bwd_weight, "_bwd_weight")):
+        fn.__name__ = fn.__qualname__ = name + suffix
+    return forward, bwd_data, bwd_weight
 
 
-def linear_gemm_v4_amx_bwd_data(p: LinearParams, gy: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """gx (N, C) = gy (N, K) @ w (K, C)."""
-    return _matmul(gy, w.T, None)
-
-
-def linear_gemm_v4_amx_bwd_weight(p: LinearParams, gy: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """gw (K, C) = gy.T (K, N) @ x (N, C): the batch is the reduction."""
-    return _matmul(gy.T, x.T, None)
+linear_gemm_v4_amx, linear_gemm_v4_amx_bwd_data, linear_gemm_v4_amx_bwd_weight = linear_entries(
+    _matmul, "linear_gemm_v4_amx"
+)
