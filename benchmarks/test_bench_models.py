@@ -1,5 +1,5 @@
 """Whole-model forward: ResNet-18 and ResNet-50 at N=1 and N=8 (3x224x224, float32, eval mode), fastconv on its
-default backend for NumPy arrays vs torch CPU, in the same run.
+default backend for NumPy arrays vs torch CPU in both layouts (NCHW and channels_last), in the same run.
 
     OMP_WAIT_POLICY=PASSIVE pytest benchmarks/test_bench_models.py --benchmark-only --benchmark-json=run.json
 
@@ -8,7 +8,8 @@ weights on torch.nn) to float32 tolerance. Timed interleaved (benchmarks/interle
 before each), so that load from other processes hits all of them alike; per-implementation median, IQR and min go
 to extra_info. Each timing
 is a burst of BURST forwards back to back, as in an inference loop (reported per forward): there one forward's
-thread pools are still awake when the next one starts. Implementations: torch; fastconv (every layer,
+thread pools are still awake when the next one starts. Implementations: torch NCHW and torch channels_last
+(the twin converted with .to(memory_format=torch.channels_last), its input likewise); fastconv (every layer,
 the classifier's Linear included, on fastconv's own kernels: no BLAS call). OpenMP runtimes
 (numba's `omp` threading layer, torch) spin while waiting by default, which on a loaded machine stalls them
 badly; OMP_WAIT_POLICY=PASSIVE avoids that for both (recorded in extra_info).
@@ -16,6 +17,7 @@ badly; OMP_WAIT_POLICY=PASSIVE avoids that for both (recorded in extra_info).
 
 from __future__ import annotations
 
+import copy
 import os
 
 import numpy as np
@@ -35,13 +37,23 @@ PAUSE = 0.25  # s before each timed burst: the previous one's thread pools stop 
 
 
 def _implementations(model: nn.Module, twin: torch.nn.Module, x: np.ndarray) -> dict:
+    """fastconv, and torch in both layouts: NCHW and channels_last (oneDNN's best), the same weights."""
     tx = torch.from_numpy(x)
+    twin_cl = copy.deepcopy(twin).to(memory_format=torch.channels_last)
+    tx_cl = tx.contiguous(memory_format=torch.channels_last)
 
-    def torch_forward():
-        with torch.no_grad():
-            twin(tx)
+    def torch_forward(net, inp):
+        def run():
+            with torch.no_grad():
+                net(inp)
 
-    return {"torch": torch_forward, "fastconv": lambda: model(x)}
+        return run
+
+    return {
+        "torch": torch_forward(twin, tx),
+        "torch channels_last": torch_forward(twin_cl, tx_cl),
+        "fastconv": lambda: model(x),
+    }
 
 
 @pytest.mark.parametrize("n", [1, 8])
