@@ -13,18 +13,18 @@
 //                                deterministic, so only run when named.
 //   conv2d_bwd_bias_v1_reduce    one block per output channel, block_sum over N*P*Q. Deterministic. Also the
 //                                entry point linear_bwd_bias_v1_reduce (N rows, one pixel each).
-//   conv2d_bwd_weight_v3_implicit_gemm  per group the GEMM gw (Kg x Cg*R*S) = gy (Kg x N*P*Q) . im2col(x)^T on
+//   conv2d_bwd_weight_v6_implicit_gemm  per group the GEMM gw (Kg x Cg*R*S) = gy (Kg x N*P*Q) . im2col(x)^T on
 //                                igemm.cuh's block GEMM (WG_BM x WG_BN x WG_BK, WG_TM x WG_TN per thread; half for
 //                                double), the reduction over pixels split deterministically (gridDim.z = groups x
 //                                splits; partials summed in split order by conv2d_bwd_weight_splitk_reduce): no
 //                                atomics, the same bits on every run. A slice is BK consecutive pixels: each
 //                                thread decodes its pixel once and steps it; the columns' (c, r, s) are fixed per
 //                                thread. Napkin math (H100, f32): the same 512 FMAs per slice per thread as the
-//                                forward v5; split-K gives ~2 blocks per SM even for 64-channel layers, so ~60-75%
+//                                forward v18; split-K gives ~2 blocks per SM even for 64-channel layers, so ~60-75%
 //                                of fp32 peak on the ResNet layers (the partial sums add splits x |gw| of traffic).
-//   conv2d_bwd_weight_v4_mma     v3 on tensor cores (mma.cuh's TensorGemm, WT_* tiles): precision="tf32" or "bf16"
+//   conv2d_bwd_weight_v7_mma     v6 on tensor cores (mma.cuh's TensorGemm, WT_* tiles): precision="tf32" or "bf16"
 //                                on float32, entry points <name>_tf32_f32 / _bf16_f32; the same split-K.
-//   (the data gradient's implicit GEMM, conv2d_bwd_data_v2_implicit_gemm, is conv2d_fwd.cu's v5 kernel run once per
+//   (the data gradient's implicit GEMM, conv2d_bwd_data_v5_implicit_gemm, is conv2d_fwd.cu's v18 kernel run once per
 //    stride phase on grad_out and the flipped weights: fastconv/backends/cuda/igemm.py)
 #include "conv_common.cuh"
 #include "igemm.cuh"
@@ -153,7 +153,7 @@ FC_ENTRY_POINTS(conv2d_bwd_bias_v1_reduce, BWD_BIAS_PARAMS, gy, gb, N, K, PQ)
 // linear's bias gradient is the same reduction with one pixel per channel (PQ = 1), under its own name.
 FC_ENTRY_POINTS_OF(linear_bwd_bias_v1_reduce, conv2d_bwd_bias_v1_reduce, BWD_BIAS_PARAMS, gy, gb, N, K, PQ)
 
-// The v3 block GEMM per element type: double tiles are half as wide each way (64 double accumulators would spill).
+// The v6 block GEMM per element type: double tiles are half as wide each way (64 double accumulators would spill).
 template <typename T>
 struct WG;
 template <>
@@ -245,20 +245,20 @@ __device__ void conv2d_bwd_weight_igemm(const T* __restrict__ gy, const T* __res
     BWD_WEIGHT_PARAMS(T), int splits, long long split_len, FAST_DIV_PARAMS(PQ), FAST_DIV_PARAMS(Q)
 #define BWD_WEIGHT_V3_ARGS gy, x, gw, CONV_GEOMETRY_ARGS, splits, split_len, PQ_magic, PQ_shift, Q_magic, Q_shift
 template <typename T>
-__device__ void conv2d_bwd_weight_v3_implicit_gemm(BWD_WEIGHT_V3_PARAMS(T)) {
+__device__ void conv2d_bwd_weight_v6_implicit_gemm(BWD_WEIGHT_V3_PARAMS(T)) {
     conv2d_bwd_weight_igemm<T, typename WG<T>::G>(BWD_WEIGHT_V3_ARGS);
 }
-FC_ENTRY_POINTS_BOUNDED(conv2d_bwd_weight_v3_implicit_gemm, WG_THREADS, 1, BWD_WEIGHT_V3_PARAMS, BWD_WEIGHT_V3_ARGS)
-// v4: tensor cores, float32 only, one entry point per precision (tf32, bf16).
+FC_ENTRY_POINTS_BOUNDED(conv2d_bwd_weight_v6_implicit_gemm, WG_THREADS, 1, BWD_WEIGHT_V3_PARAMS, BWD_WEIGHT_V3_ARGS)
+// v7: tensor cores, float32 only, one entry point per precision (tf32, bf16).
 template <bool BF16>
 using WT = TensorGemm<WT_BM, WT_BN, WT_BK, WT_WM, WT_WN, BF16, true>;
 constexpr int WT_THREADS = 32 * (WT_BM / WT_WM) * (WT_BN / WT_WN);
 extern "C" __global__ void __launch_bounds__(WT_THREADS, 1)
-    conv2d_bwd_weight_v4_mma_tf32_f32(BWD_WEIGHT_V3_PARAMS(float)) {
+    conv2d_bwd_weight_v7_mma_tf32_f32(BWD_WEIGHT_V3_PARAMS(float)) {
     conv2d_bwd_weight_igemm<float, WT<false>>(BWD_WEIGHT_V3_ARGS);
 }
 extern "C" __global__ void __launch_bounds__(WT_THREADS, 1)
-    conv2d_bwd_weight_v4_mma_bf16_f32(BWD_WEIGHT_V3_PARAMS(float)) {
+    conv2d_bwd_weight_v7_mma_bf16_f32(BWD_WEIGHT_V3_PARAMS(float)) {
     conv2d_bwd_weight_igemm<float, WT<true>>(BWD_WEIGHT_V3_ARGS);
 }
 

@@ -14,7 +14,7 @@
 //                               shared memory, each of (BM/TM)*(BN/TN) threads holds a V3_TM x V3_TN register tile.
 //   conv2d_fwd_v4_depthwise     groups == C: block = V4_BLOCK output pixels of one (n, k) plane, its R*S filter staged
 //                               in dynamic shared memory; one thread per output pixel.
-//   conv2d_fwd_v5_implicit_gemm igemm.cuh's block GEMM (V5_BM x V5_BN x V5_BK, V5_TM x V5_TN per thread; half of
+//   conv2d_fwd_v18_implicit_gemm igemm.cuh's block GEMM (V18_BM x V18_BN x V18_BK, V18_TM x V18_TN per thread; half of
 //                               each for double) with the reduction ordered (r, s, c) over weights permuted to
 //                               (K, R, S, Cg): a slice is one tap x BK channels, so the padding test is made once per
 //                               tap and the channel step is a pointer add; deterministic split-K over the slices
@@ -26,23 +26,23 @@
 //                               LDS.128 and 8 STS, so the FMA pipes are the limit once the next slice's loads are
 //                               hidden behind 1024 FMA cycles: ~60-75% of the 67 TFLOP/s fp32 peak on layers with
 //                               K >= 128 and N*P*Q >= 16k (too few tiles for the 132 SMs, e.g. 7x7 planes: split-K).
-//                               Also the entry point conv2d_bwd_data_v2_implicit_gemm (the data gradient).
-//   conv2d_fwd_v6_cp_async      v5 with the slices brought in by cp.async (async_copy.cuh, sm_80+; plain loads
-//                               before) into a V6_STAGES-deep shared pipeline instead of through registers: no
-//                               staging registers or STS, one wait + barrier per slice, copies of V6_STAGES-1
+//                               Also the entry point conv2d_bwd_data_v5_implicit_gemm (the data gradient).
+//   conv2d_fwd_v19_cp_async      v18 with the slices brought in by cp.async (async_copy.cuh, sm_80+; plain loads
+//                               before) into a V19_STAGES-deep shared pipeline instead of through registers: no
+//                               staging registers or STS, one wait + barrier per slice, copies of V19_STAGES-1
 //                               slices in flight. BK stays 8 so 4 stages fit static shared memory (34 KB; BK=16 x 3
-//                               stages would need the 48 KB opt-in). Expected above v5 where latency, not the FMA
+//                               stages would need the 48 KB opt-in). Expected above v18 where latency, not the FMA
 //                               pipes, limits it (low occupancy, long-latency loads); not measured on a GPU yet, so
-//                               `auto` keeps v5.
-//   conv2d_fwd_v7_mma           tensor cores (mma.cuh): precision="tf32" (mma m16n8k8) or "bf16" (m16n8k16) on
-//                               float32 tensors, entry points <name>_tf32_f32 / _bf16_f32. v5's loader and
-//                               register-prefetch staging (V7_BM x V7_BN x V7_BK, float in shared memory, rounded
+//                               `auto` keeps v18.
+//   conv2d_fwd_v20_mma           tensor cores (mma.cuh): precision="tf32" (mma m16n8k8) or "bf16" (m16n8k16) on
+//                               float32 tensors, entry points <name>_tf32_f32 / _bf16_f32. v18's loader and
+//                               register-prefetch staging (V20_BM x V20_BN x V20_BK, float in shared memory, rounded
 //                               as fragments are read); (BM/WM) x (BN/WN) warps each own a WM x WN tile of 16x8 mma
 //                               tiles. Napkin math (H100, 128x128x16, 8 warps of 64x32): per slice a warp issues 32
 //                               (tf32) or 16 (bf16) mma for 64+32 fragment LDS and cvt; bounded by those shared
 //                               reads and the SIMT gather, ~25-40% of the 495 (tf32) / 990 (bf16) TFLOP/s dense peak:
 //                               far above any fp32 kernel, below cuDNN's ldmatrix/cp.async pipelines (left to do).
-//                               Also the data gradient's conv2d_bwd_data_v3_mma.
+//                               Also the data gradient's conv2d_bwd_data_v6_mma.
 #include "conv_common.cuh"
 #include "igemm.cuh"
 #include "mma.cuh"
@@ -77,38 +77,38 @@
 #ifndef V4_BLOCK
 #define V4_BLOCK 256
 #endif
-#ifndef V5_BM
-#define V5_BM 128
+#ifndef V18_BM
+#define V18_BM 128
 #endif
-#ifndef V5_BN
-#define V5_BN 128
+#ifndef V18_BN
+#define V18_BN 128
 #endif
-#ifndef V5_BK
-#define V5_BK 8
+#ifndef V18_BK
+#define V18_BK 8
 #endif
-#ifndef V5_TM
-#define V5_TM 8
+#ifndef V18_TM
+#define V18_TM 8
 #endif
-#ifndef V5_TN
-#define V5_TN 8
+#ifndef V18_TN
+#define V18_TN 8
 #endif
-#ifndef V6_STAGES
-#define V6_STAGES 4
+#ifndef V19_STAGES
+#define V19_STAGES 4
 #endif
-#ifndef V7_BM
-#define V7_BM 128
+#ifndef V20_BM
+#define V20_BM 128
 #endif
-#ifndef V7_BN
-#define V7_BN 128
+#ifndef V20_BN
+#define V20_BN 128
 #endif
-#ifndef V7_BK
-#define V7_BK 16
+#ifndef V20_BK
+#define V20_BK 16
 #endif
-#ifndef V7_WM
-#define V7_WM 64
+#ifndef V20_WM
+#define V20_WM 64
 #endif
-#ifndef V7_WN
-#define V7_WN 32
+#ifndef V20_WN
+#define V20_WN 32
 #endif
 
 #define CONV_FWD_PARAMS(T) \
@@ -249,22 +249,22 @@ __device__ void conv2d_fwd_v4_depthwise(CONV_FWD_PARAMS(T)) {
 }
 FC_ENTRY_POINTS(conv2d_fwd_v4_depthwise, CONV_FWD_PARAMS, x, w, b, y, has_bias, CONV_GEOMETRY_ARGS)
 
-// The block GEMM of v5 (STAGES 0) and v6 per element type: double tiles are half as wide each way (64 double
+// The block GEMM of v18 (STAGES 0) and v19 per element type: double tiles are half as wide each way (64 double
 // accumulators would spill).
 template <typename T, int STAGES>
 struct V5;
 template <int STAGES>
 struct V5<float, STAGES> {
-    using G = BlockGemm<float, V5_BM, V5_BN, V5_BK, V5_TM, V5_TN, false, STAGES>;
+    using G = BlockGemm<float, V18_BM, V18_BN, V18_BK, V18_TM, V18_TN, false, STAGES>;
 };
 template <int STAGES>
 struct V5<double, STAGES> {
-    using G = BlockGemm<double, V5_BM / 2, V5_BN / 2, V5_BK, V5_TM / 2, V5_TN / 2, false, STAGES>;
+    using G = BlockGemm<double, V18_BM / 2, V18_BN / 2, V18_BK, V18_TM / 2, V18_TN / 2, false, STAGES>;
 };
-constexpr int V5_THREADS = (V5_BM / V5_TM) * (V5_BN / V5_TN);
+constexpr int V18_THREADS = (V18_BM / V18_TM) * (V18_BN / V18_TN);
 template <bool BF16>
-using V7 = TensorGemm<V7_BM, V7_BN, V7_BK, V7_WM, V7_WN, BF16, false>;
-constexpr int V7_THREADS = 32 * (V7_BM / V7_WM) * (V7_BN / V7_WN);
+using V20 = TensorGemm<V20_BM, V20_BN, V20_BK, V20_WM, V20_WN, BF16, false>;
+constexpr int V20_THREADS = 32 * (V20_BM / V20_WM) * (V20_BN / V20_WN);
 
 // Names one slice (tap r, s; channels c0 .. c0+BK) of A = permuted weights and B = im2col(x) for this thread:
 // A: row m = m0 + t/BK + i*A_STEP, channel c0 + t%BK; B: channel c0 + t/BN + i*B_STEP at its pixel (one per thread).
@@ -358,29 +358,29 @@ __device__ void conv2d_fwd_igemm(const T* __restrict__ x, const T* __restrict__ 
 #define CONV_FWD_V5_ARGS \
     x, w, b, y, has_bias, CONV_GEOMETRY_ARGS, oh0, ow0, osh, osw, OH, OW, splits, split_len, PQ_magic, PQ_shift, Q_magic, Q_shift
 template <typename T>
-__device__ void conv2d_fwd_v5_implicit_gemm(CONV_FWD_V5_PARAMS(T)) {
+__device__ void conv2d_fwd_v18_implicit_gemm(CONV_FWD_V5_PARAMS(T)) {
     conv2d_fwd_igemm<T, typename V5<T, 0>::G>(CONV_FWD_V5_ARGS);
 }
 template <typename T>
-__device__ void conv2d_fwd_v6_cp_async(CONV_FWD_V5_PARAMS(T)) {
-    conv2d_fwd_igemm<T, typename V5<T, V6_STAGES>::G>(CONV_FWD_V5_ARGS);
+__device__ void conv2d_fwd_v19_cp_async(CONV_FWD_V5_PARAMS(T)) {
+    conv2d_fwd_igemm<T, typename V5<T, V19_STAGES>::G>(CONV_FWD_V5_ARGS);
 }
-FC_ENTRY_POINTS_BOUNDED(conv2d_fwd_v5_implicit_gemm, V5_THREADS, 1, CONV_FWD_V5_PARAMS, CONV_FWD_V5_ARGS)
-FC_ENTRY_POINTS_BOUNDED(conv2d_fwd_v6_cp_async, V5_THREADS, 1, CONV_FWD_V5_PARAMS, CONV_FWD_V5_ARGS)
-// The data gradient's implicit GEMM is the v5 kernel on grad_out and the flipped weights, one launch per stride
-// phase (fastconv/backends/cuda/igemm.py), under its own name; v3 is v7's tensor-core version of it.
-FC_ENTRY_POINTS_BOUNDED_OF(conv2d_bwd_data_v2_implicit_gemm, conv2d_fwd_v5_implicit_gemm, V5_THREADS, 1,
+FC_ENTRY_POINTS_BOUNDED(conv2d_fwd_v18_implicit_gemm, V18_THREADS, 1, CONV_FWD_V5_PARAMS, CONV_FWD_V5_ARGS)
+FC_ENTRY_POINTS_BOUNDED(conv2d_fwd_v19_cp_async, V18_THREADS, 1, CONV_FWD_V5_PARAMS, CONV_FWD_V5_ARGS)
+// The data gradient's implicit GEMM is the v18 kernel on grad_out and the flipped weights, one launch per stride
+// phase (fastconv/backends/cuda/igemm.py), under its own name; v6 is v20's tensor-core version of it.
+FC_ENTRY_POINTS_BOUNDED_OF(conv2d_bwd_data_v5_implicit_gemm, conv2d_fwd_v18_implicit_gemm, V18_THREADS, 1,
                            CONV_FWD_V5_PARAMS, CONV_FWD_V5_ARGS)
-// v7 (and the data gradient's v3): float32 only, one entry point per precision (tf32, bf16).
+// v20 (and the data gradient's v6): float32 only, one entry point per precision (tf32, bf16).
 #define FC_MMA_ENTRY_POINTS(name, kernel)                                                                  \
-    extern "C" __global__ void __launch_bounds__(V7_THREADS, 1) name##_tf32_f32(CONV_FWD_V5_PARAMS(float)) { \
-        kernel<float, V7<false>>(CONV_FWD_V5_ARGS);                                                          \
+    extern "C" __global__ void __launch_bounds__(V20_THREADS, 1) name##_tf32_f32(CONV_FWD_V5_PARAMS(float)) { \
+        kernel<float, V20<false>>(CONV_FWD_V5_ARGS);                                                          \
     }                                                                                                        \
-    extern "C" __global__ void __launch_bounds__(V7_THREADS, 1) name##_bf16_f32(CONV_FWD_V5_PARAMS(float)) { \
-        kernel<float, V7<true>>(CONV_FWD_V5_ARGS);                                                           \
+    extern "C" __global__ void __launch_bounds__(V20_THREADS, 1) name##_bf16_f32(CONV_FWD_V5_PARAMS(float)) { \
+        kernel<float, V20<true>>(CONV_FWD_V5_ARGS);                                                           \
     }
-FC_MMA_ENTRY_POINTS(conv2d_fwd_v7_mma, conv2d_fwd_igemm)
-FC_MMA_ENTRY_POINTS(conv2d_bwd_data_v3_mma, conv2d_fwd_igemm)
+FC_MMA_ENTRY_POINTS(conv2d_fwd_v20_mma, conv2d_fwd_igemm)
+FC_MMA_ENTRY_POINTS(conv2d_bwd_data_v6_mma, conv2d_fwd_igemm)
 
 template <typename T>
 __device__ void conv2d_fwd_splitk_reduce(SPLITK_REDUCE_PARAMS(T)) { splitk_reduce(SPLITK_REDUCE_ARGS); }

@@ -17,8 +17,8 @@
 //   conv2d_fwd_v16_gemm_mma   the same on tensor cores (mma.cuh's TensorGemm, G1T_* tiles), precision "tf32" or
 //                             "bf16" on float32, with the same vector loads.
 // Napkin math (H100, f32, 128x128x8, 256 threads, 1 block per SM by 130 registers): per slice a thread issues
-// 2 LDG.128 (v5's im2col gather: 8 LDG.32 plus the tap bookkeeping), 1 STS.128 + 4 STS.32, 32 LDS.128 and 512
-// FFMA, so the FMA pipes bound it as in v5 with fewer issue slots lost to loads: ~65-80% of the 67 TFLOP/s fp32
+// 2 LDG.128 (v18's im2col gather: 8 LDG.32 plus the tap bookkeeping), 1 STS.128 + 4 STS.32, 32 LDS.128 and 512
+// FFMA, so the FMA pipes bound it as in v18 with fewer issue slots lost to loads: ~65-80% of the 67 TFLOP/s fp32
 // peak on ResNet-50's 1x1 layers at N=32 (M = 64..2048, Kd = 64..1024, HW*N >= 6272: >= 100 tiles; the 7x7
 // layers split K to reach 2 blocks per SM). Not measured on a GPU: static report only.
 #include "conv_common.cuh"

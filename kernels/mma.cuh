@@ -1,5 +1,5 @@
 // mma.cuh: warp-level tensor-core products (mma.sync, sm_80+) and TensorGemm, the tensor-core math of the
-// implicit-GEMM kernels (conv2d_fwd_v7_mma, conv2d_bwd_data_v3_mma, conv2d_bwd_weight_v4_mma).
+// implicit-GEMM kernels (conv2d_fwd_v20_mma, conv2d_bwd_data_v6_mma, conv2d_bwd_weight_v7_mma).
 //   mma_tf32(d, a, b)   d (16x8 f32) += a (16x8 tf32) . b (8x8 tf32)     mma.sync.aligned.m16n8k8.row.col.f32.tf32
 //   mma_bf16(d, a, b)   d (16x8 f32) += a (16x16 bf16) . b (16x8 bf16)   mma.sync.aligned.m16n8k16.row.col.f32.bf16
 // Fragments as the PTX ISA lays them out (groupID g = lane / 4, t = lane % 4): tf32 A a0 (g, t), a1 (g+8, t),

@@ -165,5 +165,5 @@ def test_tensor_cores_only_where_they_apply():
         fc.select(fc.conv2d, x.astype(np.float64), w.astype(np.float64), backend="cuda-emu", precision="tf32")[0].algo
         != igemm.MMA_FORWARD
     )
-    with pytest.raises(ValueError, match="conv2d_fwd_v7_mma"):
+    with pytest.raises(ValueError, match="conv2d_fwd_v20_mma"):
         fc.conv2d(x, w, backend="cuda-emu", algo=igemm.MMA_FORWARD)

@@ -386,11 +386,11 @@ def test_failures_spills_and_floors():
     rows.append(_row("conv2d_bwd_weight_v3_gemm_f32", 31, 100))
     assert sass.problems(rows, quiet, floors=True) == []
     # tensor-core entry points count HMMA: outside the FFMA floors, and one without HMMA fails
-    rows.append(_row("conv2d_fwd_v7_mma_tf32_f32", 0, 100))
+    rows.append(_row("conv2d_fwd_v20_mma_tf32_f32", 0, 100))
     assert sass.problems(rows, quiet, floors=True) == [
-        "tensor cores: conv2d_fwd_v7_mma_tf32_f32 has no HMMA instruction"
+        "tensor cores: conv2d_fwd_v20_mma_tf32_f32 has no HMMA instruction"
     ]
-    rows[-1] = _row("conv2d_fwd_v7_mma_tf32_f32", 99, 100)
+    rows[-1] = _row("conv2d_fwd_v20_mma_tf32_f32", 99, 100)
     assert sass.floor_status(rows)[0][1].kernel == "conv2d_fwd_v9_gemm_f32"
     assert sass.problems(rows, quiet, floors=True) == []
     spilled = {**quiet, "x.cu: _Z6helperPKfi": sass.Resources(spill_loads=4)}

@@ -1,13 +1,13 @@
 """Launch code of the implicit-GEMM kernels (kernels/igemm.cuh), shared by the "cuda" and "cuda-emu" backends.
 
-- conv2d_fwd_v5_implicit_gemm: the forward, on weights permuted to (K, R, S, C/groups); conv2d_fwd_v6_cp_async the
-  same through a cp.async pipeline (its geometry and launch are v5's).
-- conv2d_bwd_data_v2_implicit_gemm: the data gradient as the same kernel on grad_out, one launch per stride phase
+- conv2d_fwd_v18_implicit_gemm: the forward, on weights permuted to (K, R, S, C/groups); conv2d_fwd_v19_cp_async the
+  same through a cp.async pipeline (its geometry and launch are v18's).
+- conv2d_bwd_data_v5_implicit_gemm: the data gradient as the same kernel on grad_out, one launch per stride phase
   (a, b): gx[:, :, a::sh, b::sw] is a stride-1 convolution of gy with the taps r whose windows land on rows
   a + sh*i (r*dh = a + pt mod sh, every sh/gcd(sh, dh)-th tap), flipped and transposed. No work is spent on the
   zeros a strided data gradient would otherwise multiply; a phase no tap reaches is zero.
-- conv2d_bwd_weight_v3_implicit_gemm: gw = gy . im2col(x)^T per group.
-- conv2d_fwd_v7_mma, conv2d_bwd_data_v3_mma, conv2d_bwd_weight_v4_mma: the same three on tensor cores (mma.cuh),
+- conv2d_bwd_weight_v6_implicit_gemm: gw = gy . im2col(x)^T per group.
+- conv2d_fwd_v20_mma, conv2d_bwd_data_v6_mma, conv2d_bwd_weight_v7_mma: the same three on tensor cores (mma.cuh),
   for precision "tf32" or "bf16" on float32 (entry point <algo>_<precision>_f32), on devices of compute
   capability 8.0 or later; they round the operands themselves (traits precisions), so the plan does not.
 Split-K (`split_count`) is deterministic: each split sums a fixed range of the reduction into its own part of a
@@ -27,20 +27,20 @@ from .launch import Launch, Launcher, ceil_div, suffix
 
 FWD, BWD = "conv2d_fwd.cu", "conv2d_bwd.cu"
 FORWARD, FORWARD_ASYNC, DATA, WEIGHT = (
-    "conv2d_fwd_v5_implicit_gemm",
-    "conv2d_fwd_v6_cp_async",
-    "conv2d_bwd_data_v2_implicit_gemm",
-    "conv2d_bwd_weight_v3_implicit_gemm",
+    "conv2d_fwd_v18_implicit_gemm",
+    "conv2d_fwd_v19_cp_async",
+    "conv2d_bwd_data_v5_implicit_gemm",
+    "conv2d_bwd_weight_v6_implicit_gemm",
 )
-MMA_FORWARD, MMA_DATA, MMA_WEIGHT = "conv2d_fwd_v7_mma", "conv2d_bwd_data_v3_mma", "conv2d_bwd_weight_v4_mma"
+MMA_FORWARD, MMA_DATA, MMA_WEIGHT = "conv2d_fwd_v20_mma", "conv2d_bwd_data_v6_mma", "conv2d_bwd_weight_v7_mma"
 MMA_PRECISIONS = ("tf32", "bf16")
 _TILES = {  # algo -> the tunables' prefix of its block tile
-    FORWARD: "V5_",
-    FORWARD_ASYNC: "V5_",
-    DATA: "V5_",
+    FORWARD: "V18_",
+    FORWARD_ASYNC: "V18_",
+    DATA: "V18_",
     WEIGHT: "WG_",
-    MMA_FORWARD: "V7_",
-    MMA_DATA: "V7_",
+    MMA_FORWARD: "V20_",
+    MMA_DATA: "V20_",
     MMA_WEIGHT: "WT_",
 }
 MIN_ROWS = 8  # fewer GEMM rows per group (output channels) than this leave the 128-row tile mostly idle
@@ -91,7 +91,7 @@ def split_count(launcher: Launcher, blocks: int, slices: int) -> int:
 
 
 class _Conv:
-    """The geometry a v5 launch takes (conv_common.cuh's CONV_GEOMETRY_PARAMS), for a forward or a phase."""
+    """The geometry a v18 launch takes (conv_common.cuh's CONV_GEOMETRY_PARAMS), for a forward or a phase."""
 
     def __init__(self, N, C, H, W, K, R, S, P, Q, stride, pad, dil, groups):  # noqa: PLR0913 - the geometry
         self.N, self.C, self.H, self.W, self.K, self.R, self.S, self.P, self.Q = N, C, H, W, K, R, S, P, Q
@@ -125,7 +125,7 @@ def _v5_fits(launcher: Launcher, c: _Conv, dtype: Any, algo: str) -> bool:
 
 
 def _run_v5(launcher, algo, name, c: _Conv, x, wp, b, out, place, dtype) -> None:
-    """One launch of entry point `name` (a v5-geometry kernel) for `c`, writing out[n, k, oh0 + p*osh, ow0 + q*osw]
+    """One launch of entry point `name` (a v18-geometry kernel) for `c`, writing out[n, k, oh0 + p*osh, ow0 + q*osw]
     (place = (oh0, ow0, osh, osw)) of an out of shape (N, K, OH, OW); split-K through a workspace when the shape
     asks for it."""
     cfg, splits = _v5_launch(launcher, c, dtype, algo)

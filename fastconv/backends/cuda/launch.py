@@ -45,17 +45,17 @@ TUNABLES: dict[str, dict[str, int]] = {  # per .cu file; "launch": Python-only l
         "V3_TM": 4,
         "V3_TN": 4,
         "V4_BLOCK": 256,
-        "V5_BM": 128,
-        "V5_BN": 128,
-        "V5_BK": 8,
-        "V5_TM": 8,
-        "V5_TN": 8,
-        "V6_STAGES": 4,
-        "V7_BM": 128,
-        "V7_BN": 128,
-        "V7_BK": 16,
-        "V7_WM": 64,
-        "V7_WN": 32,
+        "V18_BM": 128,
+        "V18_BN": 128,
+        "V18_BK": 8,
+        "V18_TM": 8,
+        "V18_TN": 8,
+        "V19_STAGES": 4,
+        "V20_BM": 128,
+        "V20_BN": 128,
+        "V20_BK": 16,
+        "V20_WM": 64,
+        "V20_WN": 32,
     },
     "conv2d_bwd.cu": {
         "BWD_BLOCK": 256,
@@ -106,17 +106,17 @@ SMALL_TUNABLES: dict[str, int] = {
     "V3_TM": 2,
     "V3_TN": 2,
     "V4_BLOCK": 16,
-    "V5_BM": 16,
-    "V5_BN": 16,
-    "V5_BK": 4,
-    "V5_TM": 4,
-    "V5_TN": 4,
-    "V6_STAGES": 3,
-    "V7_BM": 32,
-    "V7_BN": 16,
-    "V7_BK": 16,
-    "V7_WM": 16,
-    "V7_WN": 8,
+    "V18_BM": 16,
+    "V18_BN": 16,
+    "V18_BK": 4,
+    "V18_TM": 4,
+    "V18_TN": 4,
+    "V19_STAGES": 3,
+    "V20_BM": 32,
+    "V20_BN": 16,
+    "V20_BK": 16,
+    "V20_WM": 16,
+    "V20_WN": 8,
     "WT_BM": 32,
     "WT_BN": 16,
     "WT_BK": 16,
@@ -178,10 +178,10 @@ def check_tunables(t: dict[str, int]) -> None:
         for a, b in (("V3_BM", "V3_TM"), ("V3_BN", "V3_TN"), ("LIN_BM", "LIN_TM"), ("LIN_BN", "LIN_TN"))
         if t[a] % t[b]
     ]
-    bad += [e for prefix in ("V5_", "WG_", "G1_") for e in _block_gemm_errors(prefix, t)]
+    bad += [e for prefix in ("V18_", "WG_", "G1_") for e in _block_gemm_errors(prefix, t)]
     bad += _vector_errors(t)
-    bad += ["V6_STAGES >= 2"] if t["V6_STAGES"] < 2 else []
-    bad += [e for prefix in ("V7_", "WT_", "G1T_") for e in _tensor_gemm_errors(prefix, t)]
+    bad += ["V19_STAGES >= 2"] if t["V19_STAGES"] < 2 else []
+    bad += [e for prefix in ("V20_", "WT_", "G1T_") for e in _tensor_gemm_errors(prefix, t)]
     bad += [f"{n} a power of two" for n in ("DW_THREADS", "DW_TQ_MAX") if t[n] < 1 or t[n] & (t[n] - 1)]
     reducing = ("BWD_REDUCE_BLOCK", "BIAS_BLOCK", "BN_BLOCK", "POOL_BLOCK", "NORM_BLOCK")
     bad += [f"{n} % 32" for n in reducing if t[n] % 32 or not 0 < t[n] <= 1024]

@@ -50,7 +50,7 @@ def register_all(backend: str, launcher: Launcher) -> None:
         launcher,
         (
             ("conv2d", igemm.FORWARD, igemm.forward, igemm.forward_supports, 40),
-            ("conv2d", igemm.FORWARD_ASYNC, igemm.forward, igemm.forward_supports, 35),  # unmeasured: auto keeps v5
+            ("conv2d", igemm.FORWARD_ASYNC, igemm.forward, igemm.forward_supports, 35),  # unmeasured: auto keeps v18
             ("conv2d", igemm.MMA_FORWARD, igemm.forward, igemm.forward_supports, 50),
             ("conv2d_bwd_data", igemm.DATA, igemm.backward_data, igemm.backward_data_supports, 40),
             ("conv2d_bwd_data", igemm.MMA_DATA, igemm.backward_data, igemm.backward_data_supports, 50),
