@@ -136,7 +136,7 @@ _RELEASERS: list[Callable[[], None]] = []  # free the backends' scratch memory
 
 
 def on_change(listener: Callable[[], None]) -> None:
-    """Call `listener()` after every registration and every change to the autotuning records."""
+    """Call `listener()` after every registration, every change to the autotuning records and every `changed()`."""
     _LISTENERS.append(listener)
 
 
@@ -146,13 +146,13 @@ def on_release(release: Callable[[], None]) -> None:
 
 
 def release_workspaces() -> None:
-    """Free the scratch buffers the loaded backends keep between calls (the numba backend keeps, per thread, up to
-    fastconv.backends.numba_cpu.config.WORKSPACE_BYTES); they are allocated again when next needed."""
+    """Free the scratch buffers the backends keep between calls (numba: per thread, up to WORKSPACE_BYTES)."""
     for release in _RELEASERS:
         release()
 
 
-def _changed() -> None:
+def changed() -> None:
+    """Something selection depends on changed (a backend's tunables): the listeners (the plan cache) forget."""
     for listener in _LISTENERS:
         listener()
 
@@ -161,7 +161,7 @@ def _changed() -> None:
 def add_backend(name: str, array_kind: str, module: str | None = None, default_rank: int | None = None) -> None:
     """Declare a built-in backend whose implementations `module` registers when imported."""
     _BACKENDS[name] = Backend(name, array_kind, module, default_rank)
-    _changed()
+    changed()
 
 
 def register(
@@ -181,7 +181,7 @@ def register(
     if backend not in _BACKENDS:
         raise ValueError(f"register: unknown backend {backend!r}; declare it first")
     _IMPLS.setdefault((op, backend), {})[algo] = Impl(op, backend, algo, fn, supports, priority, requires, traits)
-    _changed()
+    changed()
 
 
 def set_description(backend: str, describe: Callable[[], str]) -> None:
@@ -192,7 +192,7 @@ def set_description(backend: str, describe: Callable[[], str]) -> None:
 def set_unavailable_probe(backend: str, probe: Callable[[], str | None]) -> None:
     """Install the function that says why `backend` cannot run here (None when it can)."""
     _BACKENDS[backend].unavailable = probe
-    _changed()
+    changed()
 
 
 def register_backend(name: str, impl: Mapping[str, Callable] | Any, *, array_kind: str = "numpy") -> None:
@@ -314,13 +314,13 @@ def tuned(op: str, backend: str, p: Any) -> str | None:
 
 def remember(op: str, backend: str, p: Any, algo: str) -> None:
     _TUNED[(op, backend, p)] = algo
-    _changed()
+    changed()
 
 
 def clear_autotune_cache() -> None:
     """Forget every autotuning record (and so every plan built on one)."""
     _TUNED.clear()
-    _changed()
+    changed()
 
 
 def supported(op: str, backend: str, p: Any) -> list[Impl]:

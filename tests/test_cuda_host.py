@@ -61,3 +61,20 @@ def test_other_tunables_get_their_own_module(fake_cupy):
     assert fake_cupy.lookups == ["relu_fwd_v1_f32"] * 2
     small = f"-DELTWISE_BLOCK={SMALL_TUNABLES['ELTWISE_BLOCK']}"
     assert small in fake_cupy.modules[1] and small not in fake_cupy.modules[0]
+
+
+def test_overriding_tunables_empties_the_plan_cache():
+    """A plan (its supports() answers, the kernels auto chose) made under one set of tunables is not reused under
+    another: entering and leaving an override both empty the cache."""
+    import fastconv as fc  # noqa: PLC0415
+    from fastconv.backends.cuda.emu import LAUNCHER  # noqa: PLC0415
+
+    x, w = np.ones((1, 2, 5, 5), np.float32), np.ones((3, 2, 3, 3), np.float32)
+    fc.plan(fc.conv2d, x, w, backend="cuda-emu")
+    assert fc.plan_cache_info().size > 0
+    with LAUNCHER.override(SMALL_TUNABLES):
+        assert fc.plan_cache_info().size == 0
+        inside = fc.plan(fc.conv2d, x, w, backend="cuda-emu")
+        assert fc.plan(fc.conv2d, x, w, backend="cuda-emu") is inside
+    assert fc.plan_cache_info().size == 0
+    assert fc.plan(fc.conv2d, x, w, backend="cuda-emu") is not inside

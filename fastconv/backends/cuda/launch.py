@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ... import arrays
+from ... import arrays, dispatch
 from ...params import ceil_div
 
 TUNABLES: dict[str, dict[str, int]] = {  # per .cu file; "launch": Python-only limits of the launch code
@@ -265,17 +265,20 @@ class Launcher(abc.ABC):
 
     @contextlib.contextmanager
     def override(self, values: dict[str, int]) -> Iterator[None]:
-        """Within the block, launch with these tunables (e.g. SMALL_TUNABLES in tests)."""
+        """Within the block, launch with these tunables (e.g. SMALL_TUNABLES in tests); entering and leaving it
+        empties the plan cache, whose plans (their supports() answers) were made under the tunables before."""
         unknown = set(values) - {n for t in TUNABLES.values() for n in t}
         if unknown:
             raise ValueError(f"override: unknown tunables {sorted(unknown)}")
         check_tunables({**{n: v for t in TUNABLES.values() for n, v in t.items()}, **self.overrides, **values})
         before = self.overrides
         self.overrides = {**before, **values}
+        dispatch.changed()
         try:
             yield
         finally:
             self.overrides = before
+            dispatch.changed()
 
     def compute_capability(self) -> int:
         """The device's compute capability, major * 10 + minor. The emulator runs every instruction the kernels use,
