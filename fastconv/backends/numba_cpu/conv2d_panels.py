@@ -73,9 +73,15 @@ def gather(xt, panels, runs, nruns, mn, c0, cn, offs, L, col, nr, lanes):
     if mn < npan * nr:
         for e in range((npan - 1) * cn * T * nr, npan * cn * T * nr):
             panels[e] = 0
+    reach = (cn - 1) * L + offs.max()  # past the start of a run at tap offset 0, for any c, t
     for u in range(nruns):  # per run, every (channel, tap) row: the run's parameters stay in registers
         g, j, src0, take = runs[u, 0], runs[u, 1], runs[u, 2] + c0 * L, runs[u, 3]
         last, take = take < 0, abs(take)
+        if col == 1 and not last and take <= lanes and j + lanes <= nr and src0 + reach + lanes <= xt.size:
+            for c in range(cn):  # the common short run: one whole vector per row
+                for t in range(T):
+                    vec_copy(panels, ((g * cn + c) * T + t) * nr + j, xt, src0 + c * L + offs[t], lanes)
+            continue
         for c in range(cn):
             for t in range(T):
                 dst, src = ((g * cn + c) * T + t) * nr + j, src0 + c * L + offs[t]
