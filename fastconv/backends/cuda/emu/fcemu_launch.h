@@ -6,7 +6,33 @@ namespace fcemu {
 // ---------------------------------------------------------------------------------------------- launches
 struct LaunchConfig {  // written by launcher.py
     unsigned grid[3], block[3];
-    unsigned long long shared_bytes, seed;
+    unsigned long long shared_bytes, seed, flush_denormals;
+};
+
+// CuPy compiles every kernel with -ftz=true: float arithmetic and comparisons on the GPU read and write fp32
+// denormals as zero. A float32 entry point runs here with the CPU's flush-to-zero and denormals-are-zero modes
+// on (the fibers' contexts, made after this is set, carry it), so the emulator computes what the GPU does; the
+// modes also cover double arithmetic, which the GPU does not flush (float64 entry points run without them).
+struct FlushDenormals {
+    explicit FlushDenormals(bool on) : on(on) {
+        if (on) saved = get(), set(saved | bits);
+    }
+    ~FlushDenormals() {
+        if (on) set(saved);
+    }
+#if defined(__x86_64__) || defined(__i386__)
+    static constexpr unsigned long bits = 0x8040;  // MXCSR FTZ | DAZ
+    static unsigned long get() { return _mm_getcsr(); }
+    static void set(unsigned long v) { _mm_setcsr(unsigned(v)); }
+#elif defined(__aarch64__)
+    static constexpr unsigned long bits = 1UL << 24;  // FPCR.FZ
+    static unsigned long get() { unsigned long v; asm volatile("mrs %0, fpcr" : "=r"(v)); return v; }
+    static void set(unsigned long v) { asm volatile("msr fpcr, %0" : : "r"(v)); }
+#else
+#error "fcemu: no flush-to-zero control for this CPU"
+#endif
+    bool on;
+    unsigned long saved = 0;
 };
 
 inline bool check_config(const LaunchConfig& c) {
@@ -52,6 +78,7 @@ inline int launch(void (*k)(void**), const LaunchConfig* c, void** args) {
     std::lock_guard<std::mutex> lock(one_at_a_time);
     error = Error{};
     if (!check_config(*c)) return error.code;
+    const FlushDenormals flush(c->flush_denormals != 0);
     kernel = k, kernel_args = args, rng_state = c->seed;
     grid_dim = dim3(c->grid[0], c->grid[1], c->grid[2]);
     block_dim = dim3(c->block[0], c->block[1], c->block[2]);

@@ -46,6 +46,7 @@ class _Config(ctypes.Structure):
         ("block", ctypes.c_uint * 3),
         ("shared_bytes", ctypes.c_ulonglong),
         ("seed", ctypes.c_ulonglong),
+        ("flush_denormals", ctypes.c_ulonglong),
     ]
 
 
@@ -158,7 +159,9 @@ class EmuLauncher(Launcher):
             argv = (ctypes.c_void_p * max(1, len(slots)))(
                 *[ctypes.addressof(s) if isinstance(s, ctypes.c_void_p) else s.ctypes.data for s in slots]
             )
-            config = _Config((ctypes.c_uint * 3)(*cfg.grid), (ctypes.c_uint * 3)(*cfg.block), cfg.shared_bytes, seed)
+            flush = kernel.endswith("_f32")  # as CuPy's -ftz=true does on the GPU (fcemu_launch.h)
+            grid, block = (ctypes.c_uint * 3)(*cfg.grid), (ctypes.c_uint * 3)(*cfg.block)
+            config = _Config(grid, block, cfg.shared_bytes, seed, flush)
             if getattr(lib, f"fcemu_launch_{kernel}")(ctypes.byref(config), argv):
                 raise EmuError(self._message(lib.fcemu_error().contents, kernel, list(device.values())))
             for ptr, arr, _, const in device.values():
