@@ -213,7 +213,8 @@ def _nvrtc():
 
 @pytest.mark.parametrize("small", [False, True], ids=["default", "small"])
 def test_nvrtc_compiles_every_kernel_with_the_cupy_options(small):
-    """What CuPyLauncher hands to NVRTC (source, options) compiles without a log line; needs no GPU."""
+    """What CuPyLauncher hands to NVRTC (source, options) compiles without a log line, with the options CuPy
+    appends itself (-ftz=true: README, "Denormals"); needs no GPU."""
     from fastconv.backends.cuda.cupy_launcher import nvrtc_options
     from fastconv.backends.cuda.launch import SMALL_TUNABLES, TUNABLES
     from fastconv.backends.cuda.loader import cu_files
@@ -223,7 +224,7 @@ def test_nvrtc_compiles_every_kernel_with_the_cupy_options(small):
         tunables = {k: SMALL_TUNABLES[k] if small else v for k, v in TUNABLES[path.name].items()}
         program = nvrtc.createProgram(path.read_text(), path.name, (), ())
         try:
-            nvrtc.compileProgram(program, ("-arch=compute_80", *nvrtc_options(path.name, tunables)))
+            nvrtc.compileProgram(program, ("-arch=compute_80", "-ftz=true", *nvrtc_options(path.name, tunables)))
         except Exception:
             pytest.fail(f"NVRTC rejected {path.name}:\n{nvrtc.getProgramLog(program)}")
         assert nvrtc.getProgramLog(program).strip() == "", path.name
