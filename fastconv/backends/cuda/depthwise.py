@@ -119,11 +119,8 @@ def backward_data(launcher: Launcher, p: ConvParams, gy: Any, w: Any) -> Any:
 
 
 def backward_weight(launcher: Launcher, p: ConvParams, gy: Any, x: Any) -> Any:
-    gw = launcher.empty(p.w_shape, p.dtype)
-    if not gw.size:
-        return gw
-    if not gy.size:
-        gw[...] = 0
+    gw, done = launcher.reduction_output(p.w_shape, p.dtype, gy.size)
+    if done:
         return gw
     cfg, extra, chunks = _weight_launch(launcher, p)
     part = launcher.empty((chunks, *p.w_shape), p.dtype)

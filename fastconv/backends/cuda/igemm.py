@@ -107,7 +107,7 @@ def _forward_conv(p: ConvParams) -> _Conv:
     return _Conv(p.N, p.C, p.H, p.W, p.K, p.R, p.S, p.P, p.Q, p.stride, (pt, pl), p.dilation, p.groups)
 
 
-def _v5_launch(launcher: Launcher, c: _Conv, dtype: Any, algo: str) -> tuple[Launch, int]:
+def _forward_launch(launcher: Launcher, c: _Conv, dtype: Any, algo: str) -> tuple[Launch, int]:
     bm, bn, bk, threads = tile(launcher, algo, dtype)
     blocks = (ceil_div(c.N * c.P * c.Q, bn), ceil_div(c.K // c.groups, bm))
     splits = split_count(launcher, blocks[0] * blocks[1] * c.groups, c.R * c.S * ceil_div(c.C // c.groups, bk))
@@ -118,17 +118,17 @@ def _fits(cfg: Launch, *sizes: int) -> bool:
     return cfg.grid[0] < 2**31 and max(cfg.grid[1:]) <= 65535 and max(sizes) < 2**31
 
 
-def _v5_fits(launcher: Launcher, c: _Conv, dtype: Any, algo: str) -> bool:
-    cfg, _ = _v5_launch(launcher, c, dtype, algo)
+def _forward_fits(launcher: Launcher, c: _Conv, dtype: Any, algo: str) -> bool:
+    cfg, _ = _forward_launch(launcher, c, dtype, algo)
     per_image = (c.C * c.H * c.W, c.K * c.P * c.Q)
     return c.K // c.groups >= MIN_ROWS and _fits(cfg, c.N * c.P * c.Q, c.K * c.R * c.S * (c.C // c.groups), *per_image)
 
 
-def _run_v5(launcher, algo, name, c: _Conv, x, wp, b, out, place, dtype) -> None:
+def _run_forward(launcher, algo, name, c: _Conv, x, wp, b, out, place, dtype) -> None:
     """One launch of entry point `name` (a v18-geometry kernel) for `c`, writing out[n, k, oh0 + p*osh, ow0 + q*osw]
     (place = (oh0, ow0, osh, osw)) of an out of shape (N, K, OH, OW); split-K through a workspace when the shape
     asks for it."""
-    cfg, splits = _v5_launch(launcher, c, dtype, algo)
+    cfg, splits = _forward_launch(launcher, c, dtype, algo)
     fast = [*fast_divisor(c.P * c.Q), *fast_divisor(c.Q)]
     bias = b if b is not None else launcher.empty((1,), dtype)  # never read when has_bias is 0
     if splits == 1:
@@ -161,14 +161,14 @@ def _reduce(launcher, file, part, b, out, splits, planes, plane, K, block_tunabl
 
 # ---------------------------------------------------------------------------------------------- forward
 def forward_supports(launcher: Launcher, p: ConvParams, algo: str = FORWARD) -> bool:
-    return _mma_ok(launcher, algo, p) and _v5_fits(launcher, _forward_conv(p), p.dtype, algo)
+    return _mma_ok(launcher, algo, p) and _forward_fits(launcher, _forward_conv(p), p.dtype, algo)
 
 
 def forward(launcher: Launcher, p: ConvParams, x: Any, w: Any, b: Any, algo: str = FORWARD) -> Any:
     y = launcher.empty(p.y_shape, p.dtype)
     if y.size:
         wp = arrays.array_module(launcher.kind).ascontiguousarray(w.transpose(0, 2, 3, 1))
-        _run_v5(launcher, algo, entry(algo, p), _forward_conv(p), x, wp, b, y, (0, 0, 1, 1), p.dtype)
+        _run_forward(launcher, algo, entry(algo, p), _forward_conv(p), x, wp, b, y, (0, 0, 1, 1), p.dtype)
     return y
 
 
@@ -200,7 +200,7 @@ def _phases(p: ConvParams):
 
 def backward_data_supports(launcher: Launcher, p: ConvParams, algo: str = DATA) -> bool:
     phases = [c for *_, c in _phases(p) if c.R and c.S and c.P and c.Q]
-    return _mma_ok(launcher, algo, p) and all(_v5_fits(launcher, c, p.dtype, algo) for c in phases)
+    return _mma_ok(launcher, algo, p) and all(_forward_fits(launcher, c, p.dtype, algo) for c in phases)
 
 
 def backward_data(launcher: Launcher, p: ConvParams, gy: Any, w: Any, algo: str = DATA) -> Any:
@@ -215,12 +215,12 @@ def backward_data(launcher: Launcher, p: ConvParams, gy: Any, w: Any, algo: str 
         elif c.P and c.Q:  # (C, taps, taps, Kg): row g*Cg + c, then the flipped taps, then group g's Kg channels
             taps = per_group[:, :, :, xp.asarray(rows)][:, :, :, :, xp.asarray(cols)]
             wp = xp.ascontiguousarray(taps.transpose(0, 2, 3, 4, 1).reshape(p.C, c.R, c.S, p.Kg))
-            _run_v5(launcher, algo, entry(algo, p), c, gy, wp, None, gx, (a, b, *p.stride), p.dtype)
+            _run_forward(launcher, algo, entry(algo, p), c, gy, wp, None, gx, (a, b, *p.stride), p.dtype)
     return gx
 
 
 # ---------------------------------------------------------------------------------------------- weight gradient
-def _v3_launch(launcher: Launcher, p: ConvParams, algo: str = WEIGHT) -> tuple[Launch, int]:
+def _weight_launch(launcher: Launcher, p: ConvParams, algo: str = WEIGHT) -> tuple[Launch, int]:
     bm, bn, bk, threads = tile(launcher, algo, p.dtype)
     blocks = (ceil_div(p.Cg * p.R * p.S, bn), ceil_div(p.Kg, bm))
     splits = split_count(launcher, blocks[0] * blocks[1] * p.groups, ceil_div(p.N * p.P * p.Q, bk))
@@ -228,19 +228,16 @@ def _v3_launch(launcher: Launcher, p: ConvParams, algo: str = WEIGHT) -> tuple[L
 
 
 def backward_weight_supports(launcher: Launcher, p: ConvParams, algo: str = WEIGHT) -> bool:
-    cfg, _ = _v3_launch(launcher, p, algo)
+    cfg, _ = _weight_launch(launcher, p, algo)
     sizes = (p.N * p.P * p.Q, p.K * p.P * p.Q, p.C * p.H * p.W)
     return _mma_ok(launcher, algo, p) and p.Kg >= MIN_ROWS and _fits(cfg, *sizes)
 
 
 def backward_weight(launcher: Launcher, p: ConvParams, gy: Any, x: Any, algo: str = WEIGHT) -> Any:
-    gw = launcher.empty(p.w_shape, p.dtype)
-    if not gw.size:
+    gw, done = launcher.reduction_output(p.w_shape, p.dtype, gy.size)
+    if done:
         return gw
-    if not gy.size:
-        gw[...] = 0
-        return gw
-    cfg, splits = _v3_launch(launcher, p, algo)
+    cfg, splits = _weight_launch(launcher, p, algo)
     out = gw if splits == 1 else launcher.empty((splits, *p.w_shape), p.dtype)
     fast = [*fast_divisor(p.P * p.Q), *fast_divisor(p.Q)]
     geometry = [*_forward_conv(p).args(), np.int32(splits), np.int64(gw.size)]

@@ -293,6 +293,14 @@ class Launcher(abc.ABC):
         """An output buffer (poisoned under tests) of this launcher's array kind."""
         return arrays.empty(shape, dtype, self.kind)
 
+    def reduction_output(self, shape: tuple, dtype: Any, terms: int) -> tuple[Any, bool]:
+        """The output of a sum over `terms` items each (a weight gradient over the pixels), and whether it is
+        already final with no launch: empty, or zeros when there is nothing to add."""
+        out = self.empty(shape, dtype)
+        if out.size and not terms:
+            out[...] = 0
+        return out, not (out.size and terms)
+
     @abc.abstractmethod
     def launch(self, file: str, kernel: str, cfg: Launch, args: Sequence[Any]) -> None:
         """Run entry point `kernel` of `file` compiled with this launcher's tunables. `args` are arrays of the
