@@ -5,51 +5,20 @@ packing scratch; strided operands; thread-count independence; NaN; auto's choice
 
 import numpy as np
 import pytest
+from amx_helpers import assert_thread_independent, poisoned_scratch, r64, requires_amx, tunables
 from helpers import assert_close, rand
 
 import fastconv as fc
-from fastconv.precision import rounded
 
 F64 = np.float64
+__all__ = ["poisoned_scratch", "tunables"]  # fixtures
 ALGO = "linear_gemm_v5_amx_blocked"
 
 
-def _amx_reason():
-    from fastconv.backends.numba_cpu import amx
-
-    return amx.status()
-
-
-pytestmark = pytest.mark.skipif(_amx_reason() is not None, reason=f"no AMX here: {_amx_reason()}")
+pytestmark = requires_amx
 
 # (rows, features in, features out): one element, below/at/past one tile and one block, tasks cut by the ends
 SHAPES = [(1, 1, 1), (15, 31, 17), (16, 32, 16), (31, 33, 47), (33, 65, 37), (64, 64, 64), (257, 100, 300)]
-
-
-def _r(a):
-    return rounded(a, "bf16").astype(F64)
-
-
-@pytest.fixture
-def poisoned_scratch():
-    """Fill the packing scratch with NaN bit patterns, so a panel element the packers skip shows in the result."""
-    from fastconv.backends.numba_cpu import config
-
-    for name in ("amx_gemm_a", "amx_gemm_b"):
-        config.workspace(name, 1 << 22, np.dtype(np.uint8))[:] = 0xFF
-    yield
-
-
-@pytest.fixture(params=["production", "small tasks"])
-def tunables(request, monkeypatch):
-    """The production blocking, and one task per 32 x 32 block with one-step slices (many tasks, many slices)."""
-    from fastconv.backends.numba_cpu import gemm_amx
-
-    if request.param == "small tasks":
-        monkeypatch.setattr(gemm_amx, "TASK_M", 1)
-        monkeypatch.setattr(gemm_amx, "TASK_N", 2)
-        monkeypatch.setattr(gemm_amx, "KC", 1)
-    return request.param
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=[f"{m}x{c}x{k}" for m, c, k in SHAPES])
@@ -57,11 +26,11 @@ def test_linear_and_gradients_against_rounded_float64(shape, tunables, poisoned_
     m, c, k = shape
     x, w, b = rand(rng, (m, c), np.float32), rand(rng, (k, c), np.float32), rand(rng, (k,), np.float32)
     y = fc.linear(x, w, b, precision="bf16", algo=ALGO)
-    assert_close(y, _r(x) @ _r(w).T + b, "linear", np.float32, f"{shape} {tunables} forward")
+    assert_close(y, r64(x) @ r64(w).T + b, "linear", np.float32, f"{shape} {tunables} forward")
     gy = rand(rng, (m, k), np.float32)
     gx, gw, _ = fc.linear_backward(gy, x, w, need_bias=False, precision="bf16", algo=ALGO)
-    assert_close(gx, _r(gy) @ _r(w), "linear", np.float32, f"{shape} {tunables} grad_x")
-    assert_close(gw, _r(gy).T @ _r(x), "linear", np.float32, f"{shape} {tunables} grad_weight")
+    assert_close(gx, r64(gy) @ r64(w), "linear", np.float32, f"{shape} {tunables} grad_x")
+    assert_close(gw, r64(gy).T @ r64(x), "linear", np.float32, f"{shape} {tunables} grad_weight")
 
 
 def test_long_reduction_spans_several_slices(poisoned_scratch, rng):
@@ -70,7 +39,7 @@ def test_long_reduction_spans_several_slices(poisoned_scratch, rng):
     L = gemm_amx.KC * gemm_amx.B32 + 37  # two slices, the second one short
     x, w = rand(rng, (40, L), np.float32), rand(rng, (33, L), np.float32)
     y = fc.linear(x, w, precision="bf16", algo=ALGO)
-    assert_close(y, _r(x) @ _r(w).T, "linear", np.float32, f"L={L}")
+    assert_close(y, r64(x) @ r64(w).T, "linear", np.float32, f"L={L}")
 
 
 @pytest.mark.parametrize("order", ["a.T", "b.T", "both", "sliced"])
@@ -86,42 +55,25 @@ def test_strided_operands(order, rng):
         a, bt = rand(rng, (70, 90), np.float32)[:, ::2], rand(rng, (100, 45), np.float32)[::2]
     y = gemm_amx.matmul(a, bt, None)
     assert y.flags.c_contiguous
-    assert_close(y, _r(a) @ _r(bt).T, "linear", np.float32, order)
+    assert_close(y, r64(a) @ r64(bt).T, "linear", np.float32, order)
 
 
 def test_results_do_not_depend_on_threads(rng):
-    import numba
-
-    from fastconv.backends.numba_cpu import config
-
-    if numba.config.NUMBA_NUM_THREADS < 2:
-        pytest.skip("Numba has a single thread here")
     x, w = rand(rng, (300, 2100), np.float32), rand(rng, (70, 2100), np.float32)
     gy = rand(rng, (300, 70), np.float32)
-    before, results = numba.get_num_threads(), []
 
     def run():
         gx, gw, _ = fc.linear_backward(gy, x, w, need_bias=False, precision="bf16", algo=ALGO)
         return fc.linear(x, w, precision="bf16", algo=ALGO), gx, gw
 
-    try:
-        for n in (1, 2):
-            numba.set_num_threads(n)
-            results.append(run())
-    finally:
-        numba.set_num_threads(before)
-    with config.serially():
-        results.append(run())
-    for other in results[1:]:
-        for got, want in zip(other, results[0]):
-            np.testing.assert_array_equal(got, want)
+    assert_thread_independent(run)
 
 
 def test_nan_and_inf_reach_the_output(rng):
     x, w = rand(rng, (5, 40), np.float32), rand(rng, (6, 40), np.float32)
     x[1, 3], x[3, 39] = np.nan, np.inf
     y = fc.linear(x, w, precision="bf16", algo=ALGO)
-    ref = _r(x) @ _r(w).T
+    ref = r64(x) @ r64(w).T
     np.testing.assert_array_equal(np.isnan(y), np.isnan(ref))
     np.testing.assert_array_equal(np.isinf(y), np.isinf(ref))
 

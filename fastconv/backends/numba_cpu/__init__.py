@@ -22,6 +22,7 @@ from ...precision import register_rounder
 from . import (
     batchnorm,
     conv2d_amx,
+    conv2d_amx_gemm,
     conv2d_blocked,
     conv2d_depthwise,
     conv2d_direct,
@@ -167,6 +168,20 @@ for _op, _fn in (
 ):
     _kw = dict(supports=conv2d_amx.supports_linear, requires=conv2d_amx.requires(), traits=_BF16)
     register(_op, B, "linear_gemm_v5_amx_blocked", sized(_fn, _macs), priority=110, **_kw)
+
+# conv as that GEMM (conv2d_amx_gemm.py: im2col panels, or x itself for 1x1): ahead of v10/v4 where its work per
+# input element pays for the packing
+for _op, _fn, _supports, _rank in (
+    ("conv2d", conv2d_amx_gemm.conv2d_fwd_v17_amx_gemm, conv2d_amx.supports, conv2d_amx_gemm.priority),
+    (
+        "conv2d_bwd_data",
+        conv2d_amx_gemm.conv2d_bwd_data_v11_amx_gemm,
+        conv2d_amx.supports_bwd_data,
+        conv2d_amx_gemm.priority_bwd_data,
+    ),
+):
+    _kw = dict(supports=_supports, requires=conv2d_amx.requires(), traits=_AMX)
+    register(_op, B, _fn.__name__, sized(_fn, _macs), priority=_rank, **_kw)
 
 # one GEMM kernel serves the two gradients as well (as the CUDA backend's linear_gemm_v1_tiled)
 register("linear_bwd_data", B, "linear_gemm_v3_packed", sized(linear.linear_gemm_v3_packed_bwd_data, _macs))

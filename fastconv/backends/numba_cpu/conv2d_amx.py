@@ -198,24 +198,23 @@ def supports_bwd_data(p: ConvParams) -> bool:
     return supports(p) and p.stride == (1, 1) and max(t, b) <= reach_h and max(lf, rt) <= reach_w
 
 
-def flipped_problem(p: ConvParams, w: np.ndarray) -> tuple[ConvParams, np.ndarray]:
-    """The data gradient of a stride-1 conv as a forward conv over gy: gx[c, h, w] = sum over (k, r', s') of
-    w[k, c, R-1-r', S-1-s'] * gy[k, h + r'*dh - t', ...] with pads t' = dh*(R-1) - t (and likewise for the other
-    sides); returns its params and the flipped weights read as (C, K, R, S) (a view)."""
-    (t, b), (lf, rt) = p.padding
-    (dh, dw), reach = p.dilation, (p.dilation[0] * (p.R - 1), p.dilation[1] * (p.S - 1))
-    pads = ((reach[0] - t, reach[0] - b), (reach[1] - lf, reach[1] - rt))
-    q = ConvParams(p.N, p.K, p.P, p.Q, p.C, p.R, p.S, (1, 1), pads, (dh, dw), 1, "zeros", p.dtype, False)
-    return q, w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]
+def data_gradient(conv, p: ConvParams, gy: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The data gradient of a stride-1 conv as `conv(x, w, b, y, q)`, a forward conv, over gy: gx[c, h, w] = sum
+    over (k, r', s') of w[k, c, R-1-r', S-1-s'] * gy[k, h + r'*dh - t', ...] with pads t' = dh*(R-1) - t (and
+    likewise for the other sides), the flipped weights read as (C, K, R, S) (a view)."""
+    gx = empty(p.x_shape, np.float32)
+    if gx.size:
+        (t, b), (lf, rt) = p.padding
+        (dh, dw), reach = p.dilation, (p.dilation[0] * (p.R - 1), p.dilation[1] * (p.S - 1))
+        pads = ((reach[0] - t, reach[0] - b), (reach[1] - lf, reach[1] - rt))
+        q = ConvParams(p.N, p.K, p.P, p.Q, p.C, p.R, p.S, (1, 1), pads, (dh, dw), 1, "zeros", p.dtype, False)
+        conv(gy, w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1], None, gx, q)
+    return gx
 
 
 def conv2d_bwd_data_v4_amx(p: ConvParams, gy: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """The data gradient of a stride-1 conv as the forward kernel's convolution of gy (flipped_problem)."""
-    gx = empty(p.x_shape, np.float32)
-    if gx.size:
-        q, wf = flipped_problem(p, w)
-        _gemm(gy, wf, None, gx, q)
-    return gx
+    """The data gradient of a stride-1 conv as the forward kernel's convolution of gy (data_gradient)."""
+    return data_gradient(_gemm, p, gy, w)
 
 
 def conv2d_fwd_v10_amx(p: ConvParams, x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
