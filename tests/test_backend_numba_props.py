@@ -177,3 +177,18 @@ def test_serial_twins_run_when_loaded_from_the_disk_cache():
     for _ in range(2):  # the first may compile; the second loads from the cache
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_weight_partials_sum_in_batch_order_in_float64(dtype, rng):
+    """conv2d_bwd_weight_v4_blocked's per-image partials add up as a float64 sum over n = 0..N-1, element by
+    element (the parallel, vectorised sum must give those bits), then round to the dtype."""
+    from fastconv.backends.numba_cpu.conv2d_blocked import sum_partials  # noqa: PLC0415
+
+    part = rand(rng, (5, 7, 9, 19), dtype)
+    total = part[0].astype(np.float64)
+    for n in range(1, part.shape[0]):
+        total = total + part[n]
+    gw = np.full((7, 19, 9), np.nan, dtype)
+    sum_partials(part, gw)
+    assert np.array_equal(gw, total.astype(dtype).transpose(0, 2, 1))

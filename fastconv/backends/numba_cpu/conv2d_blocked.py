@@ -18,8 +18,10 @@ A 64-wide channel vector holds few useful channels in small groups, so grouped c
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from ...arrays import empty
 from ...params import ConvParams
@@ -195,14 +197,22 @@ def conv2d_bwd_weight_v4_blocked(p: ConvParams, gy: np.ndarray, x: np.ndarray) -
     return gw
 
 
-@njit(cache=True, nogil=True, fastmath=set(FASTMATH - {"reassoc"}))
+@functools.partial(kernel, fastmath=FASTMATH - {"reassoc"})
 def sum_partials(part, gw):
-    """gw[k, c, t] = sum of part[n, k, t, c] over n in order n = 0..N-1 (in order: no re-association)."""
+    """gw[k, c, t] = sum of part[n, k, t, c] over n in order n = 0..N-1 (in order: no re-association), one output
+    channel k per iteration: per tap the partials' rows are added a contiguous run of Cg at a time (vectorised
+    across c; each element still sums its n in order), then written transposed into gw."""
     N, K, T, Cg = part.shape
-    for k in range(K):
-        for c in range(Cg):
-            for t in range(T):
-                acc = part[0, k, t, c] if N else 0
-                for n in range(1, N):
-                    acc += part[n, k, t, c]
-                gw[k, c, t] = acc
+    for k in prange(K):
+        acc = np.empty(Cg)  # float64, as the partials have always been summed
+        for t in range(T):
+            if N:
+                acc[:] = part[0, k, t]
+            else:
+                acc[:] = 0
+            for n in range(1, N):
+                row = part[n, k, t]
+                for c in range(Cg):
+                    acc[c] += row[c]
+            for c in range(Cg):
+                gw[k, c, t] = acc[c]
