@@ -60,6 +60,7 @@ def test_output_is_channels_last_and_nan_propagates(rng):
         ((2, 1024, 14, 14), (256, 1024, 1, 1), dict(), ALGO),
         ((2, 256, 56, 56), (64, 256, 1, 1), dict(), "conv2d_fwd_v9_nhwc"),  # K = 64: v9_nhwc stays
         ((2, 256, 14, 14), (256, 256, 3, 3), dict(padding=1), "conv2d_fwd_v9_nhwc"),
+        ((2, 512, 7, 7), (512, 512, 3, 3), dict(padding=1), "conv2d_fwd_v11_panels"),  # x copied to NCHW
     ],
 )
 def test_auto_on_channels_last(xs, ws, kw, expected):
@@ -86,9 +87,9 @@ def test_tile_stays_in_registers():
 
 def test_auto_agrees_with_the_recorded_measurements():
     """For every layer of bench_results/late_layers.json timed on a channels_last x that selection.py's
-    channels_last_1x1 row takes (the row that record decided; b's K = 64 falls to the channels_last row, which
-    bench_results/numba_cpu.json decides), the algorithm auto picks for that x is the fastest numba algorithm
-    measured there, or within 10% of it."""
+    channels_last_1x1 or 3x3_late row takes (the rows that record decided; b's K = 64 falls to the channels_last
+    row, which bench_results/numba_cpu.json decides), the algorithm auto picks for that x (the late layer's x
+    copied to NCHW for conv2d_fwd_v11_panels) is the fastest numba algorithm measured on it, or within 10%."""
     doc = json.loads((Path(__file__).resolve().parents[1] / "bench_results" / "late_layers.json").read_text())
     for name, case in doc["cases"].items():
         times = {k.split("/")[1]: t for k, t in case["median_s"].items() if k.startswith("numba-cl/conv2d")}
@@ -98,7 +99,7 @@ def test_auto_agrees_with_the_recorded_measurements():
         kw = {"stride": 1, "padding": 0, **case["kwargs"]}
         p = conv_params("conv2d", (N, C, H, W), (K, C, R, S), None, kw["stride"], kw["padding"], 1, 1, "zeros",
                         np.float32, True)  # fmt: skip
-        if selection.category("conv2d", p)[0] != "channels_last_1x1":
+        if selection.category("conv2d", p)[0] not in ("channels_last_1x1", "3x3_late"):
             continue
         x = cf.channels_last(np.empty((N, C, H, W), np.float32))
         chosen = fc.select(fc.conv2d, x, np.empty((K, C, R, S), np.float32), **case["kwargs"])[0].algo

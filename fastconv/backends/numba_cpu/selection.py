@@ -46,6 +46,10 @@ def _nhwc_gemm(p: ConvParams) -> bool:  # conv2d_fwd_v12_nhwc_gemm ahead of v9_n
     return conv2d_nhwc_gemm.supports(p) and _wide(p)
 
 
+def _late_3x3(p: ConvParams) -> bool:  # v11_panels on x copied to NCHW beats v9_nhwc on a channels_last x too
+    return conv2d_winograd.supports(p) and p.P * p.Q <= 49 and _wide(p)
+
+
 def _small_pointwise(p: ConvParams) -> bool:
     return p.is_pointwise and p.P * p.Q <= 196 and _wide(p)
 
@@ -58,7 +62,7 @@ def _small_pointwise(p: ConvParams) -> bool:
 RULES: dict[str, list[tuple[str, Callable[[ConvParams], bool], tuple[str, ...]]]] = {
     "conv2d": [
         ("channels_last_1x1", _nhwc_gemm, ("conv2d_fwd_v12_nhwc_gemm", "conv2d_fwd_v9_nhwc")),
-        ("channels_last", lambda p: p.channels_last and not p.is_grouped, ("conv2d_fwd_v9_nhwc",)),
+        ("channels_last", lambda p: p.channels_last and not p.is_grouped and not _late_3x3(p), ("conv2d_fwd_v9_nhwc",)),
         ("small", _small, ("conv2d_fwd_v13_unstaged",)),
         (
             "depthwise",
@@ -70,7 +74,7 @@ RULES: dict[str, list[tuple[str, Callable[[ConvParams], bool], tuple[str, ...]]]
         ("grouped", lambda p: p.is_grouped, ("conv2d_fwd_v5_rows", "conv2d_fwd_v1_naive", "conv2d_fwd_v7_blocked")),
         ("strided_wide", lambda p: p.is_strided and _wide(p), (_PANELS, *_STRIDED)),
         ("strided", lambda p: p.is_strided, _STRIDED),
-        ("3x3_late", lambda p: conv2d_winograd.supports(p) and p.P * p.Q <= 49 and _wide(p), (_PANELS, *_3X3)),
+        ("3x3_late", _late_3x3, (_PANELS, *_3X3)),
         ("3x3", conv2d_winograd.supports, _3X3),
         ("dense", lambda p: True, ("conv2d_fwd_v5_rows", "conv2d_fwd_v7_blocked", "conv2d_fwd_v1_naive")),
     ],
