@@ -23,6 +23,7 @@ from . import (
     batchnorm,
     conv2d_amx,
     conv2d_amx_gemm,
+    conv2d_as_forward,
     conv2d_blocked,
     conv2d_depthwise,
     conv2d_direct,
@@ -51,8 +52,8 @@ _POINTWISE_W = dict(
     requires=f"a 1x1 kernel, stride 1, no padding, >= {conv2d_pointwise.DOT_ROWS} output and "
     f">= {conv2d_pointwise.DOT_COLS} input channels per group",
 )
-_UNSTAGED_DATA = dict(
-    supports=conv2d_unstaged.supports_bwd_data, requires="stride 1, padding no wider than the dilated kernel"
+_AS_FORWARD = dict(
+    supports=conv2d_as_forward.supports, requires="stride 1, no side padded wider than the dilated kernel"
 )
 _WINOGRAD = dict(
     supports=conv2d_winograd.supports,
@@ -102,7 +103,7 @@ for _op, _fn, _kw in (
     ("conv2d_bwd_data", conv2d_direct.conv2d_bwd_data_v1_naive, {}),
     ("conv2d_bwd_data", conv2d_rows.conv2d_bwd_data_v2_rows, {}),
     ("conv2d_bwd_data", conv2d_pointwise.conv2d_bwd_data_v3_pointwise, _POINTWISE),
-    ("conv2d_bwd_data", conv2d_unstaged.conv2d_bwd_data_v8_unstaged, _UNSTAGED_DATA),
+    ("conv2d_bwd_data", conv2d_as_forward.conv2d_bwd_data_v7_as_forward, _AS_FORWARD),
     ("conv2d_bwd_weight", conv2d_direct.conv2d_bwd_weight_v1_naive, {}),
     ("conv2d_bwd_weight", conv2d_pointwise.conv2d_bwd_weight_v3_pointwise, _POINTWISE_W),
     ("conv2d_bwd_weight", conv2d_blocked.conv2d_bwd_weight_v4_blocked, {}),

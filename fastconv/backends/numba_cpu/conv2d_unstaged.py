@@ -1,9 +1,10 @@
-"""conv2d v13 / bwd-data v8 unstaged: direct kernels with no packing, for calls too small to pay for staging.
+"""conv2d v13_unstaged: a direct forward kernel with no packing, for calls too small to pay for staging.
 
 Every other rung prepares something before it computes: phase planes of x (rows, winograd), packed weight blocks
 (rows, blocked), transformed tiles (winograd), each a kernel launch, a workspace and Python around it. On a tiny
 call (a few thousand multiply-adds: a loop over patches, an N=1 model's small layers) that costs more than the
-arithmetic. These run one kernel that allocates only its output and a zero-bordered copy of x.
+arithmetic. This runs one kernel that allocates only its output and a zero-bordered copy of x. Their data
+gradient is conv2d_bwd_data_v7_as_forward, which for a small call runs this kernel on the flipped problem.
 
     conv2d_fwd_v13_unstaged        one (n, k) plane of y per iteration, as "wide rows": with xp the zero-bordered
                                    x flattened at row pitch Wp, every output is acc[j] at j = p*sh*Wp + q*sw, and
@@ -11,12 +12,10 @@ arithmetic. These run one kernel that allocates only its output and a zero-borde
                                    one long contiguous loop over j per tap instead of P short row loops (the j
                                    between two outputs are computed and dropped: up to sh*sw*Wp/Q times the work,
                                    which a small call affords)
-    conv2d_bwd_data_v8_unstaged    stride 1: gx as the forward correlation of gy (bordered by the dilated kernel
-                                   less the padding) with the weights flipped and transposed per group
 
 Iterations write disjoint planes and each output's terms are added in (c, r, s) order, fixed by the shape, so the
 serial and the parallel compilation agree bit for bit; no re-association is allowed (as in v1_naive), so no sum is
-regrouped differently by the two. `auto` takes these below `SMALL_WORK` multiply-adds (selection.py).
+regrouped differently by the two. `auto` takes it below `SMALL_WORK` multiply-adds (selection.py).
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ import numpy as np
 from numba import prange
 
 from ...params import ConvParams
-from .config import FASTMATH, filled, inner, kernel
+from .config import FASTMATH, filled, kernel
 from .conv2d_direct import bias_or_zeros, geometry
 
 _ORDERED = FASTMATH - {"reassoc"}
@@ -68,39 +67,6 @@ def unstaged_fwd(x, w, b, y, sh, sw, pt, pl, dh, dw):
                 y[n, k, p, q] = acc[p * sh * Wp + q * sw]
 
 
-@inner
-def flipped(w, out):
-    """out[g*Cg + c, k, r, s] = w[g*Kg + k, c, R-1-r, S-1-s]: per group, (Kg, Cg) transposed, taps flipped."""
-    K, Cg, R, S = w.shape
-    Kg = out.shape[1]
-    for kk in range(K):
-        g, k = kk // Kg, kk % Kg
-        for c in range(Cg):
-            for r in range(R):
-                for s in range(S):
-                    out[g * Cg + c, k, r, s] = w[kk, c, R - 1 - r, S - 1 - s]
-
-
 # ---------------------------------------------------------------------------------------------- registry ops
 def conv2d_fwd_v13_unstaged(p: ConvParams, x, w, b):
     return filled(p.y_shape, x.dtype, lambda y: unstaged_fwd(x, w, bias_or_zeros(p, b, x.dtype), y, *geometry(p)))
-
-
-def conv2d_bwd_data_v8_unstaged(p: ConvParams, gy, w):
-    """Stride 1: gx is the forward correlation of gy, bordered by (R-1)*dh - pad_top rows (likewise columns),
-    with the weights flipped and each group's (Kg, Cg) transposed."""
-    (_, _), ((pt, _), (pl, _)), (dh, dw) = p.stride, p.padding, p.dilation
-    wt = np.empty((p.C, p.Kg, p.R, p.S), w.dtype)
-    flipped(w, wt)
-    zeros = np.zeros(p.C, gy.dtype)
-    return filled(
-        p.x_shape,
-        gy.dtype,
-        lambda gx: unstaged_fwd(gy, wt, zeros, gx, 1, 1, (p.R - 1) * dh - pt, (p.S - 1) * dw - pl, dh, dw),
-    )
-
-
-def supports_bwd_data(p: ConvParams) -> bool:
-    """Stride 1, and a padding no wider than the dilated kernel (gy's border is then >= 0)."""
-    (_, _), ((pt, _), (pl, _)), (dh, dw) = p.stride, p.padding, p.dilation
-    return p.stride == (1, 1) and pt <= (p.R - 1) * dh and pl <= (p.S - 1) * dw

@@ -14,11 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ...params import ConvParams
-from . import conv2d_nhwc_gemm, conv2d_unstaged, conv2d_winograd
+from . import conv2d_as_forward, conv2d_nhwc_gemm, conv2d_winograd
 
-#: Work below which auto takes the unstaged kernels (conv2d_unstaged.py), and below which it takes
-#: conv2d_bwd_weight_v1_naive for the weight gradient, in a call's multiply-adds times sh*sw (the forward's wide
-#: rows compute every column between two outputs). Measured with `benchmarks/overhead.py --small` (bench_results/
+#: Work below which auto takes the unstaged forward (conv2d_unstaged.py; its data gradient then runs it on the
+#: flipped problem, conv2d_bwd_data_v7_as_forward), and below which it takes conv2d_bwd_weight_v1_naive for the
+#: weight gradient, in a call's multiply-adds times sh*sw (the forward's wide rows compute every column between two
+#: outputs). Measured with `benchmarks/overhead.py --small` (bench_results/
 #: overhead.md): against the best other algorithm the unstaged forward wins up to about 1.5e5 and loses from 4.5e5,
 #: its data gradient wins below 2e4, ties near 4e4 and loses from 1.1e5; the naive weight gradient wins below 1e4
 #: and loses from 2e4.
@@ -81,13 +82,18 @@ RULES: dict[str, list[tuple[str, Callable[[ConvParams], bool], tuple[str, ...]]]
     "conv2d_bwd_data": [
         (
             "small",
-            lambda p: _small(p) and conv2d_unstaged.supports_bwd_data(p),
-            ("conv2d_bwd_data_v8_unstaged", "conv2d_bwd_data_v2_rows"),
+            lambda p: _small(p) and conv2d_as_forward.supports(p),
+            ("conv2d_bwd_data_v7_as_forward", "conv2d_bwd_data_v2_rows"),
         ),
         (
             "pointwise",
             lambda p: p.is_pointwise,
             ("conv2d_bwd_data_v3_pointwise", "conv2d_bwd_data_v2_rows", "conv2d_bwd_data_v1_naive"),
+        ),
+        (  # bench_results/bwd_data_as_forward.md: 1.3-2.5x v2_rows on the 3x3 stride-1 ResNet layers
+            "as_forward",
+            lambda p: conv2d_as_forward.supports(p) and not p.is_grouped,
+            ("conv2d_bwd_data_v7_as_forward", "conv2d_bwd_data_v2_rows", "conv2d_bwd_data_v1_naive"),
         ),
         ("any", lambda p: True, ("conv2d_bwd_data_v2_rows", "conv2d_bwd_data_v1_naive")),
     ],
