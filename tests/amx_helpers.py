@@ -35,10 +35,12 @@ def poisoned_scratch():
 
 @pytest.fixture(params=["production", "small tasks"])
 def tunables(request, monkeypatch):
-    """The production blocking, and one task per 32 x 64 block with one-step slices (many tasks, many slices)."""
-    from fastconv.backends.numba_cpu import gemm_amx
+    """The production blocking, and one task per 32 x 64 block with one-step slices (many tasks, many slices; for
+    conv2d_amx_rows one tile pair per iteration)."""
+    from fastconv.backends.numba_cpu import conv2d_amx_rows, gemm_amx
 
     if request.param == "small tasks":
+        monkeypatch.setattr(conv2d_amx_rows, "TASKS", 1 << 20)  # one tile pair per iteration
         monkeypatch.setattr(gemm_amx, "TASK_M", 1)
         monkeypatch.setattr(gemm_amx, "TASK_N", 2)
         monkeypatch.setattr(gemm_amx, "KC", 1)

@@ -23,6 +23,7 @@ from . import (
     batchnorm,
     conv2d_amx,
     conv2d_amx_gemm,
+    conv2d_amx_rows,
     conv2d_as_forward,
     conv2d_blocked,
     conv2d_depthwise,
@@ -179,6 +180,14 @@ for _op, _fn, _supports, _rank in (
         conv2d_amx_gemm.conv2d_bwd_data_v11_amx_gemm,
         conv2d_amx.supports_bwd_data,
         conv2d_amx_gemm.priority_bwd_data,
+    ),
+    # the implicit GEMM with pixels as the A operand read in place (conv2d_amx_rows.py): convs with a window
+    ("conv2d", conv2d_amx_rows.conv2d_fwd_v21_amx_rows, conv2d_amx.supports, conv2d_amx_rows.priority),
+    (
+        "conv2d_bwd_data",
+        conv2d_amx_rows.conv2d_bwd_data_v12_amx_rows,
+        conv2d_amx.supports_bwd_data,
+        conv2d_amx_rows.priority_bwd_data,
     ),
 ):
     _kw = dict(supports=_supports, requires=conv2d_amx.requires(), traits=_AMX)

@@ -159,25 +159,51 @@ def amx_release(typingctx):
 PANEL_TILE = TILE_ROWS * TILE_BYTES  # bytes of one tile packed contiguously (rows 64 bytes apart): 1 KiB
 
 
+def _block_step(builder, a0, a1, sa, b0, b1, sb) -> None:
+    """Load A tiles at a0, a1 (rows sa bytes apart) into tmm4, tmm5 and B tiles at b0, b1 (rows sb apart) into
+    tmm6, tmm7, and add their four products into tmm0..tmm3, each tdpbf16ps issued once its two tiles are in."""
+    loads = {4: (a0, sa), 6: (b0, sb), 7: (b1, sb), 5: (a1, sa)}
+    order = ((4, None), (6, (0, 4, 6)), (7, (1, 4, 7)), (5, (2, 5, 6)), (None, (3, 5, 7)))
+    for load, dot in order:
+        if load is not None:
+            at, stride = loads[load]
+            _asm(builder, f"tileloadd ($0,$1,1), %tmm{load}", "r,r,~{memory}", [at, stride])
+        if dot is not None:
+            acc, ta, tb = dot
+            _asm(builder, f"tdpbf16ps %tmm{tb}, %tmm{ta}, %tmm{acc}", "~{memory}", [])
+
+
 @intrinsic
 def amx_panel_step(typingctx, a, a_off, b, b_off):
     """One step of 32 k values on packed panels: the two A tiles (rows 0-15 and 16-31) 1 KiB apart from element
     a_off of a, the two VNNI B tiles (columns 0-15 and 16-31) 1 KiB apart from element b_off of b, rows 64 bytes
-    apart; four tdpbf16ps into tmm0..tmm3, each issued as soon as its two tiles are in."""
+    apart; four tdpbf16ps into tmm0..tmm3."""
     sig = types.void(a, a_off, b, b_off)
 
     def codegen(context, builder, sig, args):
         a_at = _address(context, builder, sig.args[0], args[0], _i64(context, builder, sig.args[1], args[1]))
         b_at = _address(context, builder, sig.args[2], args[2], _i64(context, builder, sig.args[3], args[3]))
-        row = _I64(TILE_BYTES)
-        tiles = {4: a_at, 6: b_at, 7: builder.add(b_at, _I64(PANEL_TILE)), 5: builder.add(a_at, _I64(PANEL_TILE))}
-        order = ((4, None), (6, (0, 4, 6)), (7, (1, 4, 7)), (5, (2, 5, 6)), (None, (3, 5, 7)))
-        for load, dot in order:
-            if load is not None:
-                _asm(builder, f"tileloadd ($0,$1,1), %tmm{load}", "r,r,~{memory}", [tiles[load], row])
-            if dot is not None:
-                acc, ta, tb = dot
-                _asm(builder, f"tdpbf16ps %tmm{tb}, %tmm{ta}, %tmm{acc}", "~{memory}", [])
+        tile, row = _I64(PANEL_TILE), _I64(TILE_BYTES)
+        _block_step(builder, a_at, builder.add(a_at, tile), row, b_at, builder.add(b_at, tile), row)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def amx_step_at(typingctx, a, a0_off, a1_off, a_stride, b, b0_off, b1_off, b_stride):
+    """amx_panel_step with every tile anywhere: A tiles at elements a0_off and a1_off of a, rows a_stride elements
+    apart; B tiles (VNNI) at elements b0_off and b1_off of b, rows b_stride elements apart."""
+    sig = types.void(a, a0_off, a1_off, a_stride, b, b0_off, b1_off, b_stride)
+
+    def codegen(context, builder, sig, args):
+        at = [
+            _address(context, builder, sig.args[i], args[i], _i64(context, builder, sig.args[j], args[j]))
+            for i, j in ((0, 1), (0, 2), (4, 5), (4, 6))
+        ]
+        size = [context.get_abi_sizeof(context.get_data_type(sig.args[i].dtype)) for i in (0, 4)]
+        sa, sb = (builder.mul(_i64(context, builder, sig.args[j], args[j]), _I64(n)) for j, n in zip((3, 7), size))
+        _block_step(builder, at[0], at[1], sa, at[2], at[3], sb)
         return context.get_dummy_value()
 
     return sig, codegen

@@ -212,16 +212,25 @@ def data_gradient(conv, p: ConvParams, gy: np.ndarray, w: np.ndarray) -> np.ndar
     return gx
 
 
-def conv2d_bwd_data_v4_amx(p: ConvParams, gy: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """The data gradient of a stride-1 conv as the forward kernel's convolution of gy (data_gradient)."""
-    return data_gradient(_gemm, p, gy, w)
+def conv_entries(conv, forward: str, bwd_data: str) -> tuple:
+    """The registry entry points of a forward conv `conv(x, w, b, y, p)` (y preallocated, written whole): the
+    forward, and the data gradient of a stride-1 conv through data_gradient; named `forward` and `bwd_data`."""
+
+    def fwd(p: ConvParams, x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+        y = empty(p.y_shape, np.float32)
+        if y.size:
+            conv(x, w, b, y, p)
+        return y
+
+    def bwd(p: ConvParams, gy: np.ndarray, w: np.ndarray) -> np.ndarray:
+        return data_gradient(conv, p, gy, w)
+
+    for fn, name in ((fwd, forward), (bwd, bwd_data)):
+        fn.__name__ = fn.__qualname__ = name
+    return fwd, bwd
 
 
-def conv2d_fwd_v10_amx(p: ConvParams, x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
-    y = empty(p.y_shape, np.float32)
-    if y.size:
-        _gemm(x, w, b, y, p)
-    return y
+conv2d_fwd_v10_amx, conv2d_bwd_data_v4_amx = conv_entries(_gemm, "conv2d_fwd_v10_amx", "conv2d_bwd_data_v4_amx")
 
 
 def _matmul(a: np.ndarray, bt: np.ndarray, bias: np.ndarray | None) -> np.ndarray:

@@ -23,11 +23,10 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from ...arrays import empty
 from ...params import ConvParams, ceil_div
 from . import gemm_amx
 from .config import kernel
-from .conv2d_amx import data_gradient, to_bf16
+from .conv2d_amx import conv_entries, to_bf16
 
 B32, A_TILE = gemm_amx.B32, gemm_amx.A_TILE
 MIN_MACS_PER_INPUT = 32  # auto: below it (or below MIN_MACS) the emulated rung or v10/v4 (priority)
@@ -80,13 +79,13 @@ def pack_pairs(xu, xv, top, left):
 
 
 @kernel
-def pack_weights(wu, ap):
-    """ap = gemm_amx's A panels of w (K, C, R, S) read as (K, R*S*C2): ap[kb, kt, h, r, c] = bfloat16 bits of
-    w[k, ch, tap // S, tap % S] with k = 32 kb + 16 h + r and 32 kt + c = tap*C2 + ch (C2: C rounded up to even),
-    zero for k >= K, ch >= C and past the last tap; wu: w's float32 bits, any strides."""
+def pack_weights(wu, ap, c2):
+    """ap = gemm_amx's A panels of w (K, C, R, S) read as (K, R*S*c2): ap[kb, kt, h, r, c] = bfloat16 bits of
+    w[k, ch, tap // S, tap % S] with k = 32 kb + 16 h + r and 32 kt + c = tap*c2 + ch (c2 >= C: C rounded up to
+    even here, to 32 in conv2d_amx_rows), zero for k >= K, ch >= C and past the last tap; wu: w's float32 bits,
+    any strides."""
     K, C, R, S = wu.shape
     blocks, steps = ap.shape[0], ap.shape[1]
-    c2 = C + C % 2
     flat = ap.reshape(blocks, steps * B32 * B32)
     for kb in prange(blocks):
         out = flat[kb]
@@ -154,7 +153,7 @@ def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, y: np.ndarray, p: 
     else:
         c2 = ceil_div(p.C, 2) * 2
         ap = gemm_amx.aligned("amx_gemm_a", (k_blocks, steps, 2, 16, B32), np.uint16)
-        pack_weights(w.view(np.uint32), ap)
+        pack_weights(w.view(np.uint32), ap, c2)
         hp, wp = p.H + top + bottom, p.W + left + right
         xv = gemm_amx.aligned("amx_conv_x", (p.N, c2 // 2, hp, wp), np.uint32)
         pack_pairs(x.view(np.uint32), xv, top, left)
@@ -163,13 +162,6 @@ def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, y: np.ndarray, p: 
     gemm_amx.run_gemm(ap, bp, y.reshape(p.N, p.K, p.P * p.Q), init.reshape(-1), B32, 0)
 
 
-def conv2d_fwd_v17_amx_gemm(p: ConvParams, x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
-    y = empty(p.y_shape, np.float32)
-    if y.size:
-        _conv(x, w, b, y, p)
-    return y
-
-
-def conv2d_bwd_data_v11_amx_gemm(p: ConvParams, gy: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """The data gradient of a stride-1 conv: the forward over gy with the flipped weights (data_gradient)."""
-    return data_gradient(_conv, p, gy, w)
+conv2d_fwd_v17_amx_gemm, conv2d_bwd_data_v11_amx_gemm = conv_entries(
+    _conv, "conv2d_fwd_v17_amx_gemm", "conv2d_bwd_data_v11_amx_gemm"
+)
