@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ import torch
 
 import fastconv as fc
 
+V17, V21, V5 = "conv2d_fwd_v17_amx_gemm", "conv2d_fwd_v21_amx_rows", "linear_gemm_v5_amx_blocked"
 CASES = {
     "a N8 C64 56x56 K64 3x3 p1": ((8, 64, 56, 56), (64, 64, 3, 3), dict(padding=1)),
     "b N8 C256 56x56 K64 1x1": ((8, 256, 56, 56), (64, 256, 1, 1), {}),
@@ -48,6 +50,16 @@ def timed(fns: dict, rounds: int, burst: int = 4, pause: float = 0.05) -> dict[s
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
+def one_thread(fn, *args, **kw):
+    """fn on one torch thread: a baseline that a stalled second thread cannot hold up (other jobs share the cores;
+    under load torch's 2-thread conv calls were seen to take a flat ~16 ms whatever their size)."""
+    torch.set_num_threads(1)
+    try:
+        return fn(*args, **kw)
+    finally:
+        torch.set_num_threads(2)
+
+
 def conv_case(name: str, rounds: int, rng: np.random.Generator) -> dict:
     xs, ws, kw = CASES[name]
     x, w = rng.standard_normal(xs).astype(np.float32), rng.standard_normal(ws).astype(np.float32)
@@ -57,9 +69,12 @@ def conv_case(name: str, rounds: int, rng: np.random.Generator) -> dict:
     fns = {
         "fastconv bf16 (auto)": lambda: fc.conv2d(x, w, **kw, precision="bf16"),
         "fastconv bf16 conv2d_fwd_v10_amx": lambda: fc.conv2d(x, w, **kw, precision="bf16", algo="conv2d_fwd_v10_amx"),
+        "fastconv bf16 conv2d_fwd_v17_amx_gemm": lambda: fc.conv2d(x, w, **kw, precision="bf16", algo=V17),
+        "fastconv bf16 conv2d_fwd_v21_amx_rows": lambda: fc.conv2d(x, w, **kw, precision="bf16", algo=V21),
         "fastconv fp32": lambda: fc.conv2d(x, w, **kw),
         "torch bf16 NCHW": lambda: F.conv2d(tx, tw, **kw),
         "torch bf16 channels_last": lambda: F.conv2d(tcx, tcw, **kw),
+        "torch bf16 channels_last, 1 thread": lambda: one_thread(F.conv2d, tcx, tcw, **kw),
     }
     with torch.no_grad():
         t = timed(fns, rounds)
@@ -73,6 +88,9 @@ def conv_case(name: str, rounds: int, rng: np.random.Generator) -> dict:
         "median_s": t,
         "gflops": {k: 2 * macs / v / 1e9 for k, v in t.items()},
         "auto_vs_best_torch": best_torch / t["fastconv bf16 (auto)"],
+        "auto_vs_torch_channels_last": t["torch bf16 channels_last"] / t["fastconv bf16 (auto)"],
+        "auto_vs_torch_nchw": t["torch bf16 NCHW"] / t["fastconv bf16 (auto)"],
+        "auto_vs_torch_channels_last_1thread": t["torch bf16 channels_last, 1 thread"] / t["fastconv bf16 (auto)"],
         "auto_vs_own_fp32": t["fastconv fp32"] / t["fastconv bf16 (auto)"],
         "rel_l2_vs_float64": float(np.linalg.norm(y - exact) / np.linalg.norm(exact)),
     }
@@ -82,14 +100,25 @@ def gemm_case(rounds: int, rng: np.random.Generator, n: int = 2048) -> dict:
     a, b = rng.standard_normal((n, n)).astype(np.float32), rng.standard_normal((n, n)).astype(np.float32)
     ta, tb = torch.tensor(a).bfloat16(), torch.tensor(b).bfloat16()
     fns = {
-        "fastconv linear bf16 (linear_gemm_v4_amx)": lambda: fc.linear(a, b, precision="bf16"),
+        "fastconv linear bf16 (auto)": lambda: fc.linear(a, b, precision="bf16"),
+        "fastconv linear bf16 linear_gemm_v4_amx": lambda: fc.linear(a, b, precision="bf16", algo="linear_gemm_v4_amx"),
+        "fastconv linear bf16 linear_gemm_v5_amx_blocked": lambda: fc.linear(a, b, precision="bf16", algo=V5),
         "fastconv linear fp32": lambda: fc.linear(a, b),
         "torch bf16 matmul": lambda: ta @ tb.T,
+        "torch bf16 matmul, 1 thread": lambda: one_thread(torch.matmul, ta, tb.T),
         "numpy fp32 matmul": lambda: a @ b.T,
     }
     with torch.no_grad():
         t = timed(fns, rounds)
-    return {"case": f"linear {n}x{n}x{n}", "median_s": t, "gflops": {k: 2 * n**3 / v / 1e9 for k, v in t.items()}}
+    return {
+        "case": f"linear {n}x{n}x{n}",
+        "auto": fc.select(fc.linear, a, b, precision="bf16")[0].algo,
+        "median_s": t,
+        "gflops": {k: 2 * n**3 / v / 1e9 for k, v in t.items()},
+        "auto_vs_torch": t["torch bf16 matmul"] / t["fastconv linear bf16 (auto)"],
+        "auto_vs_torch_1thread": t["torch bf16 matmul, 1 thread"] / t["fastconv linear bf16 (auto)"],
+        "auto_vs_own_fp32": t["fastconv linear fp32"] / t["fastconv linear bf16 (auto)"],
+    }
 
 
 def model_check(n: int = 16, seed: int = 0) -> str:
@@ -123,7 +152,9 @@ def markdown(run: dict) -> str:
     lines = [
         f"# precision='bf16' on the CPU ({run['cpu']}, {run['threads']} threads, torch {run['torch']}, {run['date']})",
         "",
-        "Median per call over alternated bursts (first call of each burst dropped); GFLOP/s = 2 x multiply-adds.",
+        "Median per call over alternated bursts (first call of each burst dropped); GFLOP/s = 2 x multiply-adds. "
+        f"Load average (1 min) of the machine, whose 2 cores other jobs share: {run['load'][0]:.2f} at the start, "
+        f"{run['load'][1]:.2f} at the end; compare ratios within this run.",
         "",
         "| case | implementation | ms | GFLOP/s |",
         "|---|---|---:|---:|",
@@ -131,18 +162,32 @@ def markdown(run: dict) -> str:
     for c in run["conv"] + [run["gemm"]]:
         for k, v in c["median_s"].items():
             lines.append(f"| {c['case']} | {k} | {1e3 * v:.2f} | {c['gflops'][k]:.0f} |")
-    lines += ["", "| case | auto picks | auto vs best torch bf16 | auto vs fastconv fp32 | rel. L2 error vs float64 |"]
-    lines.append("|---|---|---:|---:|---:|")
+    lines += [
+        "",
+        "| case | auto picks | auto vs torch bf16 channels_last | vs torch bf16 NCHW | vs best torch | "
+        "vs torch channels_last, 1 thread | vs fastconv fp32 | rel. L2 error vs float64 |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for c in run["conv"]:
         lines.append(
-            f"| {c['case']} | {c['auto']} | {c['auto_vs_best_torch']:.2f}x | {c['auto_vs_own_fp32']:.2f}x | "
-            f"{c['rel_l2_vs_float64']:.2e} |"
+            f"| {c['case']} | {c['auto']} | {c['auto_vs_torch_channels_last']:.2f}x | {c['auto_vs_torch_nchw']:.2f}x | "
+            f"{c['auto_vs_best_torch']:.2f}x | {c['auto_vs_torch_channels_last_1thread']:.2f}x | "
+            f"{c['auto_vs_own_fp32']:.2f}x | {c['rel_l2_vs_float64']:.2e} |"
         )
+    g = run["gemm"]
+    lines.append(
+        f"| {g['case']} | {g['auto']} | {g['auto_vs_torch']:.2f}x (torch bf16 matmul) | | | "
+        f"{g['auto_vs_torch_1thread']:.2f}x (matmul) | {g['auto_vs_own_fp32']:.2f}x | |"
+    )
     ratios = [c["auto_vs_best_torch"] for c in run["conv"]]
+    cl = [c["auto_vs_torch_channels_last"] for c in run["conv"]]
+    cl1 = [c["auto_vs_torch_channels_last_1thread"] for c in run["conv"]]
     own = [c["auto_vs_own_fp32"] for c in run["conv"]]
     lines += [
         "",
-        f"Geomean: {float(np.exp(np.mean(np.log(ratios)))):.2f}x the better torch bf16 layout, "
+        f"Geomean over the conv cases: {float(np.exp(np.mean(np.log(cl)))):.2f}x torch bf16 channels_last, "
+        f"{float(np.exp(np.mean(np.log(ratios)))):.2f}x the better torch bf16 layout, "
+        f"{float(np.exp(np.mean(np.log(cl1)))):.2f}x torch bf16 channels_last on 1 thread, "
         f"{float(np.exp(np.mean(np.log(own)))):.2f}x fastconv's own fp32.",
     ]
     return "\n".join(lines) + "\n"
@@ -162,6 +207,7 @@ def main() -> None:
         return
     torch.set_num_threads(2)
     rng = np.random.default_rng(0)
+    load0 = os.getloadavg()[0]
     run = {
         "cpu": platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),
@@ -170,6 +216,7 @@ def main() -> None:
         "conv": [conv_case(name, args.rounds, rng) for name in CASES],
         "gemm": gemm_case(args.rounds, rng),
     }
+    run["load"] = [load0, os.getloadavg()[0]]
     out = Path(args.out or "bench_results/bf16_cpu")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(run, indent=1))
