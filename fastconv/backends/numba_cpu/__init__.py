@@ -171,8 +171,8 @@ for _op, _fn in (
     _kw = dict(supports=conv2d_amx.supports_linear, requires=conv2d_amx.requires(), traits=_BF16)
     register(_op, B, "linear_gemm_v5_amx_blocked", sized(_fn, _macs), priority=110, **_kw)
 
-# conv as that GEMM (conv2d_amx_gemm.py: im2col panels, or x itself for 1x1): ahead of v10/v4 where its work per
-# input element pays for the packing
+# conv as that GEMM (conv2d_amx_gemm.py: im2col panels, or x itself for 1x1): ahead of v10/v4 for plain 1x1 convs
+# with the work to pay for the packing (conv2d_amx_gemm.priority)
 for _op, _fn, _supports, _rank in (
     ("conv2d", conv2d_amx_gemm.conv2d_fwd_v17_amx_gemm, conv2d_amx.supports, conv2d_amx_gemm.priority),
     (

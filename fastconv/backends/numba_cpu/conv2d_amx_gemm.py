@@ -42,8 +42,9 @@ def priority(p: ConvParams) -> float:
     """Ahead of conv2d_fwd_v10_amx (100) and the emulated rung for plain 1x1 convs with the work to pay for the
     packing: measured here (benchmarks/bf16_cpu.py; 1x1 layers from 7x7 to 56x56, 32 to 1024 channels) it wins
     from about 32 multiply-adds per input element and 2^21 in all (N1 C256 7x7 K256: 105 vs 235 us the emulated
-    rung's, 134 v10's; N1 C64 14x14 K64: 69 vs 67 us). With a window, v10's implicit GEMM reads x in place and
-    the im2col panels here cost more than they save (N8 C64 56x56 K64 3x3: 6.7 vs 3.4 ms), so it stays behind."""
+    rung's, 134 v10's; N1 C64 14x14 K64: 69 vs 67 us). With a window, v10 and v21 (conv2d_amx_rows) read x in
+    place and the im2col panels here cost more than they save (N8 C64 56x56 K64 3x3: 6.7 vs 3.4 ms v10's), so it
+    stays behind them."""
     big = p.macs >= max(MIN_MACS, MIN_MACS_PER_INPUT * p.N * p.C * p.H * p.W)
     return 120 if plain(p) and big else -120
 

@@ -12,14 +12,16 @@ block of 32 rows and step of 32 reduction values, its two 16 x 32 A tiles one af
 columns past the ends and reduction values past L are packed as zeros, so the tile loop has no edges.
 
 The tile loop (amx.amx_panel_step) keeps a 2 x 2 block of 16 x 16 float32 accumulators in tmm0..tmm3 and per step
-loads two A tiles and two B tiles into tmm4..tmm7, each used twice: 4 x 8192 multiply-adds from 4 KiB. One
-parallel iteration (task) owns a block of TASK_M x TASK_N results of one product b: per slice of KC steps, for
-each 32-column micro-panel of B (KC x 2 KiB, kept in L1 across the rows) it runs every 32-row block of the task
-(A's TASK_M x KC slice, kept in L2), the accumulators starting from the bias (slice 0) or from the partial sums
-the previous slice stored. Each result is owned by one task and summed in a fixed order (slice by slice, step by
-step), so the thread count never changes a bit. Whole blocks are stored straight into Y; a task reaching past
-M or N works in its own scratch and copies the valid part. Each task loads the tile configuration (ldtilecfg is
-per thread) and releases the tiles when done.
+loads two A tiles and two B tiles into tmm4..tmm7, each used twice: 4 x 8192 multiply-adds from 4 KiB. One parallel
+iteration (task) owns a block of TASK_M x TASK_N results of one product b: per slice of KC steps, for each 32-column
+micro-panel of B (KC x 2 KiB) it runs every 32-row block of the task (A's TASK_M x KC slice, in L2), the
+accumulators starting from the bias (slice 0) or from the partial sums the previous slice stored. Long slices
+measured best here (2048 reduction values: 597 GFLOP/s against 403 with slices of 512, whose B micro-panel would
+stay in L1, and 500-545 with the partial sums kept in task scratch instead of y; bench_results/bf16_cpu.md). Each
+result is owned by one task and summed in a fixed order (slice by slice, step by step), so the thread count never
+changes a bit. Whole blocks are stored straight into Y; a task reaching past M or N works in its own scratch and
+copies the valid part. Each task loads the tile configuration (ldtilecfg is per thread) and releases the tiles when
+done.
 """
 
 from __future__ import annotations
