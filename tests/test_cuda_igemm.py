@@ -74,7 +74,7 @@ def test_production_tiles(case, split, rng):
     """Production tunables: several 128 x 128 tiles, and a 4x4-plane layer far below SPLITK_TARGET_BLOCKS."""
     from fastconv.backends.cuda.emu import LAUNCHER
 
-    _, splits = igemm._v5_launch(LAUNCHER, igemm._forward_conv(cf.kernel_params(case)), np.float32, igemm.FORWARD)
+    _, splits = igemm._forward_launch(LAUNCHER, igemm._forward_conv(cf.kernel_params(case)), np.float32, igemm.FORWARD)
     assert (splits > 1) == split
     cf.check_conv_forward("cuda-emu", igemm.FORWARD, case, np.float32, rng)
     cf.check_conv_backward("cuda-emu", "auto", case, np.float32, rng)
@@ -101,7 +101,7 @@ def test_split_k_is_deterministic(rng):
     gy, x, w = rng.standard_normal((3, 16, 9, 9)), rng.standard_normal((3, 8, 9, 9)), rng.standard_normal((16, 8, 3, 3))
     with LAUNCHER.override(SMALL_TUNABLES):
         p = cf.kernel_params(ConvCase("d", x.shape, w.shape, dict(padding=1)))
-        _, splits = igemm._v3_launch(LAUNCHER, p)
+        _, splits = igemm._weight_launch(LAUNCHER, p)
         assert splits > 1
         runs = [
             fc.conv2d_backward(
