@@ -41,6 +41,8 @@ TILE_CASES = [
     ConvCase("tiles_pad2_odd", (2, 19, 21, 33), (11, 19, 3, 3), dict(padding=2)),
     ConvCase("tiles_asym_grouped", (1, 8, 12, 35), (10, 4, 3, 3), dict(groups=2, padding=((0, 1), (2, 0)))),
     ConvCase("tiles_deeper", (2, 72, 5, 6), (9, 72, 3, 3), dict(padding=1)),  # more than winograd's CB channels
+    # small planes and >= 16 output-channel blocks: conv2d_bwd_weight_v4_blocked sums the images in one iteration
+    ConvCase("tiles_whole_batch", (3, 5, 6, 5), (100, 5, 3, 3), dict(padding=1)),
 ]
 ALL_CONV = CONV2D_CASES + CONV1D_CASES + TILE_CASES
 # Max pooling rows wider than two SIMD vectors, at stride 1, 2 and 3 (the lane-by-lane one), so full and masked
