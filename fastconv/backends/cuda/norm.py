@@ -1,4 +1,4 @@
-"""Launch code of batchnorm.cu and relu.cu, shared by the "cuda" and "cuda-emu" backends.
+"""Launch code of batchnorm.cu (v1), batchnorm_chunks.cu (v3) and relu.cu, shared by "cuda" and "cuda-emu".
 
 v1: one block per channel for the reductions, grid-stride elementwise kernels. v3 (batch_norm_fwd_v3_chunks,
 batch_norm_bwd_v3_chunks): grids (C, S) over S chunks of each channel (`_chunks`), per-block partial moments in a
@@ -14,7 +14,7 @@ import numpy as np
 from ...params import BatchNormParams, EltwiseParams, ceil_div
 from .launch import Launch, Launcher, suffix
 
-BN, RELU = "batchnorm.cu", "relu.cu"
+BN, BN_CHUNKS, RELU = "batchnorm.cu", "batchnorm_chunks.cu", "relu.cu"
 
 
 def _stats(launcher: Launcher, p: BatchNormParams, x: Any) -> tuple[Any, Any]:
@@ -99,7 +99,7 @@ V3_REQUIRES = "N * prod(spatial) + one chunk below 2^31 (32-bit indices per chan
 def _chunks(launcher: Launcher, p: BatchNormParams) -> tuple[int, int]:
     """(S, chunk): each channel's N*M elements as S chunks of `chunk` elements (the last may be shorter), chunk a
     whole number of tiles of BN_BLOCK x BN_ITEMS 16-byte packs, C * S close to BN_GRID blocks, no chunk empty."""
-    t = launcher.tunables(BN)
+    t = launcher.tunables(BN_CHUNKS)
     tile = t["BN_BLOCK"] * t["BN_ITEMS"] * (16 // p.dtype.itemsize)
     tiles = max(1, ceil_div(p.N * p.M, tile))
     split = min(tiles, ceil_div(t["BN_GRID"], max(p.C, 1)), 65535)
@@ -114,7 +114,7 @@ def supports_v3(launcher: Launcher, p: BatchNormParams) -> bool:
 def _grid(launcher: Launcher, p: BatchNormParams) -> tuple[Launch, list]:
     """The (C, S) grid of every v3 kernel of a call and the size arguments they all end with."""
     S, chunk = _chunks(launcher, p)
-    cfg = Launch((p.C, S, 1), (launcher.tunables(BN)["BN_BLOCK"], 1, 1))
+    cfg = Launch((p.C, S, 1), (launcher.tunables(BN_CHUNKS)["BN_BLOCK"], 1, 1))
     return cfg, [np.int32(p.N), np.int32(p.C), np.int32(p.M), np.int32(chunk)]
 
 
@@ -123,7 +123,7 @@ def _moments(launcher: Launcher, p: BatchNormParams, kernel: str, arrays: list) 
     batch_norm_bwd_reduce_v3_chunks."""
     cfg, sizes = _grid(launcher, p)
     ws = launcher.empty((4 * cfg.grid[0] * cfg.grid[1],), p.dtype)
-    launcher.launch(BN, f"{kernel}_{suffix(p.dtype)}", cfg, [*arrays, ws, *sizes])
+    launcher.launch(BN_CHUNKS, f"{kernel}_{suffix(p.dtype)}", cfg, [*arrays, ws, *sizes])
     return ws
 
 
@@ -139,7 +139,7 @@ def batch_norm_v3(launcher: Launcher, p: BatchNormParams, x: Any, w: Any, b: Any
         ws, mean = w, launcher.empty((1,), p.dtype)
         var = mean
     args = [x, ws, rm, rv, w, b, y, mean, var, p.dtype.type(p.eps), np.int32(p.training), *sizes]
-    launcher.launch(BN, f"batch_norm_fwd_v3_chunks_{suffix(p.dtype)}", cfg, args)
+    launcher.launch(BN_CHUNKS, f"batch_norm_fwd_v3_chunks_{suffix(p.dtype)}", cfg, args)
     return y, (mean if p.training else None), (var if p.training else None)
 
 
@@ -152,5 +152,5 @@ def batch_norm_bwd_v3(launcher: Launcher, p: BatchNormParams, gy: Any, x: Any, w
     ws = _moments(launcher, p, "batch_norm_bwd_reduce_v3_chunks", [gy, x])
     rm, rv = (w, w) if p.training else (rm, rv)  # the running statistics are not read in training
     args = [gy, x, ws, rm, rv, w, gx, gw, gb, p.dtype.type(p.eps), np.int32(p.training), *sizes]
-    launcher.launch(BN, f"batch_norm_bwd_data_v3_chunks_{suffix(p.dtype)}", cfg, args)
+    launcher.launch(BN_CHUNKS, f"batch_norm_bwd_data_v3_chunks_{suffix(p.dtype)}", cfg, args)
     return gx, gw, gb

@@ -104,8 +104,8 @@ BLOCK_THREADS: dict[str, Callable[[dict[str, int]], int]] = {
     "linear_gemm_v1_tiled": lambda t: (t["LIN_BM"] // t["LIN_TM"]) * (t["LIN_BN"] // t["LIN_TN"]),
 }
 # Files whose every kernel launches with one block-size tunable.
-FILE_BLOCK = {"pool2d.cu": "POOL_BLOCK", "batchnorm.cu": "BN_BLOCK", "relu.cu": "ELTWISE_BLOCK",
-              "row_norm.cu": "NORM_BLOCK", "bias_grad.cu": "BIAS_BLOCK"}  # fmt: skip
+FILE_BLOCK = {"pool2d.cu": "POOL_BLOCK", "batchnorm.cu": "BN_BLOCK", "batchnorm_chunks.cu": "BN_BLOCK",
+              "relu.cu": "ELTWISE_BLOCK", "row_norm.cu": "NORM_BLOCK", "bias_grad.cu": "BIAS_BLOCK"}  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------------- parsers
