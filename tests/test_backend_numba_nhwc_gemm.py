@@ -4,11 +4,9 @@ past a group of KG blocks, input channels past a KC chunk), strided (the gathere
 reference with the output poisoned (conftest), 1 and 2 threads bit for bit, NaN, and its register tile."""
 
 import json
-import re
 from pathlib import Path
 
 import conformance as cf
-import numba
 import numpy as np
 import pytest
 from cases import ConvCase
@@ -16,7 +14,7 @@ from helpers import rand
 from test_backend_numba_props import one_vs_two  # noqa: F401 - the fixture
 
 import fastconv as fc
-from fastconv.backends.numba_cpu import config, conv2d_nhwc_gemm, selection
+from fastconv.backends.numba_cpu import selection
 from fastconv.params import conv_params
 
 ALGO = "conv2d_fwd_v12_nhwc_gemm"
@@ -68,21 +66,6 @@ def test_auto_on_channels_last(xs, ws, kw, expected):
     assert fc.select(fc.conv2d, x, np.empty(ws, np.float32), **kw)[0].algo == expected
     p = conv_params("conv2d", xs, ws, None, kw.get("stride", 1), kw.get("padding", 0), 1, 1, "zeros", np.float32, True)
     assert selection.category("conv2d", p)[1][0] == expected
-
-
-def test_tile_stays_in_registers():
-    """rows_tile's reduction loop: ROWS*VECS zmm FMAs fed by VECS loads and ROWS broadcasts, no spills."""
-    f32, lanes = np.zeros(1, np.float32), config.lanes(4)
-    args = (f32, f32, f32, f32, 1, 1, 1, 64, lanes)
-    fresh = numba.njit(fastmath=set(config.FASTMATH))(conv2d_nhwc_gemm.nhwc_gemm.py_func)
-    fresh.compile(tuple(numba.typeof(a) for a in args))
-    asm = fresh.inspect_asm(fresh.signatures[0])
-    reg = "zmm" if config.VECTOR_BYTES == 64 else "ymm"
-    tiles = conv2d_nhwc_gemm.ROWS * conv2d_nhwc_gemm.VECS
-    bodies = [b for b in re.split(r"\n\.LBB\S+:", asm) if len(re.findall(rf"vfmadd\w+\s+.*%{reg}", b)) >= tiles]
-    assert bodies, f"no loop body with {tiles} {reg} FMAs"
-    assert len(re.findall(rf"vfmadd\w+\s+.*%{reg}", bodies[0])) == tiles
-    assert not [line for line in bodies[0].splitlines() if "rsp" in line and reg in line]
 
 
 def test_auto_agrees_with_the_recorded_measurements():

@@ -5,11 +5,9 @@ phase-split input; against the float64 reference with the output poisoned (conft
 bit, and its register tile in registers. The shared suites (test_backend_numba*.py) run it on cases.py too."""
 
 import json
-import re
 from pathlib import Path
 
 import conformance as cf
-import numba
 import numpy as np
 import pytest
 from cases import ConvCase
@@ -76,22 +74,6 @@ def test_nan_reaches_the_output(rng):
     y = fc.conv2d(x, w, backend="numba", algo=ALGO, **case.kw)
     ref = fc.conv2d(x.astype(np.float64), w.astype(np.float64), backend="numpy", **case.kw)
     assert np.array_equal(np.isnan(y), np.isnan(ref))
-
-
-def test_tile_stays_in_registers():
-    """The reduction loop of panels_fwd: ROWS*VECS zmm FMAs fed by VECS loads and ROWS broadcasts, no spills
-    (compiled afresh: cached code cannot be inspected)."""
-    f32, lanes = np.zeros(1, np.float32), config.lanes(4)
-    args = (f32, f32, f32, f32, (1,) * 5, (1,) * 3, np.zeros(1, np.int64), (1, 1, 1), lanes)
-    fresh = numba.njit(fastmath=set(config.FASTMATH))(conv2d_panels.panels_fwd.py_func)
-    fresh.compile(tuple(numba.typeof(a) for a in args))
-    asm = fresh.inspect_asm(fresh.signatures[0])
-    reg = "zmm" if config.VECTOR_BYTES == 64 else "ymm"
-    tiles = conv2d_panels.ROWS * conv2d_panels.VECS
-    bodies = [b for b in re.split(r"\n\.LBB\S+:", asm) if len(re.findall(rf"vfmadd\w+\s+.*%{reg}", b)) >= tiles]
-    assert bodies, f"no loop body with {tiles} {reg} FMAs"
-    assert len(re.findall(rf"vfmadd\w+\s+.*%{reg}", bodies[0])) == tiles
-    assert not [line for line in bodies[0].splitlines() if "rsp" in line and reg in line]
 
 
 RECORD = Path(__file__).resolve().parents[1] / "bench_results" / "late_layers.json"

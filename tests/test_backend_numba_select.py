@@ -109,7 +109,7 @@ def test_table_agrees_with_the_recorded_measurements():
 
 def _tile_kernels():
     """(kernel, float32 arguments, register tile size) for each register-tiled conv kernel checked below."""
-    from fastconv.backends.numba_cpu import conv2d_nhwc  # noqa: PLC0415
+    from fastconv.backends.numba_cpu import conv2d_nhwc, conv2d_nhwc_gemm, conv2d_panels  # noqa: PLC0415
     from fastconv.backends.numba_cpu.conv2d_rows import conv_rows  # noqa: PLC0415
     from fastconv.backends.numba_cpu.conv2d_winograd import winograd_fwd  # noqa: PLC0415
 
@@ -118,19 +118,31 @@ def _tile_kernels():
     nhwc = (f32, f32, f32, f32, (1,) * 6, (1,) * 4, (1,) * 8, (1, 1), lanes)
     slots = np.zeros((1, 1), np.float32)
     winograd = (f32, 1, 1, f32, f32, f32, slots, slots, 1, 1, 1, 1, 1, 1, lanes)
+    panels = (f32, f32, f32, f32, (1,) * 5, (1,) * 3, np.zeros(1, np.int64), (1, 1, 1), lanes)
+    nhwc_gemm = (f32, f32, f32, f32, 1, 1, 1, 64, lanes)
     tile = config.TILE_ROWS * config.TILE_VECS
     return [
         pytest.param(conv_rows, rows, tile, id="conv2d_fwd_v5_rows"),
         pytest.param(conv2d_nhwc.nhwc_fwd, nhwc, conv2d_nhwc.ROWS * conv2d_nhwc.VECS, id="conv2d_fwd_v9_nhwc"),
         pytest.param(winograd_fwd, winograd, tile, id="conv2d_fwd_v8_winograd"),
+        pytest.param(
+            conv2d_panels.panels_fwd, panels, conv2d_panels.ROWS * conv2d_panels.VECS, id="conv2d_fwd_v11_panels"
+        ),
+        pytest.param(
+            conv2d_nhwc_gemm.nhwc_gemm,
+            nhwc_gemm,
+            conv2d_nhwc_gemm.ROWS * conv2d_nhwc_gemm.VECS,
+            id="conv2d_fwd_v12_nhwc_gemm",
+        ),
     ]
 
 
 @pytest.mark.parametrize("kernel, args, tiles", _tile_kernels())
 def test_kernel_keeps_its_tile_in_registers(kernel, args, tiles):
-    """The inner loop of conv2d_fwd_v5_rows, of conv2d_fwd_v8_winograd's GEMMs and of conv2d_fwd_v9_nhwc's interior
-    tiles is ROWS*VECS vector FMAs fed by VECS loads and ROWS broadcasts, with no vector traffic to the stack (compiled
-    afresh: cached code cannot be inspected)."""
+    """The inner loop of conv2d_fwd_v5_rows, of conv2d_fwd_v8_winograd's GEMMs, of conv2d_fwd_v9_nhwc's interior
+    tiles, of conv2d_fwd_v11_panels' panels and of conv2d_fwd_v12_nhwc_gemm's rows is ROWS*VECS vector FMAs fed by
+    VECS loads and ROWS broadcasts, with no vector traffic to the stack (compiled afresh: cached code cannot be
+    inspected)."""
     fresh = numba.njit(fastmath=set(config.FASTMATH))(kernel.py_func)
     fresh.compile(tuple(numba.typeof(a) for a in args))
     asm = fresh.inspect_asm(fresh.signatures[0])
