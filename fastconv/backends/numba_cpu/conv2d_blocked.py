@@ -28,6 +28,7 @@ from ...params import ConvParams
 from .config import BLOCKED_ROWS, BLOCKED_VECS, FASTMATH, ceil_div, filled, inner, kernel, lanes, workspace
 from .conv2d_direct import bias_or_zeros
 from .simd import tile_fma, tile_fma_tail, tile_store, tile_store_add, tile_zeros
+from .simd_lanes import vec_lanes, vec_load
 
 ROWS, VECS = BLOCKED_ROWS, BLOCKED_VECS
 PB = 4  # output rows accumulated in registers between flushes of the weight-gradient tile
@@ -41,17 +42,29 @@ WHOLE_BATCH_PLANE, WHOLE_BATCH_BLOCKS = 64, 16
 
 @kernel
 def to_channels_last(x, xh, pt, pl, Hp, Wx):
-    """xh[n, i, j, c] = x[n, c, i - pt, j - pl], zero outside x. One (n, i) row of xh per iteration."""
+    """xh[n, i, j, c] = x[n, c, i - pt, j - pl], zero outside x. One (n, i) row of xh per iteration: per pixel,
+    whole vectors of channels read H*W apart (vec_load) and stored as one vector, the last C % LANES channels
+    element by element."""
     N, C, H, W = x.shape
+    xf, lanes = x.reshape(-1), vec_lanes(xh)
+    cv = C - C % lanes
     for ni in prange(N * Hp):
         n, i = ni // Hp, ni % Hp
         h = i - pt
         row = ni * Wx * C
-        xh[row : row + Wx * C] = 0
-        if 0 <= h < H:
-            for c in range(C):
-                for w in range(W):
-                    xh[row + (w + pl) * C + c] = x[n, c, h, w]
+        if not 0 <= h < H:
+            xh[row : row + Wx * C] = 0
+            continue
+        xh[row : row + pl * C] = 0
+        xh[row + (pl + W) * C : row + Wx * C] = 0
+        src = (n * C * H + h) * W
+        for w in range(W):
+            dst = row + (w + pl) * C
+            for c0 in range(0, cv, lanes):
+                tile_store(vec_load(xf, src + c0 * H * W + w, H * W), xh, dst + c0, 0, 0, 1, 1, lanes, lanes)
+        for c in range(cv, C):
+            for w in range(W):
+                xh[row + (w + pl) * C + c] = x[n, c, h, w]
 
 
 @kernel
@@ -164,7 +177,7 @@ def channels_last(p: ConvParams, x: np.ndarray, slack: int) -> tuple[np.ndarray,
     Hp, Wx = p.H + pt + pb, p.W + pl + pr + slack
     xh = workspace("channels_last", p.N * Hp * Wx * p.C, x.dtype)
     if xh.size:
-        to_channels_last(x, xh, pt, pl, Hp, Wx)
+        to_channels_last(np.ascontiguousarray(x), xh, pt, pl, Hp, Wx)
     return xh, Hp, Wx
 
 
