@@ -118,6 +118,7 @@ THREAD_CASES = (
     "tiles_pointwise",
     "tiles_depthwise",
     "tiles_pad2_odd",
+    "tiles_chunks",
 )
 
 

@@ -109,7 +109,7 @@ def test_table_agrees_with_the_recorded_measurements():
 
 def _tile_kernels():
     """(kernel, float32 arguments, register tile size) for each register-tiled conv kernel checked below."""
-    from fastconv.backends.numba_cpu import conv2d_nhwc, conv2d_nhwc_gemm, conv2d_panels  # noqa: PLC0415
+    from fastconv.backends.numba_cpu import conv2d_chunks, conv2d_nhwc, conv2d_nhwc_gemm, conv2d_panels  # noqa: PLC0415
     from fastconv.backends.numba_cpu.conv2d_rows import conv_rows  # noqa: PLC0415
     from fastconv.backends.numba_cpu.conv2d_winograd import winograd_fwd  # noqa: PLC0415
 
@@ -120,6 +120,7 @@ def _tile_kernels():
     winograd = (f32, 1, 1, f32, f32, f32, slots, slots, 1, 1, 1, 1, 1, 1, lanes)
     panels = (f32, f32, f32, f32, (1,) * 5, (1,) * 3, np.zeros(1, np.int64), (1, 1, 1), lanes)
     nhwc_gemm = (f32, f32, f32, f32, 1, 1, 1, 64, lanes)
+    chunks = (f32, f32, f32, (1,) * 5, (1,) * 8, 1, lanes)
     tile = config.TILE_ROWS * config.TILE_VECS
     return [
         pytest.param(conv_rows, rows, tile, id="conv2d_fwd_v5_rows"),
@@ -134,15 +135,21 @@ def _tile_kernels():
             conv2d_nhwc_gemm.ROWS * conv2d_nhwc_gemm.VECS,
             id="conv2d_fwd_v12_nhwc_gemm",
         ),
+        pytest.param(
+            conv2d_chunks.chunks_bwd_weight,
+            chunks,
+            conv2d_chunks.ROWS * conv2d_chunks.VECS,
+            id="conv2d_bwd_weight_v8_chunks",
+        ),
     ]
 
 
 @pytest.mark.parametrize("kernel, args, tiles", _tile_kernels())
 def test_kernel_keeps_its_tile_in_registers(kernel, args, tiles):
     """The inner loop of conv2d_fwd_v5_rows, of conv2d_fwd_v8_winograd's GEMMs, of conv2d_fwd_v9_nhwc's interior
-    tiles, of conv2d_fwd_v11_panels' panels and of conv2d_fwd_v12_nhwc_gemm's rows is ROWS*VECS vector FMAs fed by
-    VECS loads and ROWS broadcasts, with no vector traffic to the stack (compiled afresh: cached code cannot be
-    inspected)."""
+    tiles, of conv2d_fwd_v11_panels' panels, of conv2d_fwd_v12_nhwc_gemm's rows and of conv2d_bwd_weight_v8_chunks'
+    chunks is ROWS*VECS vector FMAs fed by VECS loads and ROWS broadcasts, with no vector traffic to the stack
+    (compiled afresh: cached code cannot be inspected)."""
     fresh = numba.njit(fastmath=set(config.FASTMATH))(kernel.py_func)
     fresh.compile(tuple(numba.typeof(a) for a in args))
     asm = fresh.inspect_asm(fresh.signatures[0])

@@ -8,10 +8,11 @@ v4_depthwise, v5_rows (register-tiled, vectorised along output rows), v6_pointwi
 (v7's tile reading a channels_last x in place; only for such inputs), v10_amx (bfloat16 on AMX tiles, only
 for precision="bf16"), v11_panels (an implicit GEMM over the whole batch on gathered pixel panels: late layers,
 strided 1x1), v12_nhwc_gemm (a channels_last 1x1 as the plain GEMM it is; only for such inputs); v2 and v3 are
-CUDA's. `algo="auto"` ranks
-them with the measured table in selection.py. Pooling, batch norm and ReLU have one algorithm each (v1 being
-CUDA's), linear two forward algorithms (linear_dot_v2_rows for small batches, linear_gemm_v3_packed, whose
-GEMM also computes both gradients).
+CUDA's. The weight-gradient ladder: v1_naive, v3_pointwise (1x1 as lane-wise dot products), v4_blocked (v7's
+layout, per-image partials), v8_chunks (one GEMM over the batch, its reduction in shape-fixed chunks).
+`algo="auto"` ranks them with the measured table in selection.py. Pooling, batch norm and ReLU have one
+algorithm each (v1 being CUDA's), linear two forward algorithms (linear_dot_v2_rows for small batches,
+linear_gemm_v3_packed, whose GEMM also computes both gradients).
 """
 
 import math
@@ -26,6 +27,7 @@ from . import (
     conv2d_amx_rows,
     conv2d_as_forward,
     conv2d_blocked,
+    conv2d_chunks,
     conv2d_depthwise,
     conv2d_direct,
     conv2d_nhwc,
@@ -69,6 +71,7 @@ _NHWC = dict(
 )
 
 _PANELS = dict(supports=conv2d_panels.supports, requires="groups == 1")
+_CHUNKS = dict(supports=conv2d_chunks.supports, requires=f"groups == 1, >= {conv2d_chunks.ROWS} output channels")
 _NHWC_GEMM = dict(
     supports=conv2d_nhwc_gemm.supports,
     traits=ConvTraits(channels_last=True),
@@ -108,6 +111,7 @@ for _op, _fn, _kw in (
     ("conv2d_bwd_weight", conv2d_direct.conv2d_bwd_weight_v1_naive, {}),
     ("conv2d_bwd_weight", conv2d_pointwise.conv2d_bwd_weight_v3_pointwise, _POINTWISE_W),
     ("conv2d_bwd_weight", conv2d_blocked.conv2d_bwd_weight_v4_blocked, {}),
+    ("conv2d_bwd_weight", conv2d_chunks.conv2d_bwd_weight_v8_chunks, _CHUNKS),
 ):
     register(_op, B, _fn.__name__, sized(_fn, _macs), priority=selection.priority(_op, _fn.__name__), **_kw)
 
