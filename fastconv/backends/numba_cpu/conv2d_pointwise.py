@@ -23,7 +23,7 @@ import numpy as np
 from numba import prange
 
 from ...params import ConvParams
-from .config import TILE_ROWS, TILE_VECS, VECTOR_BYTES, ceil_div, filled, kernel, lanes, workspace
+from .config import FASTMATH, TILE_ROWS, TILE_VECS, VECTOR_BYTES, ceil_div, filled, inner, kernel, lanes, workspace
 from .conv2d_rows import bias_blocks, pack
 from .simd import tile_bcast, tile_fma, tile_fma_tail, tile_store, tile_store_add, tile_zeros
 from .simd_lanes import prefetch, tile_dot, tile_dot_tail, vec_lanes
@@ -104,7 +104,17 @@ def pointwise_bwd_weight(gy, x, part, N, F, G, Cg, Kg, lanes):
                 row = ((n * G + g) * Kg + k0 + i) * Cg + c0
                 for j in range(cb * DOT_COLS - c0, DOT_COLS):
                     lane0 = kb * blk + (i * DOT_COLS + j) * lanes
-                    part[row + j] = np.sum(sums[lane0 : lane0 + vec_lanes(x)])  # a compile-time length
+                    part[row + j] = lane_sum(sums, lane0, vec_lanes(x))
+
+
+@inner(fastmath=set(FASTMATH - {"reassoc"}))
+def lane_sum(a, lo, n):
+    """a[lo] + a[lo + 1] + ... + a[lo + n - 1], added in that order: LLVM may not regroup it (np.sum under
+    re-association was regrouped differently in the parallel and the serial compilation, so their bits differed)."""
+    total = a[lo]
+    for i in range(lo + 1, lo + n):
+        total += a[i]
+    return total
 
 
 def supports(p: ConvParams) -> bool:
