@@ -120,7 +120,7 @@ def _tile_kernels():
     winograd = (f32, 1, 1, f32, f32, f32, slots, slots, 1, 1, 1, 1, 1, 1, lanes)
     panels = (f32, f32, f32, f32, (1,) * 5, (1,) * 3, np.zeros(1, np.int64), (1, 1, 1), lanes)
     nhwc_gemm = (f32, f32, f32, f32, 1, 1, 1, 64, lanes)
-    chunks = (f32, f32, f32, (1,) * 5, (1,) * 8, 1, lanes)
+    chunks = (f32, f32, f32, (1,) * 5, (1,) * 8, (1, 1), lanes)
     tile = config.TILE_ROWS * config.TILE_VECS
     return [
         pytest.param(conv_rows, rows, tile, id="conv2d_fwd_v5_rows"),
