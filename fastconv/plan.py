@@ -208,13 +208,22 @@ def _median_time(plan: Plan, arrays: tuple, repeat: int = 3) -> float:
     return sorted(times)[repeat // 2]
 
 
+def bound(fn: Callable, params: Any) -> Callable:
+    """A registry function bound to the params of one plan step: `fn.bind(params)` where it has one (it does per
+    params, once, what it would otherwise do per call: weigh the work, select an inner kernel), else fn. Either
+    way it is called as fn(params, *arrays)."""
+    bind = getattr(fn, "bind", None)
+    return fn if bind is None else bind(params)
+
+
 def _step_fn(step: Step) -> Callable:
-    """The function a step runs: its implementation's, with the operands rounded first where the step's precision
-    is reduced and the implementation does not take it natively (fastconv.precision)."""
+    """The function a step runs: its implementation's bound to its params, with the operands rounded first where
+    the step's precision is reduced and the implementation does not take it natively (fastconv.precision)."""
+    fn = bound(step.impl.fn, step.params)
     prec = getattr(step.params, "precision", "fp32")
     if prec == "fp32" or step.op not in precision.ROUNDED_OPS or prec in getattr(step.impl.traits, "precisions", ()):
-        return step.impl.fn
-    return precision.rounding(step.impl.fn, prec, step.impl.backend)
+        return fn
+    return precision.rounding(fn, prec, step.impl.backend)
 
 
 def make_step(op: str, p: Any, impl: Impl) -> Step:

@@ -174,3 +174,61 @@ def test_autotune_times_the_supported_algorithms_and_remembers_the_fastest():
         fc.clear_autotune_cache()
         dispatch._BACKENDS.pop("test-tune")
         dispatch._IMPLS.pop(("conv2d", "test-tune"))
+
+
+def test_a_plan_binds_each_registry_function_to_its_params_once():
+    """A registry function with `bind(params)` is bound when the plan is built: the per-params work happens
+    once per plan, the calls run what bind returned."""
+    binds, calls = [], []
+
+    def conv(p, x, w, b):
+        calls.append("unbound")
+        return fc.conv2d(x, w, b, backend="numpy")
+
+    def bind(p):
+        binds.append(p)
+
+        def bound_conv(q, x, w, b):
+            calls.append("bound")
+            assert q is p, "called with the params it was bound to"
+            return fc.conv2d(x, w, b, backend="numpy")
+
+        return bound_conv
+
+    conv.bind = bind
+    expected = fc.conv2d(X, W, backend="numpy")  # loads the numpy backend first (a registration empties the cache)
+    fc.register_backend("test-bind", {"conv2d": conv})
+    try:
+        plan = fc.plan(fc.conv2d, X, W, backend="test-bind")
+        assert binds == [plan.steps[0].params] and calls == []
+        for _ in range(3):
+            y = fc.conv2d(X, W, backend="test-bind")
+        assert np.array_equal(y, expected)
+        assert len(binds) == 1 and calls == ["bound"] * 3, "the cached plan's bound function ran; no new bind"
+    finally:
+        dispatch._BACKENDS.pop("test-bind")
+        dispatch._IMPLS.pop(("conv2d", "test-bind"))
+        dispatch.changed()
+
+
+def test_numba_sized_functions_weigh_their_work_when_bound():
+    """The numba backend's `sized` wrapper decides serial or parallel from the work weighed at bind time; the
+    threshold is read at each call (tests and benchmarks move it)."""
+    from fastconv.backends.numba_cpu import config
+
+    weighed, serial_seen = [], []
+
+    def fn(p, x):
+        serial_seen.append(getattr(config._SERIAL, "on", False))
+        return x
+
+    run = config.sized(fn, lambda p: weighed.append(p) or 100)
+    f = run.bind("params")
+    assert weighed == ["params"]
+    f("params", 1)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(config, "SERIAL_WORK", 50)
+        f("params", 1)
+    assert weighed == ["params"] and serial_seen == [100 < config.SERIAL_WORK, False]
+    run("params", 1)  # unbound: weighs per call
+    assert weighed == ["params", "params"]

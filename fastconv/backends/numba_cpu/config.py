@@ -23,6 +23,7 @@ from numba.extending import register_jitable
 
 from ...arrays import empty
 from ...params import ceil_div
+from ...plan import bound
 from . import cache, threads
 
 register_jitable(ceil_div)  # the one ceil-division, callable from the kernels as from Python
@@ -87,18 +88,31 @@ def serially(on: bool = True) -> Iterator[None]:
 
 
 def sized(fn: Callable, work: Callable[[Any], int]) -> Callable:
-    """A registry function that runs `fn` with serial kernels when work(params) < SERIAL_WORK."""
+    """A registry function that runs `fn` with serial kernels when work(params) < SERIAL_WORK. A plan binds it to
+    its step's params once (`bind`, see fastconv.plan.bound), which weighs the work then instead of per call."""
 
     def run(p: Any, *args: Any) -> Any:
-        if work(p) >= SERIAL_WORK or getattr(_SERIAL, "on", False):
+        if getattr(_SERIAL, "on", False):  # called from a serial call: its kernels run serially anyway
             return fn(p, *args)
-        _SERIAL.on = True
-        try:
-            return fn(p, *args)
-        finally:
-            _SERIAL.on = False
+        return _run_sized(fn, work(p), p, args)
 
-    return functools.update_wrapper(run, fn)
+    def bind(p: Any) -> Callable:
+        inner, amount = bound(fn, p), work(p)
+        return lambda q, *args: _run_sized(inner, amount, q, args)
+
+    run = functools.update_wrapper(run, fn)
+    run.bind = bind  # type: ignore[attr-defined]
+    return run
+
+
+def _run_sized(fn: Callable, amount: int, p: Any, args: tuple) -> Any:
+    if amount >= SERIAL_WORK or getattr(_SERIAL, "on", False):
+        return fn(p, *args)
+    _SERIAL.on = True
+    try:
+        return fn(p, *args)
+    finally:
+        _SERIAL.on = False
 
 
 _FEATURES = _llvm.get_host_cpu_features()

@@ -15,6 +15,7 @@ v2_rows.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from numba import prange
 
 from ... import dispatch
 from ...params import ConvParams
+from ...plan import bound
 from .config import kernel
 
 
@@ -82,6 +84,20 @@ def supports(p: ConvParams) -> bool:
 
 def conv2d_bwd_data_v7_as_forward(p: ConvParams, gy: np.ndarray, w: np.ndarray) -> np.ndarray:
     pf, impl = _forward(p)
+    return impl.fn(pf, gy, _flipped(p, w), None)
+
+
+def _bind(p: ConvParams) -> Callable:
+    """v7 for a plan's params: the forward's implementation looked up and bound once (fastconv.plan.bound)."""
+    pf, impl = _forward(p)
+    forward = bound(impl.fn, pf)
+    return lambda q, gy, w: forward(pf, gy, _flipped(q, w), None)
+
+
+conv2d_bwd_data_v7_as_forward.bind = _bind  # type: ignore[attr-defined]
+
+
+def _flipped(p: ConvParams, w: np.ndarray) -> np.ndarray:
     wt = np.empty((p.C, p.Kg, p.R, p.S), w.dtype)
     flipped(w, wt)
-    return impl.fn(pf, gy, wt, None)
+    return wt
