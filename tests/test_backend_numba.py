@@ -43,9 +43,11 @@ TILE_CASES = [
     ConvCase("tiles_deeper", (2, 72, 5, 6), (9, 72, 3, 3), dict(padding=1)),  # more than winograd's CB channels
     # small planes and >= 16 output-channel blocks: conv2d_bwd_weight_v4_blocked sums the images in one iteration
     ConvCase("tiles_whole_batch", (3, 5, 6, 5), (100, 5, 3, 3), dict(padding=1)),
-    # conv2d_bwd_weight_v8_chunks: reduction chunks spanning images, a masked channel block (70 = 64 + 6), a last
-    # block of one output channel (13 = 6 + 6 + 1), stride and dilation
+    # conv2d_bwd_weight_v8_chunks: reduction chunks spanning images, a zero-filled channel block (70 = 64 + 6), a
+    # last block of one output channel (13 = 6 + 6 + 1), stride and dilation; a strided 1x1 (only the pixels it
+    # reads are copied)
     ConvCase("tiles_chunks", (3, 70, 23, 29), (13, 70, 3, 3), dict(stride=(1, 2), padding=1, dilation=(2, 1))),
+    ConvCase("tiles_pointwise_strided", (2, 20, 9, 11), (7, 20, 1, 1), dict(stride=(2, 3))),
 ]
 ALL_CONV = CONV2D_CASES + CONV1D_CASES + TILE_CASES
 # Max pooling rows wider than two SIMD vectors, at stride 1, 2 and 3 (the lane-by-lane one), so full and masked

@@ -119,6 +119,7 @@ THREAD_CASES = (
     "tiles_depthwise",
     "tiles_pad2_odd",
     "tiles_chunks",
+    "tiles_pointwise_strided",
 )
 
 

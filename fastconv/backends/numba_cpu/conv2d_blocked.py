@@ -41,34 +41,37 @@ WHOLE_BATCH_PLANE, WHOLE_BATCH_BLOCKS = 64, 16
 
 
 @kernel
-def to_channels_last(x, xh, pt, pl, Hp, Wx, cw):
-    """xh[n, b, i, j, c - b*cw] = x[n, c, i - pt, j - pl] for the channel blocks b of cw channels (cw = C: one
-    block, plain channels-last), zero outside x and past C in the last block. One (n, i) row of every block per
-    iteration: per pixel, whole vectors of channels read H*W apart (vec_load) and stored as one vector, the rest
-    element by element."""
+def to_channels_last(x, xh, pads, Hp, Wx, cw, sub):
+    """xh[n, b, i, j, c - b*cw] = x[n, c, (i - pt)*sh, (j - pl)*sw] for the channel blocks b of cw channels (cw = C:
+    one block, plain channels-last), pads = (pt, pl), sub = (sh, sw) (1, 1: every pixel; a 1x1 strided conv
+    copies only the pixels it reads), zero outside x and past C in the last block. One (n, i) row of every block
+    per iteration: per pixel, whole vectors of channels read H*W apart (vec_load) and stored as one vector, the
+    rest element by element."""
     N, C, H, W = x.shape
+    (pt, pl), (sh, sw) = pads, sub
+    Hs, Ws = ceil_div(H, sh), ceil_div(W, sw)
     xf, lanes, nb = x.reshape(-1), vec_lanes(xh), ceil_div(C, cw)
     for ni in prange(N * Hp):
         n, i = ni // Hp, ni % Hp
         h = i - pt
         for b in range(nb):
             row = ((n * nb + b) * Hp + i) * Wx * cw
-            if not 0 <= h < H:
+            if not 0 <= h < Hs:
                 xh[row : row + Wx * cw] = 0
                 continue
             xh[row : row + pl * cw] = 0
-            xh[row + (pl + W) * cw : row + Wx * cw] = 0
+            xh[row + (pl + Ws) * cw : row + Wx * cw] = 0
             c0, c1 = b * cw, min(C, b * cw + cw)
-            src, cv = (n * C * H + h) * W, c1 - (c1 - c0) % lanes
-            for w in range(W):
+            src, cv = (n * C * H + h * sh) * W, c1 - (c1 - c0) % lanes
+            for w in range(Ws):
                 dst = row + (w + pl) * cw - c0
                 for c in range(c0, cv, lanes):
-                    tile_store(vec_load(xf, src + c * H * W + w, H * W), xh, dst + c, 0, 0, 1, 1, lanes, lanes)
+                    tile_store(vec_load(xf, src + c * H * W + w * sw, H * W), xh, dst + c, 0, 0, 1, 1, lanes, lanes)
                 for c in range(c1, c0 + cw):
                     xh[dst + c] = 0
             for c in range(cv, c1):
-                for w in range(W):
-                    xh[row + (w + pl) * cw + c - c0] = x[n, c, h, w]
+                for w in range(Ws):
+                    xh[row + (w + pl) * cw + c - c0] = x[n, c, h * sh, w * sw]
 
 
 @kernel
@@ -175,14 +178,17 @@ def _image_bwd_weight(xh, rows, part, out, n, Hx, Wx, C, g, Cg, P, Q, sh, sw, dh
 
 
 # ---------------------------------------------------------------------------------------------- registry ops
-def channels_last(p: ConvParams, x: np.ndarray, slack: int, block: int = 0) -> tuple[np.ndarray, int, int]:
+def channels_last(
+    p: ConvParams, x: np.ndarray, slack: int, block: int = 0, sub: tuple = (1, 1)
+) -> tuple[np.ndarray, int, int]:
     """The padded channels-last copy of x (flat, in a reused workspace), its row count and row width; with a
-    `block`, in blocks of that many channels (to_channels_last)."""
+    `block`, in blocks of that many channels, with `sub`, of every sh-th row and sw-th column (to_channels_last)."""
     (pt, pb), (pl, pr) = p.padding
-    Hp, Wx, cw = p.H + pt + pb, p.W + pl + pr + slack, block or p.C
+    Hp, Wx = ceil_div(p.H, sub[0]) + pt + pb, ceil_div(p.W, sub[1]) + pl + pr + slack
+    cw = block or p.C
     xh = workspace("channels_last", p.N * Hp * Wx * ceil_div(p.C, cw) * cw, x.dtype)
     if xh.size:
-        to_channels_last(np.ascontiguousarray(x), xh, pt, pl, Hp, Wx, cw)
+        to_channels_last(np.ascontiguousarray(x), xh, (pt, pl), Hp, Wx, cw, sub)
     return xh, Hp, Wx
 
 

@@ -91,7 +91,8 @@ def blocking(p: ConvParams, itemsize: int) -> tuple[int, int]:
 
 
 def conv2d_bwd_weight_v8_chunks(p: ConvParams, gy: np.ndarray, x: np.ndarray) -> np.ndarray:
-    xh, Hp, Wx = channels_last(p, x, 0, VECS * lanes(x.itemsize))
+    sub = p.stride if p.is_1x1 and not p.is_padded else (1, 1)  # a strided 1x1: copy the pixels it reads
+    xh, Hp, Wx = channels_last(p, x, 0, VECS * lanes(x.itemsize), sub)
     rpc, kg = blocking(p, x.itemsize)
     slots = ceil_div(p.N * p.P, rpc)
     part = workspace("weight_partials", slots * p.K * p.R * p.S * p.C, x.dtype)
@@ -101,7 +102,7 @@ def conv2d_bwd_weight_v8_chunks(p: ConvParams, gy: np.ndarray, x: np.ndarray) ->
             np.ascontiguousarray(gy).reshape(-1),
             part,
             (p.N, p.K, p.P, p.Q, p.C),
-            (Hp, Wx, *p.stride, *p.dilation, p.R, p.S),
+            (Hp, Wx, p.stride[0] // sub[0], p.stride[1] // sub[1], *p.dilation, p.R, p.S),
             (rpc, kg),
             lanes(x.itemsize),
         )
