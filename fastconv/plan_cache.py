@@ -44,6 +44,7 @@ class PlanCache:
         self._plans: collections.OrderedDict[tuple, Plan] = collections.OrderedDict()
         self._lock = threading.Lock()
         self.maxsize, self.hits, self.misses = maxsize, 0, 0
+        self.generation = 0  # counts the clears: a plan kept elsewhere (fastconv.nn's layers) is valid while it holds
 
     def get(self, key: tuple) -> Plan | None:
         """The plan under `key`, made the most recent, or None. Lock-free: each dict operation is atomic under
@@ -69,6 +70,7 @@ class PlanCache:
     def clear(self) -> None:
         with self._lock:
             self._plans.clear()
+            self.generation += 1
 
     def resize(self, maxsize: int) -> None:
         with self._lock:
@@ -141,14 +143,19 @@ class Op:
         n = self.n_arrays
         return args[:n] if n is not None else tuple(args[i] for i in self.array_positions)
 
-    def lookup(self, args: tuple, need_backward: bool = False) -> Plan:
-        """The plan of a bound call, from the cache or planned now (and cached when the key can be hashed)."""
+    def split(self, args: tuple) -> tuple[tuple, tuple]:
+        """(the array arguments, the others) of a bound call, or of leading positional arguments that hold every
+        array parameter."""
         n = self.n_arrays
         if n is not None:
-            arrays, rest = args[:n], args[n:]
-        else:
-            arrays = tuple(args[i] for i in self.array_positions)
-            rest = tuple(v for i, v in enumerate(args) if i not in self.array_positions)
+            return args[:n], args[n:]
+        return tuple(args[i] for i in self.array_positions), tuple(
+            v for i, v in enumerate(args) if i not in self.array_positions
+        )
+
+    def lookup(self, args: tuple, need_backward: bool = False) -> Plan:
+        """The plan of a bound call, from the cache or planned now (and cached when the key can be hashed)."""
+        arrays, rest = self.split(args)
         key = [self, need_backward, dispatch.state(), precision.current(), rest]
         try:
             for v in rest:

@@ -238,6 +238,52 @@ def test_backward_plans_come_from_the_forward(xw, rng):
         bwd.backward()
 
 
+def test_a_layer_reuses_the_plan_of_its_last_call_only_while_nothing_it_depends_on_changed(xw, monkeypatch):
+    x, w = xw
+    conv = nn.Conv2d(4, 5, 3, padding=1)
+    lookups = []
+    inner = fc.conv2d._op.lookup
+    monkeypatch.setattr(fc.conv2d._op, "lookup", lambda *a, **k: lookups.append(1) or inner(*a, **k))
+
+    def call(data):
+        """The layer's output (checked against the functional op) and whether it looked its plan up."""
+        before = len(lookups)
+        y = conv(data)
+        looked_up = len(lookups) > before
+        args = conv.weight.data, conv.bias.data, conv.stride, conv.padding, conv.dilation
+        assert np.array_equal(y, fc.conv2d(data, *args, backend=conv.backend))
+        return looked_up
+
+    call(x)
+    call(x)  # the first call may load backends, which empties the plan cache: the second looks up again
+    assert [call(x) for _ in range(3)] == [False] * 3, "repeated calls run the layer's plan without a lookup"
+    conv.eval()
+    assert call(x), "planned without a backward"
+    conv.train()
+    assert call(x)
+    conv.stride = (2, 2)
+    assert call(x), "an argument"
+    conv.stride = (1, 1)
+    assert call(x[:1]), "the input's shape"
+    assert call(np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)), "the input's layout"
+    conv.weight.data = conv.weight.data.astype(F64)
+    conv.bias.data = conv.bias.data.astype(F64)
+    x64 = x.astype(F64)
+    assert call(x64), "the parameters' dtype"
+    conv.to("numpy")
+    assert call(x64), "the layer's backend"
+    with fc.use_backend("numba"):
+        conv.to(None)
+        assert call(x64), "the backend preference"
+    with fc.use_precision("bf16"):
+        assert call(x64), "the precision"
+    assert call(x64), "only the last call's plan is kept"
+    assert not call(x64)
+    fc.clear_caches()  # as registrations and autotuning records do
+    assert call(x64), "a plan from before the cache was emptied is not reused"
+    assert not call(x64)
+
+
 def test_need_backward_moves_to_a_backend_that_can_run_the_backward(xw):
     x, w = xw
     fc.register_backend("test-forward-only", {"conv2d": lambda p, x, w, b: fc.conv2d(x, w, b, backend="numpy")})

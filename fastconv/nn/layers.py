@@ -6,8 +6,9 @@ Each calls the public functional API with `backend=self.backend`, so it runs on 
 PyTorch's; validation of the call itself happens in the functional op. In training mode a layer runs the plan of
 its call planned with need_backward=True (fastconv.plan: looked up by the input's signature, so each input
 signature keeps its plan) and saves it, and its backward runs that plan's backward plan: no validation or
-selection is repeated. Each forward saves only what its backward reads: conv, linear, max pool and batch norm their
-input, ReLU its output, average pools nothing but the input's shape.
+selection is repeated. A layer called again as it was last called runs that call's plan without a lookup
+(_run). Each forward saves only what its backward reads: conv, linear, max pool and batch norm their input, ReLU
+its output, average pools nothing but the input's shape.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import dispatch, plan_cache, precision
 from .. import functional as F
 from .. import functional_linear as FL
 from .. import functional_pool as FP
@@ -32,14 +34,31 @@ def _add_grad(p: Parameter | None, g: Any) -> None:
 
 
 def _run(layer: Layer, op: Any, *args: Any) -> tuple[Any, Any]:
-    """op(*args); while a forward is recorded, through its plan planned for a backward, which is returned as the
-    second value for the backward to use (else None)."""
-    if not _tape.recording():
-        return op(*args, backend=layer.backend), None
-    found = op._op
-    bound = found.bind(args, {"backend": layer.backend})
-    plan = found.lookup(bound, need_backward=True)
-    return plan._run(*found.arrays_of(bound)), plan  # found by these arrays: no check needed
+    """op(*args) on the layer's backend, through the plan of the call; while a forward is recorded, the plan is
+    planned for a backward and returned as the second value for the backward to use (else None).
+
+    The layer keeps the plan of its last call with what it was looked up by: the plan cache's generation, the
+    recording, backend and precision state, the layer's backend, the identity of each non-array argument (its
+    own attributes, kept alive by the memo) and each array's (type, shape, strides, dtype). A call that matches
+    runs that plan without binding and hashing the whole call; any other goes through the plan cache."""
+    record, found = _tape.recording(), op._op
+    arrays, others = found.split(args)
+    key = (
+        plan_cache.CACHE.generation,
+        record,
+        dispatch.state(),
+        precision.current(),
+        layer.backend,
+        tuple(map(id, others)),
+        *[None if a is None else (type(a), a.shape, a.strides, a.dtype) for a in arrays],
+    )
+    memo = layer.__dict__.get("_plan_memo")
+    if memo is not None and memo[0] == key:
+        plan = memo[1]
+    else:
+        plan = found.lookup(found.bind(args, {"backend": layer.backend}), need_backward=record)
+        object.__setattr__(layer, "_plan_memo", (key, plan, args))  # args: their ids stay theirs
+    return plan._run(*arrays), plan if record else None  # looked up by these arrays: no check needed
 
 
 def _data(p: Parameter | None) -> Any:
