@@ -33,6 +33,7 @@ from . import (
     conv2d_nhwc,
     conv2d_nhwc_gemm,
     conv2d_panels,
+    conv2d_phases,
     conv2d_pointwise,
     conv2d_rows,
     conv2d_unstaged,
@@ -58,6 +59,7 @@ _POINTWISE_W = dict(
 _AS_FORWARD = dict(
     supports=conv2d_as_forward.supports, requires="stride 1, no side padded wider than the dilated kernel"
 )
+_PHASES = dict(supports=conv2d_phases.supports, requires="a stride > 1")
 _WINOGRAD = dict(
     supports=conv2d_winograd.supports,
     requires="a 3x3 kernel, stride 1, no dilation",
@@ -108,6 +110,7 @@ for _op, _fn, _kw in (
     ("conv2d_bwd_data", conv2d_rows.conv2d_bwd_data_v2_rows, {}),
     ("conv2d_bwd_data", conv2d_pointwise.conv2d_bwd_data_v3_pointwise, _POINTWISE),
     ("conv2d_bwd_data", conv2d_as_forward.conv2d_bwd_data_v7_as_forward, _AS_FORWARD),
+    ("conv2d_bwd_data", conv2d_phases.conv2d_bwd_data_v13_phases, _PHASES),
     ("conv2d_bwd_weight", conv2d_direct.conv2d_bwd_weight_v1_naive, {}),
     ("conv2d_bwd_weight", conv2d_pointwise.conv2d_bwd_weight_v3_pointwise, _POINTWISE_W),
     ("conv2d_bwd_weight", conv2d_blocked.conv2d_bwd_weight_v4_blocked, {}),

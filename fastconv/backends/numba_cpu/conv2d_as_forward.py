@@ -6,7 +6,7 @@ on top and (R-1)*dh - pb below (likewise columns), with wt[g*Cg + c, k, r', s'] 
 the filters flipped and each group's (Kg, Cg) transposed. So the data gradient is a forward problem of its own,
 (N, K, P, Q) in, (N, C, H, W) out, and this rung hands it to whichever forward algorithm `auto` ranks first for
 that problem (winograd for 3x3, the pixel panels for late layers, conv2d_fwd_v13_unstaged for tiny calls): every
-forward kernel's speed serves the backward too. What it adds is the flipped weights (`flipped`: one output
+forward kernel's speed serves the backward too. What it adds is the flipped weights (`gathered`: one output
 channel of wt per iteration); the forward's selection is made once per params. It takes padding no wider than
 the dilated kernel on any side (the forward problem's padding is then >= 0), the common case; others fall to
 v2_rows.
@@ -28,17 +28,18 @@ from .config import kernel
 
 
 @kernel
-def flipped(w, out):
-    """out[g*Cg + c, k, r, s] = w[g*Kg + k, c, R-1-r, S-1-s]: per group, (Kg, Cg) transposed, taps flipped; one
-    output row out[cc] per iteration."""
-    K, Cg, R, S = w.shape
+def gathered(w, rows, cols, out):
+    """out[g*Cg + c, k, t, u] = w[g*Kg + k, c, rows[t], cols[u]]: per group, (Kg, Cg) transposed, the taps picked
+    (and ordered) by rows and cols; one output row out[cc] per iteration. The filters flipped: rows = R-1, ..., 0
+    and cols = S-1, ..., 0."""
+    Cg = w.shape[1]
     C, Kg = out.shape[0], out.shape[1]
     for cc in prange(C):
         g, c = cc // Cg, cc % Cg
         for k in range(Kg):
-            for r in range(R):
-                for s in range(S):
-                    out[cc, k, r, s] = w[g * Kg + k, c, R - 1 - r, S - 1 - s]
+            for t in range(len(rows)):
+                for u in range(len(cols)):
+                    out[cc, k, t, u] = w[g * Kg + k, c, rows[t], cols[u]]
 
 
 def forward_problem(p: ConvParams) -> ConvParams:
@@ -84,20 +85,24 @@ def supports(p: ConvParams) -> bool:
 
 def conv2d_bwd_data_v7_as_forward(p: ConvParams, gy: np.ndarray, w: np.ndarray) -> np.ndarray:
     pf, impl = _forward(p)
-    return impl.fn(pf, gy, _flipped(p, w), None)
+    return impl.fn(pf, gy, _flipped(p, w, *_reversed_taps(p)), None)
 
 
 def _bind(p: ConvParams) -> Callable:
     """v7 for a plan's params: the forward's implementation looked up and bound once (fastconv.plan.bound)."""
     pf, impl = _forward(p)
-    forward = bound(impl.fn, pf)
-    return lambda q, gy, w: forward(pf, gy, _flipped(q, w), None)
+    forward, taps = bound(impl.fn, pf), _reversed_taps(p)
+    return lambda q, gy, w: forward(pf, gy, _flipped(q, w, *taps), None)
 
 
 conv2d_bwd_data_v7_as_forward.bind = _bind  # type: ignore[attr-defined]
 
 
-def _flipped(p: ConvParams, w: np.ndarray) -> np.ndarray:
+def _reversed_taps(p: ConvParams) -> tuple[np.ndarray, np.ndarray]:
+    return np.arange(p.R - 1, -1, -1), np.arange(p.S - 1, -1, -1)
+
+
+def _flipped(p: ConvParams, w: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     wt = np.empty((p.C, p.Kg, p.R, p.S), w.dtype)
-    flipped(w, wt)
+    gathered(w, rows, cols, wt)
     return wt

@@ -34,6 +34,7 @@ _PANELS = "conv2d_fwd_v11_panels"
 _POINTWISE = ("conv2d_fwd_v6_pointwise", "conv2d_fwd_v5_rows", "conv2d_fwd_v7_blocked", "conv2d_fwd_v1_naive")
 _STRIDED = ("conv2d_fwd_v5_rows", "conv2d_fwd_v7_blocked", "conv2d_fwd_v1_naive")
 _3X3 = ("conv2d_fwd_v8_winograd", "conv2d_fwd_v5_rows", "conv2d_fwd_v7_blocked", "conv2d_fwd_v1_naive")
+_DENSE = ("conv2d_fwd_v5_rows", "conv2d_fwd_v7_blocked", "conv2d_fwd_v1_naive")
 
 
 # conv2d_fwd_v11_panels's rows (bench_results/late_layers.md: ResNet-50's 14x14 and 7x7 layers and its strided
@@ -53,6 +54,12 @@ def _late_3x3(p: ConvParams) -> bool:  # v11_panels on x copied to NCHW beats v9
 
 def _small_pointwise(p: ConvParams) -> bool:
     return p.is_pointwise and p.P * p.Q <= 196 and _wide(p)
+
+
+# The phases of a strided data gradient (conv2d_bwd_data_v13_phases: 1x2, 2x1 and 2x2 kernels for 3x3 stride 2)
+# on planes of 14x14 and less with C, K >= 256: v11_panels 1.1-2.9x v5_rows (bench_results/bwd_data_strided.md).
+def _dense_small_plane(p: ConvParams) -> bool:
+    return not p.is_grouped and p.P * p.Q <= 196 and _wide(p)
 
 
 # (category, predicate, algorithms fastest first) per registry op; first matching category wins. channels_last:
@@ -77,7 +84,8 @@ RULES: dict[str, list[tuple[str, Callable[[ConvParams], bool], tuple[str, ...]]]
         ("strided", lambda p: p.is_strided, _STRIDED),
         ("3x3_late", _late_3x3, (_PANELS, *_3X3)),
         ("3x3", conv2d_winograd.supports, _3X3),
-        ("dense", lambda p: True, ("conv2d_fwd_v5_rows", "conv2d_fwd_v7_blocked", "conv2d_fwd_v1_naive")),
+        ("dense_small_plane", _dense_small_plane, (_PANELS, *_DENSE)),
+        ("dense", lambda p: True, _DENSE),
     ],
     "conv2d_bwd_data": [
         (
@@ -94,6 +102,11 @@ RULES: dict[str, list[tuple[str, Callable[[ConvParams], bool], tuple[str, ...]]]
             "as_forward",
             lambda p: conv2d_as_forward.supports(p) and not p.is_grouped,
             ("conv2d_bwd_data_v7_as_forward", "conv2d_bwd_data_v2_rows", "conv2d_bwd_data_v1_naive"),
+        ),
+        (  # bench_results/bwd_data_strided.md: ahead of v2_rows on the strided ResNet layers
+            "strided",
+            lambda p: p.is_strided and not p.is_grouped,
+            ("conv2d_bwd_data_v13_phases", "conv2d_bwd_data_v2_rows", "conv2d_bwd_data_v1_naive"),
         ),
         ("any", lambda p: True, ("conv2d_bwd_data_v2_rows", "conv2d_bwd_data_v1_naive")),
     ],
