@@ -93,6 +93,11 @@ RULES: dict[str, list[tuple[str, Callable[[ConvParams], bool], tuple[str, ...]]]
             lambda p: _small(p) and conv2d_as_forward.supports(p),
             ("conv2d_bwd_data_v7_as_forward", "conv2d_bwd_data_v2_rows"),
         ),
+        (  # bench_results/bwd_data_strided.md: v7 (the forward's v11_panels) 1.0-2.1x v3 on the 14x14 and 7x7 layers
+            "pointwise_small_plane",
+            _small_pointwise,
+            ("conv2d_bwd_data_v7_as_forward", "conv2d_bwd_data_v3_pointwise", "conv2d_bwd_data_v2_rows"),
+        ),
         (
             "pointwise",
             lambda p: p.is_pointwise,
