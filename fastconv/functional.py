@@ -197,16 +197,20 @@ def _run_conv_backward(p: ConvParams, nd: int, plan: Plan, grad_out: Any, x: Any
     fns, zp = plan.fns, plan.steps[0].params if plan.steps else p
     gy, w2 = native(_as2d(grad_out, nd)), native(_as2d(weight, nd))
     gx = gw = gb = None
-    if "conv2d_bwd_data" in fns:
-        gx = fns["conv2d_bwd_data"](zp, gy, w2)
+    data, wgrad, bias = fns.get("conv2d_bwd_data"), fns.get("conv2d_bwd_weight"), fns.get("conv2d_bwd_bias")
+    if data is not None:
+        gx = data(zp, gy, w2)
         if zp is not p:
             gx = padding.pad_backward(gx, p)
-        gx = gx.reshape(plan.specs[1].shape)
-    if "conv2d_bwd_weight" in fns:
+        if nd != 2:
+            gx = gx.reshape(plan.specs[1].shape)
+    if wgrad is not None:
         x2 = native(_as2d(x, nd))
-        gw = fns["conv2d_bwd_weight"](zp, gy, x2 if zp is p else padding.pad(x2, p)).reshape(plan.specs[2].shape)
-    if "conv2d_bwd_bias" in fns:
-        gb = fns["conv2d_bwd_bias"](zp, gy)
+        gw = wgrad(zp, gy, x2 if zp is p else padding.pad(x2, p))
+        if nd != 2:
+            gw = gw.reshape(plan.specs[2].shape)
+    if bias is not None:
+        gb = bias(zp, gy)
     return gx, gw, gb
 
 
