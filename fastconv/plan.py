@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from . import dispatch, precision
 from .arrays import array_kind, is_channels_last, synchronize
 from .dispatch import Impl, Selection
@@ -43,6 +45,9 @@ class ArraySpec:
 
     def mismatch(self, a: Any) -> str | None:
         """How `a` differs from this spec, or None."""
+        if type(a) is np.ndarray and self.kind == "numpy" and self.channels_last is None:
+            if a.shape == self.shape and a.dtype == self.dtype:
+                return None  # the common case, without the calls below
         if array_kind(a) != self.kind:
             return f"a {array_kind(a) or type(a).__name__} array, not {self.kind}"
         if tuple(a.shape) != self.shape:
