@@ -55,7 +55,7 @@ def check_array(fn: str, name: str, a: Any, ndim: int | tuple[int, ...] | None, 
     """
     if array_kind(a) is None:
         raise TypeError(f"{fn}: '{name}' must be a NumPy or CuPy array, got {describe(a)}")
-    if native_dtype(a) not in FLOAT_DTYPES:
+    if a.dtype not in FLOAT_DTYPES and native_dtype(a) not in FLOAT_DTYPES:
         raise TypeError(f"{fn}: '{name}' must have dtype float32 or float64, got {a.dtype} (shape {tuple(a.shape)})")
     ndims = (ndim,) if isinstance(ndim, int) else ndim
     if ndims is not None and a.ndim not in ndims:
