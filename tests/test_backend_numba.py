@@ -48,6 +48,10 @@ TILE_CASES = [
     # reads are copied)
     ConvCase("tiles_chunks", (3, 70, 23, 29), (13, 70, 3, 3), dict(stride=(1, 2), padding=1, dilation=(2, 1))),
     ConvCase("tiles_pointwise_strided", (2, 20, 9, 11), (7, 20, 1, 1), dict(stride=(2, 3))),
+    # conv2d_bwd_data_v13_phases: phases with more gy rows than they read (their padding clamped to 0 and the extra
+    # outputs cropped), unequal phase sizes, a dilation sharing a factor with the stride, zero phases
+    ConvCase("tiles_phases", (2, 3, 13, 10), (5, 3, 2, 4), dict(stride=(3, 2), padding=(2, 3), dilation=(3, 1))),
+    ConvCase("tiles_phases_dilated", (1, 4, 11, 12), (6, 2, 3, 3), dict(stride=(2, 4), dilation=(2, 2), groups=2)),
 ]
 ALL_CONV = CONV2D_CASES + CONV1D_CASES + TILE_CASES
 # Max pooling rows wider than two SIMD vectors, at stride 1, 2 and 3 (the lane-by-lane one), so full and masked
