@@ -120,6 +120,7 @@ THREAD_CASES = (
     "tiles_pad2_odd",
     "tiles_chunks",
     "tiles_pointwise_strided",
+    "tiles_phases",
 )
 
 
