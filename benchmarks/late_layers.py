@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 
 import numba
 import numpy as np
@@ -135,22 +136,31 @@ def report(paths: list[str]) -> str:
     return "\n".join(out)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def burst_args(ap: argparse.ArgumentParser, report: Callable[[list[str]], str]) -> argparse.Namespace | None:
+    """Add the options every burst benchmark here takes (--threads, --rounds, --json, --report) and parse: None
+    after printing the tables of --report's files, else the options, numba's and torch's thread counts set."""
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--cases", default=",".join(CASES))
-    ap.add_argument("--algos", default="auto", help="numba algorithms on an NCHW x (comma-separated; 'all')")
-    ap.add_argument("--cl-algos", default="auto", help="numba algorithms on a channels_last x ('' for none)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--report", nargs="+", default=None, help="print markdown tables of these run files, time nothing")
     args = ap.parse_args()
     if args.report:
         print(report(args.report))
-        return
+        return None
     numba.set_num_threads(args.threads)
     if torch is not None:
         torch.set_num_threads(args.threads)
+    return args
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cases", default=",".join(CASES))
+    ap.add_argument("--algos", default="auto", help="numba algorithms on an NCHW x (comma-separated; 'all')")
+    ap.add_argument("--cl-algos", default="auto", help="numba algorithms on a channels_last x ('' for none)")
+    args = burst_args(ap, report)
+    if args is None:
+        return
     out = {"threads": args.threads, "rounds": args.rounds, "torch": getattr(torch, "__version__", None), "cases": {}}
     for cname in args.cases.split(","):
         case = CASES[cname]

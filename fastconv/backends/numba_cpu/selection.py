@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ...params import ConvParams
-from . import conv2d_as_forward, conv2d_nhwc_gemm, conv2d_winograd
+from . import conv2d_as_forward, conv2d_chunks, conv2d_nhwc_gemm, conv2d_winograd
 
 #: Work below which auto takes the unstaged forward (conv2d_unstaged.py; its data gradient then runs it on the
 #: flipped problem, conv2d_bwd_data_v7_as_forward), and below which it takes conv2d_bwd_weight_v1_naive for the
@@ -60,6 +60,25 @@ def _small_pointwise(p: ConvParams) -> bool:
 # on planes of 14x14 and less with C, K >= 256: v11_panels 1.1-2.9x v5_rows (bench_results/bwd_data_strided.md).
 def _dense_small_plane(p: ConvParams) -> bool:
     return not p.is_grouped and p.P * p.Q <= 196 and _wide(p)
+
+
+# conv2d_bwd_weight_v8_chunks's rows (bench_results/bwd_weight.md: the 3x3 and 1x1 layers of ResNet-18/50, batch 8,
+# at 1 and 2 threads): ahead of v4_blocked on every 1x1 layer (1.1-2x) and the stride-1 3x3 layers of 14x14 and
+# 7x7 planes; ahead of v3_pointwise on the 1x1 layers but those of 56x56 planes and at most 128 output channels,
+# where v3's lane-wise dot products read x in place and v8's channels-last copy of a large x is not paid back by
+# few output channels (3-10x ahead on 14x14 and 7x7 planes). v4_blocked keeps the strided 3x3 layers (5-11% ahead
+# at 2 threads, a tie at 1) and the larger stride-1 planes (a tie).
+_CHUNKS = "conv2d_bwd_weight_v8_chunks"
+_BLOCKED_W = ("conv2d_bwd_weight_v4_blocked", "conv2d_bwd_weight_v1_naive")
+_POINTWISE_W = ("conv2d_bwd_weight_v3_pointwise", *_BLOCKED_W)
+
+
+def _dot_pointwise(p: ConvParams) -> bool:
+    return p.is_pointwise and (p.P * p.Q >= 3136 and p.K <= 128 or not conv2d_chunks.supports(p))
+
+
+def _chunks_first(p: ConvParams) -> bool:
+    return conv2d_chunks.supports(p) and (p.is_1x1 or not p.is_strided and p.P * p.Q <= 196)
 
 
 # (category, predicate, algorithms fastest first) per registry op; first matching category wins. channels_last:
@@ -118,12 +137,9 @@ RULES: dict[str, list[tuple[str, Callable[[ConvParams], bool], tuple[str, ...]]]
     "conv2d_bwd_weight": [
         ("small", lambda p: _small(p, NAIVE_WORK), ("conv2d_bwd_weight_v1_naive", "conv2d_bwd_weight_v4_blocked")),
         ("depthwise", lambda p: p.is_depthwise, ("conv2d_bwd_weight_v1_naive", "conv2d_bwd_weight_v4_blocked")),
-        (
-            "pointwise",
-            lambda p: p.is_pointwise,
-            ("conv2d_bwd_weight_v3_pointwise", "conv2d_bwd_weight_v4_blocked", "conv2d_bwd_weight_v1_naive"),
-        ),
-        ("any", lambda p: True, ("conv2d_bwd_weight_v4_blocked", "conv2d_bwd_weight_v1_naive")),
+        ("pointwise_wide_plane", _dot_pointwise, (*_POINTWISE_W[:1], _CHUNKS, *_POINTWISE_W[1:])),
+        ("chunks", _chunks_first, (_CHUNKS, *_BLOCKED_W)),
+        ("any", lambda p: True, _BLOCKED_W),
     ],
 }
 
