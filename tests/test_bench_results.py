@@ -85,8 +85,8 @@ def test_report_tables_and_plots(tmp_path):
     assert "| maxpool_3x3_s2_p1 | pool-fwd | torch-nchw | GB/s | 2.0 | - |" in text
     # per-run table with the speed-up over torch (20 ms / 10 ms and 0.5 s / 0.1 s, geomean sqrt(2 * 5)) and the
     # share of the clean-environment ceiling: 200 of 400 GFLOP/s, 10 of 40 GB/s; B: 500 of 800
-    assert "| a_3x3 | fwd | GFLOP/s | 200.0 | 100.0 | 2.00x (numba/auto) | 50% |" in text
-    assert "| maxpool_3x3_s2_p1 | pool-fwd | GB/s | 10.0 | 2.0 | 5.00x (numba/auto) | 25% |" in text
+    assert "| a_3x3 | fwd | GFLOP/s | 200.0 | 100.0 | 2.00x (numba/auto) vs torch-nchw | 50% |" in text
+    assert "| maxpool_3x3_s2_p1 | pool-fwd | GB/s | 10.0 | 2.0 | 5.00x (numba/auto) vs torch-nchw | 25% |" in text
     assert "| a_3x3 | fwd | GFLOP/s | 500.0 | - | 62% |" in text
     assert "3.16x over 2 cases" in text
     assert "EPYC B 4c pool-fwd" not in text and "maxpool_3x3_s2_p1 pool-fwd numba/auto (4t): wrong" in text
@@ -136,3 +136,41 @@ def test_cli_report_and_compare(tmp_path, capsys):
     assert "2.50x" in capsys.readouterr().out
     assert main(["bench", "compare", str(FILES[0]), str(tmp_path / "missing.json")]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_the_headline_is_against_the_faster_torch_baseline_of_each_case():
+    """run_table's speed-up column and geomean take, per case, the faster of torch NCHW and channels_last (never
+    the TF32 baseline in an fp32 run, nor the NumPy reference)."""
+    from fastconv.bench import tables
+
+    def rec(case, impl, kind, ms, precision="fp32"):
+        return {
+            "case": case,
+            "op": "fwd",
+            "impl": impl,
+            "kind": kind,
+            "status": "ok",
+            "flops": 2e9,
+            "bytes": 0,
+            "time_s": {"median": ms / 1e3},
+            "device": "cpu",
+            "threads": 2,
+            "precision": precision,
+        }
+
+    records = [
+        rec("a", "numba/auto", "fastconv", 10),
+        rec("a", "torch-nchw", "baseline", 40),
+        rec("a", "torch-cl", "baseline", 20),
+        rec("a", "numpy-ref", "baseline", 5),
+        rec("b", "numba/auto", "fastconv", 10),
+        rec("b", "torch-nchw", "baseline", 5),
+        rec("b", "torch-cl", "baseline", 8),
+        rec("b", "torch-cuda-tf32", "baseline", 1),
+    ]
+    text = tables.run_table(records)
+    assert "best fastconv vs the faster torch" in text
+    assert "| 2.00x (numba/auto) vs torch-cl |" in text, "case a: channels_last is the faster torch"
+    assert "| 0.50x (numba/auto) vs torch-nchw |" in text, "case b: TF32 does not count in an fp32 run"
+    assert "the faster torch baseline of each case: 1.00x over 2 cases" in text
+    assert "| 4.00x (numba/auto) |" in tables.run_table(records, reference_impl="torch-nchw"), "a named reference"

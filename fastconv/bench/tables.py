@@ -84,32 +84,51 @@ def _best_cells(
     return f"{ratio:.2f}x ({best['impl']})", share, ratio
 
 
+def faster_torch(records: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The faster torch baseline among the records of one (case, op): the timed torch record with the lowest median
+    (torch NCHW or channels_last on the CPU, cuDNN on the GPU; the TF32 one only in a tf32 run, as it computes in
+    another precision), or None."""
+    timed = [
+        r
+        for r in records
+        if r["kind"] == "baseline"
+        and r["impl"].startswith("torch")
+        and (r["impl"] != "torch-cuda-tf32" or r.get("precision") == "tf32")
+        and rate(r) is not None
+    ]
+    return min(timed, key=lambda r: r["time_s"]["median"]) if timed else None
+
+
 def run_table(
-    results: Sequence[dict[str, Any]], ceilings: Sequence[dict[str, Any]] = (), reference_impl: str = "torch-nchw"
+    results: Sequence[dict[str, Any]], ceilings: Sequence[dict[str, Any]] = (), reference_impl: str | None = None
 ) -> str:
     """One row per (case, op), one column per implementation (its rate), then the best fastconv implementation's
-    speed-up over `reference_impl` (time ratio) and its share of the measured ceiling (GEMM peak for GFLOP/s, copy
-    bandwidth for GB/s); records of a single thread count and dtype."""
+    speed-up (time ratio) over `reference_impl`, by default over the faster torch baseline of that case
+    (`faster_torch`: the stronger of torch NCHW and channels_last), and its share of the measured ceiling (GEMM peak
+    for GFLOP/s, copy bandwidth for GB/s); records of a single thread count and dtype."""
     impls = _ordered(r["impl"] for r in results)
     rows_keys = _ordered((r["case"], r["op"]) for r in results)
     by_key = {(r["case"], r["op"], r["impl"]): r for r in results}
     has_best = any(r["kind"] == "fastconv" for r in results)
-    header = ["case", "op", "unit", *impls] + (
-        [f"best fastconv vs {reference_impl}", "best % of ceiling"] if has_best else []
-    )
+    against = reference_impl or "the faster torch"
+    header = ["case", "op", "unit", *impls] + ([f"best fastconv vs {against}", "best % of ceiling"] if has_best else [])
     rows, ratios = [], []
     for case, op in rows_keys:
         row = [case, op, UNIT[op], *(cell(by_key.get((case, op, i))) for i in impls)]
         if has_best:
             records = [r for k, r in by_key.items() if k[:2] == (case, op)]
-            speedup, share, ratio = _best_cells(records, by_key.get((case, op, reference_impl)), ceilings)
+            ref = faster_torch(records) if reference_impl is None else by_key.get((case, op, reference_impl))
+            speedup, share, ratio = _best_cells(records, ref, ceilings)
+            if ratio is not None and reference_impl is None:
+                speedup += f" vs {ref['impl']}"
             row += [speedup, share]
             ratios += [ratio] if ratio is not None else []
         rows.append(row)
     table = markdown(header, rows)
     if ratios:
+        over = reference_impl or "the faster torch baseline of each case"
         table += (
-            f"\n\nGeomean speed-up of the best fastconv implementation over {reference_impl}: "
+            f"\n\nGeomean speed-up of the best fastconv implementation over {over}: "
             f"{geomean(ratios):.2f}x over {len(ratios)} cases."
         )
     return table
