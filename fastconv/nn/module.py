@@ -242,6 +242,14 @@ class Module:
                 m._buffers[name] = None if b is None else convert(b)
         return self
 
+    def __getstate__(self) -> dict:
+        """What pickle and copy.deepcopy keep: everything but the per-call state (a pending backward's tape, the
+        plan of the last call, fastconv.nn.layers._run), which holds compiled functions and is rebuilt on use."""
+        state = self.__dict__.copy()
+        state.pop("_plan_memo", None)
+        state["_tape"] = None
+        return state
+
     # ------------------------------------------------------------------------------------------ calling
     def __call__(self, *inputs: Any) -> Any:
         observer = _tape.current_observer()
