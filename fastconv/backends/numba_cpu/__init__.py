@@ -30,6 +30,7 @@ from . import (
     conv2d_chunks,
     conv2d_depthwise,
     conv2d_direct,
+    conv2d_im2col,
     conv2d_nhwc,
     conv2d_nhwc_gemm,
     conv2d_panels,
@@ -60,6 +61,10 @@ _AS_FORWARD = dict(
     supports=conv2d_as_forward.supports, requires="stride 1, no side padded wider than the dilated kernel"
 )
 _PHASES = dict(supports=conv2d_phases.supports, requires="a stride > 1")
+_IM2COL = dict(
+    supports=conv2d_im2col.supports,
+    requires=f"groups == 1, >= {conv2d_pointwise.DOT_ROWS} output channels, >= {conv2d_pointwise.DOT_COLS} input taps",
+)
 _WINOGRAD = dict(
     supports=conv2d_winograd.supports,
     requires="a 3x3 kernel, stride 1, no dilation",
@@ -115,6 +120,7 @@ for _op, _fn, _kw in (
     ("conv2d_bwd_weight", conv2d_pointwise.conv2d_bwd_weight_v3_pointwise, _POINTWISE_W),
     ("conv2d_bwd_weight", conv2d_blocked.conv2d_bwd_weight_v4_blocked, {}),
     ("conv2d_bwd_weight", conv2d_chunks.conv2d_bwd_weight_v8_chunks, _CHUNKS),
+    ("conv2d_bwd_weight", conv2d_im2col.conv2d_bwd_weight_v9_im2col, _IM2COL),
 ):
     register(_op, B, _fn.__name__, sized(_fn, _macs), priority=selection.priority(_op, _fn.__name__), **_kw)
 

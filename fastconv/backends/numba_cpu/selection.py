@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ...params import ConvParams
-from . import conv2d_as_forward, conv2d_chunks, conv2d_nhwc_gemm, conv2d_winograd
+from . import conv2d_as_forward, conv2d_chunks, conv2d_im2col, conv2d_nhwc_gemm, conv2d_winograd
 
 #: Work below which auto takes the unstaged forward (conv2d_unstaged.py; its data gradient then runs it on the
 #: flipped problem, conv2d_bwd_data_v7_as_forward), and below which it takes conv2d_bwd_weight_v1_naive for the
@@ -81,6 +81,13 @@ def _chunks_first(p: ConvParams) -> bool:
     return conv2d_chunks.supports(p) and (p.is_1x1 or not p.is_strided and p.P * p.Q <= 196)
 
 
+# conv2d_bwd_weight_v9_im2col's row (bench_results/bwd_weight_im2col.md): windowed convs with fewer than 64 input
+# channels, whose channel vectors v4_blocked and v8_chunks fill only partly: the ResNet stem (C = 3, 7x7 stride 2)
+# 10.8x v4_blocked, C = 4-32 at 56x56 1.6-12x; at C = 64 v4 is 1.6x ahead.
+def _few_channels(p: ConvParams) -> bool:
+    return not p.is_1x1 and p.C < 64 and conv2d_im2col.supports(p)
+
+
 # (category, predicate, algorithms fastest first) per registry op; first matching category wins. channels_last:
 # conv2d_fwd_v9_nhwc reading x in place against copying x to NCHW (a slow strided transpose in NumPy) for the NCHW
 # choice; conv2d_fwd_v9_nhwc won or tied on every ungrouped problem of the recorded runs, the copy on the grouped ones
@@ -138,6 +145,7 @@ RULES: dict[str, list[tuple[str, Callable[[ConvParams], bool], tuple[str, ...]]]
         ("small", lambda p: _small(p, NAIVE_WORK), ("conv2d_bwd_weight_v1_naive", "conv2d_bwd_weight_v4_blocked")),
         ("depthwise", lambda p: p.is_depthwise, ("conv2d_bwd_weight_v1_naive", "conv2d_bwd_weight_v4_blocked")),
         ("pointwise_wide_plane", _dot_pointwise, (*_POINTWISE_W[:1], _CHUNKS, *_POINTWISE_W[1:])),
+        ("few_channels", _few_channels, ("conv2d_bwd_weight_v9_im2col", *_BLOCKED_W)),
         ("chunks", _chunks_first, (_CHUNKS, *_BLOCKED_W)),
         ("any", lambda p: True, _BLOCKED_W),
     ],
