@@ -149,9 +149,7 @@ class Op:
         n = self.n_arrays
         if n is not None:
             return args[:n], args[n:]
-        return tuple(args[i] for i in self.array_positions), tuple(
-            v for i, v in enumerate(args) if i not in self.array_positions
-        )
+        return self.arrays_of(args), tuple(v for i, v in enumerate(args) if i not in self.array_positions)
 
     def lookup(self, args: tuple, need_backward: bool = False) -> Plan:
         """The plan of a bound call, from the cache or planned now (and cached when the key can be hashed)."""

@@ -70,7 +70,12 @@ def _forward(p: ConvParams) -> tuple[ConvParams, Any]:
     """The forward problem of p and the implementation auto runs for it, once per params (emptied with the plan
     cache: registrations and autotuning records change the answer)."""
     pf = forward_problem(p)
-    return pf, dispatch.select("conv2d", pf, "numpy", "numba", "auto", "conv2d_backward")
+    return pf, auto_forward(pf)
+
+
+def auto_forward(pf: ConvParams) -> Any:
+    """The numba forward implementation `auto` runs for the forward problem pf of a data gradient."""
+    return dispatch.select("conv2d", pf, "numpy", "numba", "auto", "conv2d_backward")
 
 
 dispatch.on_change(_forward.cache_clear)

@@ -28,7 +28,7 @@ from ... import dispatch
 from ...arrays import empty
 from ...params import ConvParams
 from ...plan import bound
-from .conv2d_as_forward import gathered
+from .conv2d_as_forward import auto_forward, gathered
 
 
 class _Axis(NamedTuple):
@@ -105,10 +105,7 @@ def supports(p: ConvParams) -> bool:
 def _planned(p: ConvParams) -> tuple[tuple[Phase, Any], ...]:
     """Each phase with the forward implementation auto runs for it, once per params (emptied with the plan cache:
     registrations and autotuning records change the answer)."""
-    return tuple(
-        (ph, None if ph.pf is None else dispatch.select("conv2d", ph.pf, "numpy", "numba", "auto", "conv2d_backward"))
-        for ph in phases(p)
-    )
+    return tuple((ph, None if ph.pf is None else auto_forward(ph.pf)) for ph in phases(p))
 
 
 dispatch.on_change(_planned.cache_clear)
