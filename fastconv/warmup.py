@@ -3,9 +3,9 @@
 Numba compiles a kernel on its first call for each argument type and keeps the machine code in its on-disk cache
 (numba_cpu/cache.py says how it is keyed), so the first call of each op family in a fresh environment pays
 seconds of compilation and later processes load it in a fraction of a second. `fastconv warmup` makes those first
-calls now, on small arrays, for the algorithms `auto` picks on common layers: both the parallel kernels and their
-serial twins (calls below SERIAL_WORK run those), each dtype asked for. Run it in a Docker build or after creating
-an environment; it is safe to run again (what is cached loads and is checked, nothing recompiles).
+calls now, on small arrays, for the algorithms `auto` picks on common layers, each dtype asked for (one compiled
+kernel serves serial and parallel calls alike: numba_cpu/launch.py). Run it in a Docker build or after creating an
+environment; it is safe to run again (what is cached loads and is checked, nothing recompiles).
 
     fastconv warmup [--ops conv,pool,bn,relu,linear] [--dtypes float32,float64]
 """
@@ -83,24 +83,18 @@ def _calls(op: str, dtype: np.dtype) -> list[tuple[str, Callable[[], object]]]:
 
 
 def warmup(ops: tuple[str, ...] = OPS, dtypes: tuple[str, ...] = ("float32",), progress: bool = True) -> int:
-    """Run every warm-up call with parallel kernels and with serial ones; returns how many calls ran."""
-    from fastconv.backends.numba_cpu import config  # noqa: PLC0415 - loads the backend
-
+    """Run every warm-up call; returns how many calls ran."""
     from .bench.timing import Progress  # noqa: PLC0415
 
-    work = [(op, np.dtype(d), label, fn) for d in dtypes for op in ops for label, fn in _calls(op, np.dtype(d))]
-    bar = Progress(2 * len(work), enabled=None if progress else False)
-    before = config.SERIAL_WORK
+    work = [(np.dtype(d), label, fn) for d in dtypes for op in ops for label, fn in _calls(op, np.dtype(d))]
+    bar = Progress(len(work), enabled=None if progress else False)
     try:
-        for mode, limit in (("parallel", 0), ("serial", 1 << 62)):
-            config.SERIAL_WORK = limit
-            for _, dtype, label, fn in work:
-                bar.step(f"{label} {dtype} ({mode})")
-                fn()
+        for dtype, label, fn in work:
+            bar.step(f"{label} {dtype}")
+            fn()
     finally:
-        config.SERIAL_WORK = before
         bar.close()
-    return 2 * len(work)
+    return len(work)
 
 
 def _run(args: argparse.Namespace) -> int:

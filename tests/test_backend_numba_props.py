@@ -83,8 +83,8 @@ def test_pool_bn_relu_nan(rng):
 # ---------------------------------------------------------------------------------------------- threads
 @pytest.fixture
 def one_vs_two(monkeypatch):
-    """Run a function with 1 and with 2 threads (parallel kernels even for small work) and with the kernels' serial
-    twins, and require bit-identical results."""
+    """Run a function with 1 and with 2 threads (parallel kernels even for small work), with 2 threads and 3 parts
+    per thread (parts of unequal sizes), and serially, and require bit-identical results."""
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("Numba has a single thread here; nothing to compare")
     before = numba.get_num_threads()
@@ -93,13 +93,15 @@ def one_vs_two(monkeypatch):
         results = []
         with monkeypatch.context() as m:
             m.setattr(config, "SERIAL_WORK", 0)
-            for n in (1, 2):
+            for n, parts in ((1, 1), (2, 1), (2, 3)):
+                m.setattr(config, "PARTS_PER_THREAD", parts)
                 numba.set_num_threads(n)
                 results.append(fn())
         numba.set_num_threads(before)
         with config.serially():
             results.append(fn())
-        for label, other in (("1 and 2 threads", results[1]), ("parallel and serial kernels", results[2])):
+        labels = ("1 and 2 threads", "1 thread and 2 threads x 3 parts", "parallel and serial calls")
+        for label, other in zip(labels, results[1:]):
             for a, b in zip(results[0], other):
                 assert (a is None and b is None) or np.array_equal(a, b, equal_nan=True), f"{label} differ"
 
@@ -165,9 +167,9 @@ def test_threads_fixture_detects_a_difference(one_vs_two):
         one_vs_two(lambda: [np.array([numba.get_num_threads()])])
 
 
-def test_serial_twins_run_when_loaded_from_the_disk_cache():
-    """A small call in a fresh process runs the serial twins before any parallel region; loaded from Numba's cache
-    (the second process), code asking for the thread id needs the threading layer started (it crashed before)."""
+def test_serial_calls_run_when_loaded_from_the_disk_cache():
+    """A small call in a fresh process runs serially before any parallel region; loaded from Numba's cache (the
+    second process), code calling into the threading layer needs it started (it crashed before)."""
     import subprocess  # noqa: PLC0415
     import sys  # noqa: PLC0415
 

@@ -150,8 +150,8 @@ def test_kernel_keeps_its_tile_in_registers(kernel, args, tiles):
     tiles, of conv2d_fwd_v11_panels' panels, of conv2d_fwd_v12_nhwc_gemm's rows and of conv2d_bwd_weight_v8_chunks'
     chunks is ROWS*VECS vector FMAs fed by VECS loads and ROWS broadcasts, with no vector traffic to the stack
     (compiled afresh: cached code cannot be inspected)."""
-    fresh = numba.njit(fastmath=set(config.FASTMATH))(kernel.py_func)
-    fresh.compile(tuple(numba.typeof(a) for a in args))
+    fresh = numba.njit(fastmath=set(config.FASTMATH), error_model="numpy")(kernel.parts.py_func)
+    fresh.compile(tuple(numba.typeof(a) for a in (*args, 0, 1, 0)))  # the compiled parts: part, parts, slot
     asm = fresh.inspect_asm(fresh.signatures[0])
     reg = "zmm" if config.VECTOR_BYTES == 64 else "ymm"
     # the innermost loop: the block that ends in a backward jump and holds the FMAs

@@ -1,4 +1,4 @@
-"""The "numba" backend: hand-written @njit(parallel=True, cache=True) CPU kernels, the default for NumPy arrays.
+"""The "numba" backend: hand-written @njit(cache=True) CPU kernels on several threads, the default for NumPy arrays.
 
 One module per op family. Every implementation is registered under the name of its entry function, which is its
 algorithm name everywhere (`algo=`, tests, benchmark labels): <op>_v<N>_<strategy>, the version numbers shared

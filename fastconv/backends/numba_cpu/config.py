@@ -2,15 +2,19 @@
 
 Fast math keeps NaN and Inf semantics: we allow re-association (vectorised reductions), FMA contraction, signed
 zeros and approximate reciprocals/functions, but never `nnan`/`ninf`, so a NaN in an input still reaches the output
-exactly where the float64 reference puts one. Every kernel is `cache=True`; parallel kernels use `prange`, which
-follows `numba.set_num_threads`. No kernel's result depends on the thread count: a parallel loop splits the work
-into pieces fixed by the problem shape, never by the number of threads.
+exactly where the float64 reference puts one. Every kernel is `cache=True`; a kernel's closing `prange` loop runs
+in parts on Numba's threading layer, on as many threads as `numba.set_num_threads` says (`Kernel`, launch.py). No
+kernel's result depends on the thread count: its iterations are fixed by the problem shape, independent, and each
+writes its own outputs.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import functools
+import inspect
+import textwrap
 import threading
 import types
 from collections.abc import Callable, Iterator
@@ -24,14 +28,14 @@ from numba.extending import register_jitable
 from ...arrays import empty
 from ...params import ceil_div
 from ...plan import bound
-from . import cache, threads
+from . import cache, launch, threads
 
 register_jitable(ceil_div)  # the one ceil-division, callable from the kernels as from Python
 cache.install()  # cached kernels keyed by every source they compile code from (cache.py)
 
 FASTMATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
 
-# `kernel`: a parallel entry point (its body holds a prange), with a serial twin. `inner`: a serial helper.
+# `kernel`: an entry point whose closing prange loop runs in parts on several threads. `inner`: a helper.
 inner = functools.partial(njit, cache=True, fastmath=set(FASTMATH), nogil=True)
 
 #: Work below which a call runs its kernels serially, in multiply-adds (a memory-bound op counts ELEMENT_WORK per
@@ -42,37 +46,97 @@ inner = functools.partial(njit, cache=True, fastmath=set(FASTMATH), nogil=True)
 SERIAL_WORK = 1 << 18
 ELEMENT_WORK = 8
 
-_SERIAL = threading.local()  # .on: the calls of this Python thread run their kernels' serial twins
+_SERIAL = threading.local()  # .on: the calls of this Python thread run their kernels on this thread alone
 _THREADS = threads.STATE  # ['forked']: a child of a fork the threading layer does not survive: all serial
 
 
+def thread_slot() -> int:
+    """Inside a kernel: the index of the thread running this part among the threads of the call (0 serially),
+    below NUMBA_NUM_THREADS: where that thread's scratch lives. The kernel compiler substitutes it."""
+    raise TypeError("thread_slot() is only meaningful inside a numba_cpu kernel")
+
+
 class Kernel:
-    """A parallel kernel and its serial twin: the same Python function compiled with and without parallel=True
-    (without it, prange runs as range), the same fast-math flags, each cached on disk under its own name. A call
-    runs the twin while `serially()` is active in the calling thread. Iterations split the work by the problem's
-    shape, never by the thread count, so both give the same bits (tests compare them)."""
+    """A Numba kernel whose body ends in one `prange` loop, compiled once (serially, with the fast-math flags) with
+    that loop cut to one part of its iterations: part i of `parts` runs iterations [n*i // parts, n*(i+1) // parts).
+    A call runs its parts on the threading layer's threads (launch.py), or all on the calling thread while
+    `serially()` is active there, with one thread, or in a child forked from a layer that does not survive fork
+    (threads.py). The code before the loop runs once per part, so it may only compute locals. Iterations are
+    independent and write disjoint outputs, so every thread count gives the same bits (tests compare them)."""
 
     def __init__(self, py_func: Callable, fastmath: frozenset = FASTMATH) -> None:
         self.py_func = py_func
         self.__name__, self.__doc__ = py_func.__name__, py_func.__doc__
-        self.parallel = njit(parallel=True, cache=True, fastmath=set(fastmath), nogil=True)(py_func)
-        # a code object of its own name: compiled code is named after it, so the two never share symbols
-        code = py_func.__code__.replace(
-            co_name=f"{py_func.__name__}_serial", co_qualname=f"{py_func.__qualname__}_serial"
-        )
-        twin = types.FunctionType(code, py_func.__globals__, code.co_name, py_func.__defaults__, py_func.__closure__)
-        twin.__qualname__ = code.co_qualname  # and a cache index of its own
-        self.serial = njit(cache=True, fastmath=set(fastmath), nogil=True)(twin)
+        self.parts = njit(cache=True, fastmath=set(fastmath), nogil=True, error_model="numpy")(_partitioned(py_func))
 
-    def __call__(self, *args: Any) -> Any:
-        serial = getattr(_SERIAL, "on", False) or _THREADS["forked"]
-        return (self.serial if serial else self.parallel)(*args)
+    def __call__(self, *args: Any) -> None:
+        if getattr(_SERIAL, "on", False) or _THREADS["forked"]:
+            self.parts(*args, 0, 1, 0)
+        elif self.parts(*args, 0, PARTS_PER_THREAD, -1):  # slot -1: all parts, on the layer's threads
+            self.parts(*args, 0, 1, 0)  # a part raised on a worker thread, where its exception stayed: raise it here
+            raise RuntimeError(f"numba kernel {self.__name__} failed on a worker thread")
+
+
+#: Parts per thread of a parallel call: the threading layer hands them out as it would prange iterations.
+PARTS_PER_THREAD = 1
+
+
+_PART, _PARTS, _SLOT, _COUNT = "kernel_part_", "kernel_parts_", "kernel_slot_", "kernel_n_"
+_RUN = "kernel_run_parts_"  # launch.run_parts, under a name of its own in the kernel's module
+# the part's iterations; max(0, ..) lets LLVM see them non-negative: no sign fix-ups for // and %, no wraparound
+# checks on the indices made from them (without it the kernels ran 15-25% slower)
+_PART_RANGE = f"range(max(0, {_COUNT} * {_PART} // {_PARTS}), min({_COUNT}, {_COUNT} * ({_PART} + 1) // {_PARTS}))"
+
+
+def _partitioned(py_func: Callable) -> Callable:
+    """py_func with three more parameters (part, parts, slot): its closing `for i in prange(n)` runs only the
+    part's iterations and `thread_slot()` reads the slot; slot < 0 asks it to run all its parts on the threading
+    layer's threads (launch.run_parts calls this same compiled function for each). It returns 0, or from a launch
+    1 if a part failed. Line numbers stay those of the source file."""
+    name = py_func.__qualname__
+    tree = ast.parse(textwrap.dedent(inspect.getsource(py_func)))
+    fn = tree.body[0]
+    fn.decorator_list = []
+    loop = fn.body[-1]
+
+    def is_prange(node: ast.AST) -> bool:
+        return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "prange"
+
+    nested = [node for node in ast.walk(fn) if is_prange(node) and node is not getattr(loop, "iter", None)]
+    if not (isinstance(loop, ast.For) and is_prange(loop.iter) and len(loop.iter.args) == 1) or nested:
+        raise TypeError(f"kernel {name}: its body must end in its only prange loop, over prange(n)")
+    if any(isinstance(node, ast.Return) for node in ast.walk(fn)):
+        raise TypeError(f"kernel {name}: a kernel returns nothing (it writes its outputs)")
+    count = ast.Assign([ast.Name(_COUNT, ast.Store())], loop.iter.args[0])
+    parted = ast.For(loop.target, ast.parse(_PART_RANGE, mode="eval").body, loop.body, loop.orelse)
+    arguments = ", ".join(a.arg for a in fn.args.args)
+    launch_ = ast.parse(f"if {_SLOT} < 0:\n    return {_RUN}(({arguments},), {_PARTS})").body[0]  # parts: per thread
+    done = ast.parse("return 0").body[0]
+    launch_, count, parted, done = (
+        ast.fix_missing_locations(ast.copy_location(n, loop)) for n in (launch_, count, parted, done)
+    )
+    fn.body[-1:] = [count, parted, done]
+    fn.body.insert(0, launch_)
+    fn.args.args += [ast.arg(_PART), ast.arg(_PARTS), ast.arg(_SLOT)]
+    py_func.__globals__.setdefault(_RUN, launch.run_parts)
+    ast.fix_missing_locations(_SlotReader().visit(fn))
+    ast.increment_lineno(tree, py_func.__code__.co_firstlineno - 1)
+    module = compile(tree, py_func.__code__.co_filename, "exec")
+    code = next(c for c in module.co_consts if isinstance(c, types.CodeType))
+    return types.FunctionType(code, py_func.__globals__, py_func.__name__, py_func.__defaults__)
+
+
+class _SlotReader(ast.NodeTransformer):
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        if isinstance(node.func, ast.Name) and node.func.id == "thread_slot":
+            return ast.copy_location(ast.Name(_SLOT, ast.Load()), node)
+        return self.generic_visit(node)
 
 
 kernel = Kernel
 
-# Choose and start Numba's threading layer now (threads.py): before any kernel compiles, and because compiled code
-# that asks for the thread id (a serial twin loaded from the disk cache) needs a started layer.
+# Choose and start Numba's threading layer now (threads.py): before any kernel compiles (their launch code calls
+# into it), and because compiled code that asks for the thread id needs a started layer.
 threads.setup()
 
 

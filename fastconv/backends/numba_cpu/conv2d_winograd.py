@@ -32,10 +32,10 @@ import functools
 
 import numba
 import numpy as np
-from numba import get_thread_id, prange
+from numba import prange
 
 from ...params import ConvParams
-from .config import FASTMATH, TILE_ROWS, TILE_VECS, ceil_div, filled, inner, kernel, lanes, workspace
+from .config import FASTMATH, TILE_ROWS, TILE_VECS, ceil_div, filled, inner, kernel, lanes, thread_slot, workspace
 from .conv2d_direct import bias_or_zeros
 from .conv2d_rows import Planes
 from .simd import tile_bcast, tile_fma, tile_load, tile_store, tile_zeros
@@ -126,8 +126,8 @@ def g_times(a, b, d, r):
     return a if r == 0 else (a + b + d) * 0.5 if r == 1 else (a - b + d) * 0.5 if r == 2 else d
 
 
-# In the order written (no re-association): LLVM regrouped the float64 sums of G differently in the parallel and
-# the serial compilation; so the transform is the same arithmetic in both (float32 results unchanged by this).
+# In the order written (no re-association): the float64 sums of G as written, whatever LLVM's vectoriser would
+# regroup (float32 results unchanged by this).
 @functools.partial(kernel, fastmath=FASTMATH - {"reassoc"})
 def transform_filters(w, u, G, Kg, Cg):
     """u[g, xi, k // ROWS, c, k % ROWS] = (G w[g*Kg + k, c] G^T)[xi], zero for the padded output channels
@@ -182,19 +182,16 @@ def block_gemms(u, g, v, v_xi, m, m_xi, Cg, nkb, lanes):
 def winograd_fwd(xt, L, Wh, u, bias, y, v_slots, m_slots, N, G, Cg, Kg, P, Q, lanes):
     """y[n, g*Kg + k] = conv of the planes xt[((n*G + g)*Cg + c)*L :] with the filters packed in u (see module
     doc). Tiles are numbered across the batch, t = (n*TP + th)*TQ + tw, so small images fill whole blocks.
-    Iteration (g, tile block) writes only the outputs of its own tiles; its V and M live in the slot of the thread
-    running it (get_thread_id < get_num_threads; slot 0 for the serial twin, whose workspace belongs to the calling
-    Python thread), fully written before they are read."""
+    Iteration (g, tile block) writes only the outputs of its own tiles; its V and M live in the scratch slot of the
+    thread running it (config.thread_slot; the workspace belongs to the calling Python thread), fully written
+    before they are read."""
     TB, TP, TQ = VECS * lanes, (P + 1) // 2, (Q + 1) // 2
     T = N * TP * TQ
     ntb, nkb = ceil_div(T, TB), ceil_div(Kg, ROWS)
     v_xi, m_xi = slot_strides(Cg, Kg, lanes)
     for it in prange(G * ntb):
         tb, g = it % ntb, it // ntb
-        slot = get_thread_id()
-        if not 0 <= slot < v_slots.shape[0]:  # the serial twin, called outside a parallel region: any slot is ours
-            slot = 0
-        v, m = v_slots[slot], m_slots[slot]
+        v, m = v_slots[thread_slot()], m_slots[thread_slot()]
         t0, t1 = tb * TB, min(tb * TB + TB, T)
         if t1 - t0 < TB:  # the last block: its unused lanes are zero, not stale scratch
             for xi in range(XI):

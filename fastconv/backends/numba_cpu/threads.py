@@ -5,9 +5,9 @@ OpenMP, the only OpenMP on most Linux machines, a child started by fork after an
 it enters one: "Terminating: fork() called from a process already using GNU OpenMP") and "workqueue" (neither).
 fastconv asks for "tbb": the `tbb` wheel (a dependency on the platforms that have one) puts libtbb.so.12 in the
 environment's lib/ folder, which the dynamic loader does not search, so it is loaded from there first. Where tbb
-cannot load, "omp" runs, and a child forked after a parallel region runs every kernel's serial twin instead of
-the thread pool (same results, one thread): it computes instead of being killed. FASTCONV_THREADING_LAYER=omp,
-tbb or workqueue asks for a layer explicitly (an unavailable one is an error).
+cannot load, "omp" runs, and a child forked after a parallel region runs all of every kernel's parts on its
+calling thread instead of the thread pool (same results, one thread): it computes instead of being killed.
+FASTCONV_THREADING_LAYER=omp, tbb or workqueue asks for a layer explicitly (an unavailable one is an error).
 
 `setup()` runs once, before the first kernel is compiled or launched; `status()` says what it chose and why.
 """
@@ -69,7 +69,7 @@ def setup() -> None:
     else:
         numba.config.THREADING_LAYER = "default"
         why = f"tbb unavailable: {why_not}"
-    numba.get_num_threads()  # starts the layer now: later code may ask it for a thread id (serial twins)
+    numba.get_num_threads()  # starts the layer now: compiled kernels call into it (launch.py)
     STATE["layer"], STATE["why"] = numba.threading_layer(), why
     if STATE["layer"] != "tbb":
         why += "; a child forked after a parallel region runs the kernels serially (this layer is not fork-safe)"
