@@ -152,8 +152,9 @@ def blocked_bwd_weight(xh, gy, part, Hx, Wx, C, G, Cg, Kg, sh, sw, dh, dw, R, S,
         part[out : out + nk * T * Cg] = 0
         n0, n1 = (slot, slot + 1) if per_image else (0, N)
         for n in range(n0, n1):
-            for i in range(nk):
-                rows[i] = gy[n, k0 + i].reshape(P * Q)
+            for i in range(nk):  # element by element: an array assigned to a row compiles Numba's shape message
+                for pq in range(P * Q):
+                    rows[i, pq] = gy[n, k0 + i, pq // Q, pq % Q]
             _image_bwd_weight(xh, rows, part, out, n, Hx, Wx, C, g, Cg, P, Q, sh, sw, dh, dw, S, T, nk, ncb, lanes)
 
 
@@ -251,10 +252,8 @@ def sum_partials(part, gw):
     for k in prange(K):
         acc = np.empty(Cg)  # float64, as the partials have always been summed
         for t in range(T):
-            if N:
-                acc[:] = part[0, k, t]
-            else:
-                acc[:] = 0
+            for c in range(Cg):  # element by element: an array assigned to a slice compiles Numba's shape message
+                acc[c] = part[0, k, t, c] if N else 0.0
             for n in range(1, N):
                 row = part[n, k, t]
                 for c in range(Cg):

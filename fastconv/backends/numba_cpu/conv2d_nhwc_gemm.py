@@ -76,7 +76,8 @@ def gather_rows(x, xs, N, H, W, C, P, Q, sh, sw):
         n, p = npr // P, npr % P
         for q in range(Q):
             src, dst = ((n * H + p * sh) * W + q * sw) * C, (npr * Q + q) * C
-            xs[dst : dst + C] = x[src : src + C]
+            for c in range(C):  # not xs[..] = x[..]: an array assigned to a slice compiles Numba's shape message
+                xs[dst + c] = x[src + c]
 
 
 # ---------------------------------------------------------------------------------------------- registry op
