@@ -1,5 +1,5 @@
 """Properties of the "numba" backend beyond conformance: NaN propagates as in the reference (fast math keeps
-nnan/ninf off), and every kernel gives bit-identical results with 1 and 2 threads and with its serial twin."""
+nnan/ninf off), and every kernel gives bit-identical results with 1 and 2 threads, other part counts and serially."""
 
 import numba
 import numpy as np

@@ -58,8 +58,8 @@ def _run(env_layer: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
 def test_a_child_forked_from_the_omp_layer_runs_serially_instead_of_dying():
-    """GNU OpenMP kills such a child as soon as it enters a parallel region; fastconv's kernels run their serial
-    twins there instead."""
+    """GNU OpenMP kills such a child as soon as it enters a parallel region; fastconv's kernels run all their parts
+    on the calling thread there instead."""
     done = _run("omp")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "threading layer omp" in done.stdout and "runs the kernels serially" in done.stdout
