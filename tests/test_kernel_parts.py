@@ -72,6 +72,10 @@ def test_threads_running_at_once_have_slots_of_their_own(two_threads):
     with config.serially():
         record_slots(out, 10)
     assert list(out[:, 0]) == [0, 0]
+    numba.set_num_threads(1)  # the thread count of the calling thread, read when the kernel launches
+    for _ in range(5):
+        record_slots(out, 200_000)
+        assert list(out[:, 0]) == [0, 0]
 
 
 def test_an_exception_on_a_worker_thread_reaches_the_caller(two_threads):
