@@ -57,8 +57,9 @@ def thread_slot() -> int:
 
 
 class Kernel:
-    """A Numba kernel whose body ends in one `prange` loop, compiled once (serially, with the fast-math flags) with
-    that loop cut to one part of its iterations: part i of `parts` runs iterations [n*i // parts, n*(i+1) // parts).
+    """A Numba kernel whose body ends in one `prange` loop, compiled once (serially, with the fast-math flags and
+    the error model of Numba's parallel loop bodies: no division-by-zero checks) with that loop cut to one part of
+    its iterations: part i of `parts` runs iterations [n*i // parts, n*(i+1) // parts).
     A call runs its parts on the threading layer's threads (launch.py), or all on the calling thread while
     `serially()` is active there, with one thread, or in a child forked from a layer that does not survive fork
     (threads.py). The code before the loop runs once per part, so it may only compute locals. Iterations are
