@@ -71,7 +71,8 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as base_cache, tempfile.TemporaryDirectory() as this_cache:
-        _run(args.base, base_cache), _run(ROOT, this_cache)  # compile both into their caches
+        for checkout, cache in ((args.base, base_cache), (ROOT, this_cache)):
+            _run(checkout, cache)  # compiles into its cache
         runs = [(_run(args.base, base_cache), _run(ROOT, this_cache)) for _ in range(args.runs)]
     ratios = {k: [b[k] / t[k] for b, t in runs] for k in runs[0][0]}
     medians = {k: sorted(v)[len(v) // 2] for k, v in ratios.items()}

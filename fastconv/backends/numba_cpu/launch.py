@@ -40,6 +40,11 @@ def _field(builder, record, index):
     return builder.gep(record, [ir.Constant(_I32, 0), ir.Constant(_I32, index)])
 
 
+def _layer_value(builder, name):
+    """get_num_threads() or get_thread_id() of the threading layer, as intp."""
+    return builder.call(cgutils.get_or_insert_function(builder.module, ir.FunctionType(_INTP, []), name), [])
+
+
 def _borrowed(context, builder, typ, value):
     """An array argument without its reference count (meminfo and parent NULL, as Numba passes arrays to a parfor
     body): the caller holds the arrays for the whole call, so views the kernel makes of them on several threads
@@ -71,7 +76,7 @@ def _trampoline(context, module, kernel, kernel_types, record_type):
     record = b.bitcast(data, record_type.as_pointer())
     arguments, parts = b.load(_field(b, record, 0)), b.load(_field(b, record, 1))
     arguments = [_borrowed(context, b, t, v) for t, v in zip(kernel_types, cgutils.unpack_tuple(b, arguments))]
-    slot = b.call(cgutils.get_or_insert_function(module, ir.FunctionType(_INTP, []), "get_thread_id"), [])
+    slot = _layer_value(b, "get_thread_id")
     with cgutils.for_range(b, b.load(dims)) as loop:
         part = b.load(b.gep(indices, [loop.index]))
         _call(context, b, kernel, kernel_types, arguments, part, parts, slot, _field(b, record, 2))
@@ -89,7 +94,7 @@ def _launch(context, module, kernel, kernel_types, arguments_type):
     record = cgutils.alloca_once(b, ir.LiteralStructType([arguments_type, _INTP, _INTP]))
     failed = _field(b, record, 2)
     b.store(ir.Constant(_INTP, 0), failed)
-    threads = b.call(cgutils.get_or_insert_function(module, ir.FunctionType(_INTP, []), "get_num_threads"), [])
+    threads = _layer_value(b, "get_num_threads")
     zero, one = ir.Constant(_INTP, 0), ir.Constant(_INTP, 1)
     with b.if_else(b.icmp_signed("<=", threads, one)) as (alone, shared):
         with alone:
