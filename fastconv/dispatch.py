@@ -15,10 +15,10 @@ Which implementation runs is decided in two steps:
 
 Op names and the signatures every backend implements (params objects come from fastconv.params; arrays are
 C-contiguous, native byte order, of the backend's array kind; nothing may be written into an input). One
-exception: a conv2d implementation registered with `traits=ConvTraits(channels_last=True)` (fastconv.params)
-receives, when p.channels_last is set, x as a channels_last view (shape (N, C, H, W) over a C-contiguous, native
-(N, H, W, C) buffer, as PyTorch's channels_last) and may return y in either order; every other implementation
-gets C-contiguous NCHW.
+exception: an implementation registered with `traits=...(channels_last=True)` (fastconv.params.Traits; conv2d,
+batch_norm(_bwd), max_pool2d(_bwd)) receives, when p.channels_last is set, x (and gy) as channels_last views
+(shape (N, C, H, W) over a C-contiguous, native (N, H, W, C) buffer, as PyTorch's channels_last) and may return
+its 4-D outputs in either order; every other implementation gets C-contiguous NCHW.
     conv2d(p, x, w, b_or_None) -> y                      p.padding_mode is always 'zeros' here
     conv2d_bwd_data(p, gy, w) -> gx;  conv2d_bwd_weight(p, gy, x) -> gw;  conv2d_bwd_bias(p, gy) -> gb
     max_pool2d(p, x, need_indices) -> (y, int64 indices or None);  max_pool2d_bwd(p, gy, x) -> gx

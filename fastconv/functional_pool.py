@@ -6,10 +6,11 @@ module-level functions bound to the params, and each forward plan knows how to p
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from .arrays import array_module, check_array, check_same, native
+from .arrays import array_module, check_array, check_same, is_channels_last, native, native_channels_last
 from .params import (
     AdaptivePoolParams,
     BatchNormParams,
@@ -49,13 +50,13 @@ def _check_pool_arrays(fn: str, x: Any, grad_out: Any) -> Any:
 
 
 def _run_max_pool(p: PoolParams, return_indices: bool, plan: Plan, x: Any) -> Any:
-    y, idx = plan.fns["max_pool2d"](p, native(x), return_indices)
+    y, idx = plan.fns["max_pool2d"](p, _layout(plan, x), return_indices)
     return (y, idx) if return_indices else y
 
 
 def _run_pool_backward(p: Any, op: str, reads_x: bool, plan: Plan, grad_out: Any, x: Any) -> Any:
     f = plan.fns[op]
-    return f(p, native(grad_out), native(x)) if reads_x else f(p, native(grad_out))
+    return f(p, _layout(plan, grad_out), _layout(plan, x)) if reads_x else f(p, native(grad_out))
 
 
 def _pool_backward_plan(fn: str, op: str, p: Any, x: ArraySpec, grad_out: ArraySpec, backend: str | None) -> Plan:
@@ -67,12 +68,13 @@ def _backward_of_pool(forward: Plan) -> Plan:
     """The backward plan of a pooling forward: same params, the forward's backend."""
     fn, op = _BACKWARD[forward.steps[0].op]
     x = forward.specs[0]
-    gy = ArraySpec(x.kind, forward.params.y_shape, x.dtype)
+    gy = ArraySpec(x.kind, forward.params.y_shape, x.dtype)  # in either order: the runner gives the kernel x's
     return _pool_backward_plan(fn, op, forward.params, x, gy, forward.backend)
 
 
 def _pool_forward_plan(fn: str, p: Any, x: Any, runner: Any, backend: str | None, need_backward: bool) -> Plan:
-    return make_plan(fn, p, [(fn, p)], runner, {"x": spec(x)}, backend, "auto", _backward_of_pool, need_backward)
+    specs = {"x": spec(x, layout_matters=True)}
+    return make_plan(fn, p, [(fn, p)], runner, specs, backend, "auto", _backward_of_pool, need_backward)
 
 
 @public(1, POOL)
@@ -92,7 +94,8 @@ def max_pool2d(
     that holds no input element, which only dilation can cause). NaN propagates."""
     fn = "max_pool2d"
     dtype = _check_pool_arrays(fn, x, None)
-    p = pool_params(fn, tuple(x.shape), kernel_size, stride, padding, dilation, ceil_mode, True, dtype)
+    shape = tuple(x.shape)
+    p = pool_params(fn, shape, kernel_size, stride, padding, dilation, ceil_mode, True, dtype, is_channels_last(x))
     runner = partial(_run_max_pool, p, bool(return_indices))
     return _pool_forward_plan(fn, p, x, runner, backend, need_backward)
 
@@ -104,9 +107,10 @@ def max_pool2d_backward(
     """Gradient of max_pool2d w.r.t. x: each grad_out element goes to its window's (first) max."""
     fn = "max_pool2d_backward"
     dtype = _check_pool_arrays(fn, x, grad_out)
-    p = pool_params(fn, tuple(x.shape), kernel_size, stride, padding, dilation, ceil_mode, True, dtype)
+    shape = tuple(x.shape)
+    p = pool_params(fn, shape, kernel_size, stride, padding, dilation, ceil_mode, True, dtype, is_channels_last(x))
     check_grad_out(fn, grad_out.shape, p.y_shape, "pooling")
-    return _pool_backward_plan(fn, "max_pool2d_bwd", p, spec(x), spec(grad_out), backend)
+    return _pool_backward_plan(fn, "max_pool2d_bwd", p, spec(x, layout_matters=True), spec(grad_out), backend)
 
 
 def _run_one(p: Any, op: str, plan: Plan, x: Any) -> Any:
@@ -200,7 +204,12 @@ def _bn_params(fn: str, x: Any, arrays: dict[str, Any], training: Any, momentum:
             check_array(fn, name, a, 1, "(C,)")
     _, dtype = check_same(fn, {"x": x, **arrays})
     shapes = {n: None if a is None else tuple(a.shape) for n, a in arrays.items()}
-    return batch_norm_params(fn, tuple(x.shape), shapes, training, momentum, eps, dtype)
+    return batch_norm_params(fn, tuple(x.shape), shapes, training, momentum, eps, dtype, is_channels_last(x))
+
+
+def _layout(plan: Plan, a: Any) -> Any:
+    """`a` as the plan's (only) step reads it: channels_last as it is, else C-contiguous NCHW."""
+    return native_channels_last(a) if plan.steps[0].layout == "channels_last" else native(a)
 
 
 def _affine(p: BatchNormParams, kind: str, weight: Any, bias: Any) -> tuple[Any, Any]:
@@ -214,7 +223,7 @@ def _run_batch_norm(
     p: BatchNormParams, plan: Plan, x: Any, running_mean: Any, running_var: Any, weight: Any, bias: Any
 ) -> Any:
     w, b = _affine(p, plan.kind, weight, bias)
-    y, mean, var = plan.fns["batch_norm"](p, native(x), w, b, native(running_mean), native(running_var))
+    y, mean, var = plan.fns["batch_norm"](p, _layout(plan, x), w, b, native(running_mean), native(running_var))
     if p.training and running_mean is not None and p.N * p.M > 0:
         m, count = p.momentum, p.N * p.M
         running_mean[...] = (1 - m) * running_mean + m * mean
@@ -226,7 +235,8 @@ def _run_batch_norm_backward(
     p: BatchNormParams, plan: Plan, grad_out: Any, x: Any, running_mean: Any, running_var: Any, weight: Any
 ) -> tuple:
     w, _ = _affine(p, plan.kind, weight, None)
-    return plan.fns["batch_norm_bwd"](p, native(grad_out), native(x), w, native(running_mean), native(running_var))
+    gy, x = _layout(plan, grad_out), _layout(plan, x)
+    return plan.fns["batch_norm_bwd"](p, gy, x, w, native(running_mean), native(running_var))
 
 
 def _bn_backward_plan(p: BatchNormParams, specs: dict[str, ArraySpec | None], backend: str | None) -> Plan:
@@ -238,7 +248,8 @@ def _bn_backward_plan(p: BatchNormParams, specs: dict[str, ArraySpec | None], ba
 def _backward_of_batch_norm(forward: Plan) -> Plan:
     """The backward plan of a batch_norm forward: same params (training, eps), the forward's backend."""
     x, rm, rv, w, _ = forward.specs
-    specs = {"grad_out": x, "x": x, "running_mean": rm, "running_var": rv, "weight": w}
+    gy = replace(x, channels_last=None)  # grad_out in either order: the runner gives the kernel x's
+    specs = {"grad_out": gy, "x": x, "running_mean": rm, "running_var": rv, "weight": w}
     return _bn_backward_plan(forward.params, specs, forward.backend)
 
 
@@ -263,7 +274,7 @@ def batch_norm(
     fn = "batch_norm"
     arrays = {"running_mean": running_mean, "running_var": running_var, "weight": weight, "bias": bias}
     p = _bn_params(fn, x, arrays, training, momentum, eps)
-    specs = {"x": spec(x), **{n: spec(a) for n, a in arrays.items()}}
+    specs = {"x": spec(x, layout_matters=True), **{n: spec(a) for n, a in arrays.items()}}
     return make_plan(
         fn,
         p,
@@ -289,13 +300,25 @@ def batch_norm_backward(
     check_array(fn, "grad_out", grad_out, x.ndim, "like 'x'")
     check_same(fn, {"x": x, "grad_out": grad_out})
     check_grad_out(fn, grad_out.shape, x.shape, "batch_norm")
-    specs = {"grad_out": spec(grad_out), "x": spec(x), **{n: spec(a) for n, a in arrays.items()}}
+    specs = {"grad_out": spec(grad_out), "x": spec(x, layout_matters=True), **{n: spec(a) for n, a in arrays.items()}}
     return _bn_backward_plan(p, specs, backend)
 
 
 # ---------------------------------------------------------------------------------------------- relu
+def _run_relu(p: EltwiseParams, plan: Plan, x: Any) -> Any:
+    """Elementwise, so a channels_last x runs on its buffer as it is and y keeps its order."""
+    if not is_channels_last(x):
+        return plan.fns["relu"](p, native(x))
+    xb = native(x.transpose(0, 2, 3, 1))
+    return plan.fns["relu"](EltwiseParams(xb.shape, p.dtype), xb).transpose(0, 3, 1, 2)
+
+
 def _run_relu_backward(p: EltwiseParams, plan: Plan, grad_out: Any, y: Any) -> Any:
-    return plan.fns["relu_bwd"](p, native(grad_out), native(y))
+    """As _run_relu when both are channels_last; else both in C order."""
+    if not (is_channels_last(y) and is_channels_last(grad_out)):
+        return plan.fns["relu_bwd"](p, native(grad_out), native(y))
+    gb, yb = native(grad_out.transpose(0, 2, 3, 1)), native(y.transpose(0, 2, 3, 1))
+    return plan.fns["relu_bwd"](EltwiseParams(yb.shape, p.dtype), gb, yb).transpose(0, 3, 1, 2)
 
 
 def _relu_backward_plan(p: EltwiseParams, grad_out: ArraySpec, y: ArraySpec, backend: str | None) -> Plan:
@@ -325,7 +348,7 @@ def relu(x, *, backend: str | None = None, need_backward: bool = False) -> Plan:
         "relu",
         p,
         [("relu", p)],
-        partial(_run_one, p, "relu"),
+        partial(_run_relu, p),
         {"x": spec(x)},
         backend,
         "auto",

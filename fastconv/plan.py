@@ -80,7 +80,7 @@ def backward_specs(forward: Plan, y_shape: tuple) -> dict[str, ArraySpec | None]
 @dataclass(frozen=True)
 class Step:
     """One registry op of a plan: its params, its implementation, and the layout in which it reads x ('nchw', or
-    'channels_last' for a conv implementation that takes such an x as it is)."""
+    'channels_last' for an implementation that takes such an x as it is)."""
 
     op: str
     params: Any
@@ -232,10 +232,10 @@ def _step_fn(step: Step) -> Callable:
 
 
 def make_step(op: str, p: Any, impl: Impl) -> Step:
-    """A step with its layout: channels_last when a conv x is one and the implementation's traits say it reads
-    that order as it is; NCHW (C-contiguous) otherwise."""
+    """A step with its layout: channels_last when its params say x is one and the implementation's traits say it
+    reads that order as it is; NCHW (C-contiguous) otherwise."""
     traits = impl.traits
-    reads_cl = op == "conv2d" and traits is not None and traits.channels_last and p.channels_last
+    reads_cl = traits is not None and traits.channels_last and getattr(p, "channels_last", False)
     return Step(op, p, impl, "channels_last" if reads_cl else "nchw")
 
 

@@ -194,10 +194,20 @@ def check_adaptive_pool(backend: str, case: PoolCase, dtype, rng, to_device=_ide
 
 
 def check_batch_norm(
-    backend: str, shape: tuple, training: bool, dtype, rng, to_device=_ident, from_device=_ident
+    backend: str,
+    shape: tuple,
+    training: bool,
+    dtype,
+    rng,
+    to_device=_ident,
+    from_device=_ident,
+    layout: str = "nchw",
+    offset: float = 1.0,
 ) -> None:
+    """x = 3 * noise + offset in NCHW or, layout="channels_last", channels_last order (x and grad_out)."""
     C = shape[1]
-    x = rand(rng, shape, dtype) * 3 + 1
+    put = channels_last if layout == "channels_last" else _ident
+    x = put(rand(rng, shape, dtype) * 3 + offset)
     w, b = rand(rng, (C,), dtype), rand(rng, (C,), dtype)
     rm, rv = rand(rng, (C,), dtype), np.abs(rand(rng, (C,), dtype)) + 0.5
     kept = [a.copy() for a in (x, w, b)]
@@ -215,11 +225,11 @@ def check_batch_norm(
         eps=1e-3,
         backend="numpy",
     )
-    what = f"batch_norm[{backend}] {shape} training={training}"
+    what = f"batch_norm[{backend}] {shape} {layout} training={training}"
     assert_close(from_device(y), y_ref, "bn", dtype, what)
     assert_close(from_device(drm), rm64, "bn", dtype, what + " running_mean")
     assert_close(from_device(drv), rv64, "bn", dtype, what + " running_var")
-    gy = rand(rng, shape, dtype)
+    gy = put(rand(rng, shape, dtype))
     got = fc.batch_norm_backward(to_device(gy), dx, drm, drv, dw, training, eps=1e-3, backend=backend)
     ref = fc.batch_norm_backward(
         gy.astype(F64), x.astype(F64), rm64, rv64, w.astype(F64), training, eps=1e-3, backend="numpy"

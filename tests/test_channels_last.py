@@ -9,7 +9,7 @@ import conformance as cf
 import numba
 import numpy as np
 import pytest
-from cases import ConvCase
+from cases import MAX_POOL_CASES, ConvCase, PoolCase
 from helpers import assert_close, rand
 
 import fastconv as fc
@@ -220,3 +220,94 @@ def test_conv2d_layer_on_channels_last_input(rng):
         assert is_channels_last(net[0](a)) == (a is not x)  # auto reads a channels_last x with conv2d_fwd_v9_nhwc
     for got, ref in zip(grads[1], grads[0]):
         assert_close(got, ref.astype(F64), "conv", F32, "layer")
+
+
+# ---------------------------------------------------------------------------------------------- batch norm, relu
+# R = N*H*W rows past one and several ROWS-row blocks, C with and without a partial vector of channels
+BN_CL_SHAPES = [(3, 5, 7, 9), (2, 32, 9, 11), (1, 19, 16, 16), (4, 70, 3, 2), (2, 3, 1, 1)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", BN_CL_SHAPES)
+def test_batch_norm_channels_last(shape, training, dtype, rng):
+    """batch_norm_fwd/bwd_v3_nhwc against the float64 reference (outputs poisoned), running stats, inputs kept."""
+    cf.check_batch_norm("numba", shape, training, dtype, rng, layout="channels_last")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_batch_norm_channels_last_far_from_zero(dtype, rng):
+    """Data whose mean (3000) is far larger than its spread keeps its accuracy: sums are taken around x's first row."""
+    cf.check_batch_norm("numba", (2, 17, 13, 11), True, dtype, rng, layout="channels_last", offset=3000.0)
+
+
+def test_batch_norm_reads_and_returns_channels_last(rng):
+    """auto takes v3_nhwc for a channels_last x (and v2_planes for NCHW); y and grad_x keep x's order; a grad_out in
+    NCHW order with a channels_last x gives the same gradients; one and two threads agree bit for bit."""
+    x, gy = cl(rand(rng, (2, 24, 9, 35), F32)), rand(rng, (2, 24, 9, 35), F32)
+    w, b, rm, rv = rand(rng, (24,), F32), rand(rng, (24,), F32), rand(rng, (24,), F32), np.ones(24, F32)
+    algo = lambda a: fc.select(fc.batch_norm, a, rm, rv, w, b, training=True)[0].algo  # noqa: E731
+    assert (algo(x), algo(np.ascontiguousarray(x))) == ("batch_norm_fwd_v3_nhwc", "batch_norm_fwd_v2_planes")
+    results = []
+    for threads in (1, 2):
+        numba.set_num_threads(threads)
+        try:
+            y = fc.batch_norm(x, rm.copy(), rv.copy(), w, b, training=True)
+            g = fc.batch_norm_backward(cl(gy), x, rm, rv, w, training=True)
+            g_nchw = fc.batch_norm_backward(gy, x, rm, rv, w, training=True)
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        assert is_channels_last(y) and is_channels_last(g[0])
+        for a, b_ in zip(g, g_nchw):
+            assert np.array_equal(a, b_)
+        results.append([y, *g])
+    for a, b_ in zip(*results):
+        assert np.array_equal(a, b_)
+
+
+def test_relu_keeps_channels_last(rng):
+    """relu and its gradient run on the buffer of channels_last arrays as it is and keep the order (NaN kept)."""
+    x, gy = rand(rng, (2, 5, 7, 9), F32), rand(rng, (2, 5, 7, 9), F32)
+    x[0, 1, 2, 3] = np.nan
+    for backend in ("numba", "numpy"):
+        y = fc.relu(cl(x), backend=backend)
+        assert is_channels_last(y)
+        assert np.array_equal(y, fc.relu(x, backend="numpy"), equal_nan=True)
+        g = fc.relu_backward(cl(gy), y, backend=backend)
+        assert is_channels_last(g)
+        assert np.array_equal(g, fc.relu_backward(gy, np.ascontiguousarray(y), backend="numpy"))
+        assert np.array_equal(fc.relu_backward(gy, y, backend=backend), g)  # mixed orders: copied, same values
+
+
+# ---------------------------------------------------------------------------------------------- max pooling
+CL_POOL_CASES = MAX_POOL_CASES + [  # channels past one vector and a partial one; past two
+    PoolCase("c37_k3s2p1", (2, 37, 9, 10), dict(kernel_size=3, stride=2, padding=1)),
+    PoolCase("c70_k2", (1, 70, 6, 8), dict(kernel_size=2)),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CL_POOL_CASES, ids=[c.id for c in CL_POOL_CASES])
+def test_max_pool_channels_last(case, dtype, rng):
+    """max_pool2d_fwd/bwd_v3_nhwc (x and grad_out channels_last) against the float64 reference: values, indices,
+    gradient, inputs kept (outputs poisoned)."""
+    cf.check_max_pool("numba", case, dtype, rng, to_device=cl)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_pool_channels_last_nan_ties_and_order(dtype, rng):
+    """NaN wins and propagates, ties and all -inf windows take the first tap, as the reference; y, the indices and
+    grad_x come back channels_last; v3_nhwc is what auto takes; a grad_out in NCHW order gives the same gradient."""
+    x = np.round(rand(rng, (2, 21, 9, 11), dtype) * 2) / 2  # many ties
+    x[0, 1, 2, 3], x[1, 20, 0:3, 0:3] = np.nan, -np.inf
+    kw = dict(kernel_size=3, stride=2, padding=1)
+    assert fc.select(fc.max_pool2d, cl(x), **kw)[0].algo == "max_pool2d_fwd_v3_nhwc"
+    y, idx = fc.max_pool2d(cl(x), **kw, return_indices=True)
+    y_ref, idx_ref = fc.max_pool2d(x.astype(F64), **kw, return_indices=True, backend="numpy")
+    assert is_channels_last(y) and is_channels_last(idx)
+    assert np.array_equal(y, y_ref, equal_nan=True) and np.array_equal(idx, idx_ref)
+    gy = rand(rng, y.shape, dtype)
+    gx = fc.max_pool2d_backward(cl(gy), cl(x), **kw)
+    assert is_channels_last(gx)
+    assert_close(gx, fc.max_pool2d_backward(gy.astype(F64), x.astype(F64), **kw, backend="numpy"), "pool", dtype, "gx")
+    assert np.array_equal(fc.max_pool2d_backward(gy, cl(x), **kw), gx)

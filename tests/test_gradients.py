@@ -4,6 +4,7 @@ The scalar checked is L = sum(op(inputs) * r) for a fixed random r, so dL/d(inpu
 to grad_out = r; each input is perturbed along random directions (helpers.directional_grad_check).
 """
 
+import conformance as cf
 import numpy as np
 import pytest
 from cases import ADAPTIVE_CASES, AVG_POOL_CASES, BN_SHAPES, CONV1D_CASES, CONV2D_CASES, MAX_POOL_CASES, NORM_CASES
@@ -33,14 +34,18 @@ def test_conv_gradients(case, rng):
     )
 
 
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
 @pytest.mark.parametrize("case", nonempty(MAX_POOL_CASES), ids=[c.id for c in nonempty(MAX_POOL_CASES)])
-def test_max_pool_gradient(case, rng):
+def test_max_pool_gradient(case, layout, rng):
+    """channels_last: x and grad_out in that order, on the numba kernels max_pool2d_fwd/bwd_v3_nhwc (float64)."""
+    put = cf.channels_last if layout == "channels_last" else (lambda a: a)
+    be = dict(backend="numba") if layout == "channels_last" else B
     x = rand(rng, case.x)
     r = rand(rng, fc.max_pool2d(x, **case.kw, **B).shape)
-    gx = fc.max_pool2d_backward(r, x, **case.kw, **B)
+    gx = fc.max_pool2d_backward(put(r), put(x), **case.kw, **be)
 
     def loss(x):  # a window that holds no input gives -inf and no gradient: left out of the sum
-        y = fc.max_pool2d(x, **case.kw, **B)
+        y = fc.max_pool2d(put(x), **case.kw, **be)
         return float(np.sum(np.where(np.isinf(y), 0.0, y * r)))
 
     directional_grad_check(loss, {"x": x}, {"x": gx}, rng, h=1e-7)
@@ -69,17 +74,20 @@ def test_adaptive_and_global_pool_gradient(case, rng):
 
 
 @pytest.mark.parametrize("training", [True, False])
-@pytest.mark.parametrize("shape", BN_SHAPES)
-def test_batch_norm_gradients(shape, training, rng):
+@pytest.mark.parametrize("shape,layout", [(s, "nchw") for s in BN_SHAPES] + [((3, 19, 7, 9), "channels_last")])
+def test_batch_norm_gradients(shape, layout, training, rng):
+    """channels_last: x and grad_out in that order, on the numba kernels batch_norm_fwd/bwd_v3_nhwc (float64)."""
     C = shape[1]
+    put = cf.channels_last if layout == "channels_last" else (lambda a: a)
+    be = dict(backend="numba") if layout == "channels_last" else B
     x, w, b = rand(rng, shape) * 2 + 0.5, rand(rng, (C,)), rand(rng, (C,))
     rm, rv = rand(rng, (C,)), np.abs(rand(rng, (C,))) + 0.5
 
     def loss(x, w, b):  # running stats are copied so the check does not drift them
-        return float(np.sum(fc.batch_norm(x, rm.copy(), rv.copy(), w, b, training, eps=1e-3, **B) * r))
+        return float(np.sum(fc.batch_norm(put(x), rm.copy(), rv.copy(), w, b, training, eps=1e-3, **be) * r))
 
     r = rand(rng, shape)
-    gx, gw, gb = fc.batch_norm_backward(r, x, rm, rv, w, training, eps=1e-3, **B)
+    gx, gw, gb = fc.batch_norm_backward(put(r), put(x), rm, rv, w, training, eps=1e-3, **be)
     directional_grad_check(loss, {"x": x, "w": w, "b": b}, {"x": gx, "w": gw, "b": gb}, rng)
 
 

@@ -130,6 +130,10 @@ class Traits:
 
     precisions: the compute precisions (fastconv.precision) whose float32 operands it takes as they are and
     rounds itself; for any other precision the plan rounds its operands first.
+    channels_last: where its params say x is in channels_last order (an (N, H, W, C) buffer seen as (N, C, H, W),
+    `params.channels_last`), it takes x (and grad_out) in that order as they are and returns its 4-D outputs in
+    either order; other implementations get C-contiguous NCHW copies.
     """
 
     precisions: tuple[str, ...] = ("fp32",)
+    channels_last: bool = False

@@ -212,12 +212,9 @@ def conv_params(
 class ConvTraits(Traits):
     """What a conv implementation's registration says of it beyond `supports`, for the plan that runs it.
 
-    channels_last: it takes x as a channels_last view when p.channels_last (an (N, H, W, C) buffer seen as
-    (N, C, H, W)) and may return y in either order; other implementations get C-contiguous NCHW.
     output_tile: it computes outputs in tiles this wide along each axis, with rounding that follows the tile grid
     (fastconv.dask starts its blocks on that grid, which keeps results bit for bit equal to one call).
-    precisions: as Traits.
+    precisions, channels_last: as Traits.
     """
 
-    channels_last: bool = False
     output_tile: int = 1

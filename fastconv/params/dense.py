@@ -50,13 +50,15 @@ def linear_params(fn: str, x_shape: tuple, w_shape: tuple, bias_shape: tuple | N
 # ---------------------------------------------------------------------------------------------- batch norm
 @dataclass(frozen=True)
 class BatchNormParams:
-    """Batch norm over x (N,C,*spatial) seen as (N, C, M) with M the product of the spatial sizes."""
+    """Batch norm over x (N,C,*spatial) seen as (N, C, M) with M the product of the spatial sizes.
+    channels_last: x is a 4-D array in channels_last order (fastconv.arrays.is_channels_last)."""
 
     shape: tuple
     training: bool
     momentum: float
     eps: float
     dtype: np.dtype
+    channels_last: bool = False
 
     N = property(lambda self: self.shape[0])
     C = property(lambda self: self.shape[1])
@@ -71,8 +73,10 @@ def batch_norm_params(
     momentum: Any,
     eps: Any,
     dtype: np.dtype,
+    channels_last: bool = False,
 ) -> BatchNormParams:
-    """channel_shapes: the per-channel arrays (weight, bias, running stats) that were given, by name."""
+    """channel_shapes: the per-channel arrays (weight, bias, running stats) that were given, by name;
+    channels_last: x is in that order."""
     C = x_shape[1]
     for name, shape in channel_shapes.items():
         if shape is not None and tuple(shape) != (C,):
@@ -89,4 +93,5 @@ def batch_norm_params(
         _real(fn, "momentum", momentum, 0.0),
         _real(fn, "eps", eps, 0.0),
         np.dtype(dtype),
+        bool(channels_last),
     )

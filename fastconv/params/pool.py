@@ -26,6 +26,7 @@ class PoolParams:
     ceil_mode: bool
     count_include_pad: bool
     dtype: np.dtype
+    channels_last: bool = False  # x is in channels_last order (fastconv.arrays.is_channels_last)
     P: int = field(init=False)  # output rows and columns, computed once from the fields above
     Q: int = field(init=False)
 
@@ -52,6 +53,7 @@ def pool_params(
     ceil_mode: Any,
     count_include_pad: Any,
     dtype: np.dtype,
+    channels_last: bool = False,
 ) -> PoolParams:
     """Validate a max/avg pooling call. stride=None means stride = kernel_size, as PyTorch."""
     kernel = _int_tuple(fn, "kernel_size", kernel_size, 2, 1)
@@ -66,7 +68,9 @@ def pool_params(
     for i, name in enumerate("HW"):
         _out_size(fn, name, x_shape, x_shape[2 + i], kernel[i], stride_t[i], (pad[i], pad[i]), dil[i], bool(ceil_mode))
     N, C, H, W = x_shape
-    return PoolParams(N, C, H, W, kernel, stride_t, pad, dil, bool(ceil_mode), bool(count_include_pad), np.dtype(dtype))
+    return PoolParams(
+        N, C, H, W, kernel, stride_t, pad, dil, bool(ceil_mode), bool(count_include_pad), np.dtype(dtype), channels_last
+    )
 
 
 @dataclass(frozen=True)

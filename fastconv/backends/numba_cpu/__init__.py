@@ -22,6 +22,7 @@ from ...params import ConvTraits, Traits
 from ...precision import register_rounder
 from . import (
     batchnorm,
+    batchnorm_nhwc,
     conv2d_amx,
     conv2d_amx_gemm,
     conv2d_amx_rows,
@@ -42,6 +43,7 @@ from . import (
     gemm_amx,
     linear,
     pool2d,
+    pool2d_nhwc,
     relu,
     row_norm,
     selection,
@@ -146,6 +148,16 @@ for _op, _fn in (
 ):
     rank = linear.priority(_fn.__name__) if _op == "linear" else 0
     register(_op, B, _fn.__name__, sized(_fn, _WORK.get(_op, _elements)), priority=rank)
+
+# channels_last inputs read in place (batchnorm_nhwc.py, pool2d_nhwc.py); NCHW ones, and the other backends, as above
+_CL = dict(traits=Traits(channels_last=True), requires="x in channels_last order")
+for _op, _fn, _supports in (
+    ("batch_norm", batchnorm_nhwc.batch_norm_fwd_v3_nhwc, batchnorm_nhwc.supports),
+    ("batch_norm_bwd", batchnorm_nhwc.batch_norm_bwd_v3_nhwc, batchnorm_nhwc.supports),
+    ("max_pool2d", pool2d_nhwc.max_pool2d_fwd_v3_nhwc, pool2d_nhwc.supports),
+    ("max_pool2d_bwd", pool2d_nhwc.max_pool2d_bwd_v3_nhwc, pool2d_nhwc.supports),
+):
+    register(_op, B, _fn.__name__, sized(_fn, _elements), supports=_supports, priority=1, **_CL)
 
 # bfloat16 on AMX tiles (conv2d_amx.py), only for precision="bf16": the conv where its work per input element pays
 # for the packing (else auto takes the emulated rung, an fp32 kernel on rounded operands), linear and its gradients
